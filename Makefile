@@ -1,0 +1,36 @@
+# dqmlir: everything is installed into .venv from requirements.txt (pinned),
+# then built with CMake + Ninja. `make check` runs all tests, `make demo` the
+# main job. A second run with nothing changed takes seconds.
+
+PYTHON  ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+BUILD   := build
+STAMP   := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
+
+.PHONY: all venv build check check-lit check-py demo clean
+
+all: build
+
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	rm -f $(VENV)/.installed-*; touch $@
+
+venv: $(STAMP)
+
+$(BUILD)/build.ninja: $(STAMP)
+	$(PY) tools/configure.py $(BUILD)
+
+build: $(BUILD)/build.ninja
+	$(VENV)/bin/ninja -C $(BUILD)
+
+check: build
+	$(PY) -m lit -sv $(BUILD)/test
+	$(PY) -m pytest -q test/python
+
+demo: build
+	$(PY) examples/demo.py
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,37 @@
+//===- DQToLinalg.cpp - the dq-lower-to-linalg pass -----------------------===//
+
+#include "lib/Conversion/DQToLinalg/DQToLinalg.h"
+#include "lib/Dialect/DQ/IR/DQDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Transforms/DialectConversion.h"
+
+namespace mlir::dq {
+#define GEN_PASS_DEF_DQLOWERTOLINALG
+#include "lib/Conversion/DQToLinalg/DQToLinalg.h.inc"
+} // namespace mlir::dq
+
+using namespace mlir;
+
+namespace {
+struct DQLowerToLinalg : dq::impl::DQLowerToLinalgBase<DQLowerToLinalg> {
+  void runOnOperation() override {
+    MLIRContext *ctx = &getContext();
+    RewritePatternSet patterns(ctx);
+    dq::populateLowerLinearDynamicPatterns(patterns);
+    dq::populateLowerChooseQParamsPatterns(patterns);
+    dq::populateLowerQuantizePatterns(patterns);
+    // Everything but dq is legal: a dq op left over is an error that names
+    // it, not a silent partial lowering.
+    ConversionTarget target(*ctx);
+    target.addIllegalDialect<dq::DQDialect>();
+    target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
+    if (failed(applyPartialConversion(getOperation(), target,
+                                      std::move(patterns))))
+      signalPassFailure();
+  }
+};
+} // namespace

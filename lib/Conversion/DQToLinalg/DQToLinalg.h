@@ -1,0 +1,35 @@
+//===- DQToLinalg.h - lower dq ops to linalg --------------------*- C++ -*-===//
+#ifndef DQMLIR_CONVERSION_DQTOLINALG_DQTOLINALG_H
+#define DQMLIR_CONVERSION_DQTOLINALG_DQTOLINALG_H
+
+#include "mlir/Pass/Pass.h"
+
+namespace mlir {
+class ImplicitLocOpBuilder;
+class RewritePatternSet;
+namespace dq {
+
+#define GEN_PASS_DECL
+#include "lib/Conversion/DQToLinalg/DQToLinalg.h.inc"
+
+/// dq.linear_dynamic -> dq.choose_qparams + dq.quantize + linalg contraction
+/// and epilogue.
+void populateLowerLinearDynamicPatterns(RewritePatternSet &patterns);
+/// dq.choose_qparams -> linalg reductions + scalar arithmetic.
+void populateLowerChooseQParamsPatterns(RewritePatternSet &patterns);
+/// Builds the elementwise quantization of `input` with `scale` and
+/// `zeroPoint` (rank-0 or per row) as a linalg.generic giving signless i8
+/// holding uint8 (`isSigned` false) or int8 values.
+Value buildQuantize(ImplicitLocOpBuilder &b, Value input, Value scale,
+                    Value zeroPoint, bool isSigned);
+
+/// dq.quantize / dq.dequantize -> elementwise linalg.generic.
+void populateLowerQuantizePatterns(RewritePatternSet &patterns);
+
+#define GEN_PASS_REGISTRATION
+#include "lib/Conversion/DQToLinalg/DQToLinalg.h.inc"
+
+} // namespace dq
+} // namespace mlir
+
+#endif // DQMLIR_CONVERSION_DQTOLINALG_DQTOLINALG_H

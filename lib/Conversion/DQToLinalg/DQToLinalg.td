@@ -1,0 +1,31 @@
+//===- DQToLinalg.td - dq to linalg lowering pass ---------*- tablegen -*-===//
+
+#ifndef DQ_CONVERSION_DQTOLINALG_TD
+#define DQ_CONVERSION_DQTOLINALG_TD
+
+include "mlir/Pass/PassBase.td"
+
+def DQLowerToLinalg : Pass<"dq-lower-to-linalg"> {
+  let summary = "Lower dq ops to linalg, tensor, arith and math on tensors";
+  let description = [{
+    `dq.linear_dynamic` becomes `dq.choose_qparams` + `dq.quantize` + a
+    u8 x s8 -> i32 `linalg.generic` contraction + a dequantize epilogue
+    `float(acc - zp * sum_k W[n, k]) * scale * w_scale[n] + bias[n]`; the
+    weight column sums are folded at compile time when the weight is a
+    constant. `dq.choose_qparams` becomes a min/max reduction and scalar
+    arithmetic that reproduce PyTorch's ChooseQuantizationParams bit for bit;
+    `dq.quantize` and `dq.dequantize` become elementwise `linalg.generic`s.
+
+    The mixed-sign contraction stays a `linalg.generic` on purpose: MLIR 22's
+    `linalg-specialize-generic-ops` would turn it into a signed
+    `linalg.matmul`, which is wrong for uint8 activations.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
+#endif // DQ_CONVERSION_DQTOLINALG_TD

@@ -1,0 +1,153 @@
+//===- LowerQuantize.cpp - dq.quantize / dq.dequantize to linalg ----------===//
+//
+// Quantization reproduces fbgemm's QuantizeAvx2 (the kernel that
+// quantized::linear_dynamic runs), lane for lane:
+//   t = fma(x, 1.f / scale, float(zp));     // one rounding
+//   t = t < 2147483520.f ? t : 2147483520.f; // _mm256_min_ps: NaN -> bound
+//   r = cvtps_epi32(t);                      // half to even, INT_MIN if < -2^31
+//   q = clamp(r, lo, hi)                     // the storage type's range
+// With zp = 0 the fma is a plain rounded product, which is also torchao's
+// symmetric `round(x * (1 / scale))`.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lib/Conversion/DQToLinalg/DQToLinalg.h"
+#include "lib/Conversion/DQToLinalg/Utils.h"
+#include "lib/Dialect/DQ/IR/DQOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/PatternMatch.h"
+
+using namespace mlir;
+using namespace mlir::dq;
+
+/// Largest int32 below INT32_MAX that a float holds exactly (fbgemm's
+/// int32_float_max_val).
+static constexpr float kInt32FloatMax = 2147483520.0f;
+
+/// Per-element quantization of `x` with the reciprocal scale `inv` and zero
+/// point `zp`, clamped to [lo, hi]; returns an i32.
+static Value quantizeScalar(ImplicitLocOpBuilder &b, Value x, Value inv,
+                            Value zp, int32_t lo, int32_t hi) {
+  Value zpF = arith::SIToFPOp::create(b, b.getF32Type(), zp);
+  Value t = math::FmaOp::create(b, x, inv, zpF);
+  Value bound = constF32(b, kInt32FloatMax);
+  Value below = arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, t, bound);
+  t = arith::SelectOp::create(b, below, t, bound);
+  Value tooNegative = arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, t,
+                                            constF32(b, -2147483648.0f));
+  Value r = arith::FPToSIOp::create(b, b.getI32Type(),
+                                    math::RoundEvenOp::create(b, t));
+  r = arith::SelectOp::create(b, tooNegative,
+                              constI32(b, std::numeric_limits<int32_t>::min()),
+                              r);
+  r = arith::MaxSIOp::create(b, r, constI32(b, lo));
+  return arith::MinSIOp::create(b, r, constI32(b, hi));
+}
+
+/// 1 / scale once per qparam instead of once per element.
+static Value reciprocal(ImplicitLocOpBuilder &b, Value scale) {
+  auto type = cast<RankedTensorType>(scale.getType());
+  AffineMap id = AffineMap::getMultiDimIdentityMap(type.getRank(),
+                                                   b.getContext());
+  return linalg::GenericOp::create(
+             b, TypeRange{type}, ValueRange{scale},
+             ValueRange{emptyLike(b, scale, b.getF32Type())},
+             ArrayRef<AffineMap>{id, id}, iterators(type.getRank()),
+             [](OpBuilder &nb, Location loc, ValueRange args) {
+               ImplicitLocOpBuilder ib(loc, nb);
+               linalg::YieldOp::create(
+                   ib, ValueRange{arith::DivFOp::create(
+                           ib, constF32(ib, 1.0f), args[0])});
+             })
+      .getResult(0);
+}
+
+Value mlir::dq::buildQuantize(ImplicitLocOpBuilder &b, Value input, Value scale,
+                              Value zeroPoint, bool isSigned) {
+  auto inType = cast<RankedTensorType>(input.getType());
+  unsigned rank = inType.getRank();
+  bool perRow = cast<RankedTensorType>(scale.getType()).getRank() != 0;
+  MLIRContext *ctx = b.getContext();
+  AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
+  AffineMap q = qparamMap(ctx, rank, perRow);
+  int32_t lo = isSigned ? -128 : 0, hi = isSigned ? 127 : 255;
+  Value inv = reciprocal(b, scale);
+  return linalg::GenericOp::create(
+             b, TypeRange{inType.clone(b.getI8Type())},
+             ValueRange{input, inv, zeroPoint},
+             ValueRange{emptyLike(b, input, b.getI8Type())},
+             ArrayRef<AffineMap>{id, q, q, id}, iterators(rank),
+             [&](OpBuilder &nb, Location loc, ValueRange args) {
+               ImplicitLocOpBuilder ib(loc, nb);
+               Value r =
+                   quantizeScalar(ib, args[0], args[1], args[2], lo, hi);
+               linalg::YieldOp::create(
+                   ib, ValueRange{arith::TruncIOp::create(
+                           ib, ib.getI8Type(), r)});
+             })
+      .getResult(0);
+}
+
+namespace {
+struct LowerQuantize : OpRewritePattern<QuantizeOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(QuantizeOp op,
+                                PatternRewriter &rewriter) const override {
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    bool isSigned = op.getOutput().getType().getElementType().isSignedInteger();
+    Value q = buildQuantize(b, op.getInput(), op.getScale(), op.getZeroPoint(),
+                            isSigned);
+    // Signless i8 for linalg; the bitcast gives back the op's ui8/si8 type.
+    rewriter.replaceOpWithNewOp<tensor::BitcastOp>(op, op.getType(), q);
+    return success();
+  }
+};
+
+struct LowerDequantize : OpRewritePattern<DequantizeOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(DequantizeOp op,
+                                PatternRewriter &rewriter) const override {
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    auto inType = op.getInput().getType();
+    bool isSigned = inType.getElementType().isSignedInteger();
+    Value q = tensor::BitcastOp::create(b, inType.clone(b.getI8Type()),
+                                        op.getInput());
+    unsigned rank = inType.getRank();
+    bool perRow = op.getScale().getType().getRank() != 0;
+    MLIRContext *ctx = op.getContext();
+    AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
+    AffineMap qm = qparamMap(ctx, rank, perRow);
+    Value init = emptyLike(b, op.getInput(), b.getF32Type());
+    auto generic = linalg::GenericOp::create(
+        b, TypeRange{init.getType()},
+        ValueRange{q, op.getScale(), op.getZeroPoint()}, ValueRange{init},
+        ArrayRef<AffineMap>{id, qm, qm, id}, iterators(rank),
+        [&](OpBuilder &nb, Location loc, ValueRange args) {
+          ImplicitLocOpBuilder ib(loc, nb);
+          Type i32 = ib.getI32Type();
+          Value v = isSigned ? arith::ExtSIOp::create(ib, i32, args[0])
+                                   .getResult()
+                             : arith::ExtUIOp::create(ib, i32, args[0])
+                                   .getResult();
+          v = arith::SubIOp::create(ib, v, args[2]);
+          v = arith::SIToFPOp::create(ib, ib.getF32Type(), v);
+          linalg::YieldOp::create(
+              ib, ValueRange{arith::MulFOp::create(ib, v, args[1])});
+        });
+    Value result = generic.getResult(0);
+    if (result.getType() != op.getType())
+      result = tensor::CastOp::create(b, op.getType(), result);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+} // namespace
+
+void mlir::dq::populateLowerQuantizePatterns(RewritePatternSet &patterns) {
+  patterns.add<LowerQuantize, LowerDequantize>(patterns.getContext());
+}

@@ -1,0 +1,45 @@
+//===- Utils.cpp - helpers shared by the dq lowering patterns -------------===//
+
+#include "lib/Conversion/DQToLinalg/Utils.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+
+using namespace mlir;
+
+Value dq::emptyLike(ImplicitLocOpBuilder &b, Value like, Type elementType) {
+  return emptyWithShapeOf(b, tensor::getMixedSizes(b, b.getLoc(), like),
+                          elementType);
+}
+
+Value dq::emptyWithShapeOf(ImplicitLocOpBuilder &b,
+                           ArrayRef<OpFoldResult> sizes, Type elementType) {
+  return tensor::EmptyOp::create(b, sizes, elementType);
+}
+
+AffineMap dq::qparamMap(MLIRContext *ctx, unsigned rank, bool perRow) {
+  if (!perRow)
+    return AffineMap::get(rank, 0, {}, ctx);
+  SmallVector<AffineExpr> dims;
+  for (unsigned i = 0; i + 1 < rank; ++i)
+    dims.push_back(getAffineDimExpr(i, ctx));
+  return AffineMap::get(rank, 0, dims, ctx);
+}
+
+SmallVector<utils::IteratorType> dq::iterators(unsigned rank,
+                                               ArrayRef<unsigned> reductions) {
+  SmallVector<utils::IteratorType> its(rank, utils::IteratorType::parallel);
+  for (unsigned r : reductions)
+    its[r] = utils::IteratorType::reduction;
+  return its;
+}
+
+Value dq::constF32(ImplicitLocOpBuilder &b, float v) {
+  return arith::ConstantOp::create(b, b.getF32FloatAttr(v));
+}
+Value dq::constF64(ImplicitLocOpBuilder &b, double v) {
+  return arith::ConstantOp::create(b, b.getF64FloatAttr(v));
+}
+Value dq::constI32(ImplicitLocOpBuilder &b, int32_t v) {
+  return arith::ConstantOp::create(b, b.getI32IntegerAttr(v));
+}

@@ -1,0 +1,32 @@
+//===- Utils.h - helpers shared by the dq lowering patterns -----*- C++ -*-===//
+#ifndef DQMLIR_CONVERSION_DQTOLINALG_UTILS_H
+#define DQMLIR_CONVERSION_DQTOLINALG_UTILS_H
+
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+namespace mlir::dq {
+
+/// tensor.empty with the (possibly dynamic) sizes of `like` and `elementType`.
+Value emptyLike(ImplicitLocOpBuilder &b, Value like, Type elementType);
+/// tensor.empty of `shape`, dynamic sizes taken from `sizesOf` dim by dim.
+Value emptyWithShapeOf(ImplicitLocOpBuilder &b, ArrayRef<OpFoldResult> sizes,
+                       Type elementType);
+
+/// The indexing map of a qparam tensor inside a loop nest over the input of
+/// rank `rank`: rank-0 (per tensor) reads a scalar, per row drops the last
+/// loop.
+AffineMap qparamMap(MLIRContext *ctx, unsigned rank, bool perRow);
+
+/// Builds a linalg.generic whose results have the given init tensors, with
+/// all-parallel loops except `reductions`.
+SmallVector<utils::IteratorType> iterators(unsigned rank,
+                                           ArrayRef<unsigned> reductions = {});
+
+Value constF32(ImplicitLocOpBuilder &b, float v);
+Value constF64(ImplicitLocOpBuilder &b, double v);
+Value constI32(ImplicitLocOpBuilder &b, int32_t v);
+
+} // namespace mlir::dq
+
+#endif // DQMLIR_CONVERSION_DQTOLINALG_UTILS_H

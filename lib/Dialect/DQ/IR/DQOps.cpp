@@ -1,0 +1,127 @@
+//===- DQOps.cpp - dq dialect operations ----------------------------------===//
+
+#include "lib/Dialect/DQ/IR/DQOps.h"
+
+#include "mlir/IR/OpImplementation.h"
+#include "llvm/ADT/STLExtras.h"
+
+using namespace mlir;
+using namespace mlir::dq;
+
+#define GET_OP_CLASSES
+#include "lib/Dialect/DQ/IR/DQOps.cpp.inc"
+
+/// Two dimension sizes agree unless both are static and differ.
+static bool compatibleDim(int64_t a, int64_t b) {
+  return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
+}
+
+static std::string shapeStr(ArrayRef<int64_t> shape) {
+  std::string s = "[";
+  llvm::interleave(
+      shape,
+      [&](int64_t d) { s += ShapedType::isDynamic(d) ? "?" : std::to_string(d); },
+      [&] { s += ", "; });
+  return s + "]";
+}
+
+/// Checks that `shape` equals `expected` up to dynamic sizes.
+static LogicalResult verifyShape(Operation *op, StringRef what,
+                                 ArrayRef<int64_t> shape,
+                                 ArrayRef<int64_t> expected) {
+  if (shape.size() != expected.size() ||
+      !llvm::all_of(llvm::zip_equal(shape, expected), [](auto p) {
+        return compatibleDim(std::get<0>(p), std::get<1>(p));
+      }))
+    return op->emitOpError() << what << " must have shape "
+                             << shapeStr(expected) << ", got "
+                             << shapeStr(shape);
+  return success();
+}
+
+/// Scale and zero point are rank-0 (per tensor) or have the input's shape
+/// without its last dimension (per row); both have the same shape.
+static LogicalResult verifyQParams(Operation *op, RankedTensorType input,
+                                   RankedTensorType scale,
+                                   RankedTensorType zeroPoint) {
+  if (scale.getRank() != zeroPoint.getRank() ||
+      failed(verifyShape(op, "zero point", zeroPoint.getShape(),
+                         scale.getShape())))
+    return op->emitOpError("scale and zero point must have the same shape");
+  if (scale.getRank() == 0)
+    return success();
+  if (input.getRank() < 1)
+    return op->emitOpError("per-row qparams need an input of rank >= 1");
+  return verifyShape(op, "per-row scale", scale.getShape(),
+                     input.getShape().drop_back());
+}
+
+static LogicalResult verifyMode(Operation *op, QuantMode mode,
+                                bool reduceRange) {
+  if (mode == QuantMode::Symmetric && reduceRange)
+    return op->emitOpError(
+        "reduce_range is only defined for the asymmetric mode");
+  return success();
+}
+
+LogicalResult ChooseQParamsOp::verify() {
+  RankedTensorType input = getInput().getType();
+  if (input.getRank() < 1)
+    return emitOpError("input must have rank >= 1");
+  if (failed(verifyMode(*this, getMode(), getReduceRange())))
+    return failure();
+  RankedTensorType scale = getScale().getType();
+  if (getGranularity() == Granularity::PerTensor) {
+    if (scale.getRank() != 0 || getZeroPoint().getType().getRank() != 0)
+      return emitOpError("per_tensor qparams must be rank-0 tensors");
+  } else if (scale.getRank() != input.getRank() - 1) {
+    return emitOpError("per_row qparams must have rank ")
+           << input.getRank() - 1 << " (the input's rank minus one), got "
+           << scale.getRank();
+  }
+  return verifyQParams(*this, input, scale, getZeroPoint().getType());
+}
+
+LogicalResult QuantizeOp::verify() {
+  if (failed(verifyShape(*this, "result", getOutput().getType().getShape(),
+                         getInput().getType().getShape())))
+    return failure();
+  return verifyQParams(*this, getInput().getType(), getScale().getType(),
+                       getZeroPoint().getType());
+}
+
+LogicalResult DequantizeOp::verify() {
+  if (failed(verifyShape(*this, "result", getOutput().getType().getShape(),
+                         getInput().getType().getShape())))
+    return failure();
+  return verifyQParams(*this, getInput().getType(), getScale().getType(),
+                       getZeroPoint().getType());
+}
+
+LogicalResult LinearDynamicOp::verify() {
+  RankedTensorType input = getInput().getType();
+  RankedTensorType weight = getWeight().getType();
+  if (input.getRank() < 2)
+    return emitOpError("input must have rank >= 2, got ") << input.getRank();
+  if (weight.getRank() != 2)
+    return emitOpError("weight must have rank 2 ([N, K]), got ")
+           << weight.getRank();
+  if (failed(verifyMode(*this, getActMode(), getReduceRange())))
+    return failure();
+  int64_t n = weight.getDimSize(0), k = weight.getDimSize(1);
+  if (!compatibleDim(input.getShape().back(), k))
+    return emitOpError("input reduction dimension (last) is ")
+           << input.getShape().back() << " but the weight has K = " << k;
+  RankedTensorType wScale = getWeightScale().getType();
+  if (wScale.getRank() != 0 &&
+      failed(verifyShape(*this, "per-channel weight scale", wScale.getShape(),
+                         {n})))
+    return failure();
+  if (getBias() &&
+      failed(verifyShape(*this, "bias", getBias().getType().getShape(), {n})))
+    return failure();
+  SmallVector<int64_t> expected(input.getShape().drop_back());
+  expected.push_back(n);
+  return verifyShape(*this, "result", getOutput().getType().getShape(),
+                     expected);
+}

@@ -1,0 +1,132 @@
+//===- DQOps.td - dq dialect operations -------------------*- tablegen -*-===//
+
+#ifndef DQ_OPS_TD
+#define DQ_OPS_TD
+
+include "lib/Dialect/DQ/IR/DQDialect.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+class DQ_Op<string mnemonic, list<Trait> traits = []>
+    : Op<DQ_Dialect, mnemonic, traits>;
+
+def DQ_F32Tensor : RankedTensorOf<[F32]>;
+def DQ_I32Tensor : RankedTensorOf<[I32]>;
+
+def DQ_ChooseQParamsOp : DQ_Op<"choose_qparams", [Pure]> {
+  let summary = "compute scale and zero point from the values of a tensor";
+  let description = [{
+    Computes quantization parameters at run time, exactly as PyTorch's
+    `ChooseQuantizationParams` (fbgemm engine) does for `asymmetric` mode:
+    the range `[min(x, 0), max(x, 0)]` is mapped onto `[0, 255]`, or
+    `[0, 127]` with `reduce_range`; a zero scale becomes 0.1, scales below
+    6.1e-5 are raised to it, and the zero point is taken from whichever end
+    of the range gives the smaller error, rounded half to even and clamped.
+    `symmetric` mode gives int8 parameters with zero point 0 (torchao).
+
+    With `per_tensor` the results are rank-0; with `per_row` there is one
+    scale and zero point per row, i.e. the results have the input's shape
+    without its last dimension.
+
+    ```mlir
+    %scale, %zp = dq.choose_qparams %x asymmetric per_tensor reduce_range
+        : tensor<?x768xf32> -> tensor<f32>, tensor<i32>
+    ```
+  }];
+  let arguments = (ins DQ_F32Tensor:$input,
+                       DQ_QuantModeAttr:$mode,
+                       DQ_GranularityAttr:$granularity,
+                       UnitAttr:$reduce_range);
+  let results = (outs DQ_F32Tensor:$scale, DQ_I32Tensor:$zero_point);
+  let assemblyFormat = [{
+    $input $mode $granularity (`reduce_range` $reduce_range^)? attr-dict
+    `:` type($input) `->` type($scale) `,` type($zero_point)
+  }];
+  let hasVerifier = 1;
+}
+
+def DQ_QuantizeOp : DQ_Op<"quantize", [Pure]> {
+  let summary = "quantize fp32 values with runtime qparams";
+  let description = [{
+    `q = clamp(round_half_even(x * (1 / scale)) + zero_point, lo, hi)`, with
+    `[lo, hi]` the range of the result element type: `ui8` gives [0, 255]
+    (also with reduce_range, as fbgemm does), `si8` gives [-128, 127].
+    `scale` and `zero_point` are rank-0 (per tensor) or have the input's
+    shape without its last dimension (per row).
+
+    ```mlir
+    %q = dq.quantize %x, %scale, %zp
+        : tensor<?x768xf32>, tensor<f32>, tensor<i32> -> tensor<?x768xui8>
+    ```
+  }];
+  let arguments = (ins DQ_F32Tensor:$input, DQ_F32Tensor:$scale,
+                       DQ_I32Tensor:$zero_point);
+  let results = (outs RankedTensorOf<[UI8, SI8]>:$output);
+  let assemblyFormat = [{
+    $input `,` $scale `,` $zero_point attr-dict `:` type($input) `,`
+    type($scale) `,` type($zero_point) `->` type($output)
+  }];
+  let hasVerifier = 1;
+}
+
+def DQ_DequantizeOp : DQ_Op<"dequantize", [Pure]> {
+  let summary = "dequantize int8 values with runtime qparams";
+  let description = [{
+    `x = float(q - zero_point) * scale`, the inverse of `dq.quantize`, with
+    the same shapes for `scale` and `zero_point`.
+
+    ```mlir
+    %x = dq.dequantize %q, %scale, %zp
+        : tensor<?x768xui8>, tensor<f32>, tensor<i32> -> tensor<?x768xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[UI8, SI8]>:$input, DQ_F32Tensor:$scale,
+                       DQ_I32Tensor:$zero_point);
+  let results = (outs DQ_F32Tensor:$output);
+  let assemblyFormat = [{
+    $input `,` $scale `,` $zero_point attr-dict `:` type($input) `,`
+    type($scale) `,` type($zero_point) `->` type($output)
+  }];
+  let hasVerifier = 1;
+}
+
+def DQ_LinearDynamicOp : DQ_Op<"linear_dynamic", [Pure]> {
+  let summary = "dynamically quantized linear layer (quantized::linear_dynamic)";
+  let description = [{
+    `y = dequant(quant(x) @ W^T) + bias` with activation qparams chosen at run
+    time, as PyTorch's `quantized::linear_dynamic` computes it:
+
+    ```
+    s, zp = choose_qparams(x)                  (act mode, granularity, reduce_range)
+    acc[m, n] = sum_k quant(x)[m, k] * W[n, k] (exact int32)
+    y[m, n] = float(acc[m, n] - zp * sum_k W[n, k]) * s * w_scale[n] + bias[n]
+    ```
+
+    The input has rank >= 2 with the reduction dimension last; every leading
+    dimension is a row. The weight is int8 `[N, K]` (`i8` or `si8`, read as
+    signed) with zero point 0; `weight_scale` is rank-0 (per tensor) or `[N]`
+    (per output channel). The bias is optional.
+
+    ```mlir
+    %y = dq.linear_dynamic %x, %w, %ws bias %b act asymmetric per_tensor reduce_range
+        : tensor<?x?x768xf32>, tensor<3072x768xi8>, tensor<f32>, tensor<3072xf32>
+        -> tensor<?x?x3072xf32>
+    ```
+  }];
+  let arguments = (ins DQ_F32Tensor:$input,
+                       RankedTensorOf<[I8, SI8]>:$weight,
+                       DQ_F32Tensor:$weight_scale,
+                       Optional<DQ_F32Tensor>:$bias,
+                       DQ_QuantModeAttr:$act_mode,
+                       DQ_GranularityAttr:$act_granularity,
+                       UnitAttr:$reduce_range);
+  let results = (outs DQ_F32Tensor:$output);
+  let assemblyFormat = [{
+    $input `,` $weight `,` $weight_scale (`bias` $bias^)?
+    `act` $act_mode $act_granularity (`reduce_range` $reduce_range^)? attr-dict
+    `:` type($input) `,` type($weight) `,` type($weight_scale)
+    (`,` type($bias)^)? `->` type($output)
+  }];
+  let hasVerifier = 1;
+}
+
+#endif // DQ_OPS_TD

@@ -1,0 +1,6 @@
+"""dqmlir: an MLIR compiler for PyTorch dynamically quantized models."""
+from .compiler import CompiledModule, compile
+from .frontend.quantized_linear import UnsupportedModuleError
+from .ir import CompileError
+
+__all__ = ["compile", "CompiledModule", "CompileError", "UnsupportedModuleError"]

@@ -1,0 +1,1 @@
+# The dq extension (_dqmlir) is built here by CMake (see python/CMakeLists.txt).

@@ -1,0 +1,1 @@
+"""Frontends: PyTorch modules -> MLIR with dq ops."""

@@ -1,0 +1,72 @@
+"""Reads quantized linear layers out of PyTorch modules.
+
+`torch.ao.nn.quantized.dynamic.Linear` (what `quantize_dynamic` makes of an
+`nn.Linear`) keeps its weight in an fbgemm packed-params object; this unpacks
+it into plain arrays: int8 weight [N, K], weight scale(s), bias, and the
+reduce_range its forward passes to `quantized::linear_dynamic`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+class UnsupportedModuleError(TypeError):
+    """A module (or op) dqmlir cannot compile; names it."""
+
+
+@dataclass
+class QuantizedLinear:
+    weight: np.ndarray  # int8 [N, K]
+    weight_scale: np.ndarray  # float32, shape () per tensor or [N] per channel
+    bias: np.ndarray | None  # float32 [N]
+    reduce_range: bool
+    act_mode: str = "asymmetric"  # "asymmetric" | "symmetric"
+    act_granularity: str = "per_tensor"  # "per_tensor" | "per_row"
+    path: str = ""
+
+    @property
+    def out_features(self) -> int:
+        return self.weight.shape[0]
+
+    @property
+    def in_features(self) -> int:
+        return self.weight.shape[1]
+
+
+def from_dynamic_linear(mod: torch.nn.Module, path: str = "") -> QuantizedLinear:
+    """Unpacks a `torch.ao.nn.quantized.dynamic.Linear`."""
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    where = path or type(mod).__name__
+    if not isinstance(mod, DynamicLinear):
+        raise UnsupportedModuleError(f"{where}: expected a quantized dynamic Linear, got {type(mod).__name__}")
+    if mod._packed_params.dtype != torch.qint8:
+        raise UnsupportedModuleError(
+            f"{where}: only qint8 weights are supported, got {mod._packed_params.dtype} (float16 dynamic quantization)")
+    w, b = mod._weight_bias()
+    if w.qscheme() in (torch.per_tensor_affine, torch.per_tensor_symmetric):
+        if w.q_zero_point() != 0:
+            raise UnsupportedModuleError(f"{where}: weight zero point must be 0, got {w.q_zero_point()}")
+        scale = np.asarray(w.q_scale(), dtype=np.float32)
+    elif w.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric):
+        if w.q_per_channel_axis() != 0:
+            raise UnsupportedModuleError(f"{where}: per-channel weights must be quantized along axis 0")
+        if bool((w.q_per_channel_zero_points() != 0).any()):
+            raise UnsupportedModuleError(f"{where}: weight zero points must be 0")
+        # fbgemm reads the per-channel scales as float.
+        scale = w.q_per_channel_scales().to(torch.float32).numpy().copy()
+    else:
+        raise UnsupportedModuleError(f"{where}: unsupported weight qscheme {w.qscheme()}")
+    # Its forward passes reduce_range=True from module version 4 on.
+    version = getattr(mod, "version", None)
+    reduce_range = version is not None and version >= 4
+    return QuantizedLinear(
+        weight=w.int_repr().numpy().copy(),
+        weight_scale=scale,
+        bias=None if b is None else b.detach().to(torch.float32).numpy().copy(),
+        reduce_range=reduce_range,
+        path=path,
+    )

@@ -1,0 +1,43 @@
+"""MLIR contexts with the dq dialect, and pass pipelines, on upstream MLIR 22.
+
+dqmlir adds to the prebuilt upstream `mlir` Python package instead of shipping
+a second copy of MLIR: the `_dqmlir` extension registers the dq dialect into an
+upstream `mlir.ir.Context` and the dq passes into the process-wide registry.
+"""
+from __future__ import annotations
+
+import time
+
+from mlir import ir
+from mlir.passmanager import PassManager
+
+from ._mlir_libs import _dqmlir
+
+_dqmlir.register_passes()
+
+# The CPU pipeline of lib/Pipelines/CPUPipeline.cpp, as dq-opt runs it.
+CPU_PIPELINE = "builtin.module(dq-cpu-pipeline)"
+
+
+def make_context() -> ir.Context:
+    """A context with every upstream dialect and dq loaded."""
+    ctx = ir.Context()
+    _dqmlir.register_dialect(ctx)
+    return ctx
+
+
+class CompileError(RuntimeError):
+    """A pass pipeline failed; carries MLIR's diagnostics."""
+
+
+def run_pipeline(module: ir.Module, pipeline: str) -> float:
+    """Runs `pipeline` on `module` in place; returns the seconds it took."""
+    start = time.perf_counter()
+    with module.context:
+        pm = PassManager.parse(pipeline)
+        try:
+            module.operation.verify()
+            pm.run(module.operation)
+        except ir.MLIRError as e:
+            raise CompileError(f"{pipeline} failed:\n{e}") from None
+    return time.perf_counter() - start

@@ -1,0 +1,167 @@
+"""Runs LLVM-dialect modules with MLIR's ExecutionEngine, on torch tensors.
+
+Arguments are passed as memref descriptors that point into the torch tensors
+(no copies); results are buffers the compiled code allocated with malloc, which
+become torch tensors that free them when they die. Calls check rank, shape,
+dtype and device first and raise on a mismatch: bad input never reaches the
+machine code.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from mlir import ir
+from mlir.execution_engine import ExecutionEngine
+
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c"))
+_LIBC.free.argtypes = [ctypes.c_void_p]
+
+_TORCH_DTYPES = {
+    "f32": torch.float32,
+    "f64": torch.float64,
+    "i64": torch.int64,
+    "i32": torch.int32,
+    "i8": torch.int8,
+    "ui8": torch.uint8,
+    "si8": torch.int8,
+    "i1": torch.bool,
+}
+_NUMPY_DTYPES = {
+    torch.float32: np.dtype(np.float32),
+    torch.float64: np.dtype(np.float64),
+    torch.int64: np.dtype(np.int64),
+    torch.int32: np.dtype(np.int32),
+    torch.int8: np.dtype(np.int8),
+    torch.uint8: np.dtype(np.uint8),
+    torch.bool: np.dtype(np.bool_),
+}
+
+
+def _runner_utils() -> str:
+    import mlir
+
+    for d in mlir.__path__:
+        p = os.path.join(d, "lib", "libmlir_c_runner_utils.so")
+        if os.path.exists(p):
+            return p
+    raise FileNotFoundError("libmlir_c_runner_utils.so not found in the mlir package")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """What a function argument or result is: shape (None = dynamic), dtype."""
+
+    shape: tuple
+    dtype: torch.dtype
+
+    @staticmethod
+    def from_type(t: ir.Type) -> "TensorSpec":
+        t = ir.ShapedType(t)
+        shape = tuple(None if t.is_dynamic_dim(i) else t.shape[i] for i in range(t.rank))
+        return TensorSpec(shape, _TORCH_DTYPES[str(t.element_type)])
+
+    def __str__(self) -> str:
+        dims = ", ".join("?" if d is None else str(d) for d in self.shape)
+        return f"{str(self.dtype).replace('torch.', '')}[{dims}]"
+
+
+def _descriptor_type(rank: int) -> type:
+    fields = [("allocated", ctypes.c_void_p), ("aligned", ctypes.c_void_p), ("offset", ctypes.c_longlong)]
+    if rank:
+        fields += [("shape", ctypes.c_longlong * rank), ("strides", ctypes.c_longlong * rank)]
+    return type(f"MemRef{rank}D", (ctypes.Structure,), {"_fields_": fields})
+
+
+class JitFunction:
+    """A function of a lowered (LLVM dialect) module, callable on tensors.
+
+    `specs` and `result_specs` describe the tensor-level signature (taken
+    before lowering); the function must carry `llvm.emit_c_interface`.
+    """
+
+    def __init__(self, module: ir.Module, name: str, specs, result_specs, opt_level: int = 3,
+                 keepalive=()):
+        self.name = name
+        self.specs = list(specs)
+        self.result_specs = list(result_specs)
+        self._keepalive = keepalive
+        self._engine = ExecutionEngine(module, opt_level=opt_level, shared_libs=[_runner_utils()])
+        self._engine.initialize()
+        address = self._engine.raw_lookup("_mlir_ciface_" + name)
+        if not address:
+            raise RuntimeError(f"no function {name} with a C interface in the module")
+        self._fn = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(address)
+        self._arg_types = [_descriptor_type(len(s.shape)) for s in self.specs]
+        self._res_types = [_descriptor_type(len(s.shape)) for s in self.result_specs]
+        if len(self._res_types) == 1:
+            self._res_struct = self._res_types[0]
+        else:
+            self._res_struct = type("Results", (ctypes.Structure,),
+                                    {"_fields_": [(f"r{i}", t) for i, t in enumerate(self._res_types)]})
+
+    def _check(self, i: int, t, spec: TensorSpec) -> torch.Tensor:
+        where = f"{self.name}: argument {i}"
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{where}: expected a torch.Tensor {spec}, got {type(t).__name__}")
+        if t.device.type != "cpu":
+            raise ValueError(f"{where}: expected a CPU tensor, got device {t.device}")
+        if t.dtype != spec.dtype:
+            raise TypeError(f"{where}: expected dtype {spec.dtype}, got {t.dtype}")
+        if t.dim() != len(spec.shape) or any(
+                d is not None and d != s for d, s in zip(spec.shape, t.shape)):
+            raise ValueError(f"{where}: expected shape {spec}, got {list(t.shape)}")
+        return t.contiguous()
+
+    def _descriptor(self, t: torch.Tensor, dtype_cls):
+        d = dtype_cls()
+        ptr = t.data_ptr()
+        d.allocated = ptr
+        d.aligned = ptr
+        d.offset = 0
+        if t.dim():
+            d.shape[:] = list(t.shape)
+            d.strides[:] = list(t.stride())
+        return d
+
+    def _to_tensor(self, d, spec: TensorSpec) -> torch.Tensor:
+        rank = len(spec.shape)
+        shape = tuple(d.shape[:]) if rank else ()
+        np_dtype = _NUMPY_DTYPES[spec.dtype]
+        n = int(np.prod(shape)) if rank else 1
+        if n == 0 or not d.aligned:
+            if d.allocated:
+                _LIBC.free(d.allocated)
+            return torch.empty(shape, dtype=spec.dtype)
+        addr = d.aligned + d.offset * np_dtype.itemsize
+        buf = (ctypes.c_byte * (n * np_dtype.itemsize)).from_address(addr)
+        arr = np.frombuffer(buf, dtype=np_dtype)
+        # The result owns the malloc'ed buffer: free it when the array dies.
+        weakref.finalize(arr, _LIBC.free, d.allocated)
+        t = torch.from_numpy(arr.reshape(shape))
+        if rank and tuple(d.strides[:]) != t.stride():
+            t = t.as_strided(shape, tuple(d.strides[:])).clone()
+        return t
+
+    def __call__(self, *args):
+        if len(args) != len(self.specs):
+            raise TypeError(f"{self.name}: expected {len(self.specs)} arguments "
+                            f"({', '.join(map(str, self.specs))}), got {len(args)}")
+        tensors = [self._check(i, t, s) for i, (t, s) in enumerate(zip(args, self.specs))]
+        descs = [self._descriptor(t, c) for t, c in zip(tensors, self._arg_types)]
+        res = self._res_struct()
+        # The packed wrapper takes an array of pointers to the C-interface
+        # arguments, which are themselves pointers to descriptors.
+        ptrs = [ctypes.pointer(ctypes.pointer(d)) for d in [res] + descs]
+        packed = (ctypes.c_void_p * len(ptrs))(*[ctypes.cast(p, ctypes.c_void_p) for p in ptrs])
+        self._fn(packed)
+        del tensors  # kept alive across the call above
+        if len(self._res_types) == 1:
+            return self._to_tensor(res, self.result_specs[0])
+        return tuple(self._to_tensor(getattr(res, f"r{i}"), s)
+                     for i, s in enumerate(self.result_specs))
