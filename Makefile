@@ -26,7 +26,7 @@ build: $(BUILD)/build.ninja
 	$(VENV)/bin/ninja -C $(BUILD)
 
 check: build
-	$(PY) -m lit -sv $(BUILD)/test
+	$(VENV)/bin/lit -sv $(BUILD)/test
 	$(PY) -m pytest -q test/python
 
 demo: build

@@ -1,6 +1,6 @@
 """dqmlir: an MLIR compiler for PyTorch dynamically quantized models."""
-from .compiler import CompiledModule, compile
+from .compiler import CompiledModule, compile, compile_mlir
 from .frontend.quantized_linear import UnsupportedModuleError
 from .ir import CompileError
 
-__all__ = ["compile", "CompiledModule", "CompileError", "UnsupportedModuleError"]
+__all__ = ["compile", "compile_mlir", "CompiledModule", "CompileError", "UnsupportedModuleError"]

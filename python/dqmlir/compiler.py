@@ -50,6 +50,37 @@ def _entry(module: ir.Module, name: str, arg_types, build) -> None:
             ir.FunctionType.get(arg_types, [r.type for r in results]))
 
 
+def compile_mlir(source: str, name: str = "forward", pipeline: str = dqir.CPU_PIPELINE) -> CompiledModule:
+    """Compiles MLIR text (dq, linalg, ... on tensors) and JITs function `name`.
+
+    The function's signature (before lowering) defines what the callable takes
+    and returns.
+    """
+    timings = {}
+    ctx = dqir.make_context()
+    with ctx, ir.Location.unknown():
+        start = time.perf_counter()
+        module = ir.Module.parse(source)
+        timings["parse"] = time.perf_counter() - start
+        fn_op = None
+        for op in module.body.operations:
+            if op.operation.name == "func.func" and ir.StringAttr(op.attributes["sym_name"]).value == name:
+                fn_op = op
+        if fn_op is None:
+            raise ValueError(f"no func.func @{name} in the module")
+        fn_op.attributes["llvm.emit_c_interface"] = ir.UnitAttr.get()
+        func_type = ir.FunctionType(ir.TypeAttr(fn_op.attributes["function_type"]).value)
+        specs = [TensorSpec.from_type(t) for t in func_type.inputs]
+        result_specs = [TensorSpec.from_type(t) for t in func_type.results]
+        stages = {"input": str(module)}
+        timings["lower"] = dqir.run_pipeline(module, pipeline)
+        stages["llvm"] = str(module)
+        start = time.perf_counter()
+        fn = JitFunction(module, name, specs, result_specs)
+        timings["jit"] = time.perf_counter() - start
+    return CompiledModule(fn, stages, timings, f"@{name}")
+
+
 def compile(model: torch.nn.Module, example_args, example_kwargs=None, quantize=None) -> CompiledModule:
     """Compiles `model` for this CPU.
 
@@ -77,7 +108,7 @@ def compile(model: torch.nn.Module, example_args, example_kwargs=None, quantize=
         dyn = ir.ShapedType.get_dynamic_size()
         xtype = emit.f32_tensor([dyn] * (x.dim() - 1) + [lin.in_features])
         _entry(module, "forward", [xtype], lambda a: [emit.linear_dynamic(a, lin)])
-        func_type = ir.FunctionType(module.body.operations[0].attributes["function_type"].value)
+        func_type = ir.FunctionType(ir.TypeAttr(module.body.operations[0].attributes["function_type"]).value)
         specs = [TensorSpec.from_type(t) for t in func_type.inputs]
         result_specs = [TensorSpec.from_type(t) for t in func_type.results]
         stages = {"dq": str(module)}

@@ -1,0 +1,100 @@
+// RUN: dq-opt %s --dq-lower-to-linalg --split-input-file | FileCheck %s
+
+// A constant weight: its column sums are folded at compile time, the
+// contraction is a mixed-sign u8 x s8 -> i32 linalg.generic (never a
+// linalg.matmul), and the epilogue is fbgemm's fma.
+// CHECK-LABEL: func @linear_const
+// CHECK-NOT: dq.
+// CHECK: linalg.generic {{.*}}iterator_types = ["reduction", "reduction"]
+// CHECK:   arith.minnumf
+// CHECK:   arith.maxnumf
+// CHECK: linalg.generic {{.*}}iterator_types = []
+// CHECK:   arith.extf {{.*}} : f32 to f64
+// CHECK:   math.roundeven {{.*}} : f64
+// CHECK: %[[Q:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]
+// CHECK:   math.fma
+// CHECK:   math.roundeven {{.*}} : f32
+// CHECK:   arith.maxsi
+// CHECK:   arith.minsi
+// CHECK:   arith.trunci {{.*}} : i32 to i8
+// CHECK: %[[U:.*]] = tensor.bitcast %[[Q]] : tensor<?x4xi8> to tensor<?x4xui8>
+// CHECK: %[[A:.*]] = tensor.bitcast %[[U]] : tensor<?x4xui8> to tensor<?x4xi8>
+// CHECK: %[[ACC:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]{{.*}} ins(%[[A]], %{{.*}} : tensor<?x4xi8>, tensor<2x4xi8>)
+// CHECK:   arith.extui {{.*}} : i8 to i32
+// CHECK:   arith.extsi {{.*}} : i8 to i32
+// CHECK:   arith.muli
+// CHECK:   arith.addi
+// CHECK: %[[SUMS:.*]] = arith.constant dense<[-2, 4]> : tensor<2xi32>
+// CHECK: linalg.generic {{.*}} ins(%[[ACC]], %[[SUMS]],
+// CHECK:   arith.muli
+// CHECK:   arith.subi
+// CHECK:   arith.sitofp
+// CHECK:   arith.mulf
+// CHECK:   math.fma
+// CHECK-NOT: linalg.matmul
+func.func @linear_const(%x: tensor<?x4xf32>) -> tensor<?x2xf32> {
+  %w = arith.constant dense<[[1, -2, 3, -4], [127, -128, 0, 5]]> : tensor<2x4xi8>
+  %ws = arith.constant dense<[0.5, 0.25]> : tensor<2xf32>
+  %b = arith.constant dense<[1.0, 2.0]> : tensor<2xf32>
+  %y = dq.linear_dynamic %x, %w, %ws bias %b act asymmetric per_tensor reduce_range
+      : tensor<?x4xf32>, tensor<2x4xi8>, tensor<2xf32>, tensor<2xf32> -> tensor<?x2xf32>
+  return %y : tensor<?x2xf32>
+}
+
+// -----
+
+// A weight that is an argument: the sums become a reduction. Rank 3, per-row
+// qparams indexed by both leading dims, no bias: a plain multiply.
+// CHECK-LABEL: func @linear_arg_per_row
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]{{.*}} outs({{.*}} : tensor<?x?xf32>, tensor<?x?xi32>)
+// CHECK: %[[ACC:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "reduction"]
+// CHECK: %[[SUMS:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]{{.*}} outs({{.*}} : tensor<16xi32>)
+// CHECK: linalg.generic {{.*}} ins(%[[ACC]], %[[SUMS]], {{.*}} : tensor<?x?x16xi32>, tensor<16xi32>, tensor<?x?xf32>, tensor<?x?xi32>, tensor<f32>)
+// CHECK-NOT: math.fma
+// CHECK: arith.mulf
+// CHECK-NEXT: arith.mulf
+// CHECK-NEXT: linalg.yield
+func.func @linear_arg_per_row(%x: tensor<?x?x8xf32>, %w: tensor<16x8xi8>, %ws: tensor<f32>) -> tensor<?x?x16xf32> {
+  %y = dq.linear_dynamic %x, %w, %ws act asymmetric per_row
+      : tensor<?x?x8xf32>, tensor<16x8xi8>, tensor<f32> -> tensor<?x?x16xf32>
+  return %y : tensor<?x?x16xf32>
+}
+
+// -----
+
+// Symmetric (torchao): int8 activations, sign-extended, epilogue
+// float(acc) * s * w_scale + bias in that order.
+// CHECK-LABEL: func @linear_symmetric
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel"]
+// CHECK:   arith.negf
+// CHECK:   arith.maximumf
+// CHECK:   arith.divf
+// CHECK:   arith.maximumf
+// CHECK: tensor.bitcast {{.*}} to tensor<?x8xsi8>
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]
+// CHECK:   arith.extsi
+// CHECK:   arith.extsi
+// CHECK: linalg.generic
+// CHECK:   arith.sitofp
+// CHECK-NEXT: arith.mulf
+// CHECK-NEXT: arith.mulf
+// CHECK-NEXT: arith.addf
+func.func @linear_symmetric(%x: tensor<?x8xf32>, %w: tensor<16x8xsi8>, %ws: tensor<16xf32>, %b: tensor<16xf32>) -> tensor<?x16xf32> {
+  %y = dq.linear_dynamic %x, %w, %ws bias %b act symmetric per_row
+      : tensor<?x8xf32>, tensor<16x8xsi8>, tensor<16xf32>, tensor<16xf32> -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func @dequantize
+// CHECK: linalg.generic
+// CHECK:   arith.extui {{.*}} : i8 to i32
+// CHECK:   arith.subi
+// CHECK:   arith.sitofp
+// CHECK:   arith.mulf
+func.func @dequantize(%q: tensor<4x8xui8>, %s: tensor<4xf32>, %z: tensor<4xi32>) -> tensor<4x8xf32> {
+  %x = dq.dequantize %q, %s, %z : tensor<4x8xui8>, tensor<4xf32>, tensor<4xi32> -> tensor<4x8xf32>
+  return %x : tensor<4x8xf32>
+}

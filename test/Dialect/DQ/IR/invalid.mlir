@@ -1,0 +1,151 @@
+// RUN: dq-opt %s -split-input-file -verify-diagnostics
+
+func.func @symmetric_reduce_range(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{reduce_range is only defined for the asymmetric mode}}
+  %s, %z = dq.choose_qparams %x symmetric per_tensor reduce_range : tensor<4x8xf32> -> tensor<f32>, tensor<i32>
+  return
+}
+
+// -----
+
+func.func @per_tensor_not_scalar(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{per_tensor qparams must be rank-0 tensors}}
+  %s, %z = dq.choose_qparams %x asymmetric per_tensor : tensor<4x8xf32> -> tensor<4xf32>, tensor<4xi32>
+  return
+}
+
+// -----
+
+func.func @per_row_rank(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{per_row qparams must have rank 1 (the input's rank minus one), got 0}}
+  %s, %z = dq.choose_qparams %x asymmetric per_row : tensor<4x8xf32> -> tensor<f32>, tensor<i32>
+  return
+}
+
+// -----
+
+func.func @per_row_shape(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{per-row scale must have shape [4], got [5]}}
+  %s, %z = dq.choose_qparams %x asymmetric per_row : tensor<4x8xf32> -> tensor<5xf32>, tensor<5xi32>
+  return
+}
+
+// -----
+
+func.func @rank0_input(%x: tensor<f32>) {
+  // expected-error @+1 {{input must have rank >= 1}}
+  %s, %z = dq.choose_qparams %x asymmetric per_tensor : tensor<f32> -> tensor<f32>, tensor<i32>
+  return
+}
+
+// -----
+
+func.func @scale_type(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{result #0 must be ranked tensor of 32-bit float values}}
+  %s, %z = dq.choose_qparams %x asymmetric per_tensor : tensor<4x8xf32> -> tensor<f64>, tensor<i32>
+  return
+}
+
+// -----
+
+func.func @quantize_shape(%x: tensor<4x8xf32>, %s: tensor<f32>, %z: tensor<i32>) {
+  // expected-error @+1 {{result must have shape [4, 8], got [4, 9]}}
+  %q = dq.quantize %x, %s, %z : tensor<4x8xf32>, tensor<f32>, tensor<i32> -> tensor<4x9xui8>
+  return
+}
+
+// -----
+
+func.func @quantize_signless(%x: tensor<4x8xf32>, %s: tensor<f32>, %z: tensor<i32>) {
+  // expected-error @+1 {{result #0 must be ranked tensor of 8-bit unsigned integer or 8-bit signed integer values}}
+  %q = dq.quantize %x, %s, %z : tensor<4x8xf32>, tensor<f32>, tensor<i32> -> tensor<4x8xi8>
+  return
+}
+
+// -----
+
+func.func @quantize_qparam_mismatch(%x: tensor<4x8xf32>, %s: tensor<4xf32>, %z: tensor<i32>) {
+  // expected-error @+1 {{scale and zero point must have the same shape}}
+  %q = dq.quantize %x, %s, %z : tensor<4x8xf32>, tensor<4xf32>, tensor<i32> -> tensor<4x8xui8>
+  return
+}
+
+// -----
+
+func.func @dequantize_per_row(%q: tensor<4x8xui8>, %s: tensor<8xf32>, %z: tensor<8xi32>) {
+  // expected-error @+1 {{per-row scale must have shape [4], got [8]}}
+  %x = dq.dequantize %q, %s, %z : tensor<4x8xui8>, tensor<8xf32>, tensor<8xi32> -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @linear_rank1(%x: tensor<8xf32>, %w: tensor<16x8xi8>, %ws: tensor<f32>) {
+  // expected-error @+1 {{input must have rank >= 2, got 1}}
+  %y = dq.linear_dynamic %x, %w, %ws act asymmetric per_tensor : tensor<8xf32>, tensor<16x8xi8>, tensor<f32> -> tensor<16xf32>
+  return
+}
+
+// -----
+
+func.func @linear_k(%x: tensor<?x9xf32>, %w: tensor<16x8xi8>, %ws: tensor<f32>) {
+  // expected-error @+1 {{input reduction dimension (last) is 9 but the weight has K = 8}}
+  %y = dq.linear_dynamic %x, %w, %ws act asymmetric per_tensor : tensor<?x9xf32>, tensor<16x8xi8>, tensor<f32> -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+func.func @linear_weight_rank(%x: tensor<?x8xf32>, %w: tensor<2x16x8xi8>, %ws: tensor<f32>) {
+  // expected-error @+1 {{weight must have rank 2 ([N, K]), got 3}}
+  %y = dq.linear_dynamic %x, %w, %ws act asymmetric per_tensor : tensor<?x8xf32>, tensor<2x16x8xi8>, tensor<f32> -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+func.func @linear_weight_type(%x: tensor<?x8xf32>, %w: tensor<16x8xui8>, %ws: tensor<f32>) {
+  // expected-error @+1 {{operand #1 must be ranked tensor of 8-bit signless integer or 8-bit signed integer values}}
+  %y = dq.linear_dynamic %x, %w, %ws act asymmetric per_tensor : tensor<?x8xf32>, tensor<16x8xui8>, tensor<f32> -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+func.func @linear_channel_scale(%x: tensor<?x8xf32>, %w: tensor<16x8xi8>, %ws: tensor<8xf32>) {
+  // expected-error @+1 {{per-channel weight scale must have shape [16], got [8]}}
+  %y = dq.linear_dynamic %x, %w, %ws act asymmetric per_tensor : tensor<?x8xf32>, tensor<16x8xi8>, tensor<8xf32> -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+func.func @linear_bias(%x: tensor<?x8xf32>, %w: tensor<16x8xi8>, %ws: tensor<f32>, %b: tensor<15xf32>) {
+  // expected-error @+1 {{bias must have shape [16], got [15]}}
+  %y = dq.linear_dynamic %x, %w, %ws bias %b act asymmetric per_tensor : tensor<?x8xf32>, tensor<16x8xi8>, tensor<f32>, tensor<15xf32> -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+func.func @linear_result(%x: tensor<?x?x8xf32>, %w: tensor<16x8xi8>, %ws: tensor<f32>) {
+  // expected-error @+1 {{result must have shape [?, ?, 16], got [?, 16]}}
+  %y = dq.linear_dynamic %x, %w, %ws act asymmetric per_tensor : tensor<?x?x8xf32>, tensor<16x8xi8>, tensor<f32> -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+func.func @linear_symmetric_reduce_range(%x: tensor<?x8xf32>, %w: tensor<16x8xi8>, %ws: tensor<f32>) {
+  // expected-error @+1 {{reduce_range is only defined for the asymmetric mode}}
+  %y = dq.linear_dynamic %x, %w, %ws act symmetric per_row reduce_range : tensor<?x8xf32>, tensor<16x8xi8>, tensor<f32> -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+func.func @bad_mode(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{expected string or keyword containing one of the following enum values for attribute 'mode' [asymmetric, symmetric]}}
+  %s, %z = dq.choose_qparams %x affine per_tensor : tensor<4x8xf32> -> tensor<f32>, tensor<i32>
+  return
+}

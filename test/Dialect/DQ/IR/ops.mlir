@@ -1,0 +1,37 @@
+// RUN: dq-opt %s | FileCheck %s
+// Round trip: custom form -> custom form, and through the generic form.
+// RUN: dq-opt %s --mlir-print-op-generic | dq-opt | FileCheck %s
+
+// CHECK-LABEL: func @choose_qparams
+func.func @choose_qparams(%x: tensor<?x?x768xf32>) -> (tensor<f32>, tensor<i32>, tensor<?x?xf32>, tensor<?x?xi32>) {
+  // CHECK: dq.choose_qparams %{{.*}} asymmetric per_tensor reduce_range : tensor<?x?x768xf32> -> tensor<f32>, tensor<i32>
+  %s, %z = dq.choose_qparams %x asymmetric per_tensor reduce_range : tensor<?x?x768xf32> -> tensor<f32>, tensor<i32>
+  // CHECK: dq.choose_qparams %{{.*}} symmetric per_row : tensor<?x?x768xf32> -> tensor<?x?xf32>, tensor<?x?xi32>
+  %s2, %z2 = dq.choose_qparams %x symmetric per_row : tensor<?x?x768xf32> -> tensor<?x?xf32>, tensor<?x?xi32>
+  return %s, %z, %s2, %z2 : tensor<f32>, tensor<i32>, tensor<?x?xf32>, tensor<?x?xi32>
+}
+
+// CHECK-LABEL: func @quantize_dequantize
+func.func @quantize_dequantize(%x: tensor<4x8xf32>, %s: tensor<f32>, %z: tensor<i32>,
+                               %rs: tensor<4xf32>, %rz: tensor<4xi32>) -> (tensor<4x8xf32>, tensor<4x8xsi8>) {
+  // CHECK: dq.quantize %{{.*}}, %{{.*}}, %{{.*}} : tensor<4x8xf32>, tensor<f32>, tensor<i32> -> tensor<4x8xui8>
+  %q = dq.quantize %x, %s, %z : tensor<4x8xf32>, tensor<f32>, tensor<i32> -> tensor<4x8xui8>
+  // CHECK: dq.dequantize %{{.*}}, %{{.*}}, %{{.*}} : tensor<4x8xui8>, tensor<f32>, tensor<i32> -> tensor<4x8xf32>
+  %d = dq.dequantize %q, %s, %z : tensor<4x8xui8>, tensor<f32>, tensor<i32> -> tensor<4x8xf32>
+  // CHECK: dq.quantize %{{.*}}, %{{.*}}, %{{.*}} : tensor<4x8xf32>, tensor<4xf32>, tensor<4xi32> -> tensor<4x8xsi8>
+  %qs = dq.quantize %x, %rs, %rz : tensor<4x8xf32>, tensor<4xf32>, tensor<4xi32> -> tensor<4x8xsi8>
+  return %d, %qs : tensor<4x8xf32>, tensor<4x8xsi8>
+}
+
+// CHECK-LABEL: func @linear_dynamic
+func.func @linear_dynamic(%x: tensor<?x?x768xf32>, %x2: tensor<?x768xf32>, %w: tensor<3072x768xi8>,
+                          %ws: tensor<f32>, %wc: tensor<3072xf32>, %b: tensor<3072xf32>)
+    -> (tensor<?x?x3072xf32>, tensor<?x3072xf32>) {
+  // CHECK: dq.linear_dynamic %{{.*}}, %{{.*}}, %{{.*}} bias %{{.*}} act asymmetric per_tensor reduce_range : tensor<?x?x768xf32>, tensor<3072x768xi8>, tensor<f32>, tensor<3072xf32> -> tensor<?x?x3072xf32>
+  %y = dq.linear_dynamic %x, %w, %ws bias %b act asymmetric per_tensor reduce_range
+      : tensor<?x?x768xf32>, tensor<3072x768xi8>, tensor<f32>, tensor<3072xf32> -> tensor<?x?x3072xf32>
+  // CHECK: dq.linear_dynamic %{{.*}}, %{{.*}}, %{{.*}} act asymmetric per_row : tensor<?x768xf32>, tensor<3072x768xi8>, tensor<3072xf32> -> tensor<?x3072xf32>
+  %y2 = dq.linear_dynamic %x2, %w, %wc act asymmetric per_row
+      : tensor<?x768xf32>, tensor<3072x768xi8>, tensor<3072xf32> -> tensor<?x3072xf32>
+  return %y, %y2 : tensor<?x?x3072xf32>, tensor<?x3072xf32>
+}
