@@ -1,6 +1,9 @@
 //===- CPUPipeline.cpp - dq on tensors to LLVM for x86 CPUs ---------------===//
 //
-// Upstream passes do the work after dq-lower-to-linalg. Things to keep:
+// Upstream passes do the work after the dq lowerings. Things to keep:
+// - dq-linear-to-vnni runs only when the code will run on a CPU with
+//   avx512vnni: the backend aborts on the vpdpbusd intrinsic otherwise. The
+//   JIT compiles for the host, hence `vnni=auto` asks the host.
 // - linalg-specialize-generic-ops is never run: MLIR 22 turns the u8 x s8
 //   contraction into a signed linalg.matmul (wrong results).
 // - math is lowered to LLVM intrinsics, not libm (glibc has no rsqrtf).
@@ -10,12 +13,18 @@
 #include "lib/Pipelines/CPUPipeline.h"
 
 #include "mlir/Pass/PassRegistry.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/Support/raw_ostream.h"
+#include "llvm/TargetParser/Host.h"
 
 using namespace mlir;
 
 static constexpr const char *kPipeline =
     "dq-lower-to-linalg,"
+    "canonicalize,cse,"
+    // Fuses torch-mlir's chains of elementwise generics (and most boolean
+    // intermediates with them); contractions are never fused into.
+    "linalg-fuse-elementwise-ops,"
     "canonicalize,cse,"
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map},"
@@ -23,22 +32,44 @@ static constexpr const char *kPipeline =
     "buffer-deallocation-pipeline,"
     "canonicalize,"
     "func.func(convert-linalg-to-loops),"
+    // MemRefToLLVM asserts on i1 loads/stores: keep booleans in bytes.
+    "dq-widen-bool-memrefs,"
     "lower-affine,"
     "convert-scf-to-cf,"
     "expand-strided-metadata,"
     "lower-affine,"
+    // The VNNI kernel: dq.vpdpbusd to its intrinsic (only now: buffer
+    // deallocation rejects calls of unknown effects), 1-D transfers to
+    // (masked) loads and stores.
+    "dq-vnni-to-llvm,"
+    "convert-vector-to-llvm,"
     "finalize-memref-to-llvm,"
     "convert-math-to-llvm,"
+    // What has no LLVM intrinsic (erf for GELU) becomes a libm call; after
+    // math-to-llvm so that rsqrt is not turned into glibc's missing rsqrtf.
+    "convert-math-to-libm,"
     "convert-arith-to-llvm,"
     "convert-index-to-llvm,"
     "convert-func-to-llvm,"
     "convert-cf-to-llvm,"
     "reconcile-unrealized-casts";
 
-void dq::buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &) {
+bool dq::hostHasVNNI() {
+  auto features = llvm::sys::getHostCPUFeatures();
+  return features.lookup("avx512f") && features.lookup("avx512bw") &&
+         features.lookup("avx512vnni");
+}
+
+void dq::buildCPUPipeline(OpPassManager &pm,
+                          const CPUPipelineOptions &options) {
+  bool vnni = options.vnni == VNNIMode::On ||
+              (options.vnni == VNNIMode::Auto && hostHasVNNI());
+  std::string pipeline = kPipeline;
+  if (vnni)
+    pipeline = "dq-linear-to-vnni," + pipeline;
   std::string errors;
   llvm::raw_string_ostream os(errors);
-  if (failed(parsePassPipeline(kPipeline, pm, os)))
+  if (failed(parsePassPipeline(pipeline, pm, os)))
     llvm::report_fatal_error(llvm::Twine("dq-cpu-pipeline: ") + errors);
 }
 

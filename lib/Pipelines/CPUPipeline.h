@@ -7,7 +7,23 @@
 
 namespace mlir::dq {
 
-struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {};
+/// Whether dq.linear_dynamic gets the AVX-512 VNNI kernel (dq-linear-to-vnni).
+enum class VNNIMode { Auto, On, Off };
+
+struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
+  Option<VNNIMode> vnni{
+      *this, "vnni",
+      llvm::cl::desc("Use the AVX-512 VNNI kernel for dq.linear_dynamic with "
+                     "constant weights: auto (if the host CPU has "
+                     "avx512vnni), on (code then needs such a CPU), off"),
+      llvm::cl::init(VNNIMode::Auto),
+      llvm::cl::values(clEnumValN(VNNIMode::Auto, "auto", "if the host has it"),
+                       clEnumValN(VNNIMode::On, "on", "always"),
+                       clEnumValN(VNNIMode::Off, "off", "never"))};
+};
+
+/// Whether the host CPU has what the VNNI kernel runs on.
+bool hostHasVNNI();
 
 /// dq + linalg on tensors -> LLVM dialect, ready to JIT or translate.
 void buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &options);

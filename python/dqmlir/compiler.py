@@ -1,6 +1,18 @@
-"""`dqmlir.compile`: PyTorch module -> dq -> linalg -> LLVM -> JIT callable."""
+"""`dqmlir.compile`: PyTorch module -> dq -> linalg -> LLVM -> JIT callable.
+
+Stages (each printable with `compiled.ir(stage)`):
+  torch  - torch-mlir's import (torch dialect), quantized linears as calls
+  dq     - upstream MLIR 22 module: torch-mlir's linalg + dq.linear_dynamic
+  linalg - dq lowered to linalg (dq-lower-to-linalg), computed on request
+  llvm   - LLVM dialect after dq-cpu-pipeline, what the JIT compiles
+Set DQMLIR_DUMP_DIR to write every stage there with the dq-opt command lines
+that reproduce each step.
+"""
 from __future__ import annotations
 
+import logging
+import os
+import pathlib
 import time
 
 import torch
@@ -12,23 +24,50 @@ from .frontend import emit
 from .frontend.quantized_linear import UnsupportedModuleError, from_dynamic_linear
 from .runtime import JitFunction, TensorSpec
 
-STAGES = ("dq", "llvm")
+log = logging.getLogger("dqmlir")
+
+STAGES = ("torch", "dq", "linalg", "llvm")
+LINALG_PIPELINE = "builtin.module(dq-lower-to-linalg,canonicalize,cse)"
+# Quantization schemes for fp32 models (compile(..., quantize=...)).
+SCHEMES = {
+    # Exactly what torch.ao.quantization.quantize_dynamic does: per-tensor int8
+    # weights, per-tensor uint8 activations with reduce_range.
+    "pytorch": dict(per_channel=False, reduce_range=True, act_granularity="per_tensor"),
+    # Per-channel int8 weights, per-token (per-row) full-range uint8 activations.
+    "accurate": dict(per_channel=True, reduce_range=False, act_granularity="per_row"),
+}
+
+
+def _text(module: ir.Module) -> str:
+    # Big weights print as `dense_resource<...>` without their hex data.
+    return module.operation.get_asm(large_resource_limit=64, large_elements_limit=64)
 
 
 class CompiledModule:
     """A compiled model: call it like the model; `.ir(stage)` shows each stage."""
 
-    def __init__(self, fn: JitFunction, stages: dict, timings: dict, source: str):
+    def __init__(self, fn: JitFunction, stages: dict, timings: dict, source: str,
+                 flatten=None, unflatten=None):
         self._fn = fn
         self._stages = stages
+        self._flatten = flatten
+        self._unflatten = unflatten
         self.timings = timings
         self.source = source
 
-    def __call__(self, *args):
-        return self._fn(*args)
+    def __call__(self, *args, **kwargs):
+        if self._flatten is None:
+            if kwargs:
+                raise TypeError(f"{self.source} takes no keyword arguments")
+            return self._fn(*args)
+        flat = self._flatten(args, kwargs)
+        out = self._fn(*flat)
+        return self._unflatten(list(out) if isinstance(out, tuple) else [out])
 
     def ir(self, stage: str = "dq") -> str:
-        """The module's MLIR at `stage` (one of STAGES)."""
+        """The module's MLIR at `stage` (one of STAGES), weights elided."""
+        if stage == "linalg" and "linalg" not in self._stages and "dq" in self._stages:
+            self._stages["linalg"] = _lower_text(self._stages["dq"], LINALG_PIPELINE)
         if stage not in self._stages:
             raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(self._stages)}")
         return self._stages[stage]
@@ -38,84 +77,148 @@ class CompiledModule:
         return f"<dqmlir.CompiledModule {self.source}({sig})>"
 
 
-def _entry(module: ir.Module, name: str, arg_types, build) -> None:
-    with ir.InsertionPoint(module.body):
-        f = func.FuncOp(name, ir.FunctionType.get(arg_types, []))
-        f.attributes["llvm.emit_c_interface"] = ir.UnitAttr.get()
-        block = f.add_entry_block()
-        with ir.InsertionPoint(block):
-            results = build(*block.arguments)
-            func.ReturnOp(results)
-        f.attributes["function_type"] = ir.TypeAttr.get(
-            ir.FunctionType.get(arg_types, [r.type for r in results]))
+def _lower_text(text: str, pipeline: str) -> str:
+    with dqir.make_context():
+        module = ir.Module.parse(text)
+        dqir.run_pipeline(module, pipeline)
+        return _text(module)
 
 
-def compile_mlir(source: str, name: str = "forward", pipeline: str = dqir.CPU_PIPELINE) -> CompiledModule:
+def _signature(module: ir.Module, name: str):
+    for op in module.body.operations:
+        if op.operation.name == "func.func" and ir.StringAttr(op.attributes["sym_name"]).value == name:
+            ftype = ir.FunctionType(ir.TypeAttr(op.attributes["function_type"]).value)
+            return ([TensorSpec.from_type(t) for t in ftype.inputs],
+                    [TensorSpec.from_type(t) for t in ftype.results])
+    raise ValueError(f"no func.func @{name} in the module")
+
+
+def _dump(stages: dict, module_for_dump: ir.Module | None) -> None:
+    """DQMLIR_DUMP_DIR: every stage, and how to reproduce each step."""
+    out = os.environ.get("DQMLIR_DUMP_DIR")
+    if not out:
+        return
+    d = pathlib.Path(out)
+    d.mkdir(parents=True, exist_ok=True)
+    for i, s in enumerate(STAGES):
+        if s in stages:
+            (d / f"{i}-{s}.mlir").write_text(stages[s])
+    if module_for_dump is not None:  # with the weights, so dq-opt can run it
+        (d / "1-dq.full.mlir").write_text(str(module_for_dump))
+    (d / "REPRODUCE.sh").write_text(
+        "# dq-opt reproduces each step from 1-dq.full.mlir (weights included):\n"
+        "dq-opt 1-dq.full.mlir --dq-lower-to-linalg --canonicalize --cse > 2-linalg.mlir\n"
+        "dq-opt 1-dq.full.mlir --dq-cpu-pipeline > 3-llvm.mlir\n"
+        "mlir-translate --mlir-to-llvmir 3-llvm.mlir > 3-llvm.ll\n")
+    log.info("dqmlir: stages dumped to %s", d)
+
+
+def _finish(module: ir.Module, name: str, stages: dict, timings: dict, source: str,
+            keepalive=(), flatten=None, unflatten=None) -> CompiledModule:
+    """dq module -> LLVM -> JIT."""
+    specs, result_specs = _signature(module, name)
+    stages["dq"] = _text(module)
+    _dump(stages, module if os.environ.get("DQMLIR_DUMP_DIR") else None)
+    log.info("dqmlir: lowering %s (dq-cpu-pipeline)", source)
+    timings["lower"] = dqir.run_pipeline(module, dqir.CPU_PIPELINE)
+    stages["llvm"] = _text(module)
+    if os.environ.get("DQMLIR_DUMP_DIR"):
+        _dump(stages, None)
+    log.info("dqmlir: JIT-compiling %s", source)
+    start = time.perf_counter()
+    fn = JitFunction(module, name, specs, result_specs, keepalive=keepalive)
+    timings["jit"] = time.perf_counter() - start
+    return CompiledModule(fn, stages, timings, source, flatten, unflatten)
+
+
+def compile_mlir(source: str, name: str = "forward") -> CompiledModule:
     """Compiles MLIR text (dq, linalg, ... on tensors) and JITs function `name`.
 
     The function's signature (before lowering) defines what the callable takes
     and returns.
     """
     timings = {}
-    ctx = dqir.make_context()
-    with ctx, ir.Location.unknown():
+    with dqir.make_context(), ir.Location.unknown():
         start = time.perf_counter()
         module = ir.Module.parse(source)
         timings["parse"] = time.perf_counter() - start
-        fn_op = None
+        _signature(module, name)
         for op in module.body.operations:
             if op.operation.name == "func.func" and ir.StringAttr(op.attributes["sym_name"]).value == name:
-                fn_op = op
-        if fn_op is None:
-            raise ValueError(f"no func.func @{name} in the module")
-        fn_op.attributes["llvm.emit_c_interface"] = ir.UnitAttr.get()
-        func_type = ir.FunctionType(ir.TypeAttr(fn_op.attributes["function_type"]).value)
-        specs = [TensorSpec.from_type(t) for t in func_type.inputs]
-        result_specs = [TensorSpec.from_type(t) for t in func_type.results]
-        stages = {"input": str(module)}
-        timings["lower"] = dqir.run_pipeline(module, pipeline)
-        stages["llvm"] = str(module)
-        start = time.perf_counter()
-        fn = JitFunction(module, name, specs, result_specs)
-        timings["jit"] = time.perf_counter() - start
-    return CompiledModule(fn, stages, timings, f"@{name}")
+                op.attributes["llvm.emit_c_interface"] = ir.UnitAttr.get()
+        return _finish(module, name, {}, timings, f"@{name}")
 
 
-def compile(model: torch.nn.Module, example_args, example_kwargs=None, quantize=None) -> CompiledModule:
-    """Compiles `model` for this CPU.
-
-    Supported now: `torch.ao.nn.quantized.dynamic.Linear` (what
-    `torch.ao.quantization.quantize_dynamic` makes of `nn.Linear`, default or
-    per-channel qconfig). The leading dims of the input are dynamic: compile
-    once, call with any batch.
-    """
-    if example_kwargs or quantize is not None:
-        raise NotImplementedError("example_kwargs and quantize= need the model frontend")
-    if not isinstance(example_args, (tuple, list)):
-        example_args = (example_args,)
+def _compile_linear(model, example_args) -> CompiledModule:
     lin = from_dynamic_linear(model)
     if len(example_args) != 1 or not isinstance(example_args[0], torch.Tensor):
         raise TypeError("a quantized Linear takes one tensor argument")
     x = example_args[0]
     if x.dim() < 2 or x.shape[-1] != lin.in_features:
         raise ValueError(f"expected an input of rank >= 2 with last dim {lin.in_features}, got {list(x.shape)}")
-
     timings = {}
     start = time.perf_counter()
-    ctx = dqir.make_context()
-    with ctx, ir.Location.unknown():
+    with dqir.make_context(), ir.Location.unknown():
         module = ir.Module.create()
         dyn = ir.ShapedType.get_dynamic_size()
         xtype = emit.f32_tensor([dyn] * (x.dim() - 1) + [lin.in_features])
-        _entry(module, "forward", [xtype], lambda a: [emit.linear_dynamic(a, lin)])
-        func_type = ir.FunctionType(ir.TypeAttr(module.body.operations[0].attributes["function_type"]).value)
-        specs = [TensorSpec.from_type(t) for t in func_type.inputs]
-        result_specs = [TensorSpec.from_type(t) for t in func_type.results]
-        stages = {"dq": str(module)}
+        with ir.InsertionPoint(module.body):
+            @func.FuncOp.from_py_func(xtype, name="forward")
+            def forward(a):
+                return emit.linear_dynamic(a, lin)
+        forward.func_op.attributes["llvm.emit_c_interface"] = ir.UnitAttr.get()
         timings["frontend"] = time.perf_counter() - start
-        timings["lower"] = dqir.run_pipeline(module, dqir.CPU_PIPELINE)
-        stages["llvm"] = str(module)
+        return _finish(module, "forward", {}, timings, type(model).__name__, keepalive=(lin,))
+
+
+def _compile_model(model, example_args, example_kwargs, quantize, dynamic) -> CompiledModule:
+    from .frontend.to_dq import to_dq
+    from .frontend.torch_bridge import import_model
+
+    kwargs = {}
+    if quantize is not None:
+        if quantize not in SCHEMES:
+            raise ValueError(f"quantize must be one of {sorted(SCHEMES)} or None, got {quantize!r}")
+        scheme = SCHEMES[quantize]
+        qconfig = (torch.ao.quantization.per_channel_dynamic_qconfig if scheme["per_channel"]
+                   else torch.ao.quantization.default_dynamic_qconfig)
+        kwargs = dict(quantize=True, qconfig=qconfig, reduce_range=scheme["reduce_range"],
+                      act_granularity=scheme["act_granularity"])
+    source = type(model).__name__
+    log.info("dqmlir: exporting and importing %s with torch-mlir", source)
+    start = time.perf_counter()
+    result = import_model(model, example_args, example_kwargs, dynamic=dynamic, **kwargs)
+    timings = {"import": time.perf_counter() - start}
+    if not result.linears:
+        log.warning("dqmlir: %s has no quantized linear layers", source)
+    stages = {"torch": result.torch_text} if result.torch_text else {}
+    with dqir.make_context(), ir.Location.unknown():
         start = time.perf_counter()
-        fn = JitFunction(module, "forward", specs, result_specs, keepalive=(lin,))
-        timings["jit"] = time.perf_counter() - start
-    return CompiledModule(fn, stages, timings, type(model).__name__)
+        module = to_dq(result, ir.Context.current)
+        timings["to_dq"] = time.perf_counter() - start
+        return _finish(module, result.func_name, stages, timings, source,
+                       keepalive=(result,), flatten=result.flatten_inputs,
+                       unflatten=result.unflatten_outputs)
+
+
+def compile(model: torch.nn.Module, example_args, example_kwargs=None, quantize=None,
+            dynamic=True) -> CompiledModule:
+    """Compiles `model` for this CPU; returns a callable with the model's call
+    signature and output structure.
+
+    - `torch.ao.nn.quantized.dynamic.Linear`: the layer itself, leading dims dynamic.
+    - Any other module (e.g. a `quantize_dynamic`'d transformer): exported with
+      torch.export (batch and sequence dims dynamic), imported with torch-mlir,
+      quantized linears as dq ops.
+    - `quantize="pytorch"` / `"accurate"`: an fp32 model's nn.Linear layers are
+      quantized here (see SCHEMES).
+    """
+    if not isinstance(example_args, (tuple, list)):
+        example_args = (example_args,)
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    if isinstance(model, DynamicLinear) and quantize is None and not example_kwargs:
+        return _compile_linear(model, example_args)
+    if not isinstance(model, torch.nn.Module):
+        raise UnsupportedModuleError(f"expected a torch.nn.Module, got {type(model).__name__}")
+    return _compile_model(model, example_args, example_kwargs, quantize, dynamic)

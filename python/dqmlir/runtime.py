@@ -19,6 +19,8 @@ import torch
 from mlir import ir
 from mlir.execution_engine import ExecutionEngine
 
+from ._mlir_libs import _dqmlir
+
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c"))
 _LIBC.free.argtypes = [ctypes.c_void_p]
 
@@ -41,6 +43,17 @@ _NUMPY_DTYPES = {
     torch.uint8: np.dtype(np.uint8),
     torch.bool: np.dtype(np.bool_),
 }
+
+
+def _load_torch_mlir_first() -> None:
+    """torch-mlir bundles its own LLVM; if it loads after an ExecutionEngine has
+    registered LLVM's codegen options, LLVM aborts the process ("Option
+    'print-inst-addrs' registered more than once"). Loading it before the first
+    engine is safe, so do that whenever it is installed."""
+    try:
+        import torch_mlir.ir  # noqa: F401
+    except ImportError:
+        pass
 
 
 def _runner_utils() -> str:
@@ -71,6 +84,22 @@ class TensorSpec:
         return f"{str(self.dtype).replace('torch.', '')}[{dims}]"
 
 
+# Constant globals at least this big are bound at load time, not JIT-compiled.
+_BIND_MIN_BYTES = 4096
+
+
+class _Bound:
+    """The address the JIT binds an external global to (`.value`), owning the
+    aligned copy of its bytes for as long as the engine lives."""
+
+    def __init__(self, data: bytes):
+        raw = np.empty(len(data) + 64, dtype=np.uint8)
+        offset = -raw.ctypes.data % 64
+        self.array = raw[offset:offset + len(data)]
+        self.array[:] = np.frombuffer(data, dtype=np.uint8)
+        self.value = self.array.ctypes.data
+
+
 def _descriptor_type(rank: int) -> type:
     fields = [("allocated", ctypes.c_void_p), ("aligned", ctypes.c_void_p), ("offset", ctypes.c_longlong)]
     if rank:
@@ -85,13 +114,21 @@ class JitFunction:
     before lowering); the function must carry `llvm.emit_c_interface`.
     """
 
-    def __init__(self, module: ir.Module, name: str, specs, result_specs, opt_level: int = 3,
+    def __init__(self, module: ir.Module, name: str, specs, result_specs, opt_level: int = 2,
                  keepalive=()):
         self.name = name
         self.specs = list(specs)
         self.result_specs = list(result_specs)
         self._keepalive = keepalive
+        _load_torch_mlir_first()
+        # Weights are not compiled into the code: their globals become external
+        # and are bound to (64-byte aligned) buffers before the code is linked.
+        detached = _dqmlir.detach_large_globals(module, _BIND_MIN_BYTES)
         self._engine = ExecutionEngine(module, opt_level=opt_level, shared_libs=[_runner_utils()])
+        self.bound_bytes = 0
+        for symbol, data in detached:
+            self._engine.raw_register_runtime(symbol, _Bound(data))
+            self.bound_bytes += len(data)
         self._engine.initialize()
         address = self._engine.raw_lookup("_mlir_ciface_" + name)
         if not address:

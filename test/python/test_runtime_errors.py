@@ -61,9 +61,9 @@ def test_result_outlives_compiled_and_input():
     assert torch.equal(y, ref)
 
 
-def test_unsupported_module():
-    with pytest.raises(dqmlir.UnsupportedModuleError, match="expected a quantized dynamic Linear, got Linear"):
-        dqmlir.compile(torch.nn.Linear(4, 4), (torch.randn(2, 4),))
+def test_not_a_module():
+    with pytest.raises(dqmlir.UnsupportedModuleError, match="expected a torch.nn.Module, got function"):
+        dqmlir.compile(lambda x: x, (torch.randn(2, 4),))
 
 
 def test_fp16_dynamic_is_rejected():

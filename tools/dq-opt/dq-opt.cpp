@@ -5,8 +5,10 @@
 //===----------------------------------------------------------------------===//
 
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h"
+#include "lib/Conversion/DQToVNNI/DQToVNNI.h"
 #include "lib/Dialect/DQ/IR/DQDialect.h"
 #include "lib/Pipelines/CPUPipeline.h"
+#include "lib/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
@@ -17,6 +19,8 @@
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
   mlir::dq::registerDQToLinalgPasses();
+  mlir::dq::registerDQToVNNIPasses();
+  mlir::dq::registerDQTransformsPasses();
   mlir::dq::registerCPUPipeline();
 
   mlir::DialectRegistry registry;

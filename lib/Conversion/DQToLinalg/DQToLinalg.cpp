@@ -2,11 +2,14 @@
 
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h"
 #include "lib/Dialect/DQ/IR/DQDialect.h"
+#include "lib/Dialect/DQ/IR/DQOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Transforms/DialectConversion.h"
 
 namespace mlir::dq {
@@ -28,6 +31,8 @@ struct DQLowerToLinalg : dq::impl::DQLowerToLinalgBase<DQLowerToLinalg> {
     // it, not a silent partial lowering.
     ConversionTarget target(*ctx);
     target.addIllegalDialect<dq::DQDialect>();
+    // The VNNI kernel's instruction is lowered later, by dq-vnni-to-llvm.
+    target.addLegalOp<dq::VpdpbusdOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))

@@ -1,7 +1,8 @@
 //===- LowerQParams.cpp - dq.choose_qparams to linalg ---------------------===//
 //
-// The range is one linalg reduction producing min(x, 0) and max(x, 0) per
-// tensor or per row; the qparams are then computed elementwise from it with
+// The range is one reduction producing min(x, 0) and max(x, 0) per tensor
+// or per row (vector loops when the last dim is static, see VectorRange.cpp;
+// a linalg reduction otherwise); the qparams are then computed elementwise from it with
 // the scalar arithmetic of PyTorch's ChooseQuantizationParams (QuantUtils.h),
 // f64 where PyTorch uses double, so that scale and zero point are identical.
 //
@@ -9,6 +10,7 @@
 
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h"
 #include "lib/Conversion/DQToLinalg/Utils.h"
+#include "lib/Conversion/DQToLinalg/VectorRange.h"
 #include "lib/Dialect/DQ/IR/DQOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -118,23 +120,31 @@ struct LowerChooseQParams : OpRewritePattern<ChooseQParamsOp> {
     qSizes.pop_back();
     if (!perRow)
       qSizes.clear();
-    Value zero = constF32(b, 0.0f);
-    Value init = linalg::FillOp::create(b, zero, emptyWithShapeOf(b, qSizes, f32))
-                     .getResult(0);
-    SmallVector<unsigned> reduced;
-    for (unsigned i = perRow ? rank - 1 : 0; i < rank; ++i)
-      reduced.push_back(i);
-    AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
-    AffineMap q = qparamMap(ctx, rank, perRow);
-    auto range = linalg::GenericOp::create(
-        b, TypeRange{init.getType(), init.getType()}, ValueRange{input},
-        ValueRange{init, init}, ArrayRef<AffineMap>{id, q, q},
-        iterators(rank, reduced),
-        [](OpBuilder &nb, Location loc, ValueRange args) {
-          Value mn = arith::MinNumFOp::create(nb, loc, args[1], args[0]);
-          Value mx = arith::MaxNumFOp::create(nb, loc, args[2], args[0]);
-          linalg::YieldOp::create(nb, loc, ValueRange{mn, mx});
-        });
+    SmallVector<Value> range;
+    if (!op.getInput().getType().isDynamicDim(rank - 1)) {
+      auto [mn, mx] = buildVectorRange(b, input, perRow);
+      range = {mn, mx};
+    } else {
+      Value zero = constF32(b, 0.0f);
+      Value init =
+          linalg::FillOp::create(b, zero, emptyWithShapeOf(b, qSizes, f32))
+              .getResult(0);
+      SmallVector<unsigned> reduced;
+      for (unsigned i = perRow ? rank - 1 : 0; i < rank; ++i)
+        reduced.push_back(i);
+      AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
+      AffineMap q = qparamMap(ctx, rank, perRow);
+      auto generic = linalg::GenericOp::create(
+          b, TypeRange{init.getType(), init.getType()}, ValueRange{input},
+          ValueRange{init, init}, ArrayRef<AffineMap>{id, q, q},
+          iterators(rank, reduced),
+          [](OpBuilder &nb, Location loc, ValueRange args) {
+            Value mn = arith::MinNumFOp::create(nb, loc, args[1], args[0]);
+            Value mx = arith::MaxNumFOp::create(nb, loc, args[2], args[0]);
+            linalg::YieldOp::create(nb, loc, ValueRange{mn, mx});
+          });
+      range.assign(generic.getResults().begin(), generic.getResults().end());
+    }
 
     // Elementwise over the qparam shape: (min, max) -> (scale, zp).
     auto [qmin, qmax] = getQuantRange(op.getMode(), op.getReduceRange());
@@ -145,7 +155,7 @@ struct LowerChooseQParams : OpRewritePattern<ChooseQParamsOp> {
     Value zpInit = emptyWithShapeOf(b, qSizes, b.getI32Type());
     auto qparams = linalg::GenericOp::create(
         b, TypeRange{scaleInit.getType(), zpInit.getType()},
-        range.getResults(), ValueRange{scaleInit, zpInit},
+        range, ValueRange{scaleInit, zpInit},
         SmallVector<AffineMap>(4, qId), iterators(qRank),
         [&](OpBuilder &nb, Location loc, ValueRange args) {
           ImplicitLocOpBuilder ib(loc, nb);

@@ -7,7 +7,9 @@
 //   r = cvtps_epi32(t);                      // half to even, INT_MIN if < -2^31
 //   q = clamp(r, lo, hi)                     // the storage type's range
 // With zp = 0 the fma is a plain rounded product, which is also torchao's
-// symmetric `round(x * (1 / scale))`.
+// symmetric `round(x * (1 / scale))`. With a static last dim the same ops run
+// on vector<16xf32> in scf.for loops (LLVM does not vectorize the loops of
+// the linalg form); lanes round independently, so the results are the same.
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,7 +19,9 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
 
 using namespace mlir;
@@ -27,24 +31,34 @@ using namespace mlir::dq;
 /// int32_float_max_val).
 static constexpr float kInt32FloatMax = 2147483520.0f;
 
-/// Per-element quantization of `x` with the reciprocal scale `inv` and zero
-/// point `zp`, clamped to [lo, hi]; returns an i32.
-static Value quantizeScalar(ImplicitLocOpBuilder &b, Value x, Value inv,
-                            Value zp, int32_t lo, int32_t hi) {
-  Value zpF = arith::SIToFPOp::create(b, b.getF32Type(), zp);
+/// A constant of `type` (a scalar or a vector of it) holding `value`.
+static Value splat(ImplicitLocOpBuilder &b, Type type, TypedAttr value) {
+  if (auto vType = dyn_cast<VectorType>(type))
+    return arith::ConstantOp::create(b, DenseElementsAttr::get(vType, value));
+  return arith::ConstantOp::create(b, value);
+}
+
+/// Quantization of `x` (f32 or a vector of f32) with the reciprocal scale
+/// `inv` and float zero point `zpF` (same type as x), clamped to [lo, hi];
+/// returns i32 (or a vector of i32).
+static Value quantizeValue(ImplicitLocOpBuilder &b, Value x, Value inv,
+                           Value zpF, int32_t lo, int32_t hi) {
+  Type fType = x.getType(), iType = b.getI32Type();
+  if (auto vType = dyn_cast<VectorType>(fType))
+    iType = vType.clone(iType);
+  auto f = [&](float v) { return splat(b, fType, b.getF32FloatAttr(v)); };
+  auto i = [&](int32_t v) { return splat(b, iType, b.getI32IntegerAttr(v)); };
   Value t = math::FmaOp::create(b, x, inv, zpF);
-  Value bound = constF32(b, kInt32FloatMax);
+  Value bound = f(kInt32FloatMax);
   Value below = arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, t, bound);
   t = arith::SelectOp::create(b, below, t, bound);
   Value tooNegative = arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, t,
-                                            constF32(b, -2147483648.0f));
-  Value r = arith::FPToSIOp::create(b, b.getI32Type(),
-                                    math::RoundEvenOp::create(b, t));
+                                            f(-2147483648.0f));
+  Value r = arith::FPToSIOp::create(b, iType, math::RoundEvenOp::create(b, t));
   r = arith::SelectOp::create(b, tooNegative,
-                              constI32(b, std::numeric_limits<int32_t>::min()),
-                              r);
-  r = arith::MaxSIOp::create(b, r, constI32(b, lo));
-  return arith::MinSIOp::create(b, r, constI32(b, hi));
+                              i(std::numeric_limits<int32_t>::min()), r);
+  r = arith::MaxSIOp::create(b, r, i(lo));
+  return arith::MinSIOp::create(b, r, i(hi));
 }
 
 /// 1 / scale once per qparam instead of once per element.
@@ -65,6 +79,62 @@ static Value reciprocal(ImplicitLocOpBuilder &b, Value scale) {
       .getResult(0);
 }
 
+/// The quantization as scf.for loops over rows and 16 lanes of vector ops
+/// on tensors: LLVM does not vectorize the loops linalg's form becomes.
+static Value buildVectorQuantize(ImplicitLocOpBuilder &b, Value input,
+                                 Value inv, Value zeroPoint, bool perRow,
+                                 int32_t lo, int32_t hi) {
+  constexpr int64_t lanes = 16;
+  auto inType = cast<RankedTensorType>(input.getType());
+  int64_t k = inType.getShape().back();
+  auto fType = VectorType::get({lanes}, b.getF32Type());
+  auto [leadDims, numRows] = leadingDims(b, input);
+  Value out = emptyLike(b, input, b.getI8Type());
+  auto rowLoop = scf::ForOp::create(
+      b, arith::ConstantIndexOp::create(b, 0), numRows,
+      arith::ConstantIndexOp::create(b, 1), ValueRange{out},
+      [&](OpBuilder &nb, Location loc, Value m, ValueRange rowIter) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        SmallVector<Value> row = delinearizeRow(ib, m, leadDims);
+        ValueRange qIdx = perRow ? ValueRange(row) : ValueRange{};
+        Value invV = vector::BroadcastOp::create(
+            ib, fType, tensor::ExtractOp::create(ib, inv, qIdx));
+        Value zpF = arith::SIToFPOp::create(
+            ib, ib.getF32Type(), tensor::ExtractOp::create(ib, zeroPoint, qIdx));
+        Value zpV = vector::BroadcastOp::create(ib, fType, zpF);
+        auto step = [&](ImplicitLocOpBuilder &sb, Value col, bool inBounds,
+                        Value dest) -> Value {
+          SmallVector<Value> idx(row);
+          idx.push_back(col);
+          bool bounds[] = {inBounds};
+          Value x = vector::TransferReadOp::create(sb, fType, input, idx,
+                                                   constF32(sb, 0.0f), bounds);
+          Value q = arith::TruncIOp::create(
+              sb, VectorType::get({lanes}, sb.getI8Type()),
+              quantizeValue(sb, x, invV, zpV, lo, hi));
+          return vector::TransferWriteOp::create(sb, q, dest, idx, bounds)
+              .getResult();
+        };
+        Value dest = rowIter[0];
+        int64_t full = k / lanes * lanes;
+        if (full > 0)
+          dest = scf::ForOp::create(
+                     ib, arith::ConstantIndexOp::create(ib, 0),
+                     arith::ConstantIndexOp::create(ib, full),
+                     arith::ConstantIndexOp::create(ib, lanes), ValueRange{dest},
+                     [&](OpBuilder &cb, Location cloc, Value col,
+                         ValueRange iter) {
+                       ImplicitLocOpBuilder sb(cloc, cb);
+                       scf::YieldOp::create(sb, step(sb, col, true, iter[0]));
+                     })
+                     .getResult(0);
+        if (full < k)
+          dest = step(ib, arith::ConstantIndexOp::create(ib, full), false, dest);
+        scf::YieldOp::create(ib, dest);
+      });
+  return rowLoop.getResult(0);
+}
+
 Value mlir::dq::buildQuantize(ImplicitLocOpBuilder &b, Value input, Value scale,
                               Value zeroPoint, bool isSigned) {
   auto inType = cast<RankedTensorType>(input.getType());
@@ -75,6 +145,8 @@ Value mlir::dq::buildQuantize(ImplicitLocOpBuilder &b, Value input, Value scale,
   AffineMap q = qparamMap(ctx, rank, perRow);
   int32_t lo = isSigned ? -128 : 0, hi = isSigned ? 127 : 255;
   Value inv = reciprocal(b, scale);
+  if (!inType.isDynamicDim(rank - 1))
+    return buildVectorQuantize(b, input, inv, zeroPoint, perRow, lo, hi);
   return linalg::GenericOp::create(
              b, TypeRange{inType.clone(b.getI8Type())},
              ValueRange{input, inv, zeroPoint},
@@ -82,8 +154,8 @@ Value mlir::dq::buildQuantize(ImplicitLocOpBuilder &b, Value input, Value scale,
              ArrayRef<AffineMap>{id, q, q, id}, iterators(rank),
              [&](OpBuilder &nb, Location loc, ValueRange args) {
                ImplicitLocOpBuilder ib(loc, nb);
-               Value r =
-                   quantizeScalar(ib, args[0], args[1], args[2], lo, hi);
+               Value zpF = arith::SIToFPOp::create(ib, ib.getF32Type(), args[2]);
+               Value r = quantizeValue(ib, args[0], args[1], zpF, lo, hi);
                linalg::YieldOp::create(
                    ib, ValueRange{arith::TruncIOp::create(
                            ib, ib.getI8Type(), r)});

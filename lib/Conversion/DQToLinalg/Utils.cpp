@@ -3,6 +3,7 @@
 #include "lib/Conversion/DQToLinalg/Utils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 using namespace mlir;
@@ -32,6 +33,30 @@ SmallVector<utils::IteratorType> dq::iterators(unsigned rank,
   for (unsigned r : reductions)
     its[r] = utils::IteratorType::reduction;
   return its;
+}
+
+SmallVector<Value> dq::delinearizeRow(ImplicitLocOpBuilder &b, Value m,
+                                     ArrayRef<Value> leadDims) {
+  SmallVector<Value> idx(leadDims.size());
+  for (size_t d = leadDims.size(); d-- > 1;) {
+    idx[d] = arith::RemUIOp::create(b, m, leadDims[d]);
+    m = arith::DivUIOp::create(b, m, leadDims[d]);
+  }
+  idx[0] = m;
+  return idx;
+}
+
+std::pair<SmallVector<Value>, Value> dq::leadingDims(ImplicitLocOpBuilder &b,
+                                                     Value input) {
+  SmallVector<Value> dims;
+  Value rows = arith::ConstantIndexOp::create(b, 1);
+  unsigned rank = cast<RankedTensorType>(input.getType()).getRank();
+  for (unsigned d = 0; d + 1 < rank; ++d) {
+    dims.push_back(getValueOrCreateConstantIndexOp(
+        b, b.getLoc(), tensor::getMixedSize(b, b.getLoc(), input, d)));
+    rows = arith::MulIOp::create(b, rows, dims.back());
+  }
+  return {dims, rows};
 }
 
 Value dq::constF32(ImplicitLocOpBuilder &b, float v) {

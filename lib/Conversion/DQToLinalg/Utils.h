@@ -23,6 +23,17 @@ AffineMap qparamMap(MLIRContext *ctx, unsigned rank, bool perRow);
 SmallVector<utils::IteratorType> iterators(unsigned rank,
                                            ArrayRef<unsigned> reductions = {});
 
+/// The indices into `leadDims` (sizes, outermost first) of linear row `m`.
+/// Vector code walks the rows of an N-d input this way instead of
+/// reshaping it: expanding a result back ([?*?] -> [?, ?]) is not supported
+/// by expand-strided-metadata.
+SmallVector<Value> delinearizeRow(ImplicitLocOpBuilder &b, Value m,
+                                  ArrayRef<Value> leadDims);
+
+/// The leading dims (all but the last) of `input` and their product.
+std::pair<SmallVector<Value>, Value> leadingDims(ImplicitLocOpBuilder &b,
+                                                 Value input);
+
 Value constF32(ImplicitLocOpBuilder &b, float v);
 Value constF64(ImplicitLocOpBuilder &b, double v);
 Value constI32(ImplicitLocOpBuilder &b, int32_t v);

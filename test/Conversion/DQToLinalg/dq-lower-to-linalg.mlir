@@ -2,21 +2,27 @@
 
 // A constant weight: its column sums are folded at compile time, the
 // contraction is a mixed-sign u8 x s8 -> i32 linalg.generic (never a
-// linalg.matmul), and the epilogue is fbgemm's fma.
+// linalg.matmul), and the epilogue is fbgemm's fma. With a static last dim
+// the range and the quantization are vector<16xf32> loops (LLVM vectorizes
+// neither in linalg form); reads past K pad with 0, neutral for min(x, 0).
 // CHECK-LABEL: func @linear_const
 // CHECK-NOT: dq.
-// CHECK: linalg.generic {{.*}}iterator_types = ["reduction", "reduction"]
-// CHECK:   arith.minnumf
-// CHECK:   arith.maxnumf
+// CHECK: scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>)
+// CHECK:   vector.transfer_read {{.*}} : tensor<?x4xf32>, vector<16xf32>
+// CHECK:   arith.minnumf {{.*}} : vector<16xf32>
+// CHECK:   arith.maxnumf {{.*}} : vector<16xf32>
+// CHECK: vector.reduction <minnumf>
+// CHECK: vector.reduction <maxnumf>
 // CHECK: linalg.generic {{.*}}iterator_types = []
 // CHECK:   arith.extf {{.*}} : f32 to f64
 // CHECK:   math.roundeven {{.*}} : f64
-// CHECK: %[[Q:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]
-// CHECK:   math.fma
-// CHECK:   math.roundeven {{.*}} : f32
+// CHECK: %[[Q:.*]] = scf.for {{.*}} -> (tensor<?x4xi8>)
+// CHECK:   math.fma {{.*}} : vector<16xf32>
+// CHECK:   math.roundeven {{.*}} : vector<16xf32>
 // CHECK:   arith.maxsi
 // CHECK:   arith.minsi
-// CHECK:   arith.trunci {{.*}} : i32 to i8
+// CHECK:   arith.trunci {{.*}} : vector<16xi32> to vector<16xi8>
+// CHECK:   vector.transfer_write {{.*}} : vector<16xi8>, tensor<?x4xi8>
 // CHECK: %[[U:.*]] = tensor.bitcast %[[Q]] : tensor<?x4xi8> to tensor<?x4xui8>
 // CHECK: %[[A:.*]] = tensor.bitcast %[[U]] : tensor<?x4xui8> to tensor<?x4xi8>
 // CHECK: %[[ACC:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]{{.*}} ins(%[[A]], %{{.*}} : tensor<?x4xi8>, tensor<2x4xi8>)
@@ -46,7 +52,9 @@ func.func @linear_const(%x: tensor<?x4xf32>) -> tensor<?x2xf32> {
 // A weight that is an argument: the sums become a reduction. Rank 3, per-row
 // qparams indexed by both leading dims, no bias: a plain multiply.
 // CHECK-LABEL: func @linear_arg_per_row
-// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]
+// CHECK: scf.for {{.*}} -> (tensor<?x?xf32>, tensor<?x?xf32>)
+// CHECK:   vector.reduction <minnumf>
+// CHECK:   tensor.insert {{.*}} : tensor<?x?xf32>
 // CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]{{.*}} outs({{.*}} : tensor<?x?xf32>, tensor<?x?xi32>)
 // CHECK: %[[ACC:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "reduction"]
 // CHECK: %[[SUMS:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]{{.*}} outs({{.*}} : tensor<16xi32>)
@@ -97,4 +105,19 @@ func.func @linear_symmetric(%x: tensor<?x8xf32>, %w: tensor<16x8xsi8>, %ws: tens
 func.func @dequantize(%q: tensor<4x8xui8>, %s: tensor<4xf32>, %z: tensor<4xi32>) -> tensor<4x8xf32> {
   %x = dq.dequantize %q, %s, %z : tensor<4x8xui8>, tensor<4xf32>, tensor<4xi32> -> tensor<4x8xf32>
   return %x : tensor<4x8xf32>
+}
+
+// -----
+
+// A dynamic last dim keeps the linalg forms of the range and quantization.
+// CHECK-LABEL: func @quantize_dynamic_k
+// CHECK: linalg.generic {{.*}}iterator_types = ["reduction", "reduction"]
+// CHECK:   arith.minnumf
+// CHECK:   arith.maxnumf
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]
+// CHECK:   math.fma
+func.func @quantize_dynamic_k(%x: tensor<?x?xf32>) -> tensor<?x?xui8> {
+  %s, %zp = dq.choose_qparams %x asymmetric per_tensor : tensor<?x?xf32> -> tensor<f32>, tensor<i32>
+  %q = dq.quantize %x, %s, %zp : tensor<?x?xf32>, tensor<f32>, tensor<i32> -> tensor<?x?xui8>
+  return %q : tensor<?x?xui8>
 }

@@ -129,4 +129,31 @@ def DQ_LinearDynamicOp : DQ_Op<"linear_dynamic", [Pure]> {
   let hasVerifier = 1;
 }
 
+def DQ_VpdpbusdOp : DQ_Op<"vpdpbusd", [Pure, AllTypesMatch<["acc", "result"]>,
+                                        AllTypesMatch<["a", "b"]>]> {
+  let summary = "AVX-512 VNNI dot product of u8 x s8 quadruples (vpdpbusd zmm)";
+  let description = [{
+    For each of the 16 i32 lanes: `acc + sum_{j<4} zext(a[4i+j]) * sext(b[4i+j])`,
+    exact (no saturation). `a` holds uint8 values, `b` int8 values, both as
+    signless i8.
+
+    This is `llvm.x86.avx512.vpdpbusd.512` with known (no) memory effects:
+    the kernel of `dq-linear-to-vnni` is built on tensors, and the buffer
+    deallocation after bufferization rejects ops of unknown effects such as
+    `llvm.call_intrinsic`. `dq-vnni-to-llvm` lowers it to that intrinsic;
+    running the result needs a CPU with avx512vnni.
+
+    ```mlir
+    %r = dq.vpdpbusd %acc, %a, %b : vector<64xi8> into vector<16xi32>
+    ```
+  }];
+  let arguments = (ins VectorOfLengthAndType<[16], [I32]>:$acc,
+                       VectorOfLengthAndType<[64], [I8]>:$a,
+                       VectorOfLengthAndType<[64], [I8]>:$b);
+  let results = (outs VectorOfLengthAndType<[16], [I32]>:$result);
+  let assemblyFormat = [{
+    $acc `,` $a `,` $b attr-dict `:` type($a) `into` type($acc)
+  }];
+}
+
 #endif // DQ_OPS_TD

@@ -1,0 +1,64 @@
+//===- DQToVNNI.td - dq.linear_dynamic to a VNNI kernel ---*- tablegen -*-===//
+
+#ifndef DQ_CONVERSION_DQTOVNNI_TD
+#define DQ_CONVERSION_DQTOVNNI_TD
+
+include "mlir/Pass/PassBase.td"
+
+def DQLinearToVNNI : Pass<"dq-linear-to-vnni"> {
+  let summary = "Lower dq.linear_dynamic with constant weights to an "
+                "AVX-512 VNNI (vpdpbusd) micro-kernel";
+  let description = [{
+    Rewrites each `dq.linear_dynamic` whose weight is a constant into
+    `dq.choose_qparams` + `dq.quantize` (lowered later by
+    `dq-lower-to-linalg`) and a register-blocked kernel on tensors made of
+    `scf.for` and `vector` ops:
+
+    - the weights are packed at compile time into one constant, a panel of
+      `cols` columns after the other, each panel `[K/4][cols/16][16][4]`
+      (K padded to 4 and N to 16 with zero weights); their column sums are
+      a second constant;
+    - a tile of `rows` x `cols` outputs keeps `rows * cols / 16`
+      `vector<16xi32>` accumulators in registers over an `scf.for` on K/4;
+      each step broadcasts 4 activation bytes to `vector<64xi8>` and issues
+      `dq.vpdpbusd` (u8 activations x s8 weights; `dq-vnni-to-llvm` makes it
+      the `llvm.x86.avx512.vpdpbusd.512` intrinsic after bufferization);
+    - the dequantize epilogue is fused into the tile's store and rounds
+      exactly like `dq-lower-to-linalg`'s (bit-exact with PyTorch).
+
+    Symmetric (si8) activations are shifted to u8 by flipping their sign
+    bit (+128); the epilogue subtracts `128 * colsum` in int32.
+
+    The intrinsic needs a CPU with avx512vnni: `dq-cpu-pipeline` runs this
+    pass only on such hosts (option `vnni`).
+  }];
+  let options = [
+    Option<"rows", "rows", "int64_t", /*default=*/"4",
+           "Rows of a register tile (MR)">,
+    Option<"cols", "cols", "int64_t", /*default=*/"64",
+           "Columns of a register tile and of a weight panel (NR), a "
+           "multiple of 16">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::dq::DQDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
+def DQVNNIToLLVM : Pass<"dq-vnni-to-llvm"> {
+  let summary = "Lower dq.vpdpbusd to llvm.call_intrinsic";
+  let description = [{
+    `dq.vpdpbusd` becomes `llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"`
+    on (vector<16xi32>, vector<64xi8>, vector<64xi8>) -- the operand types
+    LLVM 22 declares (byte operands typed vector<16xi32> verify in MLIR but
+    fail at translation). Runs after bufferization and buffer deallocation,
+    which reject ops of unknown memory effects like the intrinsic call.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
+#endif // DQ_CONVERSION_DQTOVNNI_TD

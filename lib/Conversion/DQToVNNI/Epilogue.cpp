@@ -1,0 +1,97 @@
+//===- Epilogue.cpp - the dequantize epilogue of a VNNI tile --------------===//
+//
+// Rounds exactly like dq-lower-to-linalg's epilogue (bit-exact with PyTorch):
+//   asymmetric (fbgemm): fma(float(acc - zp * colsum[n]), s * ws[n], bias[n])
+//                        or float(...) * (s * ws[n]) without bias
+//   symmetric (torchao): (float(acc) * s) * ws[n] + bias[n]
+// where the kernel's symmetric acc summed activations + 128, so 128 * colsum
+// comes off first (exact in i32).
+//
+//===----------------------------------------------------------------------===//
+
+#include "lib/Conversion/DQToVNNI/Epilogue.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+using namespace mlir::dq;
+
+static VectorType lanes(Type elementType) {
+  return VectorType::get({16}, elementType);
+}
+
+/// vector<16x.> at `source`[n0 + 16 v], padded with zeros past its end.
+static Value readColumns(ImplicitLocOpBuilder &b, Value source, Value n0,
+                         int64_t v, bool inBounds) {
+  Type elementType = cast<RankedTensorType>(source.getType()).getElementType();
+  Value off = arith::AddIOp::create(
+      b, n0, arith::ConstantIndexOp::create(b, v * 16));
+  Value pad = arith::ConstantOp::create(b, b.getZeroAttr(elementType));
+  bool bounds[] = {inBounds};
+  return vector::TransferReadOp::create(b, lanes(elementType), source,
+                                        ValueRange{off}, pad, bounds);
+}
+
+ColumnOperands dq::loadColumnOperands(ImplicitLocOpBuilder &b,
+                                      const KernelContext &kc, Value n0,
+                                      int64_t nv, bool masked) {
+  ColumnOperands cols;
+  for (int64_t v = 0; v < nv; ++v) {
+    // The column sums are padded to 16 columns: always in bounds.
+    cols.colsums.push_back(readColumns(b, kc.colsums, n0, v, true));
+    if (kc.perChannel)
+      cols.weightScale.push_back(
+          readColumns(b, kc.weightScale, n0, v, !masked));
+    if (kc.bias)
+      cols.bias.push_back(readColumns(b, kc.bias, n0, v, !masked));
+  }
+  if (!kc.perChannel)
+    cols.weightScale.push_back(vector::BroadcastOp::create(
+        b, lanes(b.getF32Type()),
+        tensor::ExtractOp::create(b, kc.weightScale, ValueRange{})));
+  return cols;
+}
+
+Value dq::emitEpilogue(ImplicitLocOpBuilder &b, const KernelContext &kc,
+                       const ColumnOperands &cols, ArrayRef<RowIndex> rows,
+                       ArrayRef<Value> accs, Value n0, int64_t nv, bool masked,
+                       Value out) {
+  Type f32 = b.getF32Type(), i32 = b.getI32Type();
+  for (auto [i, row] : llvm::enumerate(rows)) {
+    ValueRange qparamIdx = kc.perRow ? ValueRange(row) : ValueRange{};
+    Value s = vector::BroadcastOp::create(
+        b, lanes(f32), tensor::ExtractOp::create(b, kc.scale, qparamIdx));
+    // What was added to every activation: the zero point, or the +128 that
+    // made symmetric activations unsigned.
+    Value shift =
+        kc.symmetric
+            ? arith::ConstantOp::create(b, b.getI32IntegerAttr(128)).getResult()
+            : tensor::ExtractOp::create(b, kc.zeroPoint, qparamIdx)
+                  .getResult();
+    shift = vector::BroadcastOp::create(b, lanes(i32), shift);
+    for (int64_t v = 0; v < nv; ++v) {
+      Value ws = cols.weightScale[kc.perChannel ? v : 0];
+      Value acc = arith::SubIOp::create(
+          b, accs[i * nv + v], arith::MulIOp::create(b, shift, cols.colsums[v]));
+      Value r = arith::SIToFPOp::create(b, lanes(f32), acc);
+      if (kc.symmetric) {
+        r = arith::MulFOp::create(b, arith::MulFOp::create(b, r, s), ws);
+        if (kc.bias)
+          r = arith::AddFOp::create(b, r, cols.bias[v]);
+      } else {
+        Value mult = arith::MulFOp::create(b, s, ws);
+        r = kc.bias ? math::FmaOp::create(b, r, mult, cols.bias[v]).getResult()
+                    : arith::MulFOp::create(b, r, mult).getResult();
+      }
+      SmallVector<Value> idx(row);
+      idx.push_back(arith::AddIOp::create(
+          b, n0, arith::ConstantIndexOp::create(b, v * 16)));
+      bool bounds[] = {!masked};
+      out = vector::TransferWriteOp::create(b, r, out, idx, bounds).getResult();
+    }
+  }
+  return out;
+}

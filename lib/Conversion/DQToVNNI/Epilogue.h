@@ -1,0 +1,30 @@
+//===- Epilogue.h - the dequantize epilogue of a VNNI tile ------*- C++ -*-===//
+#ifndef DQMLIR_CONVERSION_DQTOVNNI_EPILOGUE_H
+#define DQMLIR_CONVERSION_DQTOVNNI_EPILOGUE_H
+
+#include "lib/Conversion/DQToVNNI/Kernel.h"
+
+namespace mlir::dq {
+
+/// The per-column operands of the epilogue of one weight panel (nv vectors
+/// of 16 columns from n0), loaded once for all its rows. weightScale holds
+/// one splat for a per-tensor scale; bias is empty without a bias.
+struct ColumnOperands {
+  SmallVector<Value> colsums, weightScale, bias;
+};
+
+/// Loads them; `masked` panels reach past N (reads padded with 0).
+ColumnOperands loadColumnOperands(ImplicitLocOpBuilder &b,
+                                  const KernelContext &kc, Value n0,
+                                  int64_t nv, bool masked);
+
+/// Dequantizes a tile's accumulators (see emitDotTile) and writes row i,
+/// columns n0 + 16 v .. of `out` (masked past N); returns the new `out`.
+Value emitEpilogue(ImplicitLocOpBuilder &b, const KernelContext &kc,
+                   const ColumnOperands &cols, ArrayRef<RowIndex> rows,
+                   ArrayRef<Value> accs, Value n0, int64_t nv, bool masked,
+                   Value out);
+
+} // namespace mlir::dq
+
+#endif // DQMLIR_CONVERSION_DQTOVNNI_EPILOGUE_H

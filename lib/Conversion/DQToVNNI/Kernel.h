@@ -1,0 +1,29 @@
+//===- Kernel.h - what the parts of a VNNI kernel share ---------*- C++ -*-===//
+#ifndef DQMLIR_CONVERSION_DQTOVNNI_KERNEL_H
+#define DQMLIR_CONVERSION_DQTOVNNI_KERNEL_H
+
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+namespace mlir::dq {
+
+/// The operands and static facts one dq.linear_dynamic's kernel is built
+/// from, as tensors (the kernel is emitted before bufferization).
+struct KernelContext {
+  int64_t n, k, k4;
+  bool symmetric, perRow, perChannel;
+  /// Quantized activations as signless i8, the input's shape.
+  Value q;
+  /// Packed weights and column sums (see PackedWeights).
+  Value packed, colsums;
+  /// Activation qparams: rank-0, or the input's leading dims (per row).
+  Value scale, zeroPoint;
+  /// Weight scale (rank-0 or [N]) and bias ([N], may be null).
+  Value weightScale, bias;
+};
+
+/// Indices of one row: the input's leading dims.
+using RowIndex = SmallVector<Value>;
+
+} // namespace mlir::dq
+
+#endif // DQMLIR_CONVERSION_DQTOVNNI_KERNEL_H

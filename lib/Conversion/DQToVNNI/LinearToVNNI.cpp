@@ -1,0 +1,192 @@
+//===- LinearToVNNI.cpp - dq.linear_dynamic to a VNNI kernel --------------===//
+//
+//   s, zp = dq.choose_qparams x;  q = dq.quantize x, s, zp    (as before)
+//   out   = tensor.empty
+//   for each weight panel of `cols` columns (packed at compile time):
+//     for each block of `rows` rows (then the remaining rows one by one):
+//       acc  = K loop of vpdpbusd on rows x cols/16 vector<16xi32>  (MicroKernel)
+//       out  = transfer_write(dequantize(acc))                      (Epilogue)
+// The panel loop is outermost so that a panel (cols x K bytes, 48-192 KiB
+// for K = 768-3072) stays in L2 while all rows stream past it.
+//
+// Rows are all leading dims of the input. They are walked with one linear
+// index and delinearized per row, so nothing is reshaped: collapsing the
+// input is fine, but expanding the result back ([?*?] -> [?, ?]) is not
+// supported by expand-strided-metadata.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lib/Conversion/DQToVNNI/DQToVNNI.h"
+#include "lib/Conversion/DQToVNNI/Epilogue.h"
+#include "lib/Conversion/DQToVNNI/MicroKernel.h"
+#include "lib/Conversion/DQToVNNI/PackWeights.h"
+#include "lib/Dialect/DQ/IR/DQOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/PatternMatch.h"
+
+using namespace mlir;
+using namespace mlir::dq;
+
+static Value cIndex(ImplicitLocOpBuilder &b, int64_t v) {
+  return arith::ConstantIndexOp::create(b, v);
+}
+
+/// The leading-dim indices of linear row `m`.
+static RowIndex delinearize(ImplicitLocOpBuilder &b, Value m,
+                            ArrayRef<Value> leadDims) {
+  RowIndex idx(leadDims.size());
+  for (size_t d = leadDims.size(); d-- > 1;) {
+    idx[d] = arith::RemUIOp::create(b, m, leadDims[d]);
+    m = arith::DivUIOp::create(b, m, leadDims[d]);
+  }
+  idx[0] = m;
+  return idx;
+}
+
+namespace {
+/// Emits the loops of one dq.linear_dynamic's kernel.
+struct KernelBuilder {
+  const KernelContext &kc;
+  int64_t rows;
+  SmallVector<Value> leadDims;
+  Value numRows;
+
+  /// A loop over linear rows [lb, ub) by `step`, each iteration one tile of
+  /// `step` rows, threading `out`.
+  Value rowLoop(ImplicitLocOpBuilder &b, Value lb, Value ub, int64_t step,
+                Value panelBase, Value n0, int64_t nv, bool masked,
+                const ColumnOperands &cols, Value out) {
+    auto loop = scf::ForOp::create(
+        b, lb, ub, cIndex(b, step), ValueRange{out},
+        [&](OpBuilder &nb, Location loc, Value m, ValueRange iter) {
+          ImplicitLocOpBuilder ib(loc, nb);
+          SmallVector<RowIndex> tileRows;
+          for (int64_t i = 0; i < step; ++i)
+            tileRows.push_back(delinearize(
+                ib, i ? arith::AddIOp::create(ib, m, cIndex(ib, i)) : m,
+                leadDims));
+          SmallVector<Value> accs =
+              emitDotTile(ib, kc, tileRows, panelBase, nv);
+          scf::YieldOp::create(ib, emitEpilogue(ib, kc, cols, tileRows, accs,
+                                                n0, nv, masked, iter[0]));
+        });
+    return loop.getResult(0);
+  }
+
+  /// All rows times the `nv` column vectors of the panel at column n0.
+  Value panel(ImplicitLocOpBuilder &b, Value n0, int64_t nv, bool masked,
+              Value out) {
+    ColumnOperands cols = loadColumnOperands(b, kc, n0, nv, masked);
+    Value panelBase = arith::MulIOp::create(b, n0, cIndex(b, 4 * kc.k4));
+    Value zero = cIndex(b, 0);
+    if (rows == 1)
+      return rowLoop(b, zero, numRows, 1, panelBase, n0, nv, masked, cols,
+                     out);
+    Value fullRows = arith::SubIOp::create(
+        b, numRows, arith::RemUIOp::create(b, numRows, cIndex(b, rows)));
+    out = rowLoop(b, zero, fullRows, rows, panelBase, n0, nv, masked, cols,
+                  out);
+    return rowLoop(b, fullRows, numRows, 1, panelBase, n0, nv, masked, cols,
+                   out);
+  }
+};
+
+struct LinearToVNNI : OpRewritePattern<LinearDynamicOp> {
+  LinearToVNNI(MLIRContext *ctx, int64_t rows, int64_t cols)
+      : OpRewritePattern(ctx), rows(rows), cols(cols) {}
+
+  LogicalResult matchAndRewrite(LinearDynamicOp op,
+                                PatternRewriter &rewriter) const override {
+    auto xType = op.getInput().getType();
+    auto wType = op.getWeight().getType();
+    if (!wType.hasStaticShape() || xType.isDynamicDim(xType.getRank() - 1))
+      return rewriter.notifyMatchFailure(op, "needs static N and K");
+    std::optional<SmallVector<int8_t>> weight =
+        readConstantWeight(op.getWeight());
+    if (!weight)
+      return rewriter.notifyMatchFailure(op, "weight is not a constant");
+    int64_t n = wType.getDimSize(0), k = wType.getDimSize(1);
+    PackedWeights packed = packWeights(op.getContext(), *weight, n, k, cols);
+
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    MLIRContext *ctx = op.getContext();
+    Value x = op.getInput();
+    unsigned rank = xType.getRank();
+    bool perRow = op.getActGranularity() == Granularity::PerRow;
+    bool symmetric = op.getActMode() == QuantMode::Symmetric;
+    Type f32 = b.getF32Type(), i32 = b.getI32Type();
+
+    // Runtime qparams and quantization, as dq-lower-to-linalg makes them.
+    SmallVector<int64_t> qShape;
+    if (perRow)
+      qShape.assign(xType.getShape().begin(), xType.getShape().end() - 1);
+    auto qp = ChooseQParamsOp::create(
+        b, RankedTensorType::get(qShape, f32),
+        RankedTensorType::get(qShape, i32), x, op.getActModeAttr(),
+        op.getActGranularityAttr(), op.getReduceRangeAttr());
+    Type storage = symmetric ? IntegerType::get(ctx, 8, IntegerType::Signed)
+                             : IntegerType::get(ctx, 8, IntegerType::Unsigned);
+    Value q = QuantizeOp::create(b, xType.clone(storage), x, qp.getScale(),
+                                 qp.getZeroPoint());
+    q = tensor::BitcastOp::create(b, xType.clone(b.getI8Type()), q);
+
+    KernelContext kc;
+    kc.n = n;
+    kc.k = k;
+    kc.k4 = packed.k4;
+    kc.symmetric = symmetric;
+    kc.perRow = perRow;
+    kc.perChannel = op.getWeightScale().getType().getRank() != 0;
+    kc.q = q;
+    kc.packed = arith::ConstantOp::create(b, packed.data);
+    kc.colsums = arith::ConstantOp::create(b, packed.colsums);
+    kc.scale = qp.getScale();
+    kc.zeroPoint = qp.getZeroPoint();
+    kc.weightScale = op.getWeightScale();
+    kc.bias = op.getBias();
+
+    KernelBuilder kb{kc, rows, {}, cIndex(b, 1)};
+    SmallVector<OpFoldResult> outSizes = tensor::getMixedSizes(b, b.getLoc(), x);
+    for (unsigned d = 0; d + 1 < rank; ++d) {
+      kb.leadDims.push_back(getValueOrCreateConstantIndexOp(b, b.getLoc(),
+                                                            outSizes[d]));
+      kb.numRows = arith::MulIOp::create(b, kb.numRows, kb.leadDims.back());
+    }
+    outSizes.back() = b.getIndexAttr(n);
+    Value out = tensor::EmptyOp::create(b, outSizes, f32);
+
+    // Full panels inside [0, N), then at most one narrower last panel, which
+    // stores masked if it reaches into the padding of N to 16.
+    int64_t innerPanels = n / cols;
+    if (innerPanels > 0) {
+      out = scf::ForOp::create(
+                b, cIndex(b, 0), cIndex(b, innerPanels * cols),
+                cIndex(b, cols), ValueRange{out},
+                [&](OpBuilder &nb, Location loc, Value n0, ValueRange iter) {
+                  ImplicitLocOpBuilder ib(loc, nb);
+                  scf::YieldOp::create(
+                      ib, kb.panel(ib, n0, cols / 16, false, iter[0]));
+                })
+                .getResult(0);
+    }
+    if (int64_t n0 = innerPanels * cols; n0 < n)
+      out = kb.panel(b, cIndex(b, n0), std::min(cols, packed.n16 - n0) / 16,
+                     /*masked=*/n % 16 != 0, out);
+
+    if (out.getType() != op.getType())
+      out = tensor::CastOp::create(b, op.getType(), out);
+    rewriter.replaceOp(op, out);
+    return success();
+  }
+
+  int64_t rows, cols;
+};
+} // namespace
+
+void mlir::dq::populateLinearToVNNIPatterns(RewritePatternSet &patterns,
+                                            int64_t rows, int64_t cols) {
+  patterns.add<LinearToVNNI>(patterns.getContext(), rows, cols);
+}

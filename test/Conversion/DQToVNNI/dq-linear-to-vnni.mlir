@@ -1,0 +1,111 @@
+// RUN: dq-opt %s --dq-linear-to-vnni --canonicalize --split-input-file | FileCheck %s
+// RUN: dq-opt %s --dq-linear-to-vnni=rows=2 --canonicalize --split-input-file | FileCheck %s --check-prefix=ROWS2
+
+// Rank 3, K = 6 (one full group of 4 and a masked tail), N = 2 (padded to
+// 16, masked stores). The weights are packed at compile time into a
+// dense_resource: [K/4][16 columns][4 k], zero-padded; the column sums too
+// (1-2+3-4+5+6 = 9, 127-128+0+5 = 4).
+// CHECK-LABEL: func @linear_const
+// CHECK-DAG: %[[SUMS:.*]] = arith.constant dense_resource<dq_vnni_colsums> : tensor<16xi32>
+// CHECK-DAG: %[[W:.*]] = arith.constant dense_resource<dq_vnni_weights> : tensor<128xi8>
+// CHECK: %[[S:.*]], %[[ZP:.*]] = dq.choose_qparams %{{.*}} asymmetric per_tensor reduce_range
+// CHECK: %[[Q:.*]] = dq.quantize
+// CHECK: %[[A:.*]] = tensor.bitcast %[[Q]] : tensor<?x?x6xui8> to tensor<?x?x6xi8>
+// CHECK-DAG: %[[CS:.*]] = vector.transfer_read %[[SUMS]]{{.*}}in_bounds = [true]{{.*}} : tensor<16xi32>, vector<16xi32>
+// CHECK-DAG: %[[WS:.*]] = vector.transfer_read %{{.*}} : tensor<2xf32>, vector<16xf32>
+// CHECK-DAG: %[[B:.*]] = vector.transfer_read %{{.*}} : tensor<2xf32>, vector<16xf32>
+// Blocks of 4 rows: 4 accumulators; rows delinearized, no reshape.
+// CHECK: scf.for %[[M:.*]] = %{{.*}} step %c4 iter_args(%[[OUT:.*]] = %{{.*}}) -> (tensor<?x?x2xf32>)
+// CHECK:   arith.remui %[[M]]
+// CHECK:   %[[W0:.*]] = vector.transfer_read %[[W]][%c0]{{.*}}in_bounds = [true]{{.*}} : tensor<128xi8>, vector<64xi8>
+// CHECK:   %[[A0:.*]] = vector.transfer_read %[[A]]{{.*}}in_bounds = [true]{{.*}} : tensor<?x?x6xi8>, vector<4xi8>
+// CHECK:   %[[A1:.*]] = vector.bitcast %[[A0]] : vector<4xi8> to vector<1xi32>
+// CHECK:   %[[A2:.*]] = vector.extract %[[A1]][0]
+// CHECK:   %[[A3:.*]] = vector.broadcast %[[A2]] : i32 to vector<16xi32>
+// CHECK:   %[[A4:.*]] = vector.bitcast %[[A3]] : vector<16xi32> to vector<64xi8>
+// CHECK:   dq.vpdpbusd %{{.*}}, %[[A4]], %[[W0]] : vector<64xi8> into vector<16xi32>
+// CHECK-COUNT-3: dq.vpdpbusd
+// The last, partial group of 4: activations read masked (no in_bounds).
+// CHECK:   vector.transfer_read %[[W]][%c64]
+// CHECK:   vector.transfer_read %[[A]][{{.*}}, %c4], %{{.*}} : tensor<?x?x6xi8>, vector<4xi8>
+// CHECK-COUNT-4: dq.vpdpbusd
+// Fused epilogue: fma(float(acc - zp * colsum), s * ws, bias), masked store.
+// CHECK:   %[[ZPV:.*]] = vector.broadcast %{{.*}} : i32 to vector<16xi32>
+// CHECK:   %[[CORR:.*]] = arith.muli %[[ZPV]], %[[CS]] : vector<16xi32>
+// CHECK:   %[[D:.*]] = arith.subi %{{.*}}, %[[CORR]] : vector<16xi32>
+// CHECK:   %[[F:.*]] = arith.sitofp %[[D]] : vector<16xi32> to vector<16xf32>
+// CHECK:   %[[MULT:.*]] = arith.mulf %{{.*}}, %[[WS]] : vector<16xf32>
+// CHECK:   %[[R:.*]] = math.fma %[[F]], %[[MULT]], %[[B]] : vector<16xf32>
+// CHECK:   vector.transfer_write %[[R]], %[[OUT]][{{.*}}, %c0] : vector<16xf32>, tensor<?x?x2xf32>
+// CHECK-COUNT-3: vector.transfer_write
+// CHECK:   scf.yield
+// The remaining rows one at a time.
+// CHECK: scf.for {{.*}} step %c1
+// CHECK-COUNT-2: dq.vpdpbusd
+// CHECK: vector.transfer_write
+// CHECK-NOT: dq.linear_dynamic
+// CHECK: dq_vnni_colsums: "0x04000000090000000400000000000000
+// CHECK: dq_vnni_weights: "0x4000000001FE03FC7F80000500000000{{0+}}05060000{{0+}}"
+func.func @linear_const(%x: tensor<?x?x6xf32>) -> tensor<?x?x2xf32> {
+  %w = arith.constant dense<[[1, -2, 3, -4, 5, 6], [127, -128, 0, 5, 0, 0]]> : tensor<2x6xi8>
+  %ws = arith.constant dense<[0.5, 0.25]> : tensor<2xf32>
+  %b = arith.constant dense<[1.0, 2.0]> : tensor<2xf32>
+  %y = dq.linear_dynamic %x, %w, %ws bias %b act asymmetric per_tensor reduce_range
+      : tensor<?x?x6xf32>, tensor<2x6xi8>, tensor<2xf32>, tensor<2xf32> -> tensor<?x?x2xf32>
+  return %y : tensor<?x?x2xf32>
+}
+
+// The register tile's rows are an option.
+// ROWS2-LABEL: func @linear_const
+// ROWS2: scf.for {{.*}} step %c2 iter_args
+// ROWS2-COUNT-4: dq.vpdpbusd
+// ROWS2: scf.for {{.*}} step %c1 iter_args
+// ROWS2-COUNT-2: dq.vpdpbusd
+// ROWS2-LABEL: func @linear_symmetric
+
+// -----
+
+// N = 136 = two inner panels of 64 columns (unmasked stores, a loop over
+// panels) + a masked panel of 16 (N padded to 144); K = 8: an scf.for over
+// K/4 with 4 x 4 vector<16xi32> accumulators. Symmetric per-row activations: sign bit
+// flipped (+128), then 128 * colsum comes off; epilogue
+// ((float(acc) * s) * ws) + bias, per-row scale, per-tensor weight scale.
+// CHECK-LABEL: func @linear_symmetric
+// CHECK: dq.choose_qparams %{{.*}} symmetric per_row
+// CHECK: dq.quantize {{.*}} -> tensor<?x8xsi8>
+// CHECK: scf.for %[[N0:.*]] = %c0 to %c128 step %c64
+// CHECK:   scf.for
+// CHECK:     scf.for %{{.*}} = %c0 to %c2 step %c1 iter_args({{.*}}) -> (vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>)
+// CHECK:       vector.broadcast %{{.*}} : i32 to vector<16xi32>
+// CHECK:       arith.xori %{{.*}}, %cst{{.*}} : vector<16xi32>
+// CHECK-COUNT-4: dq.vpdpbusd
+// CHECK:     tensor.extract %{{.*}}[%{{.*}}] : tensor<?xf32>
+// CHECK:     arith.muli
+// CHECK:     arith.subi
+// CHECK:     arith.sitofp
+// CHECK-NEXT: arith.mulf
+// CHECK-NEXT: arith.mulf
+// CHECK-NEXT: arith.addf
+// CHECK-NEXT: vector.transfer_write {{.*}} {in_bounds = [true]} : vector<16xf32>, tensor<?x136xf32>
+// The masked panel at column 128.
+// CHECK: vector.transfer_write {{.*}}[%{{.*}}, %c128] : vector<16xf32>, tensor<?x136xf32>
+func.func @linear_symmetric(%x: tensor<?x8xf32>) -> tensor<?x136xf32> {
+  %w = arith.constant dense<-3> : tensor<136x8xsi8>
+  %ws = arith.constant dense<0.5> : tensor<f32>
+  %b = arith.constant dense<1.0> : tensor<136xf32>
+  %y = dq.linear_dynamic %x, %w, %ws bias %b act symmetric per_row
+      : tensor<?x8xf32>, tensor<136x8xsi8>, tensor<f32>, tensor<136xf32> -> tensor<?x136xf32>
+  return %y : tensor<?x136xf32>
+}
+
+// -----
+
+// A weight that is not a constant is left to dq-lower-to-linalg.
+// CHECK-LABEL: func @linear_arg
+// CHECK: dq.linear_dynamic
+// CHECK-NOT: dq.vpdpbusd
+func.func @linear_arg(%x: tensor<?x8xf32>, %w: tensor<16x8xi8>, %ws: tensor<f32>) -> tensor<?x16xf32> {
+  %y = dq.linear_dynamic %x, %w, %ws act asymmetric per_tensor
+      : tensor<?x8xf32>, tensor<16x8xi8>, tensor<f32> -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}

@@ -1,0 +1,133 @@
+"""Whole models through torch.export -> torch-mlir -> dq -> JIT, against PyTorch."""
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import record_parity
+
+import dqmlir
+
+
+class MLP(torch.nn.Module):
+    def __init__(self, act=F.relu):
+        super().__init__()
+        self.fc1 = torch.nn.Linear(48, 96)
+        self.fc2 = torch.nn.Linear(96, 20)
+        self.act = act
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
+def quantized_mlp(per_channel=False, act=F.relu):
+    torch.manual_seed(0)
+    m = MLP(act).eval()
+    qconfig = (torch.ao.quantization.per_channel_dynamic_qconfig if per_channel
+               else torch.ao.quantization.default_dynamic_qconfig)
+    return m, torch.ao.quantization.quantize_dynamic(m, {torch.nn.Linear: qconfig}, dtype=torch.qint8)
+
+
+@pytest.mark.parametrize("per_channel", [False, True], ids=["per_tensor", "per_channel"])
+def test_quantize_dynamic_mlp_bit_exact(per_channel):
+    _, q = quantized_mlp(per_channel)
+    c = dqmlir.compile(q, (torch.randn(4, 48),))
+    for batch in [4, 2, 31]:  # one compile, any batch
+        x = torch.randn(batch, 48) * 2
+        assert record_parity(c(x), q(x)) == 0
+
+
+def test_gelu_mlp_close():
+    # torch-mlir's erf-based GELU and ATen's differ in the last bits, which
+    # can move one activation to the next quantization level downstream.
+    _, q = quantized_mlp(act=F.gelu)
+    c = dqmlir.compile(q, (torch.randn(4, 48),))
+    x = torch.randn(16, 48) * 2
+    ours, ref = c(x), q(x)
+    assert F.cosine_similarity(ours.flatten(), ref.flatten(), dim=0) > 0.9999
+    assert (ours - ref).abs().max() < 1e-3
+
+
+def test_fp32_model_pytorch_scheme_equals_quantize_dynamic():
+    m, q = quantized_mlp()
+    c = dqmlir.compile(m, (torch.randn(4, 48),), quantize="pytorch")
+    x = torch.randn(6, 48)
+    assert record_parity(c(x), q(x)) == 0
+
+
+def test_accurate_scheme_is_closer_to_fp32():
+    m, q = quantized_mlp()
+    x = torch.randn(64, 48)
+    x[:, 3] *= 40  # an outlier feature, as in trained transformers
+    acc = dqmlir.compile(m, (x,), quantize="accurate")
+    ref = m(x).detach()
+    err_acc = (acc(x) - ref).norm() / ref.norm()
+    err_pt = (q(x) - ref).norm() / ref.norm()
+    assert err_acc < err_pt
+
+
+def test_user_model_is_left_unchanged():
+    m, q = quantized_mlp()
+    before = {n: type(mod) for n, mod in q.named_modules()}
+    dqmlir.compile(q, (torch.randn(2, 48),))
+    assert {n: type(mod) for n, mod in q.named_modules()} == before
+
+
+def test_stages():
+    _, q = quantized_mlp()
+    c = dqmlir.compile(q, (torch.randn(2, 48),))
+    assert "torch.operator" not in c.ir("torch") and "dq_linear_0" in c.ir("torch")
+    assert c.ir("dq").count("dq.linear_dynamic") == 2
+    assert "linalg.generic" in c.ir("linalg") and "dq." not in c.ir("linalg")
+    assert "llvm.func @main" in c.ir("llvm")
+    with pytest.raises(ValueError, match="unknown stage"):
+        c.ir("asm")
+
+
+def test_dump_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("DQMLIR_DUMP_DIR", str(tmp_path))
+    _, q = quantized_mlp()
+    dqmlir.compile(q, (torch.randn(2, 48),))
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["0-torch.mlir", "1-dq.full.mlir", "1-dq.mlir", "3-llvm.mlir", "REPRODUCE.sh"]
+    assert "dq-opt 1-dq.full.mlir --dq-cpu-pipeline" in (tmp_path / "REPRODUCE.sh").read_text()
+
+
+class Cumsum(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Linear(8, 8)
+        self.inner = torch.nn.Sequential(torch.nn.ReLU())
+
+    def forward(self, x):
+        return torch.cumsum(self.inner(self.proj(x)), dim=1)
+
+
+def test_unsupported_op_names_it():
+    m = Cumsum().eval()
+    with pytest.raises(dqmlir.UnsupportedModuleError, match="tm_tensor"):
+        dqmlir.compile(m, (torch.randn(2, 8),))
+
+
+def test_training_mode_is_rejected():
+    m = MLP()
+    with pytest.raises(ValueError, match="eval"):
+        dqmlir.compile(m, (torch.randn(2, 48),))
+
+
+def test_bert_two_layers_dynamic_batch_and_sequence():
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    m = BertModel(BertConfig(num_hidden_layers=2, hidden_size=128, num_attention_heads=2,
+                             intermediate_size=256)).eval()
+    q = torch.ao.quantization.quantize_dynamic(m, {torch.nn.Linear}, dtype=torch.qint8)
+    ids = torch.randint(0, 30000, (2, 16))
+    c = dqmlir.compile(q, (ids,), {"attention_mask": torch.ones(2, 16, dtype=torch.long)})
+    for b, s in [(2, 16), (3, 9), (1, 33)]:
+        ids = torch.randint(0, 30000, (b, s))
+        mask = torch.ones(b, s, dtype=torch.long)
+        mask[0, s // 2:] = 0
+        out, ref = c(ids, attention_mask=mask), q(ids, attention_mask=mask)
+        assert type(out) is type(ref)
+        a, r = out.last_hidden_state, ref.last_hidden_state.detach()
+        assert F.cosine_similarity(a.flatten(), r.flatten(), dim=0) > 0.9999
+        assert (a - r).abs().max() < 1e-3
