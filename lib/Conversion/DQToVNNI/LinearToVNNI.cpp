@@ -6,16 +6,17 @@
 //     for each block of `rows` rows (then the remaining rows one by one):
 //       acc  = K loop of vpdpbusd on rows x cols/16 vector<16xi32>  (MicroKernel)
 //       out  = transfer_write(dequantize(acc))                      (Epilogue)
-// The panel loop is outermost so that a panel (cols x K bytes, 48-192 KiB
-// for K = 768-3072) stays in L2 while all rows stream past it.
+// The panel loop is outermost so that a panel (cols x K bytes, 36-144 KiB
+// for 48 columns and K = 768-3072) stays in L2 while all rows stream past it.
 //
 // Rows are all leading dims of the input. They are walked with one linear
-// index and delinearized per row, so nothing is reshaped: collapsing the
-// input is fine, but expanding the result back ([?*?] -> [?, ?]) is not
-// supported by expand-strided-metadata.
+// index and delinearized per row (delinearizeRow), so nothing is reshaped:
+// expanding a 2-D result back ([?*?] -> [?, ?]) is not supported by
+// expand-strided-metadata.
 //
 //===----------------------------------------------------------------------===//
 
+#include "lib/Conversion/DQToLinalg/Utils.h"
 #include "lib/Conversion/DQToVNNI/DQToVNNI.h"
 #include "lib/Conversion/DQToVNNI/Epilogue.h"
 #include "lib/Conversion/DQToVNNI/MicroKernel.h"
@@ -32,18 +33,6 @@ using namespace mlir::dq;
 
 static Value cIndex(ImplicitLocOpBuilder &b, int64_t v) {
   return arith::ConstantIndexOp::create(b, v);
-}
-
-/// The leading-dim indices of linear row `m`.
-static RowIndex delinearize(ImplicitLocOpBuilder &b, Value m,
-                            ArrayRef<Value> leadDims) {
-  RowIndex idx(leadDims.size());
-  for (size_t d = leadDims.size(); d-- > 1;) {
-    idx[d] = arith::RemUIOp::create(b, m, leadDims[d]);
-    m = arith::DivUIOp::create(b, m, leadDims[d]);
-  }
-  idx[0] = m;
-  return idx;
 }
 
 namespace {
@@ -65,7 +54,7 @@ struct KernelBuilder {
           ImplicitLocOpBuilder ib(loc, nb);
           SmallVector<RowIndex> tileRows;
           for (int64_t i = 0; i < step; ++i)
-            tileRows.push_back(delinearize(
+            tileRows.push_back(delinearizeRow(
                 ib, i ? arith::AddIOp::create(ib, m, cIndex(ib, i)) : m,
                 leadDims));
           SmallVector<Value> accs =
@@ -114,7 +103,6 @@ struct LinearToVNNI : OpRewritePattern<LinearDynamicOp> {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     MLIRContext *ctx = op.getContext();
     Value x = op.getInput();
-    unsigned rank = xType.getRank();
     bool perRow = op.getActGranularity() == Granularity::PerRow;
     bool symmetric = op.getActMode() == QuantMode::Symmetric;
     Type f32 = b.getF32Type(), i32 = b.getI32Type();
@@ -148,13 +136,9 @@ struct LinearToVNNI : OpRewritePattern<LinearDynamicOp> {
     kc.weightScale = op.getWeightScale();
     kc.bias = op.getBias();
 
-    KernelBuilder kb{kc, rows, {}, cIndex(b, 1)};
+    auto [leadDims, numRows] = leadingDims(b, x);
+    KernelBuilder kb{kc, rows, leadDims, numRows};
     SmallVector<OpFoldResult> outSizes = tensor::getMixedSizes(b, b.getLoc(), x);
-    for (unsigned d = 0; d + 1 < rank; ++d) {
-      kb.leadDims.push_back(getValueOrCreateConstantIndexOp(b, b.getLoc(),
-                                                            outSizes[d]));
-      kb.numRows = arith::MulIOp::create(b, kb.numRows, kb.leadDims.back());
-    }
     outSizes.back() = b.getIndexAttr(n);
     Value out = tensor::EmptyOp::create(b, outSizes, f32);
 

@@ -1,4 +1,4 @@
-// RUN: dq-opt %s --dq-linear-to-vnni --canonicalize --split-input-file | FileCheck %s
+// RUN: dq-opt %s --dq-linear-to-vnni="rows=4 cols=64" --canonicalize --split-input-file | FileCheck %s
 // RUN: dq-opt %s --dq-linear-to-vnni=rows=2 --canonicalize --split-input-file | FileCheck %s --check-prefix=ROWS2
 
 // Rank 3, K = 6 (one full group of 4 and a masked tail), N = 2 (padded to
