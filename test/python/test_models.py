@@ -131,3 +131,35 @@ def test_bert_two_layers_dynamic_batch_and_sequence():
         a, r = out.last_hidden_state, ref.last_hidden_state.detach()
         assert F.cosine_similarity(a.flatten(), r.flatten(), dim=0) > 0.9999
         assert (a - r).abs().max() < 1e-3
+
+
+def test_torchao_int8_dynamic_bit_exact():
+    from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
+
+    torch.manual_seed(0)
+    m = MLP().eval()
+    quantize_(m, Int8DynamicActivationInt8WeightConfig())
+    c = dqmlir.compile(m, (torch.randn(4, 48),))
+    assert c.ir("dq").count("act symmetric per_row") == 2
+    for shape in [(4, 48), (1, 48), (9, 48)]:
+        x = torch.randn(*shape) * 3
+        with torch.no_grad():
+            ref = m(x)
+        assert record_parity(c(x), ref) == 0
+
+
+def test_torchao_bert_close():
+    from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    m = BertModel(BertConfig(num_hidden_layers=2, hidden_size=128, num_attention_heads=2,
+                             intermediate_size=256)).eval()
+    quantize_(m, Int8DynamicActivationInt8WeightConfig())
+    ids = torch.randint(0, 30000, (2, 12))
+    c = dqmlir.compile(m, (ids,))
+    ids = torch.randint(0, 30000, (3, 20))
+    with torch.no_grad():
+        ref = m(ids).last_hidden_state
+    out = c(ids).last_hidden_state
+    assert F.cosine_similarity(out.flatten(), ref.flatten(), dim=0) > 0.9999

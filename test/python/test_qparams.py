@@ -87,13 +87,17 @@ def test_per_row_is_per_tensor_of_each_row():
         assert torch.equal(q[i], torch.from_numpy(np.clip(np.rint(t), 0, 255).astype(np.uint8)))
 
 
-def test_symmetric_matches_torchao_formula():
+def test_symmetric_matches_torchao():
+    """torchao 0.18's own per-row int8 activation quantization is the reference."""
+    from torchao.quantization import PerRow
+    from torchao.quantization.quantize_.workflows.int8.int8_tensor import Int8Tensor
+
     c = dqmlir.compile_mlir(SYMMETRIC)
-    x = torch.randn(6, 20) * 3
-    x[0] = 0  # all-zero row: scale clamps to eps
+    x = torch.randn(7, 20) * 3
+    x[0] = 0  # all-zero row: the scale clamps to eps
+    x[1, 4] = 1e-30
+    x[2] *= 1e4
     scale, q = c(x)
-    amax = x.abs().amax(dim=1)
-    ref_scale = torch.clamp(amax / 127.0, min=1e-5)
-    assert torch.equal(scale, ref_scale)
-    ref_q = torch.clamp(torch.round(x * (1.0 / ref_scale[:, None])), -127, 127).to(torch.int8)
-    assert torch.equal(q, ref_q)
+    ref = Int8Tensor.from_hp(x, PerRow())
+    assert torch.equal(scale, ref.scale.flatten())
+    assert torch.equal(q, ref.qdata)

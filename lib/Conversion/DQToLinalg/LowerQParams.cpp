@@ -18,6 +18,8 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/PatternMatch.h"
 
+#include <limits>
+
 using namespace mlir;
 using namespace mlir::dq;
 
@@ -92,13 +94,15 @@ std::pair<Value, Value> buildAsymmetric(ImplicitLocOpBuilder &b, Value min,
   return {trunc(scale), zp};
 }
 
-/// torchao symmetric int8 qparams: scale = max(amax / 127, 1e-5), zp = 0.
+/// torchao 0.18 symmetric int8 qparams (choose_qparams_affine, SYMMETRIC,
+/// [-128, 127], eps = float32 eps): scale = max(amax / 127.5, eps), zp = 0.
 std::pair<Value, Value> buildSymmetric(ImplicitLocOpBuilder &b, Value min,
                                        Value max, int32_t qmin, int32_t qmax) {
   Value amax = arith::MaximumFOp::create(b, arith::NegFOp::create(b, min), max);
   Value scale = arith::DivFOp::create(
       b, amax, constF32(b, static_cast<float>(qmax - qmin) / 2));
-  scale = arith::MaximumFOp::create(b, scale, constF32(b, 1e-5f));
+  scale = arith::MaximumFOp::create(
+      b, scale, constF32(b, std::numeric_limits<float>::epsilon()));
   return {scale, constI32(b, 0)};
 }
 

@@ -28,7 +28,8 @@ import torch
 import torch.nn as nn
 from torch.utils import _pytree as pytree
 
-from .quantized_linear import QuantizedLinear, UnsupportedModuleError, from_dynamic_linear
+from .quantized_linear import (QuantizedLinear, UnsupportedModuleError, from_dynamic_linear,
+                               from_torchao_linear, is_torchao_linear)
 
 OP_NAME = "dqmlir::linear_dynamic"
 _MLIR_OP_NAME = "torch.dqmlir.linear_dynamic"
@@ -48,9 +49,9 @@ _ACTIVE: Dict[int, Any] = {}
 @torch.library.custom_op(OP_NAME, mutates_args=())
 def linear_dynamic(x: torch.Tensor, layer: int, out_features: int,
                    reduce_range: bool, has_bias: bool) -> torch.Tensor:
-    """y = dequant(quant_dyn(x) @ W_q[layer]^T) + b. Reference: PyTorch's own
-    quantized::linear_dynamic through the registered quantized module."""
-    return torch.ops.quantized.linear_dynamic(x, _ACTIVE[layer], reduce_range=reduce_range)
+    """y = dequant(quant_dyn(x) @ W_q[layer]^T) + b. Reference: the quantized
+    module itself (PyTorch's quantized::linear_dynamic, or torchao's linear)."""
+    return _ACTIVE[layer](x)
 
 
 @linear_dynamic.register_fake
@@ -124,20 +125,21 @@ def _swapped(model: nn.Module, quantize: Any, qconfig, reduce_range: bool,
     for path, m in model.named_modules():
         if not path:
             continue
-        if _is_dynamic_qlinear(m):
+        if _is_dynamic_qlinear(m) or is_torchao_linear(m):
             chosen.append((path, m, m))
         elif _as_linear(m) is not None and (quantize is True or
                                              (quantize and path in quantize)):
             chosen.append((path, m, _quantize_fp32_linear(_as_linear(m), qconfig)))
     linears, originals = [], []
     for i, (path, orig, qmod) in enumerate(chosen):
-        ql = from_dynamic_linear(qmod, path)
+        ql = (from_torchao_linear(qmod, path) if is_torchao_linear(qmod)
+              else from_dynamic_linear(qmod, path))
         if orig is not qmod:          # fp32 linear quantized on the caller's request
             ql.reduce_range = reduce_range
             ql.act_granularity = act_granularity
         linears.append(ql)
         originals.append((path, orig))
-        _ACTIVE[i] = qmod._packed_params._packed_params
+        _ACTIVE[i] = qmod
     try:
         for i, ql in enumerate(linears):
             _set_submodule(model, ql.path, _DQLinearStub(

@@ -18,8 +18,8 @@ void DQDialect::initialize() {
 
 std::pair<int32_t, int32_t> mlir::dq::getQuantRange(QuantMode mode,
                                                     bool reduceRange) {
-  // Symmetric is torchao's per-token int8 range, [-127, 127].
-  int32_t qmin = mode == QuantMode::Asymmetric ? 0 : -127;
+  // Symmetric is torchao 0.18's int8 range (Int8Tensor), [-128, 127].
+  int32_t qmin = mode == QuantMode::Asymmetric ? 0 : -128;
   int32_t qmax = mode == QuantMode::Asymmetric ? 255 : 127;
   // ChooseQuantizationParams: `qmin = qmin / 2; qmax = qmax / 2;`.
   if (reduceRange)

@@ -33,7 +33,7 @@ def DQ_QuantModeAttr : I32EnumAttr<"QuantMode", "quantization mode", [
     // uint8, zero point chosen so that [min(x,0), max(x,0)] maps onto
     // [0, 255] (or [0, 127] with reduce_range): PyTorch/fbgemm.
     I32EnumAttrCase<"Asymmetric", 0, "asymmetric">,
-    // int8, zero point 0, scale from max|x|: torchao per-token activations.
+    // int8, zero point 0, scale from max|x|: torchao per-row activations.
     I32EnumAttrCase<"Symmetric", 1, "symmetric">
   ]> {
   let cppNamespace = "::mlir::dq";

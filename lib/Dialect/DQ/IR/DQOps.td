@@ -21,7 +21,8 @@ def DQ_ChooseQParamsOp : DQ_Op<"choose_qparams", [Pure]> {
     `[0, 127]` with `reduce_range`; a zero scale becomes 0.1, scales below
     6.1e-5 are raised to it, and the zero point is taken from whichever end
     of the range gives the smaller error, rounded half to even and clamped.
-    `symmetric` mode gives int8 parameters with zero point 0 (torchao).
+    `symmetric` mode gives int8 parameters with zero point 0 (torchao 0.18's
+    per-row `Int8Tensor` activations: scale = max(amax / 127.5, f32 eps)).
 
     With `per_tensor` the results are rank-0; with `per_row` there is one
     scale and zero point per row, i.e. the results have the input's shape
