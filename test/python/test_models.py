@@ -163,3 +163,52 @@ def test_torchao_bert_close():
         ref = m(ids).last_hidden_state
     out = c(ids).last_hidden_state
     assert F.cosine_similarity(out.flatten(), ref.flatten(), dim=0) > 0.9999
+
+
+def test_mismatched_model_inputs_raise_instead_of_aborting():
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    m = BertModel(BertConfig(num_hidden_layers=1, hidden_size=64, num_attention_heads=2,
+                             intermediate_size=128)).eval()
+    q = torch.ao.quantization.quantize_dynamic(m, {torch.nn.Linear}, dtype=torch.qint8)
+    ids = torch.randint(0, 30000, (2, 16))
+    c = dqmlir.compile(q, (ids,), {"attention_mask": torch.ones_like(ids)})
+    with pytest.raises(ValueError, match=r"input 'attention_mask' dim 1 is 9 but must equal input 'input_ids' dim 1 \(16\)"):
+        c(ids, attention_mask=torch.ones(2, 9, dtype=torch.long))
+    with pytest.raises(ValueError, match="input structure"):
+        c(ids)
+    with pytest.raises(TypeError, match="expected dtype torch.int64, got torch.int32"):
+        c(ids.int(), attention_mask=torch.ones_like(ids))
+    out = c(ids[:1], attention_mask=torch.ones(1, 16, dtype=torch.long))  # still usable
+    assert out.last_hidden_state.shape == (1, 16, 64)
+
+
+def test_concurrent_calls_from_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, q = quantized_mlp()
+    c = dqmlir.compile(q, (torch.randn(4, 48),))
+    xs = [torch.randn(1 + i % 7, 48) * (1 + i) for i in range(64)]
+    refs = [q(x) for x in xs]
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(c, xs))
+    for o, r in zip(outs, refs):
+        assert torch.equal(o, r)
+
+
+def test_compiled_model_outlives_its_source_and_is_freed():
+    import gc
+    import weakref
+
+    _, q = quantized_mlp()
+    x = torch.randn(3, 48)
+    ref = q(x)
+    c = dqmlir.compile(q, (x,))
+    del q
+    gc.collect()
+    assert torch.equal(c(x), ref)
+    engine = weakref.ref(c._fn._engine)
+    del c
+    gc.collect()
+    assert engine() is None  # the JIT'd code and bound weights went with it

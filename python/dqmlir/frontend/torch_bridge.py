@@ -364,6 +364,9 @@ class ImportResult:
     func_name: str = "main"
     timings: Dict[str, float] = dataclasses.field(default_factory=dict)
     torch_text: str = ""                # the torch-dialect import, weights elided
+    # Per flat tensor input: (name, dims), each dim an int (static) or the name
+    # of export's symbol for it (equal symbols must get equal sizes).
+    input_dims: List[tuple] = dataclasses.field(default_factory=list)
 
     def flatten_inputs(self, args, kwargs=None) -> List[Any]:
         flat, spec = pytree.tree_flatten((tuple(args), kwargs or {}))
@@ -372,7 +375,27 @@ class ImportResult:
         for i, v in self.const_inputs.items():
             if flat[i] != v:
                 raise ValueError(f"input {i} was exported as the constant {v!r}, got {flat[i]!r}")
-        return [x for i, x in enumerate(flat) if i not in self.const_inputs]
+        tensors = [x for i, x in enumerate(flat) if i not in self.const_inputs]
+        self._check_dims(tensors)
+        return tensors
+
+    def _check_dims(self, tensors: Sequence[Any]) -> None:
+        """Sizes that export tied together must agree; the compiled code would
+        otherwise stop the process in one of torch-mlir's runtime asserts."""
+        seen: Dict[str, tuple] = {}
+        for t, (name, dims) in zip(tensors, self.input_dims):
+            if not isinstance(t, torch.Tensor) or t.dim() != len(dims):
+                continue  # rank, dtype and device are checked by the runtime
+            for d, (want, got) in enumerate(zip(dims, t.shape)):
+                if isinstance(want, int):
+                    if want != got:
+                        raise ValueError(f"input '{name}' dim {d} must be {want}, got {got}")
+                elif want in seen and seen[want][2] != got:
+                    other, od, size = seen[want]
+                    raise ValueError(f"input '{name}' dim {d} is {got} but must equal input "
+                                     f"'{other}' dim {od} ({size})")
+                else:
+                    seen.setdefault(want, (name, d, got))
 
     def unflatten_outputs(self, flat: Sequence[Any]) -> Any:
         return pytree.tree_unflatten(list(flat), self.out_spec)
@@ -490,6 +513,7 @@ def import_model(model: nn.Module, example_args: Sequence[Any], example_kwargs=N
     for name in ep.graph_signature.non_persistent_buffers:
         ep.state_dict[name] = ep.constants[name]
     const_inputs = _drop_constant_inputs(ep)
+    input_dims = _input_dims(ep)
     node_paths = {n.name: _module_path(n) for n in ep.graph.nodes}
     t["decompose"] = time.perf_counter() - t0
 
@@ -531,12 +555,33 @@ def import_model(model: nn.Module, example_args: Sequence[Any], example_kwargs=N
     ranges = {str(k): (_int_or_none(v.lower), _int_or_none(v.upper))
               for k, v in ep.range_constraints.items()}
     return ImportResult(text, linears, resources, in_spec, out_spec, const_inputs, ranges,
-                        func_name, t, torch_text)
+                        func_name, t, torch_text, input_dims)
 
 
 def _int_or_none(x) -> Optional[int]:
     import sympy
     return int(x) if isinstance(x, (int, sympy.Integer)) else None   # oo / int_oo -> None
+
+
+def _input_dims(ep) -> List[tuple]:
+    """(name, dims) of each tensor user input: static sizes as ints, dynamic
+    ones as export's symbol names (only plain symbols; others are left open)."""
+    from torch.export.graph_signature import InputKind, TensorArgument
+    placeholders = {n.name: n for n in ep.graph.nodes if n.op == "placeholder"}
+    out = []
+    for spec in ep.graph_signature.input_specs:
+        if spec.kind != InputKind.USER_INPUT or not isinstance(spec.arg, TensorArgument):
+            continue
+        val = placeholders[spec.arg.name].meta.get("val")
+        dims = []
+        for size in getattr(val, "shape", ()):
+            if isinstance(size, int):
+                dims.append(size)
+            else:
+                expr = size.node.expr
+                dims.append(str(expr) if expr.is_Symbol else f"?{id(size)}")
+        out.append((spec.arg.name, tuple(dims)))
+    return out
 
 
 def _drop_constant_inputs(ep) -> Dict[int, Any]:
