@@ -82,3 +82,55 @@ def test_noncontiguous_input():
     x = torch.randn(32, 10).t()  # [10, 32], not contiguous
     assert not x.is_contiguous()
     check(q, x)
+
+
+def _with(value, row=1, col=2):
+    def make(shape):
+        x = torch.randn(*shape)
+        x[row, col] = value
+        return x
+    return make
+
+
+@pytest.mark.parametrize("name,make", [
+    ("inf", _with(float("inf"))),
+    ("minus_inf", _with(float("-inf"))),
+    ("nan_not_first", _with(float("nan"))),
+    ("1e30", lambda s: torch.randn(s) * 1e30),
+    ("3e38", lambda s: torch.randn(s) * 3e38),
+    ("denormal", lambda s: torch.randn(s) * 1e-41),
+    ("single_element", lambda s: torch.tensor([[0.7]])),
+])
+def test_special_values_match_pytorch(name, make):
+    """Where PyTorch defines the result (it may be NaN), ours is the same."""
+    k = 1 if name == "single_element" else 16
+    q = make_qlinear(k, 8, per_channel=True)
+    x = make((3, k))
+    ours, ref = dqmlir.compile(q, (x,))(x), q(x)
+    assert torch.equal(ours.isnan(), ref.isnan())
+    assert torch.equal(ours.nan_to_num(0.0), ref.nan_to_num(0.0))
+
+
+def test_nan_first_element_differs_deliberately():
+    """fbgemm's FindMinMax keeps a leading NaN and PyTorch then raises
+    ("min should be less than or equal to max"); dqmlir ignores NaNs in the
+    range (docs/semantics.md) and the NaN element quantizes to 255."""
+    q = make_qlinear(16, 8)
+    x = torch.randn(3, 16)
+    x[0, 0] = float("nan")
+    with pytest.raises(RuntimeError, match="min should be less than or equal to max"):
+        q(x)
+    y = dqmlir.compile(q, (x,))(x)
+    assert y.shape == (3, 8) and not y[1:].isnan().any()
+
+
+def test_zero_weight_channel():
+    torch.manual_seed(3)
+    lin = torch.nn.Linear(24, 8)
+    with torch.no_grad():
+        lin.weight[2] = 0
+    q = torch.ao.quantization.quantize_dynamic(
+        torch.nn.Sequential(lin), {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig},
+        dtype=torch.qint8)[0]
+    x = torch.randn(5, 24)
+    assert record_parity(dqmlir.compile(q, (x,))(x), q(x)) == 0
