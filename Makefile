@@ -8,7 +8,7 @@ PY      := $(VENV)/bin/python
 BUILD   := build
 STAMP   := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 
-.PHONY: all venv build check demo bench bench-quick clean
+.PHONY: all venv build check demo bench bench-quick fuzz clean
 
 all: build
 
@@ -39,6 +39,14 @@ bench: build
 
 bench-quick: build
 	$(PY) benchmarks/bench.py --quick
+
+# Long fuzz run of dq-opt over the mutated lit corpus (make check runs 300 inputs).
+FUZZ_COUNT ?= 10000
+FUZZ_SEED  ?= 1
+
+fuzz: build
+	$(PY) test/fuzz/fuzz_dq_opt.py --dq-opt $(BUILD)/bin/dq-opt --seed $(FUZZ_SEED) \
+	  --count $(FUZZ_COUNT) --crash-dir $(BUILD)/fuzz-crashes --json $(BUILD)/fuzz-summary.json
 
 clean:
 	rm -rf $(BUILD)

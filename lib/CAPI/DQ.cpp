@@ -1,6 +1,7 @@
 //===- DQ.cpp - C API of dqmlir -------------------------------------------===//
 
 #include "lib/CAPI/DQ.h"
+#include "lib/Conversion/DQToAMX/DQToAMX.h"
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h"
 #include "lib/Conversion/DQToVNNI/DQToVNNI.h"
 #include "lib/Dialect/DQ/IR/DQDialect.h"
@@ -24,6 +25,7 @@ void dqmlirRegisterPasses(void) {
   std::call_once(once, [] {
     mlir::dq::registerDQToLinalgPasses();
     mlir::dq::registerDQToVNNIPasses();
+    mlir::dq::registerDQToAMXPasses();
     mlir::dq::registerDQTransformsPasses();
     mlir::dq::registerCPUPipeline();
   });

@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "lib/Pipelines/CPUPipeline.h"
+#include "lib/Conversion/DQToAMX/DQToAMX.h"
 
 #include "mlir/Pass/PassRegistry.h"
 #include "llvm/ADT/StringMap.h"
@@ -35,6 +36,9 @@ static constexpr const char *kPipeline =
     // MemRefToLLVM asserts on i1 loads/stores: keep booleans in bytes.
     "dq-widen-bool-memrefs,"
     "lower-affine,"
+    // The AMX kernel: amx ops to intrinsics, tiles in scf.for iter_args
+    // included (before scf-to-cf: block arguments are not converted).
+    "dq-amx-to-llvm,"
     "convert-scf-to-cf,"
     "expand-strided-metadata,"
     "lower-affine,"
@@ -64,8 +68,18 @@ void dq::buildCPUPipeline(OpPassManager &pm,
                           const CPUPipelineOptions &options) {
   bool vnni = options.vnni == VNNIMode::On ||
               (options.vnni == VNNIMode::Auto && hostHasVNNI());
+  // kernel=auto takes AMX only if this process may run it (the JIT runs in
+  // the process that compiles), else it keeps what `vnni` says.
+  bool amx = options.kernel == KernelMode::AMX ||
+             (options.kernel == KernelMode::Auto &&
+              options.vnni == VNNIMode::Auto && hostHasAMX() &&
+              processMayUseAMX());
+  if (options.kernel != KernelMode::Auto)
+    vnni = options.kernel == KernelMode::VNNI;
   std::string pipeline = kPipeline;
-  if (vnni)
+  if (amx)
+    pipeline = "dq-linear-to-amx," + pipeline;
+  else if (vnni)
     pipeline = "dq-linear-to-vnni," + pipeline;
   std::string errors;
   llvm::raw_string_ostream os(errors);

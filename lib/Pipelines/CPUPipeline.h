@@ -10,6 +10,9 @@ namespace mlir::dq {
 /// Whether dq.linear_dynamic gets the AVX-512 VNNI kernel (dq-linear-to-vnni).
 enum class VNNIMode { Auto, On, Off };
 
+/// Which kernel dq.linear_dynamic with constant weights gets.
+enum class KernelMode { Auto, AMX, VNNI, Generic };
+
 struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
   Option<VNNIMode> vnni{
       *this, "vnni",
@@ -20,6 +23,20 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::values(clEnumValN(VNNIMode::Auto, "auto", "if the host has it"),
                        clEnumValN(VNNIMode::On, "on", "always"),
                        clEnumValN(VNNIMode::Off, "off", "never"))};
+  Option<KernelMode> kernel{
+      *this, "kernel",
+      llvm::cl::desc(
+          "Kernel for dq.linear_dynamic with constant weights: auto (AMX if "
+          "the host has amx-int8 and this process was granted the tile state, "
+          "else as `vnni` says), amx (dq-linear-to-amx; the code then needs "
+          "such a CPU and the permission), vnni (dq-linear-to-vnni), generic "
+          "(linalg)"),
+      llvm::cl::init(KernelMode::Auto),
+      llvm::cl::values(
+          clEnumValN(KernelMode::Auto, "auto", "best the host can run"),
+          clEnumValN(KernelMode::AMX, "amx", "AMX-INT8 tiles"),
+          clEnumValN(KernelMode::VNNI, "vnni", "AVX-512 VNNI"),
+          clEnumValN(KernelMode::Generic, "generic", "linalg"))};
 };
 
 /// Whether the host CPU has what the VNNI kernel runs on.

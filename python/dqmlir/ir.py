@@ -6,14 +6,20 @@ upstream `mlir.ir.Context` and the dq passes into the process-wide registry.
 """
 from __future__ import annotations
 
+import os
 import time
 
 from mlir import ir
 from mlir.passmanager import PassManager
 
+from . import amx
 from ._mlir_libs import _dqmlir
 
 _dqmlir.register_passes()
+# dq-cpu-pipeline{kernel=auto} uses AMX tiles only when this process holds
+# Linux's permission for them; ask once, up front (DQMLIR_NO_AMX=1 opts out).
+if not os.environ.get("DQMLIR_NO_AMX"):
+    amx.request_amx_permission()
 
 # The CPU pipeline of lib/Pipelines/CPUPipeline.cpp, as dq-opt runs it.
 CPU_PIPELINE = "builtin.module(dq-cpu-pipeline)"

@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "lib/Conversion/DQToAMX/DQToAMX.h"
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h"
 #include "lib/Conversion/DQToVNNI/DQToVNNI.h"
 #include "lib/Dialect/DQ/IR/DQDialect.h"
@@ -20,6 +21,7 @@ int main(int argc, char **argv) {
   mlir::registerAllPasses();
   mlir::dq::registerDQToLinalgPasses();
   mlir::dq::registerDQToVNNIPasses();
+  mlir::dq::registerDQToAMXPasses();
   mlir::dq::registerDQTransformsPasses();
   mlir::dq::registerCPUPipeline();
 

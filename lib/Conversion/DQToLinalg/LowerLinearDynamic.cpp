@@ -29,7 +29,8 @@
 using namespace mlir;
 using namespace mlir::dq;
 
-/// Sums over K of a constant int8 [N, K] weight, if it is one.
+/// Sums over K of a constant int8 [N, K] weight, if it is one. They wrap
+/// around in 32 bits like the i32 reduction of a non-constant weight.
 static std::optional<SmallVector<int32_t>> constantWeightSums(Value weight) {
   Attribute attr;
   if (!matchPattern(weight, m_Constant(&attr)))
@@ -38,11 +39,25 @@ static std::optional<SmallVector<int32_t>> constantWeightSums(Value weight) {
   if (!type.hasStaticShape())
     return std::nullopt;
   int64_t n = type.getDimSize(0), k = type.getDimSize(1);
+  auto wrap = [](uint64_t v) {
+    return static_cast<int32_t>(static_cast<uint32_t>(v));
+  };
   SmallVector<int32_t> sums(n, 0);
   if (auto dense = dyn_cast<DenseIntElementsAttr>(attr)) {
+    // A splat is k times its value: no walk over (possibly billions of)
+    // elements.
+    if (dense.isSplat()) {
+      int64_t v = dense.getSplatValue<APInt>().getSExtValue();
+      std::fill(sums.begin(), sums.end(),
+                wrap(static_cast<uint64_t>(v) * static_cast<uint64_t>(k)));
+      return sums;
+    }
+    SmallVector<uint32_t> acc(n, 0);
     int64_t i = 0;
     for (const APInt &v : dense.getValues<APInt>())
-      sums[i++ / k] += static_cast<int32_t>(v.getSExtValue());
+      acc[i++ / k] += static_cast<uint32_t>(v.getSExtValue());
+    for (int64_t j = 0; j < n; ++j)
+      sums[j] = wrap(acc[j]);
     return sums;
   }
   if (auto resource = dyn_cast<DenseResourceElementsAttr>(attr)) {
@@ -50,8 +65,11 @@ static std::optional<SmallVector<int32_t>> constantWeightSums(Value weight) {
     if (!blob || static_cast<int64_t>(blob->getData().size()) != n * k)
       return std::nullopt;
     ArrayRef<char> data = blob->getData();
+    SmallVector<uint32_t> acc(n, 0);
     for (int64_t i = 0; i < n * k; ++i)
-      sums[i / k] += static_cast<int8_t>(data[i]);
+      acc[i / k] += static_cast<uint32_t>(static_cast<int8_t>(data[i]));
+    for (int64_t j = 0; j < n; ++j)
+      sums[j] = wrap(acc[j]);
     return sums;
   }
   return std::nullopt;

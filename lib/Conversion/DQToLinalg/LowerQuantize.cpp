@@ -145,7 +145,9 @@ Value mlir::dq::buildQuantize(ImplicitLocOpBuilder &b, Value input, Value scale,
   AffineMap q = qparamMap(ctx, rank, perRow);
   int32_t lo = isSigned ? -128 : 0, hi = isSigned ? 127 : 255;
   Value inv = reciprocal(b, scale);
-  if (!inType.isDynamicDim(rank - 1))
+  // Vector loops need a static last dim; a rank-0 input has none and takes
+  // the (rank-0) linalg form.
+  if (rank > 0 && !inType.isDynamicDim(rank - 1))
     return buildVectorQuantize(b, input, inv, zeroPoint, perRow, lo, hi);
   return linalg::GenericOp::create(
              b, TypeRange{inType.clone(b.getI8Type())},
@@ -194,7 +196,12 @@ struct LowerDequantize : OpRewritePattern<DequantizeOp> {
     MLIRContext *ctx = op.getContext();
     AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
     AffineMap qm = qparamMap(ctx, rank, perRow);
-    Value init = emptyLike(b, op.getInput(), b.getF32Type());
+    // Sizes from the signless bitcast, not from the ui8/si8 input: a
+    // tensor.dim of the input would keep alive the bitcast that the
+    // quantize lowering ends with, and one-shot-bufferize cannot bufferize
+    // tensor.bitcast ("op was not bufferized" for quantize -> dequantize
+    // with dynamic dims).
+    Value init = emptyLike(b, q, b.getF32Type());
     auto generic = linalg::GenericOp::create(
         b, TypeRange{init.getType()},
         ValueRange{q, op.getScale(), op.getZeroPoint()}, ValueRange{init},

@@ -37,6 +37,9 @@ SmallVector<utils::IteratorType> dq::iterators(unsigned rank,
 
 SmallVector<Value> dq::delinearizeRow(ImplicitLocOpBuilder &b, Value m,
                                      ArrayRef<Value> leadDims) {
+  // A rank-1 input has no leading dims: its one row has no index.
+  if (leadDims.empty())
+    return {};
   SmallVector<Value> idx(leadDims.size());
   for (size_t d = leadDims.size(); d-- > 1;) {
     idx[d] = arith::RemUIOp::create(b, m, leadDims[d]);

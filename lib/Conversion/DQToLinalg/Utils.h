@@ -26,7 +26,7 @@ SmallVector<utils::IteratorType> iterators(unsigned rank,
 /// The indices into `leadDims` (sizes, outermost first) of linear row `m`.
 /// Vector code walks the rows of an N-d input this way instead of
 /// reshaping it: expanding a result back ([?*?] -> [?, ?]) is not supported
-/// by expand-strided-metadata.
+/// by expand-strided-metadata. Empty (and `m` unused) for a rank-1 input.
 SmallVector<Value> delinearizeRow(ImplicitLocOpBuilder &b, Value m,
                                   ArrayRef<Value> leadDims);
 

@@ -31,6 +31,10 @@
 using namespace mlir;
 using namespace mlir::dq;
 
+/// Largest packed weight (bytes) made at compile time: 1 GiB, far above
+/// any Linear layer of the models dqmlir compiles.
+static constexpr int64_t kMaxPackedBytes = int64_t(1) << 30;
+
 static Value cIndex(ImplicitLocOpBuilder &b, int64_t v) {
   return arith::ConstantIndexOp::create(b, v);
 }
@@ -93,11 +97,17 @@ struct LinearToVNNI : OpRewritePattern<LinearDynamicOp> {
     auto wType = op.getWeight().getType();
     if (!wType.hasStaticShape() || xType.isDynamicDim(xType.getRank() - 1))
       return rewriter.notifyMatchFailure(op, "needs static N and K");
+    int64_t n = wType.getDimSize(0), k = wType.getDimSize(1);
+    // Packing copies the weight (padded) into a new constant at compile
+    // time; a splat of a huge type would take gigabytes. Such weights stay
+    // for dq-lower-to-linalg, which reads them where they are.
+    int64_t n16 = llvm::alignTo(n, 16), k4 = llvm::divideCeil(k, 4);
+    if (k4 > 0 && n16 > kMaxPackedBytes / (4 * k4))
+      return rewriter.notifyMatchFailure(op, "weight too large to pack");
     std::optional<SmallVector<int8_t>> weight =
         readConstantWeight(op.getWeight());
     if (!weight)
       return rewriter.notifyMatchFailure(op, "weight is not a constant");
-    int64_t n = wType.getDimSize(0), k = wType.getDimSize(1);
     PackedWeights packed = packWeights(op.getContext(), *weight, n, k, cols);
 
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);

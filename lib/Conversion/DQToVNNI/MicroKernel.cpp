@@ -51,17 +51,29 @@ static Value broadcastActivations(ImplicitLocOpBuilder &b,
 static SmallVector<Value> dotStep(ImplicitLocOpBuilder &b,
                                   const KernelContext &kc,
                                   ArrayRef<RowIndex> rows, Value panelBase,
-                                  int64_t nv, Value k4, ValueRange accs,
-                                  bool inBounds) {
+                                  int64_t nv, int64_t kGroup, Value k4,
+                                  ValueRange accs, bool inBounds) {
   auto wType = VectorType::get({64}, b.getI8Type());
   Value pad = arith::ConstantOp::create(b, b.getI8IntegerAttr(0));
-  Value stepBytes = arith::ConstantIndexOp::create(b, nv * 64);
-  Value base = arith::AddIOp::create(
-      b, panelBase, arith::MulIOp::create(b, k4, stepBytes));
+  Value base;
+  if (kGroup == 1) {
+    base = arith::AddIOp::create(
+        b, panelBase,
+        arith::MulIOp::create(b, k4, arith::ConstantIndexOp::create(b, nv * 64)));
+  } else {
+    Value g = arith::ConstantIndexOp::create(b, kGroup);
+    Value group = arith::MulIOp::create(
+        b, arith::DivUIOp::create(b, k4, g),
+        arith::ConstantIndexOp::create(b, nv * 64 * kGroup));
+    Value inGroup = arith::MulIOp::create(b, arith::RemUIOp::create(b, k4, g),
+                                          arith::ConstantIndexOp::create(b, 64));
+    base = arith::AddIOp::create(
+        b, panelBase, arith::AddIOp::create(b, group, inGroup));
+  }
   SmallVector<Value> w;
   for (int64_t v = 0; v < nv; ++v) {
     Value off = arith::AddIOp::create(
-        b, base, arith::ConstantIndexOp::create(b, v * 64));
+        b, base, arith::ConstantIndexOp::create(b, v * 64 * kGroup));
     bool bounds[] = {true};
     w.push_back(vector::TransferReadOp::create(b, wType, kc.packed,
                                                ValueRange{off}, pad, bounds));
@@ -81,7 +93,7 @@ static SmallVector<Value> dotStep(ImplicitLocOpBuilder &b,
 SmallVector<Value> dq::emitDotTile(ImplicitLocOpBuilder &b,
                                    const KernelContext &kc,
                                    ArrayRef<RowIndex> rows, Value panelBase,
-                                   int64_t nv) {
+                                   int64_t nv, int64_t kGroup) {
   auto accType = VectorType::get({16}, b.getI32Type());
   Value zero = arith::ConstantOp::create(
       b, DenseElementsAttr::get(accType, b.getI32IntegerAttr(0)));
@@ -95,12 +107,12 @@ SmallVector<Value> dq::emitDotTile(ImplicitLocOpBuilder &b,
         [&](OpBuilder &nb, Location loc, Value k4, ValueRange iter) {
           ImplicitLocOpBuilder ib(loc, nb);
           scf::YieldOp::create(
-              ib, dotStep(ib, kc, rows, panelBase, nv, k4, iter, true));
+              ib, dotStep(ib, kc, rows, panelBase, nv, kGroup, k4, iter, true));
         });
     accs.assign(loop.getResults().begin(), loop.getResults().end());
   }
   if (kc.k % 4 != 0)
-    accs = dotStep(b, kc, rows, panelBase, nv,
+    accs = dotStep(b, kc, rows, panelBase, nv, kGroup,
                    arith::ConstantIndexOp::create(b, fullSteps), accs,
                    /*inBounds=*/false);
   return accs;

@@ -56,10 +56,15 @@ dq::PackedWeights dq::packWeights(MLIRContext *ctx, ArrayRef<int8_t> weight,
     }
   }
 
+  // Wrapping i32 sums (signed overflow would be undefined here), as the i32
+  // arithmetic of the kernel wraps.
   SmallVector<int32_t> sums(n16, 0);
-  for (int64_t col = 0; col < n; ++col)
+  for (int64_t col = 0; col < n; ++col) {
+    uint32_t sum = 0;
     for (int64_t kk = 0; kk < k; ++kk)
-      sums[col] += weight[col * k + kk];
+      sum += static_cast<uint32_t>(weight[col * k + kk]);
+    sums[col] = static_cast<int32_t>(sum);
+  }
 
   auto i8 = IntegerType::get(ctx, 8), i32 = IntegerType::get(ctx, 32);
   PackedWeights result{n, k, n16, k4, {}, {}};

@@ -121,3 +121,59 @@ func.func @quantize_dynamic_k(%x: tensor<?x?xf32>) -> tensor<?x?xui8> {
   %q = dq.quantize %x, %s, %zp : tensor<?x?xf32>, tensor<f32>, tensor<i32> -> tensor<?x?xui8>
   return %q : tensor<?x?xui8>
 }
+
+// -----
+
+// Found by test/fuzz: a rank-1 input with a static last dim has one row and
+// no leading dims (delinearizeRow indexed an empty list).
+// CHECK-LABEL: func @rank1_static
+// CHECK: scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>)
+// CHECK:   vector.transfer_read %{{.*}} : tensor<20xf32>, vector<16xf32>
+// CHECK: scf.for {{.*}} -> (tensor<20xi8>)
+// CHECK:   vector.transfer_write {{.*}} : vector<16xi8>, tensor<20xi8>
+// CHECK: scf.for {{.*}} -> (tensor<f32>, tensor<f32>)
+// CHECK:   tensor.insert {{.*}}[] : tensor<f32>
+func.func @rank1_static(%x: tensor<20xf32>) -> (tensor<20xf32>, tensor<f32>) {
+  %s, %zp = dq.choose_qparams %x asymmetric per_tensor : tensor<20xf32> -> tensor<f32>, tensor<i32>
+  %q = dq.quantize %x, %s, %zp : tensor<20xf32>, tensor<f32>, tensor<i32> -> tensor<20xui8>
+  %d = dq.dequantize %q, %s, %zp : tensor<20xui8>, tensor<f32>, tensor<i32> -> tensor<20xf32>
+  %rs, %rz = dq.choose_qparams %x symmetric per_row : tensor<20xf32> -> tensor<f32>, tensor<i32>
+  return %d, %rs : tensor<20xf32>, tensor<f32>
+}
+
+// -----
+
+// Found by test/fuzz: a rank-0 input has no last dim for the vector loops
+// (isDynamicDim(-1) asserted); it takes the rank-0 linalg form.
+// CHECK-LABEL: func @quantize_rank0
+// CHECK: linalg.generic {{.*}}iterator_types = []
+// CHECK:   arith.divf
+// CHECK: linalg.generic {{.*}}iterator_types = []
+// CHECK:   math.fma
+// CHECK: tensor.bitcast {{.*}} : tensor<i8> to tensor<si8>
+func.func @quantize_rank0(%x: tensor<f32>, %s: tensor<f32>, %z: tensor<i32>) -> tensor<f32> {
+  %q = dq.quantize %x, %s, %z : tensor<f32>, tensor<f32>, tensor<i32> -> tensor<si8>
+  %d = dq.dequantize %q, %s, %z : tensor<si8>, tensor<f32>, tensor<i32> -> tensor<f32>
+  return %d : tensor<f32>
+}
+
+// -----
+
+// Found by test/fuzz: the column sums of a splat weight are K times its
+// value, not a walk over N * K elements (4 G here: minutes, and gigabytes
+// with dq-linear-to-vnni). They wrap around in 32 bits like the i32
+// reduction of a weight argument: 3 * 2^16 = 196608, -1 * 2^32 -> 0.
+// CHECK-LABEL: func @linear_huge_splat
+// CHECK-DAG: arith.constant dense<196608> : tensor<65536xi32>
+// CHECK-DAG: arith.constant dense<0> : tensor<16xi32>
+func.func @linear_huge_splat(%x: tensor<?x65536xf32>, %x2: tensor<?x4294967296xf32>)
+    -> (tensor<?x65536xf32>, tensor<?x16xf32>) {
+  %w = arith.constant dense<3> : tensor<65536x65536xi8>
+  %ws = arith.constant dense<0.01> : tensor<f32>
+  %y = dq.linear_dynamic %x, %w, %ws act asymmetric per_tensor
+      : tensor<?x65536xf32>, tensor<65536x65536xi8>, tensor<f32> -> tensor<?x65536xf32>
+  %w2 = arith.constant dense<-1> : tensor<16x4294967296xi8>
+  %y2 = dq.linear_dynamic %x2, %w2, %ws act asymmetric per_tensor
+      : tensor<?x4294967296xf32>, tensor<16x4294967296xi8>, tensor<f32> -> tensor<?x16xf32>
+  return %y, %y2 : tensor<?x65536xf32>, tensor<?x16xf32>
+}

@@ -109,3 +109,19 @@ func.func @linear_arg(%x: tensor<?x8xf32>, %w: tensor<16x8xi8>, %ws: tensor<f32>
       : tensor<?x8xf32>, tensor<16x8xi8>, tensor<f32> -> tensor<?x16xf32>
   return %y : tensor<?x16xf32>
 }
+
+// -----
+
+// Found by test/fuzz: packing copies the weight into a new constant, so a
+// splat of a huge type took gigabytes (out of memory). Weights whose packed
+// form exceeds 1 GiB are left to dq-lower-to-linalg.
+// CHECK-LABEL: func @linear_huge_splat
+// CHECK: dq.linear_dynamic
+// CHECK-NOT: dq.vpdpbusd
+func.func @linear_huge_splat(%x: tensor<?x65536xf32>) -> tensor<?x65536xf32> {
+  %w = arith.constant dense<3> : tensor<65536x65536xi8>
+  %ws = arith.constant dense<0.01> : tensor<f32>
+  %y = dq.linear_dynamic %x, %w, %ws act asymmetric per_tensor
+      : tensor<?x65536xf32>, tensor<65536x65536xi8>, tensor<f32> -> tensor<?x65536xf32>
+  return %y : tensor<?x65536xf32>
+}

@@ -4,6 +4,7 @@
 
 #include "mlir/IR/OpImplementation.h"
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/MathExtras.h"
 
 using namespace mlir;
 using namespace mlir::dq;
@@ -56,6 +57,36 @@ static LogicalResult verifyQParams(Operation *op, RankedTensorType input,
                      input.getShape().drop_back());
 }
 
+/// dq ops compute on plain dense tensors that can exist: the lowerings
+/// build their results without an encoding (sparse or any other), so one on
+/// an operand or result would be dropped or make invalid IR; and the strides
+/// of a tensor whose static sizes multiply beyond int64 overflow once it is
+/// a memref (upstream asserts).
+static LogicalResult verifyTensorTypes(Operation *op) {
+  auto check = [&](Type type) -> LogicalResult {
+    auto tensor = dyn_cast<RankedTensorType>(type);
+    if (!tensor)
+      return success();
+    if (tensor.getEncoding())
+      return op->emitOpError("tensors with an encoding are not supported, got ")
+             << tensor;
+    int64_t product = 1;
+    for (int64_t d : tensor.getShape())
+      if (!ShapedType::isDynamic(d) && d != 0 &&
+          llvm::MulOverflow(product, d, product))
+        return op->emitOpError("the static sizes of ")
+               << tensor << " overflow int64";
+    return success();
+  };
+  for (Type type : op->getOperandTypes())
+    if (failed(check(type)))
+      return failure();
+  for (Type type : op->getResultTypes())
+    if (failed(check(type)))
+      return failure();
+  return success();
+}
+
 static LogicalResult verifyMode(Operation *op, QuantMode mode,
                                 bool reduceRange) {
   if (mode == QuantMode::Symmetric && reduceRange)
@@ -65,6 +96,8 @@ static LogicalResult verifyMode(Operation *op, QuantMode mode,
 }
 
 LogicalResult ChooseQParamsOp::verify() {
+  if (failed(verifyTensorTypes(*this)))
+    return failure();
   RankedTensorType input = getInput().getType();
   if (input.getRank() < 1)
     return emitOpError("input must have rank >= 1");
@@ -83,6 +116,8 @@ LogicalResult ChooseQParamsOp::verify() {
 }
 
 LogicalResult QuantizeOp::verify() {
+  if (failed(verifyTensorTypes(*this)))
+    return failure();
   if (failed(verifyShape(*this, "result", getOutput().getType().getShape(),
                          getInput().getType().getShape())))
     return failure();
@@ -91,6 +126,8 @@ LogicalResult QuantizeOp::verify() {
 }
 
 LogicalResult DequantizeOp::verify() {
+  if (failed(verifyTensorTypes(*this)))
+    return failure();
   if (failed(verifyShape(*this, "result", getOutput().getType().getShape(),
                          getInput().getType().getShape())))
     return failure();
@@ -99,6 +136,8 @@ LogicalResult DequantizeOp::verify() {
 }
 
 LogicalResult LinearDynamicOp::verify() {
+  if (failed(verifyTensorTypes(*this)))
+    return failure();
   RankedTensorType input = getInput().getType();
   RankedTensorType weight = getWeight().getType();
   if (input.getRank() < 2)

@@ -149,3 +149,32 @@ func.func @bad_mode(%x: tensor<4x8xf32>) {
   %s, %z = dq.choose_qparams %x affine per_tensor : tensor<4x8xf32> -> tensor<f32>, tensor<i32>
   return
 }
+
+// -----
+
+// Found by test/fuzz: the lowerings build plain tensors, so an encoding was
+// dropped (invalid IR after dq-lower-to-linalg).
+func.func @encoding(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{tensors with an encoding are not supported, got 'tensor<f32, {foo}>'}}
+  %s, %z = dq.choose_qparams %x asymmetric per_tensor : tensor<4x8xf32> -> tensor<f32, {foo}>, tensor<i32>
+  return
+}
+
+// -----
+
+func.func @encoding_linear(%x: tensor<?x8xf32, "enc">, %w: tensor<16x8xi8>, %ws: tensor<f32>) {
+  // expected-error @+1 {{tensors with an encoding are not supported, got 'tensor<?x8xf32, "enc">'}}
+  %y = dq.linear_dynamic %x, %w, %ws act asymmetric per_tensor : tensor<?x8xf32, "enc">, tensor<16x8xi8>, tensor<f32> -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+// Found by test/fuzz: 33 * 2^62 * 4 elements; the strides of its memref
+// overflow int64 (an assertion in expand-strided-metadata's verifier after
+// bufferization).
+func.func @size_overflow(%x: tensor<33x4611686018427387904x4xf32>, %w: tensor<0x4xi8>, %ws: tensor<f32>) {
+  // expected-error @+1 {{the static sizes of 'tensor<33x4611686018427387904x4xf32>' overflow int64}}
+  %y = dq.linear_dynamic %x, %w, %ws act asymmetric per_row : tensor<33x4611686018427387904x4xf32>, tensor<0x4xi8>, tensor<f32> -> tensor<33x4611686018427387904x0xf32>
+  return
+}

@@ -1,0 +1,106 @@
+//===- DQToAMX.cpp - the dq-linear-to-amx and dq-amx-to-llvm passes -------===//
+
+#include "lib/Conversion/DQToAMX/DQToAMX.h"
+#include "lib/Dialect/DQ/IR/DQOps.h"
+
+#include "mlir/Conversion/LLVMCommon/ConversionTarget.h"
+#include "mlir/Conversion/LLVMCommon/TypeConverter.h"
+#include "mlir/Dialect/AMX/AMXDialect.h"
+#include "mlir/Dialect/AMX/Transforms.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/SCF/Transforms/Patterns.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Transforms/DialectConversion.h"
+#include "mlir/Transforms/WalkPatternRewriteDriver.h"
+#include "llvm/TargetParser/Host.h"
+
+#if defined(__linux__) && defined(__x86_64__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+namespace mlir::dq {
+#define GEN_PASS_DEF_DQLINEARTOAMX
+#define GEN_PASS_DEF_DQAMXTOLLVM
+#include "lib/Conversion/DQToAMX/DQToAMX.h.inc"
+} // namespace mlir::dq
+
+using namespace mlir;
+
+bool dq::hostHasAMX() {
+  auto features = llvm::sys::getHostCPUFeatures();
+  // The epilogue and copies use 512-bit vectors; AMX CPUs all have them.
+  return features.lookup("amx-tile") && features.lookup("amx-int8") &&
+         features.lookup("avx512f") && features.lookup("avx512bw");
+}
+
+bool dq::processMayUseAMX() {
+#if defined(__linux__) && defined(__x86_64__)
+  // ARCH_GET_XCOMP_PERM: the extended features this process may use; the
+  // tile data (XFEATURE_XTILEDATA = 18) only after ARCH_REQ_XCOMP_PERM.
+  unsigned long long permitted = 0;
+  if (syscall(SYS_arch_prctl, 0x1022, &permitted) != 0)
+    return false;
+  return permitted & (1ull << 18);
+#else
+  return false;
+#endif
+}
+
+namespace {
+struct DQLinearToAMX : dq::impl::DQLinearToAMXBase<DQLinearToAMX> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    // 8 tile registers: the accumulators, all tiles of the smaller side and
+    // one of the other (see AMXKernel::block).
+    if (rowTiles < 1 || colTiles < 1 || vnniBelow < 0 ||
+        rowTiles * colTiles + std::min<int64_t>(rowTiles, colTiles) + 1 > 8) {
+      emitError(getOperation()->getLoc(),
+                "dq-linear-to-amx: needs row-tiles, col-tiles >= 1, "
+                "vnni-below >= 0 and "
+                "row-tiles * col-tiles + min(row-tiles, col-tiles) + 1 <= 8 "
+                "(tile registers)");
+      return signalPassFailure();
+    }
+    RewritePatternSet patterns(&getContext());
+    dq::populateLinearToAMXPatterns(patterns, rowTiles, colTiles, vnniBelow);
+    // Non-constant weights stay for dq-lower-to-linalg; one walk suffices.
+    walkAndApplyPatterns(getOperation(), std::move(patterns));
+  }
+};
+
+struct DQAMXToLLVM : dq::impl::DQAMXToLLVMBase<DQAMXToLLVM> {
+  void runOnOperation() override {
+    MLIRContext *ctx = &getContext();
+    bool hasAMX = false;
+    getOperation()->walk([&](Operation *op) {
+      if (isa<amx::AMXDialect>(op->getDialect())) {
+        hasAMX = true;
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (!hasAMX)
+      return;
+    LLVMTypeConverter converter(ctx);
+    RewritePatternSet patterns(ctx);
+    LLVMConversionTarget target(*ctx);
+    populateAMXLegalizeForLLVMExportPatterns(converter, patterns);
+    configureAMXLegalizeForExportTarget(target);
+    // Tiles carried by scf.for become !llvm.x86_amx iter_args.
+    scf::populateSCFStructuralTypeConversionsAndLegality(converter, patterns,
+                                                         target);
+    target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
+    if (failed(applyPartialConversion(getOperation(), target,
+                                      std::move(patterns))))
+      signalPassFailure();
+  }
+};
+} // namespace

@@ -1,0 +1,37 @@
+//===- DQToAMX.h - dq.linear_dynamic to an AMX kernel -----------*- C++ -*-===//
+#ifndef DQMLIR_CONVERSION_DQTOAMX_DQTOAMX_H
+#define DQMLIR_CONVERSION_DQTOAMX_DQTOAMX_H
+
+#include "mlir/Pass/Pass.h"
+
+namespace mlir {
+class RewritePatternSet;
+namespace dq {
+
+#define GEN_PASS_DECL
+#include "lib/Conversion/DQToAMX/DQToAMX.h.inc"
+
+/// dq.linear_dynamic with a constant weight -> choose_qparams + quantize + an
+/// AMX tile kernel of `rowTiles` x `colTiles` 16x16 accumulator tiles with
+/// the VNNI path's epilogue; inputs of fewer than `vnniBelow` rows take the
+/// VNNI micro-kernel on the same packed weights instead (0: never).
+void populateLinearToAMXPatterns(RewritePatternSet &patterns, int64_t rowTiles,
+                                 int64_t colTiles, int64_t vnniBelow);
+
+/// Whether the host CPU has amx-tile and amx-int8 (it says nothing about the
+/// process's permission to use the tile state; see python/dqmlir/amx.py).
+bool hostHasAMX();
+
+/// Whether this process has been granted the AMX tile state (Linux
+/// arch_prctl(ARCH_GET_XCOMP_PERM) reports XFEATURE_XTILEDATA): the
+/// permission is per process, so a JIT in the same process that asked for it
+/// (python/dqmlir/amx.py) can run amx code. Always false elsewhere.
+bool processMayUseAMX();
+
+#define GEN_PASS_REGISTRATION
+#include "lib/Conversion/DQToAMX/DQToAMX.h.inc"
+
+} // namespace dq
+} // namespace mlir
+
+#endif // DQMLIR_CONVERSION_DQTOAMX_DQTOAMX_H

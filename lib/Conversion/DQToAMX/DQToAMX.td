@@ -1,0 +1,86 @@
+//===- DQToAMX.td - dq.linear_dynamic to an AMX kernel ----*- tablegen -*-===//
+
+#ifndef DQ_CONVERSION_DQTOAMX_TD
+#define DQ_CONVERSION_DQTOAMX_TD
+
+include "mlir/Pass/PassBase.td"
+
+def DQLinearToAMX : Pass<"dq-linear-to-amx"> {
+  let summary = "Lower dq.linear_dynamic with constant weights to an "
+                "AMX-INT8 (tdpbusd) tile kernel";
+  let description = [{
+    Rewrites each `dq.linear_dynamic` whose weight is a constant into
+    `dq.choose_qparams` + `dq.quantize` (lowered later by
+    `dq-lower-to-linalg`) and a tile kernel made of `scf.for`, `vector` and
+    upstream `amx` ops:
+
+    - the weights are packed at compile time into one constant in the AMX
+      B-tile layout: panels of `col-tiles` x 16 columns (the last one may be
+      narrower), each `[K/64][col-tiles][16 rows = 16 groups of 4 k][16
+      columns][4 k]` bytes, so one B tile is 1 KiB contiguous (stride 64).
+      K is padded to 64 and N to 16 with zero weights; the column sums are a
+      second constant;
+    - the quantized activations are copied into a scratch buffer
+      `[M padded to 16][K padded to 64]` (vectorized; symmetric ones get
+      their sign bit flipped, i.e. +128 as u8), so tile loads never read past
+      the end of the input and the padding bytes meet zero weights;
+    - a block of `row-tiles` x `col-tiles` 16x16 i32 accumulator tiles stays
+      in tile registers over an `scf.for` on K/64 (`amx.tile_load` of A and
+      B tiles, `amx.tile_muli %a zext, %b` = tdpbusd, u8 x s8 -> i32);
+      remaining rows (< 16 * row-tiles) use blocks of one row tile;
+    - inputs of fewer than `vnni-below` rows (a runtime `scf.if`) take the
+      `dq-linear-to-vnni` micro-kernel instead (lib/Conversion/DQToVNNI/
+      MicroKernel.h, reading the same packed weights as K/4 steps in groups
+      of 16): AMX would mostly multiply row padding, and its first tile
+      instruction after idling costs more than such a call's work;
+    - the accumulators are stored to a small scratch buffer and dequantized
+      by the VNNI path's epilogue (lib/Conversion/DQToVNNI/Epilogue.h), row
+      by row, vectorized and bit-exact with PyTorch.
+
+    The amx ops need a CPU with amx-int8 and amx-tile, and on Linux the
+    process must have asked for the tile state
+    (arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA), see
+    python/dqmlir/amx.py) or they raise SIGILL. `dq-cpu-pipeline` runs this
+    pass only with `kernel=amx` or `kernel=auto` on such a host.
+  }];
+  let options = [
+    Option<"rowTiles", "row-tiles", "int64_t", /*default=*/"2",
+           "Row tiles (of 16 rows) of a register block">,
+    Option<"colTiles", "col-tiles", "int64_t", /*default=*/"2",
+           "Column tiles (of 16 columns) of a register block and of a weight "
+           "panel; row-tiles * col-tiles + min(row-tiles, col-tiles) + 1 "
+           "<= 8 (tile registers)">,
+    Option<"vnniBelow", "vnni-below", "int64_t", /*default=*/"32",
+           "Inputs with fewer rows run the VNNI micro-kernel (vpdpbusd) on "
+           "the same packed weights instead of AMX (0: never)">,
+  ];
+  let dependentDialects = [
+    "::mlir::amx::AMXDialect",
+    "::mlir::arith::ArithDialect",
+    "::mlir::bufferization::BufferizationDialect",
+    "::mlir::dq::DQDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
+def DQAMXToLLVM : Pass<"dq-amx-to-llvm"> {
+  let summary = "Lower amx ops to LLVM intrinsics, tiles in scf loops included";
+  let description = [{
+    Applies upstream `populateAMXLegalizeForLLVMExportPatterns` (the amx ops
+    become `llvm.x86.t*.internal` intrinsics, `!amx.tile` becomes
+    `!llvm.x86_amx`) together with the structural type conversion of `scf`
+    ops, so accumulator tiles carried by `scf.for` iter_args are converted
+    too (`convert-vector-to-llvm{enable-amx}` converts the ops only, leaving
+    tile-typed loop values that nothing later can convert). Runs after
+    bufferization, before `convert-scf-to-cf`; memref and index operands are
+    bridged with unrealized casts that the later LLVM conversions resolve.
+    LLVM inserts the tile configuration (ldtilecfg) itself.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
+#endif // DQ_CONVERSION_DQTOAMX_TD

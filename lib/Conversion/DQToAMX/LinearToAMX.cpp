@@ -1,0 +1,387 @@
+//===- LinearToAMX.cpp - dq.linear_dynamic to an AMX tile kernel ----------===//
+//
+//   s, zp = dq.choose_qparams x;  q = dq.quantize x, s, zp      (as before)
+//   A     = memref.alloc [M padded to 16][K padded to 64] i8; A[m] = q[m]
+//           (64-byte vectors; masked read of the K tail; symmetric: ^ 0x80)
+//   out   = tensor.empty
+//   for each weight panel of 16 * colTiles columns (packed at compile time):
+//     for each block of 16 * rowTiles rows (then the rest by 16 rows):
+//       C[i][j] = tile_zero;  for kb < K/64: C[i][j] += A tile x B tile
+//       tile_store C to scratch; for each valid row: out = epilogue(scratch)
+// The panel loop is outermost so a panel (16 colTiles x K bytes) stays in
+// cache while all rows stream past it. Tiles are 16 x 64 i8 (A, B) and
+// 16 x 16 i32 (C): one tile configuration for the whole function.
+//
+// The kernel is emitted before bufferization like the VNNI one: q, the
+// output and the column operands stay tensors (the epilogue is shared with
+// dq-linear-to-vnni); only what amx ops touch is a memref: the padded
+// activations (memref.alloc, freed by the deallocation pipeline), the
+// packed weights (bufferization.to_buffer of their constant) and the
+// accumulator scratch (memref.alloca).
+//
+//===----------------------------------------------------------------------===//
+
+#include "lib/Conversion/DQToAMX/DQToAMX.h"
+#include "lib/Conversion/DQToAMX/PackAMXWeights.h"
+#include "lib/Conversion/DQToLinalg/Utils.h"
+#include "lib/Conversion/DQToVNNI/Epilogue.h"
+#include "lib/Conversion/DQToVNNI/MicroKernel.h"
+#include "lib/Conversion/DQToVNNI/PackWeights.h"
+#include "lib/Dialect/DQ/IR/DQOps.h"
+
+#include "mlir/Dialect/AMX/AMXDialect.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/PatternMatch.h"
+
+using namespace mlir;
+using namespace mlir::dq;
+
+static Value cIndex(ImplicitLocOpBuilder &b, int64_t v) {
+  return arith::ConstantIndexOp::create(b, v);
+}
+
+namespace {
+/// Emits the loops of one dq.linear_dynamic's AMX kernel.
+struct AMXKernel {
+  const KernelContext &kc;
+  int64_t rowTiles, colTiles, kBlocks;
+  SmallVector<Value> leadDims;
+  Value numRows;
+  /// memref<?xK64xi8>, memref<bytes x i8>, memref<16 rowTiles x 16 colTiles xi32>.
+  Value acts, weights, scratch;
+
+  /// Copies the quantized activations into `acts`, row by row.
+  void copyActivations(ImplicitLocOpBuilder &b) {
+    auto vType = VectorType::get({64}, b.getI8Type());
+    Value pad = arith::ConstantOp::create(b, b.getI8IntegerAttr(0));
+    Value flip;
+    if (kc.symmetric)
+      flip = arith::ConstantOp::create(
+          b, DenseElementsAttr::get(vType, b.getI8IntegerAttr(-128)));
+    auto copy = [&](ImplicitLocOpBuilder &ib, const RowIndex &row, Value m,
+                    Value k, bool inBounds) {
+      SmallVector<Value> idx(row);
+      idx.push_back(k);
+      bool bounds[] = {inBounds};
+      Value v =
+          vector::TransferReadOp::create(ib, vType, kc.q, idx, pad, bounds);
+      if (flip)
+        v = arith::XOrIOp::create(ib, v, flip);
+      vector::StoreOp::create(ib, v, acts, ValueRange{m, k});
+    };
+    int64_t fullBlocks = kc.k / 64;
+    scf::ForOp::create(
+        b, cIndex(b, 0), numRows, cIndex(b, 1), ValueRange{},
+        [&](OpBuilder &nb, Location loc, Value m, ValueRange) {
+          ImplicitLocOpBuilder ib(loc, nb);
+          RowIndex row = delinearizeRow(ib, m, leadDims);
+          if (fullBlocks > 0)
+            scf::ForOp::create(
+                ib, cIndex(ib, 0), cIndex(ib, fullBlocks * 64), cIndex(ib, 64),
+                ValueRange{},
+                [&](OpBuilder &nb2, Location loc2, Value k, ValueRange) {
+                  ImplicitLocOpBuilder ib2(loc2, nb2);
+                  copy(ib2, row, m, k, true);
+                  scf::YieldOp::create(ib2);
+                });
+          if (kc.k % 64 != 0)
+            copy(ib, row, m, cIndex(ib, fullBlocks * 64), false);
+          scf::YieldOp::create(ib);
+        });
+  }
+
+  /// One register block: rows m0 .. m0 + 16 mt, the `nt` column tiles of the
+  /// panel at column n0. Returns the new `out`.
+  Value block(ImplicitLocOpBuilder &b, Value m0, int64_t mt, Value n0,
+              int64_t nt, bool masked, const ColumnOperands &cols, Value out) {
+    Type i8 = b.getI8Type(), i32 = b.getI32Type();
+    auto abType = amx::TileType::get({16, 64}, i8);
+    auto cType = amx::TileType::get({16, 16}, i32);
+    SmallVector<Value> acc;
+    for (int64_t t = 0; t < mt * nt; ++t)
+      acc.push_back(amx::TileZeroOp::create(b, cType));
+    Value panelBase = arith::MulIOp::create(b, n0, cIndex(b, 64 * kBlocks));
+    auto kLoop = scf::ForOp::create(
+        b, cIndex(b, 0), cIndex(b, kBlocks), cIndex(b, 1), acc,
+        [&](OpBuilder &nb, Location loc, Value kb, ValueRange iter) {
+          ImplicitLocOpBuilder ib(loc, nb);
+          Value k = arith::MulIOp::create(ib, kb, cIndex(ib, 64));
+          Value bBase = arith::AddIOp::create(
+              ib, panelBase, arith::MulIOp::create(ib, kb, cIndex(ib, nt * 1024)));
+          Value stride = cIndex(ib, 64);
+          auto loadA = [&](int64_t i) -> Value {
+            Value m = arith::AddIOp::create(ib, m0, cIndex(ib, 16 * i));
+            return amx::TileLoadOp::create(ib, abType, acts, ValueRange{m, k});
+          };
+          auto loadB = [&](int64_t j) -> Value {
+            Value off = arith::AddIOp::create(ib, bBase, cIndex(ib, j * 1024));
+            return amx::TileLoadOp::create(ib, abType, weights, ValueRange{off},
+                                           stride);
+          };
+          SmallVector<Value> next(iter.begin(), iter.end());
+          auto mul = [&](int64_t i, int64_t j, Value a, Value w) {
+            // tdpbusd: u8 activations (zext) x s8 weights.
+            next[i * nt + j] = amx::TileMulIOp::create(
+                ib, cType, a, w, next[i * nt + j], /*isZextLhs=*/true,
+                /*isZextRhs=*/false);
+          };
+          // Keep the fewest tiles live: mt * nt accumulators plus all tiles
+          // of the smaller side and one of the other (<= 8 registers).
+          if (nt <= mt) {
+            SmallVector<Value> w;
+            for (int64_t j = 0; j < nt; ++j)
+              w.push_back(loadB(j));
+            for (int64_t i = 0; i < mt; ++i) {
+              Value a = loadA(i);
+              for (int64_t j = 0; j < nt; ++j)
+                mul(i, j, a, w[j]);
+            }
+          } else {
+            SmallVector<Value> a;
+            for (int64_t i = 0; i < mt; ++i)
+              a.push_back(loadA(i));
+            for (int64_t j = 0; j < nt; ++j) {
+              Value w = loadB(j);
+              for (int64_t i = 0; i < mt; ++i)
+                mul(i, j, a[i], w);
+            }
+          }
+          scf::YieldOp::create(ib, next);
+        });
+    for (int64_t i = 0; i < mt; ++i)
+      for (int64_t j = 0; j < nt; ++j)
+        amx::TileStoreOp::create(b, scratch,
+                                 ValueRange{cIndex(b, 16 * i), cIndex(b, 16 * j)},
+                                 kLoop.getResult(i * nt + j));
+
+    // The block's valid rows, dequantized one by one from the scratch.
+    Value valid = arith::MinUIOp::create(
+        b, arith::SubIOp::create(b, numRows, m0), cIndex(b, 16 * mt));
+    auto rowLoop = scf::ForOp::create(
+        b, cIndex(b, 0), valid, cIndex(b, 1), ValueRange{out},
+        [&](OpBuilder &nb, Location loc, Value r, ValueRange iter) {
+          ImplicitLocOpBuilder ib(loc, nb);
+          RowIndex row = delinearizeRow(
+              ib, arith::AddIOp::create(ib, m0, r), leadDims);
+          SmallVector<Value> accs;
+          for (int64_t v = 0; v < nt; ++v)
+            accs.push_back(vector::LoadOp::create(
+                ib, VectorType::get({16}, i32), scratch,
+                ValueRange{r, cIndex(ib, 16 * v)}));
+          scf::YieldOp::create(ib, emitEpilogue(ib, kc, cols, {row}, accs, n0,
+                                                nt, masked, iter[0]));
+        });
+    return rowLoop.getResult(0);
+  }
+
+  /// A loop of blocks of `mt` row tiles over rows [lb, ub).
+  Value rowLoop(ImplicitLocOpBuilder &b, Value lb, Value ub, int64_t mt,
+                Value n0, int64_t nt, bool masked, const ColumnOperands &cols,
+                Value out) {
+    return scf::ForOp::create(
+               b, lb, ub, cIndex(b, 16 * mt), ValueRange{out},
+               [&](OpBuilder &nb, Location loc, Value m0, ValueRange iter) {
+                 ImplicitLocOpBuilder ib(loc, nb);
+                 scf::YieldOp::create(
+                     ib, block(ib, m0, mt, n0, nt, masked, cols, iter[0]));
+               })
+        .getResult(0);
+  }
+
+  /// Few rows: the VNNI micro-kernel (blocks of 4 rows, then single rows)
+  /// on the same packed weights, read as K/4 steps in groups of 16.
+  Value vnniRows(ImplicitLocOpBuilder &b, Value lb, Value ub, int64_t step,
+                 Value n0, int64_t nt, bool masked, const ColumnOperands &cols,
+                 Value out) {
+    Value panelBase = arith::MulIOp::create(b, n0, cIndex(b, 64 * kBlocks));
+    return scf::ForOp::create(
+               b, lb, ub, cIndex(b, step), ValueRange{out},
+               [&](OpBuilder &nb, Location loc, Value m, ValueRange iter) {
+                 ImplicitLocOpBuilder ib(loc, nb);
+                 SmallVector<RowIndex> tileRows;
+                 for (int64_t i = 0; i < step; ++i)
+                   tileRows.push_back(delinearizeRow(
+                       ib, i ? arith::AddIOp::create(ib, m, cIndex(ib, i)) : m,
+                       leadDims));
+                 SmallVector<Value> accs = emitDotTile(ib, kc, tileRows,
+                                                       panelBase, nt, 16);
+                 scf::YieldOp::create(ib, emitEpilogue(ib, kc, cols, tileRows,
+                                                       accs, n0, nt, masked,
+                                                       iter[0]));
+               })
+        .getResult(0);
+  }
+
+  /// All rows times the panel of `nt` column tiles at column n0.
+  Value panel(ImplicitLocOpBuilder &b, Value n0, int64_t nt, bool masked,
+              bool vnni, Value out) {
+    ColumnOperands cols = loadColumnOperands(b, kc, n0, nt, masked);
+    if (vnni) {
+      Value full = arith::SubIOp::create(
+          b, numRows, arith::RemUIOp::create(b, numRows, cIndex(b, 4)));
+      out = vnniRows(b, cIndex(b, 0), full, 4, n0, nt, masked, cols, out);
+      return vnniRows(b, full, numRows, 1, n0, nt, masked, cols, out);
+    }
+    Value zero = cIndex(b, 0);
+    if (rowTiles == 1)
+      return rowLoop(b, zero, numRows, 1, n0, nt, masked, cols, out);
+    Value fullRows = arith::SubIOp::create(
+        b, numRows,
+        arith::RemUIOp::create(b, numRows, cIndex(b, 16 * rowTiles)));
+    out = rowLoop(b, zero, fullRows, rowTiles, n0, nt, masked, cols, out);
+    return rowLoop(b, fullRows, numRows, 1, n0, nt, masked, cols, out);
+  }
+};
+
+struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
+  LinearToAMX(MLIRContext *ctx, int64_t rowTiles, int64_t colTiles,
+              int64_t vnniBelow)
+      : OpRewritePattern(ctx), rowTiles(rowTiles), colTiles(colTiles),
+        vnniBelow(vnniBelow) {}
+
+  LogicalResult matchAndRewrite(LinearDynamicOp op,
+                                PatternRewriter &rewriter) const override {
+    auto xType = op.getInput().getType();
+    auto wType = op.getWeight().getType();
+    if (!wType.hasStaticShape() || xType.isDynamicDim(xType.getRank() - 1))
+      return rewriter.notifyMatchFailure(op, "needs static N and K");
+    int64_t n = wType.getDimSize(0), k = wType.getDimSize(1);
+    // Packing copies the (padded) weight at compile time: leave absurd sizes
+    // (a huge splat) to dq-lower-to-linalg. 1 GiB is far above any layer.
+    int64_t n16 = llvm::alignTo(n, 16), k64 = llvm::alignTo(k, 64);
+    if (k64 > 0 && n16 > (int64_t(1) << 30) / k64)
+      return rewriter.notifyMatchFailure(op, "weight too large to pack");
+    std::optional<SmallVector<int8_t>> weight =
+        readConstantWeight(op.getWeight());
+    if (!weight)
+      return rewriter.notifyMatchFailure(op, "weight is not a constant");
+    PackedAMXWeights packed =
+        packAMXWeights(op.getContext(), *weight, n, k, colTiles);
+
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    MLIRContext *ctx = op.getContext();
+    Value x = op.getInput();
+    bool perRow = op.getActGranularity() == Granularity::PerRow;
+    bool symmetric = op.getActMode() == QuantMode::Symmetric;
+    Type f32 = b.getF32Type(), i32 = b.getI32Type(), i8 = b.getI8Type();
+
+    // Runtime qparams and quantization, as dq-lower-to-linalg makes them.
+    SmallVector<int64_t> qShape;
+    if (perRow)
+      qShape.assign(xType.getShape().begin(), xType.getShape().end() - 1);
+    auto qp = ChooseQParamsOp::create(
+        b, RankedTensorType::get(qShape, f32),
+        RankedTensorType::get(qShape, i32), x, op.getActModeAttr(),
+        op.getActGranularityAttr(), op.getReduceRangeAttr());
+    Type storage = symmetric ? IntegerType::get(ctx, 8, IntegerType::Signed)
+                             : IntegerType::get(ctx, 8, IntegerType::Unsigned);
+    Value q = QuantizeOp::create(b, xType.clone(storage), x, qp.getScale(),
+                                 qp.getZeroPoint());
+    q = tensor::BitcastOp::create(b, xType.clone(i8), q);
+
+    KernelContext kc;
+    kc.n = n;
+    kc.k = k;
+    kc.k4 = llvm::divideCeil(k, 4);
+    kc.symmetric = symmetric;
+    kc.perRow = perRow;
+    kc.perChannel = op.getWeightScale().getType().getRank() != 0;
+    kc.q = q;
+    kc.packed = arith::ConstantOp::create(b, packed.data);
+    kc.colsums = arith::ConstantOp::create(b, packed.colsums);
+    kc.scale = qp.getScale();
+    kc.zeroPoint = qp.getZeroPoint();
+    kc.weightScale = op.getWeightScale();
+    kc.bias = op.getBias();
+
+    auto [leadDims, numRows] = leadingDims(b, x);
+    int64_t kBlocks = packed.k64 / 64;
+    Value weights = bufferization::ToBufferOp::create(
+        b, MemRefType::get({packed.n16 * packed.k64}, i8), kc.packed,
+        /*read_only=*/true);
+    Value scratch = memref::AllocaOp::create(
+        b, MemRefType::get({16 * rowTiles, 16 * colTiles}, i32), ValueRange{},
+        b.getI64IntegerAttr(64));
+    AMXKernel kernel{kc, rowTiles, colTiles, kBlocks, leadDims, numRows,
+                     /*acts=*/nullptr, weights, scratch};
+
+    SmallVector<OpFoldResult> outSizes = tensor::getMixedSizes(b, b.getLoc(), x);
+    outSizes.back() = b.getIndexAttr(n);
+    Value empty = tensor::EmptyOp::create(b, outSizes, f32);
+
+    // Full panels inside [0, N), then at most one narrower last panel, which
+    // stores masked if it reaches into the padding of N to 16.
+    int64_t cols = 16 * colTiles, innerPanels = n / cols;
+    auto allPanels = [&](ImplicitLocOpBuilder &pb, bool vnni) {
+      Value out = empty;
+      if (innerPanels > 0) {
+        out = scf::ForOp::create(
+                  pb, cIndex(pb, 0), cIndex(pb, innerPanels * cols),
+                  cIndex(pb, cols), ValueRange{out},
+                  [&](OpBuilder &nb, Location loc, Value n0, ValueRange iter) {
+                    ImplicitLocOpBuilder ib(loc, nb);
+                    scf::YieldOp::create(ib, kernel.panel(ib, n0, colTiles,
+                                                          false, vnni, iter[0]));
+                  })
+                  .getResult(0);
+      }
+      if (int64_t n0 = innerPanels * cols; n0 < n)
+        out = kernel.panel(pb, cIndex(pb, n0),
+                           std::min(cols, packed.n16 - n0) / 16,
+                           /*masked=*/n % 16 != 0, vnni, out);
+      return out;
+    };
+    auto amxPath = [&](ImplicitLocOpBuilder &pb) {
+      // Rows padded to 16: the last row tile's extra rows are never stored.
+      Value paddedRows = arith::MulIOp::create(
+          pb, arith::CeilDivUIOp::create(pb, numRows, cIndex(pb, 16)),
+          cIndex(pb, 16));
+      kernel.acts = memref::AllocOp::create(
+          pb, MemRefType::get({ShapedType::kDynamic, packed.k64}, i8),
+          ValueRange{paddedRows}, pb.getI64IntegerAttr(64));
+      kernel.copyActivations(pb);
+      return allPanels(pb, /*vnni=*/false);
+    };
+
+    Value out;
+    if (vnniBelow > 0) {
+      // Fewer rows than a few tiles: AMX would mostly multiply padding, and
+      // its first instruction after idling costs more than the work.
+      Value few = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, numRows,
+                                        cIndex(b, vnniBelow));
+      auto ifOp = scf::IfOp::create(
+          b, few,
+          [&](OpBuilder &nb, Location loc) {
+            ImplicitLocOpBuilder ib(loc, nb);
+            scf::YieldOp::create(ib, allPanels(ib, /*vnni=*/true));
+          },
+          [&](OpBuilder &nb, Location loc) {
+            ImplicitLocOpBuilder ib(loc, nb);
+            scf::YieldOp::create(ib, amxPath(ib));
+          });
+      out = ifOp.getResult(0);
+    } else {
+      out = amxPath(b);
+    }
+
+    if (out.getType() != op.getType())
+      out = tensor::CastOp::create(b, op.getType(), out);
+    rewriter.replaceOp(op, out);
+    return success();
+  }
+
+  int64_t rowTiles, colTiles, vnniBelow;
+};
+} // namespace
+
+void mlir::dq::populateLinearToAMXPatterns(RewritePatternSet &patterns,
+                                           int64_t rowTiles, int64_t colTiles,
+                                           int64_t vnniBelow) {
+  patterns.add<LinearToAMX>(patterns.getContext(), rowTiles, colTiles,
+                            vnniBelow);
+}

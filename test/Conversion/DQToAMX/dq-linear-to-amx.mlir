@@ -1,0 +1,70 @@
+// RUN: dq-opt %s --dq-linear-to-amx --canonicalize | FileCheck %s
+// RUN: dq-opt %s --dq-cpu-pipeline=kernel=amx | FileCheck %s --check-prefix=LLVM
+// RUN: dq-opt %s --dq-cpu-pipeline=kernel=amx | mlir-translate --mlir-to-llvmir \
+// RUN:   | llc -O3 -mattr=+amx-int8,+amx-tile,+avx512f,+avx512bw,+avx512vnni | FileCheck %s --check-prefix=ASM
+
+// Rank 3, K = 6 (padded to 64), N = 2 (padded to 16, masked stores). The
+// weights are packed at compile time in the AMX B-tile layout: row r of the
+// 16x64-byte tile holds W[j][4r .. 4r+3] for the 16 columns j; the column
+// sums too (1-2+3-4+5+6 = 9, 127-128+0+5 = 4).
+// CHECK-LABEL: func @linear_const
+// CHECK-DAG: %[[SUMS:.*]] = arith.constant dense_resource<dq_amx_colsums> : tensor<16xi32>
+// CHECK-DAG: %[[W:.*]] = arith.constant dense_resource<dq_amx_weights> : tensor<1024xi8>
+// CHECK: dq.choose_qparams %{{.*}} asymmetric per_tensor reduce_range
+// CHECK: %[[Q:.*]] = dq.quantize
+// CHECK: %[[A:.*]] = tensor.bitcast %[[Q]] : tensor<?x?x6xui8> to tensor<?x?x6xi8>
+// CHECK: %[[WBUF:.*]] = bufferization.to_buffer %[[W]] read_only : tensor<1024xi8> to memref<1024xi8>
+// CHECK: %[[SCRATCH:.*]] = memref.alloca() {alignment = 64 : i64} : memref<32x32xi32>
+// Fewer than 32 rows: the VNNI micro-kernel on the same packed weights.
+// CHECK: scf.if
+// CHECK: dq.vpdpbusd
+// CHECK: } else {
+// Activations copied into a [rows padded to 16][64] buffer, K tail masked.
+// CHECK: %[[ACTS:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?x64xi8>
+// CHECK: vector.transfer_read %[[A]]{{.*}} : tensor<?x?x6xi8>, vector<64xi8>
+// CHECK: vector.store %{{.*}}, %[[ACTS]]
+// Blocks of 2 x 1 tiles (N = 16 after padding): one B tile, two A tiles.
+// CHECK: scf.for %[[M:.*]] = %{{.*}} step %c32 iter_args(%[[OUT:.*]] = %{{.*}}) -> (tensor<?x?x2xf32>)
+// CHECK:   amx.tile_zero : !amx.tile<16x16xi32>
+// CHECK:   %[[B0:.*]] = amx.tile_load %[[WBUF]][%c0], %c64 : memref<1024xi8> into !amx.tile<16x64xi8>
+// CHECK:   %[[A0:.*]] = amx.tile_load %[[ACTS]][%[[M]], %c0] : memref<?x64xi8> into !amx.tile<16x64xi8>
+// CHECK:   %[[C0:.*]] = amx.tile_muli %[[A0]] zext, %[[B0]], %{{.*}} : !amx.tile<16x64xi8>, !amx.tile<16x64xi8>, !amx.tile<16x16xi32>
+// CHECK:   amx.tile_muli %{{.*}} zext, %[[B0]], %{{.*}}
+// CHECK:   amx.tile_store %[[SCRATCH]][%c0, %c0], %[[C0]] : memref<32x32xi32>, !amx.tile<16x16xi32>
+// CHECK:   amx.tile_store %[[SCRATCH]][%c16, %c0]
+// The shared epilogue, row by row from the scratch: fma(float(acc - zp *
+// colsum), s * ws, bias), masked store.
+// CHECK:   scf.for
+// CHECK:     %[[ACC:.*]] = vector.load %[[SCRATCH]][%{{.*}}, %c0] : memref<32x32xi32>, vector<16xi32>
+// CHECK:     %[[CORR:.*]] = arith.muli %{{.*}}, %{{.*}} : vector<16xi32>
+// CHECK:     %[[D:.*]] = arith.subi %[[ACC]], %[[CORR]] : vector<16xi32>
+// CHECK:     %[[F:.*]] = arith.sitofp %[[D]] : vector<16xi32> to vector<16xf32>
+// CHECK:     math.fma %[[F]], %{{.*}}, %{{.*}} : vector<16xf32>
+// CHECK:     vector.transfer_write %{{.*}} : vector<16xf32>, tensor<?x?x2xf32>
+// Remaining rows: blocks of one row tile.
+// CHECK: scf.for {{.*}} step %c16
+// CHECK:   amx.tile_muli
+// CHECK-NOT: dq.linear_dynamic
+// CHECK: dq_amx_colsums: "0x04000000090000000400000000000000
+// CHECK: dq_amx_weights: "0x4000000001FE03FC7F80000500000000{{0+}}05060000{{0+}}"
+
+// LLVM-LABEL: llvm.func @linear_const
+// LLVM: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+// LLVM: llvm.call_intrinsic "llvm.x86.tilezero.internal"
+// LLVM: llvm.call_intrinsic "llvm.x86.tileloadd64.internal"
+// LLVM: llvm.call_intrinsic "llvm.x86.tdpbusd.internal"{{.*}} -> !llvm.x86_amx
+// LLVM: llvm.call_intrinsic "llvm.x86.tilestored64.internal"
+
+// ASM-LABEL: linear_const:
+// ASM: vpdpbusd {{.*}}zmm
+// ASM: ldtilecfg
+// ASM: tileloadd
+// ASM: tdpbusd %tmm{{[0-7]}}, %tmm{{[0-7]}}, %tmm{{[0-7]}}
+// ASM: tilestored
+func.func @linear_const(%x: tensor<?x?x6xf32>) -> tensor<?x?x2xf32> {
+  %w = arith.constant dense<[[1, -2, 3, -4, 5, 6], [127, -128, 0, 5, 0, 0]]> : tensor<2x6xi8>
+  %ws = arith.constant dense<[0.5, 0.25]> : tensor<2xf32>
+  %b = arith.constant dense<[1.0, 2.0]> : tensor<2xf32>
+  %y = dq.linear_dynamic %x, %w, %ws bias %b act asymmetric per_tensor reduce_range : tensor<?x?x6xf32>, tensor<2x6xi8>, tensor<2xf32>, tensor<2xf32> -> tensor<?x?x2xf32>
+  return %y : tensor<?x?x2xf32>
+}
