@@ -212,3 +212,16 @@ def test_compiled_model_outlives_its_source_and_is_freed():
     del c
     gc.collect()
     assert engine() is None  # the JIT'd code and bound weights went with it
+
+
+def test_input_longer_than_the_model_supports_raises():
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    m = BertModel(BertConfig(num_hidden_layers=1, hidden_size=64, num_attention_heads=2,
+                             intermediate_size=128, max_position_embeddings=64)).eval()
+    q = torch.ao.quantization.quantize_dynamic(m, {torch.nn.Linear}, dtype=torch.qint8)
+    c = dqmlir.compile(q, (torch.randint(0, 30000, (2, 16)),))
+    with pytest.raises(ValueError, match="the model supports at most 64"):
+        c(torch.randint(0, 30000, (1, 80)))
+    assert c(torch.randint(0, 30000, (1, 64))).last_hidden_state.shape == (1, 64, 64)

@@ -390,6 +390,9 @@ class ImportResult:
                 if isinstance(want, int):
                     if want != got:
                         raise ValueError(f"input '{name}' dim {d} must be {want}, got {got}")
+                elif (self.dim_ranges.get(want, (None, None))[1] or got) < got:
+                    raise ValueError(f"input '{name}' dim {d} is {got}; the model supports at most "
+                                     f"{self.dim_ranges[want][1]} there")
                 elif want in seen and seen[want][2] != got:
                     other, od, size = seen[want]
                     raise ValueError(f"input '{name}' dim {d} is {got} but must equal input "
