@@ -14,6 +14,7 @@ from conftest import record_parity
 from test_vnni_kernel import linear_source
 
 import dqmlir
+from test_linear_parity import make_qlinear
 from dqmlir import amx
 from dqmlir import ir as dqir
 
@@ -21,18 +22,6 @@ HAS_AMX = amx.host_has_amx() and amx.request_amx_permission()
 pytestmark = pytest.mark.skipif(not HAS_AMX, reason="needs a CPU with AMX-INT8 (and the tile permission)")
 
 AMX_PIPELINE = "builtin.module(dq-cpu-pipeline{kernel=amx})"
-
-
-def make_qlinear(k, n, bias, per_channel, reduce_range, seed):
-    torch.manual_seed(seed)
-    lin = torch.nn.Linear(k, n, bias=bias)
-    qconfig = (torch.ao.quantization.per_channel_dynamic_qconfig if per_channel
-               else torch.ao.quantization.default_dynamic_qconfig)
-    q = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(lin), {torch.nn.Linear: qconfig},
-                                               dtype=torch.qint8)[0]
-    if not reduce_range:
-        q.version = 3  # forward then calls linear_dynamic without reduce_range
-    return q
 
 
 @pytest.mark.parametrize("per_channel", [False, True], ids=["per_tensor", "per_channel"])
