@@ -271,33 +271,8 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
     Type f32 = b.getF32Type(), i32 = b.getI32Type(), i8 = b.getI8Type();
 
     // Runtime qparams and quantization, as dq-lower-to-linalg makes them.
-    SmallVector<int64_t> qShape;
-    if (perRow)
-      qShape.assign(xType.getShape().begin(), xType.getShape().end() - 1);
-    auto qp = ChooseQParamsOp::create(
-        b, RankedTensorType::get(qShape, f32),
-        RankedTensorType::get(qShape, i32), x, op.getActModeAttr(),
-        op.getActGranularityAttr(), op.getReduceRangeAttr());
-    Type storage = symmetric ? IntegerType::get(ctx, 8, IntegerType::Signed)
-                             : IntegerType::get(ctx, 8, IntegerType::Unsigned);
-    Value q = QuantizeOp::create(b, xType.clone(storage), x, qp.getScale(),
-                                 qp.getZeroPoint());
-    q = tensor::BitcastOp::create(b, xType.clone(i8), q);
-
-    KernelContext kc;
-    kc.n = n;
-    kc.k = k;
-    kc.k4 = llvm::divideCeil(k, 4);
-    kc.symmetric = symmetric;
-    kc.perRow = perRow;
-    kc.perChannel = op.getWeightScale().getType().getRank() != 0;
-    kc.q = q;
-    kc.packed = arith::ConstantOp::create(b, packed.data);
-    kc.colsums = arith::ConstantOp::create(b, packed.colsums);
-    kc.scale = qp.getScale();
-    kc.zeroPoint = qp.getZeroPoint();
-    kc.weightScale = op.getWeightScale();
-    kc.bias = op.getBias();
+    KernelContext kc = makeKernelContext(b, op, packed.data, packed.colsums,
+                                         llvm::divideCeil(k, 4));
 
     auto [leadDims, numRows] = leadingDims(b, x);
     int64_t kBlocks = packed.k64 / 64;

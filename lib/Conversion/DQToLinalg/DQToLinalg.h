@@ -12,6 +12,17 @@ namespace dq {
 #define GEN_PASS_DECL
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h.inc"
 
+class LinearDynamicOp;
+
+/// The activation side of dq.linear_dynamic, as every kernel begins it:
+/// dq.choose_qparams and dq.quantize, the result bitcast to signless i8
+/// (uint8 values, int8 if symmetric) in the input's shape.
+struct QuantizedActivations {
+  Value q, scale, zeroPoint;
+};
+QuantizedActivations quantizeActivations(ImplicitLocOpBuilder &b,
+                                         LinearDynamicOp op);
+
 /// dq.linear_dynamic -> dq.choose_qparams + dq.quantize + linalg contraction
 /// and epilogue.
 void populateLowerLinearDynamicPatterns(RewritePatternSet &patterns);

@@ -105,6 +105,27 @@ static Value weightSums(ImplicitLocOpBuilder &b, Value weight) {
       .getResult(0);
 }
 
+QuantizedActivations mlir::dq::quantizeActivations(ImplicitLocOpBuilder &b,
+                                                   LinearDynamicOp op) {
+  MLIRContext *ctx = op.getContext();
+  Value x = op.getInput();
+  auto xType = op.getInput().getType();
+  bool symmetric = op.getActMode() == QuantMode::Symmetric;
+  SmallVector<int64_t> qShape;
+  if (op.getActGranularity() == Granularity::PerRow)
+    qShape.assign(xType.getShape().begin(), xType.getShape().end() - 1);
+  auto qp = ChooseQParamsOp::create(
+      b, RankedTensorType::get(qShape, b.getF32Type()),
+      RankedTensorType::get(qShape, b.getI32Type()), x, op.getActModeAttr(),
+      op.getActGranularityAttr(), op.getReduceRangeAttr());
+  Type storage = symmetric ? IntegerType::get(ctx, 8, IntegerType::Signed)
+                           : IntegerType::get(ctx, 8, IntegerType::Unsigned);
+  Value q = QuantizeOp::create(b, xType.clone(storage), x, qp.getScale(),
+                               qp.getZeroPoint());
+  q = tensor::BitcastOp::create(b, xType.clone(b.getI8Type()), q);
+  return {q, qp.getScale(), qp.getZeroPoint()};
+}
+
 namespace {
 struct LowerLinearDynamic : OpRewritePattern<LinearDynamicOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -121,20 +142,10 @@ struct LowerLinearDynamic : OpRewritePattern<LinearDynamicOp> {
     Type f32 = b.getF32Type(), i32 = b.getI32Type(), i8 = b.getI8Type();
 
     // Runtime activation qparams and quantized activations.
-    SmallVector<int64_t> qShape;
-    if (perRow)
-      qShape.assign(xType.getShape().begin(), xType.getShape().end() - 1);
-    auto qp = ChooseQParamsOp::create(
-        b, RankedTensorType::get(qShape, f32), RankedTensorType::get(qShape, i32),
-        x, op.getActModeAttr(), op.getActGranularityAttr(),
-        op.getReduceRangeAttr());
-    Type storage = symmetric ? IntegerType::get(ctx, 8, IntegerType::Signed)
-                             : IntegerType::get(ctx, 8, IntegerType::Unsigned);
-    Value q = QuantizeOp::create(b, xType.clone(storage), x, qp.getScale(),
-                                 qp.getZeroPoint());
-    q = tensor::BitcastOp::create(b, xType.clone(i8), q);
+    QuantizedActivations act = quantizeActivations(b, op);
+    Value q = act.q;
 
-    Value scale = qp.getScale(), zp = qp.getZeroPoint();
+    Value scale = act.scale, zp = act.zeroPoint;
     Value w = op.getWeight();
     auto wType = op.getWeight().getType();
     if (!wType.getElementType().isSignlessInteger())

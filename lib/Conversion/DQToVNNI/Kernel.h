@@ -6,6 +6,8 @@
 
 namespace mlir::dq {
 
+class LinearDynamicOp;
+
 /// The operands and static facts one dq.linear_dynamic's kernel is built
 /// from, as tensors (the kernel is emitted before bufferization).
 struct KernelContext {
@@ -20,6 +22,12 @@ struct KernelContext {
   /// Weight scale (rank-0 or [N]) and bias ([N], may be null).
   Value weightScale, bias;
 };
+
+/// Quantizes the activations of `op` (quantizeActivations) and fills the
+/// context with them, the packed weight constants and the op's operands.
+KernelContext makeKernelContext(ImplicitLocOpBuilder &b, LinearDynamicOp op,
+                                Attribute packedData, Attribute colsums,
+                                int64_t k4);
 
 /// Indices of one row: the input's leading dims.
 using RowIndex = SmallVector<Value>;

@@ -16,6 +16,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "lib/Conversion/DQToLinalg/DQToLinalg.h"
 #include "lib/Conversion/DQToLinalg/Utils.h"
 #include "lib/Conversion/DQToVNNI/DQToVNNI.h"
 #include "lib/Conversion/DQToVNNI/Epilogue.h"
@@ -37,6 +38,29 @@ static constexpr int64_t kMaxPackedBytes = int64_t(1) << 30;
 
 static Value cIndex(ImplicitLocOpBuilder &b, int64_t v) {
   return arith::ConstantIndexOp::create(b, v);
+}
+
+KernelContext mlir::dq::makeKernelContext(ImplicitLocOpBuilder &b,
+                                          LinearDynamicOp op,
+                                          Attribute packedData,
+                                          Attribute colsums, int64_t k4) {
+  QuantizedActivations act = quantizeActivations(b, op);
+  auto wType = op.getWeight().getType();
+  KernelContext kc;
+  kc.n = wType.getDimSize(0);
+  kc.k = wType.getDimSize(1);
+  kc.k4 = k4;
+  kc.symmetric = op.getActMode() == QuantMode::Symmetric;
+  kc.perRow = op.getActGranularity() == Granularity::PerRow;
+  kc.perChannel = op.getWeightScale().getType().getRank() != 0;
+  kc.q = act.q;
+  kc.packed = arith::ConstantOp::create(b, cast<TypedAttr>(packedData));
+  kc.colsums = arith::ConstantOp::create(b, cast<TypedAttr>(colsums));
+  kc.scale = act.scale;
+  kc.zeroPoint = act.zeroPoint;
+  kc.weightScale = op.getWeightScale();
+  kc.bias = op.getBias();
+  return kc;
 }
 
 namespace {
@@ -118,33 +142,8 @@ struct LinearToVNNI : OpRewritePattern<LinearDynamicOp> {
     Type f32 = b.getF32Type(), i32 = b.getI32Type();
 
     // Runtime qparams and quantization, as dq-lower-to-linalg makes them.
-    SmallVector<int64_t> qShape;
-    if (perRow)
-      qShape.assign(xType.getShape().begin(), xType.getShape().end() - 1);
-    auto qp = ChooseQParamsOp::create(
-        b, RankedTensorType::get(qShape, f32),
-        RankedTensorType::get(qShape, i32), x, op.getActModeAttr(),
-        op.getActGranularityAttr(), op.getReduceRangeAttr());
-    Type storage = symmetric ? IntegerType::get(ctx, 8, IntegerType::Signed)
-                             : IntegerType::get(ctx, 8, IntegerType::Unsigned);
-    Value q = QuantizeOp::create(b, xType.clone(storage), x, qp.getScale(),
-                                 qp.getZeroPoint());
-    q = tensor::BitcastOp::create(b, xType.clone(b.getI8Type()), q);
-
-    KernelContext kc;
-    kc.n = n;
-    kc.k = k;
-    kc.k4 = packed.k4;
-    kc.symmetric = symmetric;
-    kc.perRow = perRow;
-    kc.perChannel = op.getWeightScale().getType().getRank() != 0;
-    kc.q = q;
-    kc.packed = arith::ConstantOp::create(b, packed.data);
-    kc.colsums = arith::ConstantOp::create(b, packed.colsums);
-    kc.scale = qp.getScale();
-    kc.zeroPoint = qp.getZeroPoint();
-    kc.weightScale = op.getWeightScale();
-    kc.bias = op.getBias();
+    KernelContext kc =
+        makeKernelContext(b, op, packed.data, packed.colsums, packed.k4);
 
     auto [leadDims, numRows] = leadingDims(b, x);
     KernelBuilder kb{kc, rows, leadDims, numRows};
