@@ -18,7 +18,10 @@ site = pathlib.Path(sysconfig.get_paths()["purelib"])
 mlir_pkg = pathlib.Path(list(mlir.__path__)[0])  # a namespace package
 bin_dir = pathlib.Path(sys.executable).parent
 
-(site / "dqmlir.pth").write_text(str(root / "python") + "\n")
+# A second checkout (e.g. a git worktree) sets DQMLIR_NO_PTH=1 and uses
+# PYTHONPATH=<checkout>/python instead of redirecting the shared venv.
+if not os.environ.get("DQMLIR_NO_PTH"):
+    (site / "dqmlir.pth").write_text(str(root / "python") + "\n")
 
 cmd = [
     str(bin_dir / "cmake"), "-G", "Ninja", "-S", str(root), "-B", str(build),
