@@ -2,6 +2,7 @@
 #ifndef DQMLIR_TRANSFORMS_PASSES_H
 #define DQMLIR_TRANSFORMS_PASSES_H
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Pass/Pass.h"
 
 namespace mlir::dq {

@@ -20,4 +20,39 @@ def DQWidenBoolMemrefs : Pass<"dq-widen-bool-memrefs", "ModuleOp"> {
                            "::mlir::memref::MemRefDialect"];
 }
 
+def DQVectorizeLinalg : Pass<"dq-vectorize-linalg", "func::FuncOp"> {
+  let summary = "Tile and vectorize the float linalg ops torch-mlir leaves";
+  let description = [{
+    Everything of a model that is not a quantized linear (attention
+    batch_matmul, softmax, GELU, layer norm, residual adds) reaches us as
+    linalg on tensors with dynamic batch and sequence sizes; lowered to loops
+    it runs one scalar at a time. This pass tiles each such op so that its
+    innermost dimension becomes one vector of `vector-size` lanes (masked at
+    the edge) and vectorizes the tile with upstream `linalg::vectorize`:
+
+    - elementwise/broadcast/transpose ops: tiles [1, ..., 1, V];
+    - innermost reductions (max, sum): the rows are tiled by 1 and the
+      reduction by V into V partial results merged after the loop;
+    - f32 contractions (batch_matmul, matmul): tiles of `rows` x V in the
+      registers, the reduction dimension walked one step at a time.
+
+    exp and erf on vectors become polynomials (ApproximateMath.cpp), which
+    vectorize (libm calls do not). Ops with boolean operands or gathers
+    (tensor.extract) are left as they are. Run it on tensors, before
+    bufferization; follow it with loop-invariant-subset-hoisting so that
+    accumulators stay in registers.
+  }];
+  let options = [
+    Option<"vectorSize", "vector-size", "int64_t", "16",
+           "Lanes of the innermost dimension of each tile">,
+    Option<"contractionRows", "rows", "int64_t", "8",
+           "Rows of a contraction tile held in registers">,
+  ];
+  let dependentDialects = ["::mlir::affine::AffineDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
 #endif // DQMLIR_TRANSFORMS_PASSES_TD
