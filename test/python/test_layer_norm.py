@@ -55,3 +55,35 @@ def test_nonfinite():
     x[1, 100] = float("inf")
     x[2, 383] = float("-inf")
     check(fn, x, torch.randn(384), torch.randn(384), 1e-12)
+
+
+class _Block(torch.nn.Module):
+    """Quantized linear -> layer norm (affine), and a layer norm without affine."""
+
+    def __init__(self, d):
+        super().__init__()
+        self.lin = torch.nn.Linear(d, d)
+        self.ln = torch.nn.LayerNorm(d, eps=1e-12)
+        self.plain = torch.nn.LayerNorm(d, elementwise_affine=False)
+        with torch.no_grad():
+            self.ln.weight.uniform_(0.5, 1.5)
+            self.ln.bias.uniform_(-0.1, 0.1)
+
+    def forward(self, x):
+        h = self.ln(self.lin(x) + x)
+        return h, self.plain(h)
+
+
+def test_frontend_routes_layer_norm():
+    torch.manual_seed(0)
+    model = torch.ao.quantization.quantize_dynamic(_Block(96).eval(), {torch.nn.Linear},
+                                                   dtype=torch.qint8)
+    x = torch.randn(3, 7, 96)
+    c = dqmlir.compile(model, (x,))
+    # The affine one becomes dq.layer_norm; the other keeps torch-mlir's decomposition.
+    assert c.ir("dq").count("dq.layer_norm") == 1
+    with torch.no_grad():
+        want_h, want_p = model(x)
+    got_h, got_p = c(x)
+    assert torch.equal(got_h, want_h)   # quantized linear, add and layer norm: all exact
+    assert torch.allclose(got_p, want_p, atol=1e-5)
