@@ -27,6 +27,7 @@ struct DQLowerToLinalg : dq::impl::DQLowerToLinalgBase<DQLowerToLinalg> {
     dq::populateLowerLinearDynamicPatterns(patterns);
     dq::populateLowerChooseQParamsPatterns(patterns);
     dq::populateLowerQuantizePatterns(patterns);
+    dq::populateLowerLayerNormPatterns(patterns);
     // Everything but dq is legal: a dq op left over is an error that names
     // it, not a silent partial lowering.
     ConversionTarget target(*ctx);

@@ -36,6 +36,8 @@ Value buildQuantize(ImplicitLocOpBuilder &b, Value input, Value scale,
 
 /// dq.quantize / dq.dequantize -> elementwise linalg.generic.
 void populateLowerQuantizePatterns(RewritePatternSet &patterns);
+/// dq.layer_norm -> scf/vector code in ATen's operation order.
+void populateLowerLayerNormPatterns(RewritePatternSet &patterns);
 
 #define GEN_PASS_REGISTRATION
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h.inc"

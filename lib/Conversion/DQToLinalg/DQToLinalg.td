@@ -15,6 +15,8 @@ def DQLowerToLinalg : Pass<"dq-lower-to-linalg"> {
     constant. `dq.choose_qparams` becomes a min/max reduction and scalar
     arithmetic that reproduce PyTorch's ChooseQuantizationParams bit for bit;
     `dq.quantize` and `dq.dequantize` become elementwise `linalg.generic`s.
+    `dq.layer_norm` becomes scf.for loops of vector<8xf32> ops that repeat
+    ATen's CPU layer norm operation for operation (bit-exact results).
 
     The mixed-sign contraction stays a `linalg.generic` on purpose: MLIR 22's
     `linalg-specialize-generic-ops` would turn it into a signed

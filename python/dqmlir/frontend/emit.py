@@ -54,3 +54,10 @@ def linear_dynamic(x: ir.Value, lin: QuantizedLinear, name: str = "w") -> ir.Val
     op = ir.Operation.create("dq.linear_dynamic", results=[f32_tensor(out_shape)],
                              operands=operands, attributes=attrs)
     return op.result
+
+
+def layer_norm(x: ir.Value, gamma: ir.Value, beta: ir.Value, eps: float) -> ir.Value:
+    """`dq.layer_norm` of `x` over its last dim (ATen's CPU numerics)."""
+    op = ir.Operation.create("dq.layer_norm", results=[x.type], operands=[x, gamma, beta],
+                             attributes={"eps": ir.FloatAttr.get_f32(eps)})
+    return op.result

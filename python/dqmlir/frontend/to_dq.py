@@ -4,7 +4,8 @@ The bridge (torch_bridge.py) leaves every quantized linear as a `func.call` to
 a private declaration tagged `dq.layer = <id>`, and big constants as
 `dense_resource<key>` references without data. Here the data is attached from
 the numpy arrays (no hex text) and each call becomes `dq.linear_dynamic` with
-the layer's weights as constants.
+the layer's weights as constants; each call of a `dq.layer_norm` declaration
+becomes `dq.layer_norm`.
 """
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ def to_dq(result: ImportResult, ctx: ir.Context) -> ir.Module:
         _attach_resources(module, result.resources)
         decls = {}
         for op in module.body.operations:
-            if op.operation.name == "func.func" and "dq.layer" in op.attributes:
+            if op.operation.name == "func.func" and ("dq.layer" in op.attributes
+                                                     or "dq.layer_norm" in op.attributes):
                 decls[ir.StringAttr(op.attributes["sym_name"]).value] = op
         calls = []
 
@@ -55,9 +57,14 @@ def to_dq(result: ImportResult, ctx: ir.Context) -> ir.Module:
         module.operation.walk(visit)
         for call in calls:
             decl = decls[ir.FlatSymbolRefAttr(call.attributes["callee"]).value]
-            layer = ir.IntegerAttr(decl.attributes["dq.layer"]).value
             with ir.InsertionPoint(call), call.location:
-                y = emit.linear_dynamic(call.operands[0], result.linears[layer], name=f"w{layer}")
+                if "dq.layer_norm" in decl.attributes:
+                    eps = ir.FloatAttr(decl.attributes["dq.eps"]).value
+                    y = emit.layer_norm(*call.operands, eps)
+                else:
+                    layer = ir.IntegerAttr(decl.attributes["dq.layer"]).value
+                    y = emit.linear_dynamic(call.operands[0], result.linears[layer],
+                                            name=f"w{layer}")
             call.results[0].replace_all_uses_with(y)
             call.erase()
         for decl in decls.values():

@@ -164,3 +164,20 @@ LogicalResult LinearDynamicOp::verify() {
   return verifyShape(*this, "result", getOutput().getType().getShape(),
                      expected);
 }
+
+LogicalResult LayerNormOp::verify() {
+  if (failed(verifyTensorTypes(*this)))
+    return failure();
+  RankedTensorType input = getInput().getType();
+  if (input.getRank() < 1)
+    return emitOpError("input must have rank >= 1");
+  int64_t n = input.getShape().back();
+  // The lowering unrolls ATen's chunk schedule, which depends on N.
+  if (ShapedType::isDynamic(n))
+    return emitOpError("the normalized (last) dimension must be static");
+  if (failed(verifyShape(*this, "gamma", getGamma().getType().getShape(), {n})) ||
+      failed(verifyShape(*this, "beta", getBeta().getType().getShape(), {n})))
+    return failure();
+  return verifyShape(*this, "result", getOutput().getType().getShape(),
+                     input.getShape());
+}

@@ -130,6 +130,35 @@ def DQ_LinearDynamicOp : DQ_Op<"linear_dynamic", [Pure]> {
   let hasVerifier = 1;
 }
 
+def DQ_LayerNormOp : DQ_Op<"layer_norm", [Pure]> {
+  let summary = "layer norm over the last dimension, bit-exact to ATen's CPU kernel";
+  let description = [{
+    `y = (x - mean) * rstd * gamma + beta` per row (all leading dimensions
+    are rows), `rstd = 1 / sqrt(var + eps)`, with the biased variance, as
+    `torch.nn.functional.layer_norm` with a 1-D `normalized_shape` computes
+    it on x86 CPUs, rounding for rounding: the lowering reproduces ATen's
+    `RowwiseMoments` (Welford within chunks of 16 vectors of 8 floats, a
+    cascade of chunk merges, then the lanes and the tail) and the fused
+    multiply-adds its AVX2 build contains. It is a separate op so that
+    passes that rewrite generic fp32 code leave its numerics alone.
+
+    The last dimension must be static; `gamma` and `beta` are `[N]`.
+
+    ```mlir
+    %y = dq.layer_norm %x, %gamma, %beta eps 1.0e-12
+        : tensor<?x?x384xf32>, tensor<384xf32>, tensor<384xf32> -> tensor<?x?x384xf32>
+    ```
+  }];
+  let arguments = (ins DQ_F32Tensor:$input, DQ_F32Tensor:$gamma,
+                       DQ_F32Tensor:$beta, F32Attr:$eps);
+  let results = (outs DQ_F32Tensor:$output);
+  let assemblyFormat = [{
+    $input `,` $gamma `,` $beta `eps` $eps attr-dict `:` type($input) `,`
+    type($gamma) `,` type($beta) `->` type($output)
+  }];
+  let hasVerifier = 1;
+}
+
 def DQ_VpdpbusdOp : DQ_Op<"vpdpbusd", [Pure, AllTypesMatch<["acc", "result"]>,
                                         AllTypesMatch<["a", "b"]>]> {
   let summary = "AVX-512 VNNI dot product of u8 x s8 quadruples (vpdpbusd zmm)";

@@ -178,3 +178,43 @@ func.func @size_overflow(%x: tensor<33x4611686018427387904x4xf32>, %w: tensor<0x
   %y = dq.linear_dynamic %x, %w, %ws act asymmetric per_row : tensor<33x4611686018427387904x4xf32>, tensor<0x4xi8>, tensor<f32> -> tensor<33x4611686018427387904x0xf32>
   return
 }
+
+// -----
+
+func.func @layer_norm_dynamic_n(%x: tensor<4x?xf32>, %g: tensor<8xf32>) {
+  // expected-error @+1 {{the normalized (last) dimension must be static}}
+  %y = dq.layer_norm %x, %g, %g eps 1.0e-5 : tensor<4x?xf32>, tensor<8xf32>, tensor<8xf32> -> tensor<4x?xf32>
+  return
+}
+
+// -----
+
+func.func @layer_norm_gamma(%x: tensor<4x8xf32>, %g: tensor<7xf32>, %b: tensor<8xf32>) {
+  // expected-error @+1 {{gamma must have shape [8], got [7]}}
+  %y = dq.layer_norm %x, %g, %b eps 1.0e-5 : tensor<4x8xf32>, tensor<7xf32>, tensor<8xf32> -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @layer_norm_beta(%x: tensor<4x8xf32>, %g: tensor<8xf32>, %b: tensor<8x1xf32>) {
+  // expected-error @+1 {{beta must have shape [8], got [8, 1]}}
+  %y = dq.layer_norm %x, %g, %b eps 1.0e-5 : tensor<4x8xf32>, tensor<8xf32>, tensor<8x1xf32> -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @layer_norm_result(%x: tensor<4x8xf32>, %g: tensor<8xf32>) {
+  // expected-error @+1 {{result must have shape [4, 8], got [5, 8]}}
+  %y = dq.layer_norm %x, %g, %g eps 1.0e-5 : tensor<4x8xf32>, tensor<8xf32>, tensor<8xf32> -> tensor<5x8xf32>
+  return
+}
+
+// -----
+
+func.func @layer_norm_rank0(%x: tensor<f32>, %g: tensor<8xf32>) {
+  // expected-error @+1 {{input must have rank >= 1}}
+  %y = dq.layer_norm %x, %g, %g eps 1.0e-5 : tensor<f32>, tensor<8xf32>, tensor<8xf32> -> tensor<f32>
+  return
+}

@@ -35,3 +35,10 @@ func.func @linear_dynamic(%x: tensor<?x?x768xf32>, %x2: tensor<?x768xf32>, %w: t
       : tensor<?x768xf32>, tensor<3072x768xi8>, tensor<3072xf32> -> tensor<?x3072xf32>
   return %y, %y2 : tensor<?x?x3072xf32>, tensor<?x3072xf32>
 }
+
+// CHECK-LABEL: func @layer_norm
+func.func @layer_norm(%x: tensor<?x?x384xf32>, %g: tensor<384xf32>, %b: tensor<384xf32>) -> tensor<?x?x384xf32> {
+  // CHECK: dq.layer_norm %{{.*}}, %{{.*}}, %{{.*}} eps 9.99999996E-13 : tensor<?x?x384xf32>, tensor<384xf32>, tensor<384xf32> -> tensor<?x?x384xf32>
+  %y = dq.layer_norm %x, %g, %b eps 1.0e-12 : tensor<?x?x384xf32>, tensor<384xf32>, tensor<384xf32> -> tensor<?x?x384xf32>
+  return %y : tensor<?x?x384xf32>
+}

@@ -1,0 +1,108 @@
+"""Layer norms kept whole through torch.export and torch-mlir.
+
+torch-mlir decomposes layer norm into mean/variance ops (the variance in
+f64) whose roundings differ from ATen's kernel; the quantized linears that
+follow amplify such float differences (a per-tensor 7-bit activation scale
+moves with them). So `aten.layer_norm` becomes the custom op
+``dqmlir::layer_norm`` during export's decompositions, torch-mlir sees an
+opaque `torch.operator`, and the bridge turns it into a `func.call` of a
+declaration tagged `dq.layer_norm`, which `to_dq` makes a `dq.layer_norm`
+(bit-exact to ATen's CPU kernel).
+"""
+from __future__ import annotations
+
+from typing import Dict
+
+import torch
+
+OP_NAME = "dqmlir::layer_norm"
+MLIR_OP_NAME = "torch.dqmlir.layer_norm"
+DECL_PREFIX = "dq_layer_norm_"
+aten = torch.ops.aten
+
+
+@torch.library.custom_op(OP_NAME, mutates_args=())
+def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+               eps: float) -> torch.Tensor:
+    """F.layer_norm over the last dim (the reference dq.layer_norm matches)."""
+    return torch.nn.functional.layer_norm(x, (x.shape[-1],), weight, bias, eps)
+
+
+@layer_norm.register_fake
+def _(x, weight, bias, eps):
+    return torch.empty_like(x)
+
+
+def _supported(x, normalized_shape, weight, bias) -> bool:
+    # dq.layer_norm: f32, one normalized dim of static size, affine.
+    return (x.dtype == torch.float32 and len(normalized_shape) == 1
+            and isinstance(x.shape[-1], int) and weight is not None and bias is not None
+            and weight.dtype == bias.dtype == torch.float32)
+
+
+def decompositions(table: Dict) -> Dict:
+    """`table` with aten.layer_norm / native_layer_norm routed to the custom
+    op where dq.layer_norm applies (the given decompositions elsewhere)."""
+    table = dict(table)
+    ln_fallback = table.get(aten.layer_norm.default)
+    nln_fallback = table.get(aten.native_layer_norm.default)
+
+    def layer_norm_decomp(x, normalized_shape, weight=None, bias=None, eps=1e-5,
+                          cudnn_enable=True):
+        if not _supported(x, normalized_shape, weight, bias):
+            if ln_fallback is not None:
+                return ln_fallback(x, normalized_shape, weight, bias, eps, cudnn_enable)
+            return NotImplemented
+        return torch.ops.dqmlir.layer_norm(x, weight, bias, float(eps))
+
+    def native_layer_norm_decomp(x, normalized_shape, weight, bias, eps):
+        if not _supported(x, normalized_shape, weight, bias) or nln_fallback is None:
+            return nln_fallback(x, normalized_shape, weight, bias, eps)
+        # mean and rstd from the generic decomposition; dead (and removed)
+        # unless someone reads them.
+        _, mean, rstd = nln_fallback(x, normalized_shape, weight, bias, eps)
+        return torch.ops.dqmlir.layer_norm(x, weight, bias, float(eps)), mean, rstd
+
+    table[aten.layer_norm.default] = layer_norm_decomp
+    if nln_fallback is not None:
+        table[aten.native_layer_norm.default] = native_layer_norm_decomp
+    return table
+
+
+def rewrite_custom_ops(module) -> None:
+    """torch.operator "torch.dqmlir.layer_norm" -> func.call of a private
+    declaration tagged dq.layer_norm with the eps as dq.eps."""
+    from torch_mlir import ir
+    from torch_mlir.dialects import func as func_d
+
+    found = []
+
+    def collect(op):
+        if (op.name == "torch.operator"
+                and ir.StringAttr(op.attributes["name"]).value == MLIR_OP_NAME):
+            found.append(op)
+        return ir.WalkResult.ADVANCE
+
+    module.operation.walk(collect)
+    ctx = module.context
+    declared: Dict[tuple, str] = {}
+    for op in found:
+        x, weight, bias, eps_v = op.operands
+        if eps_v.owner.name != "torch.constant.float":
+            raise ValueError(f"layer_norm eps must be a constant, got {eps_v.owner.name}")
+        eps = ir.FloatAttr(eps_v.owner.attributes["value"]).value
+        ftype = ir.FunctionType.get([x.type, weight.type, bias.type], [op.results[0].type], ctx)
+        key = (str(ftype), eps)
+        sym = declared.get(key)
+        if sym is None:
+            sym = f"{DECL_PREFIX}{len(declared)}"
+            with ir.InsertionPoint.at_block_begin(module.body), ir.Location.unknown(ctx):
+                f = func_d.FuncOp(sym, ftype, visibility="private")
+            f.operation.attributes["dq.layer_norm"] = ir.UnitAttr.get(ctx)
+            f.operation.attributes["dq.eps"] = ir.FloatAttr.get_f64(eps, ctx)
+            declared[key] = sym
+        with ir.InsertionPoint(op), op.location:
+            call = func_d.CallOp([op.results[0].type], ir.FlatSymbolRefAttr.get(sym, ctx),
+                                 [x, weight, bias])
+        op.results[0].replace_all_uses_with(call.result)
+        op.erase()
