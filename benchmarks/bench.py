@@ -4,10 +4,15 @@ Per linear and end to end, in one process, calls of the competitors interleaved
 and medians taken (the machine is small and noisy: compare ratios, not
 absolute numbers from different runs):
 
-  dqmlir          the compiled quantize_dynamic'd model (AVX-512 VNNI kernel)
+  dqmlir          the compiled quantize_dynamic'd model (AMX or AVX-512 VNNI kernel),
+                  compiled for the row's thread count (dqmlir.compile(threads=))
   PyTorch int8    torch.ao quantize_dynamic, quantized::linear_dynamic (fbgemm)
   PyTorch fp32    F.linear / the fp32 model
   ORT int8        onnxruntime.quantization.quantize_dynamic (DynamicQuantizeMatMul)
+
+Peers get the same threads (torch.set_num_threads, ORT intra_op_num_threads).
+Rows with more than 1 thread also time dqmlir's 1-thread build (dqmlir_1t),
+interleaved, for the scaling ratio.
 
 Writes results/<name>.json, results/<name>.png and results/<name>.md.
 """
@@ -26,6 +31,10 @@ import time
 import warnings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Calls are interleaved: OpenMP workers that spin after PyTorch's call would
+# hold a core through the next competitor's call (dqmlir's async runtime and
+# ORT with allow_spinning=0 sleep). Must be set before torch loads OpenMP.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 warnings.filterwarnings("ignore")
 
 import numpy as np  # noqa: E402
@@ -73,6 +82,7 @@ def ort_session(path: str, threads: int):
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # see OMP_WAIT_POLICY
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
 
@@ -97,7 +107,7 @@ def bench_linears(threads: list, ms: list, shapes: list, reps: int, tmp: pathlib
         lin = torch.nn.Linear(k, n).eval()
         q = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(lin), {torch.nn.Linear},
                                                    dtype=torch.qint8)[0]
-        compiled = dqmlir.compile(q, (torch.randn(2, k),))
+        compiled = {t: dqmlir.compile(q, (torch.randn(2, k),), threads=t) for t in sorted({1, *threads})}
         onnx_path = ort_quantized(lin, (torch.randn(2, k),), ["x"], {"x": {0: "m"}}, tmp, f"lin{k}x{n}")
         w, b = lin.weight.detach(), lin.bias.detach()
         for t in threads:
@@ -106,12 +116,15 @@ def bench_linears(threads: list, ms: list, shapes: list, reps: int, tmp: pathlib
             for m in ms:
                 x = torch.randn(m, k)
                 xn = x.numpy()
-                med = interleaved({
-                    "dqmlir": lambda: compiled(x),
+                fns = {
+                    "dqmlir": lambda: compiled[t](x),
                     "pytorch_int8": lambda: q(x),
                     "pytorch_fp32": lambda: torch.nn.functional.linear(x, w, b),
                     "ort_int8": lambda: sess.run(None, {"x": xn}),
-                }, reps, min_time=0.2)
+                }
+                if t > 1:
+                    fns["dqmlir_1t"] = lambda: compiled[1](x)
+                med = interleaved(fns, reps, min_time=0.2)
                 gop = 2 * m * k * n / 1e9
                 rows.append({"K": k, "N": n, "M": m, "threads": t,
                              **{f"{name}_ms": v * 1e3 for name, v in med.items()},
@@ -120,9 +133,14 @@ def bench_linears(threads: list, ms: list, shapes: list, reps: int, tmp: pathlib
                 print(f"  linear M={m:4d} K={k:4d} N={n:4d} threads={t}: dqmlir {r['dqmlir_gops']:6.1f} GOP/s | "
                       f"PyTorch int8 {r['pytorch_int8_gops']:6.1f} ({r['pytorch_int8_ms'] / r['dqmlir_ms']:.2f}x) | "
                       f"ORT int8 {r['ort_int8_gops']:6.1f} ({r['ort_int8_ms'] / r['dqmlir_ms']:.2f}x) | "
-                      f"fp32 {r['pytorch_fp32_gops']:6.1f}", flush=True)
+                      f"fp32 {r['pytorch_fp32_gops']:6.1f}" + scaling(r), flush=True)
     torch.set_num_threads(1)
     return rows
+
+
+def scaling(r: dict) -> str:
+    """dqmlir's speedup over its 1-thread build, for rows with more threads."""
+    return f" | {r['dqmlir_1t_ms'] / r['dqmlir_ms']:.2f}x dqmlir 1 thread" if "dqmlir_1t_ms" in r else ""
 
 
 def load_encoder(name: str):
@@ -144,8 +162,9 @@ def bench_models(names: list, sizes: list, threads: list, reps: int, tmp: pathli
         ids = torch.randint(1000, 20000, (2, 16))
         mask = torch.ones_like(ids)
         t = time.perf_counter()
-        compiled = dqmlir.compile(qmodel, (ids,), {"attention_mask": mask})
-        compile_s = time.perf_counter() - t
+        compiled = {th: dqmlir.compile(qmodel, (ids,), {"attention_mask": mask}, threads=th)
+                    for th in sorted({1, *threads})}
+        compile_s = (time.perf_counter() - t) / len(compiled)
 
         class Wrapped(torch.nn.Module):  # ONNX export wants tensors out
             def __init__(self, m):
@@ -165,41 +184,51 @@ def bench_models(names: list, sizes: list, threads: list, reps: int, tmp: pathli
                 ids = torch.randint(1000, 20000, (b, s))
                 mask = torch.ones_like(ids)
                 feeds = {"input_ids": ids.numpy(), "attention_mask": mask.numpy()}
+                fns = {
+                    "dqmlir": lambda: compiled[th](ids, attention_mask=mask),
+                    "pytorch_int8": lambda: qmodel(ids, attention_mask=mask),
+                    "pytorch_fp32": lambda: model(ids, attention_mask=mask),
+                    "ort_int8": lambda: sess.run(None, feeds),
+                }
+                if th > 1:
+                    fns["dqmlir_1t"] = lambda: compiled[1](ids, attention_mask=mask)
                 with torch.no_grad():
-                    med = interleaved({
-                        "dqmlir": lambda: compiled(ids, attention_mask=mask),
-                        "pytorch_int8": lambda: qmodel(ids, attention_mask=mask),
-                        "pytorch_fp32": lambda: model(ids, attention_mask=mask),
-                        "ort_int8": lambda: sess.run(None, feeds),
-                    }, reps)
+                    med = interleaved(fns, reps)
                 rows.append({"model": name, "batch": b, "seq": s, "threads": th, "compile_s": compile_s,
                              **{f"{k}_ms": v * 1e3 for k, v in med.items()}})
                 r = rows[-1]
                 best_peer = min(r["pytorch_int8_ms"], r["ort_int8_ms"])
                 print(f"  {name} {b}x{s} threads={th}: dqmlir {r['dqmlir_ms']:.1f} ms | PyTorch int8 "
                       f"{r['pytorch_int8_ms']:.1f} | ORT int8 {r['ort_int8_ms']:.1f} | fp32 {r['pytorch_fp32_ms']:.1f}"
-                      f" | dqmlir / best int8 peer {r['dqmlir_ms'] / best_peer:.2f}", flush=True)
+                      f" | dqmlir / best int8 peer {r['dqmlir_ms'] / best_peer:.2f}" + scaling(r), flush=True)
     torch.set_num_threads(1)
     return rows
+
+
+def speedup(r: dict) -> str:
+    return f"{r['dqmlir_1t_ms'] / r['dqmlir_ms']:.2f}x" if "dqmlir_1t_ms" in r else "-"
 
 
 def markdown(result: dict) -> str:
     peak = result["peak_gops"]
     lines = [f"Machine: {result['machine']}; int8 peak (benchmarks/peak.c) "
              f"{peak:.0f} GOP/s per core" if peak else f"Machine: {result['machine']}", ""]
-    lines += ["| M | K×N | threads | dqmlir GOP/s | % peak | vs PyTorch int8 | vs ORT int8 | vs fp32 |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += ["| M | K×N | threads | dqmlir GOP/s | % peak | vs PyTorch int8 | vs ORT int8 | vs fp32 "
+              "| vs dqmlir 1 thread |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for r in result["linears"]:
         pct = f"{100 * r['dqmlir_gops'] / (peak * r['threads']):.0f}%" if peak else "-"
         lines.append(f"| {r['M']} | {r['K']}×{r['N']} | {r['threads']} | {r['dqmlir_gops']:.0f} | {pct} | "
                      f"{r['pytorch_int8_ms'] / r['dqmlir_ms']:.2f}x | {r['ort_int8_ms'] / r['dqmlir_ms']:.2f}x | "
-                     f"{r['pytorch_fp32_ms'] / r['dqmlir_ms']:.2f}x |")
+                     f"{r['pytorch_fp32_ms'] / r['dqmlir_ms']:.2f}x | {speedup(r)} |")
     if result["models"]:
-        lines += ["", "| model | batch×seq | threads | dqmlir ms | PyTorch int8 ms | ORT int8 ms | fp32 ms |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += ["", "| model | batch×seq | threads | dqmlir ms | PyTorch int8 ms | ORT int8 ms | fp32 ms "
+                  "| vs dqmlir 1 thread |",
+                  "|---|---|---|---|---|---|---|---|"]
         for r in result["models"]:
             lines.append(f"| {r['model']} | {r['batch']}×{r['seq']} | {r['threads']} | {r['dqmlir_ms']:.1f} | "
-                         f"{r['pytorch_int8_ms']:.1f} | {r['ort_int8_ms']:.1f} | {r['pytorch_fp32_ms']:.1f} |")
+                         f"{r['pytorch_int8_ms']:.1f} | {r['ort_int8_ms']:.1f} | {r['pytorch_fp32_ms']:.1f} | "
+                         f"{speedup(r)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -249,7 +278,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as d:
         tmp = pathlib.Path(d)
         if args.quick:
-            result["linears"] = bench_linears([1], [1, 128], [(768, 768)], 5, tmp)
+            result["linears"] = bench_linears([1, 2], [1, 128], [(768, 768)], 5, tmp)
             result["models"] = [] if args.no_models else bench_models(["all-MiniLM-L6-v2"], [(1, 32)], [1], 3, tmp)
         else:
             result["linears"] = bench_linears([1, 2], MS, SHAPES, 15, tmp)

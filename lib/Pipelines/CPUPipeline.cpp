@@ -7,6 +7,9 @@
 // - linalg-specialize-generic-ops is never run: MLIR 22 turns the u8 x s8
 //   contraction into a signed linalg.matmul (wrong results).
 // - math is lowered to LLVM intrinsics, not libm (glibc has no rsqrtf).
+// - threads > 1: the kernels' scf.forall (bufferized in place) becomes
+//   async tasks after buffer deallocation; the code then calls the MLIR
+//   async runtime (libmlir_async_runtime.so, see python/dqmlir/runtime.py).
 //
 //===----------------------------------------------------------------------===//
 
@@ -71,6 +74,19 @@ static constexpr const char *kPipeline =
     "convert-ub-to-llvm,"
     "reconcile-unrealized-casts";
 
+// scf.forall on buffers -> async tasks on the async runtime's thread pool.
+// The kernels emit at most `threads` iterations, so min-task-size=1 makes
+// one task per iteration; one iteration runs inline in the caller.
+static std::string asyncPasses(const std::string &threads) {
+  return "scf-forall-to-parallel,"
+         "async-parallel-for{min-task-size=1 num-workers=" +
+         threads +
+         "},"
+         "async-to-async-runtime,"
+         "func.func(async-runtime-ref-counting,async-runtime-ref-counting-opt),"
+         "convert-async-to-llvm,";
+}
+
 bool dq::hostHasVNNI() {
   auto features = llvm::sys::getHostCPUFeatures();
   return features.lookup("avx512f") && features.lookup("avx512bw") &&
@@ -90,10 +106,17 @@ void dq::buildCPUPipeline(OpPassManager &pm,
   if (options.kernel != KernelMode::Auto)
     vnni = options.kernel == KernelMode::VNNI;
   std::string pipeline = kPipeline;
+  std::string threads;
+  if (options.threads > 1) {
+    std::string n = std::to_string(options.threads);
+    pipeline.insert(pipeline.find("func.func(convert-linalg-to-loops)"),
+                    asyncPasses(n));
+    threads = "{threads=" + n + "}";
+  }
   if (amx)
-    pipeline = "dq-linear-to-amx," + pipeline;
+    pipeline = "dq-linear-to-amx" + threads + "," + pipeline;
   else if (vnni)
-    pipeline = "dq-linear-to-vnni," + pipeline;
+    pipeline = "dq-linear-to-vnni" + threads + "," + pipeline;
   std::string errors;
   llvm::raw_string_ostream os(errors);
   if (failed(parsePassPipeline(pipeline, pm, os)))

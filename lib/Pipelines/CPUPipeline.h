@@ -37,6 +37,12 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
           clEnumValN(KernelMode::AMX, "amx", "AMX-INT8 tiles"),
           clEnumValN(KernelMode::VNNI, "vnni", "AVX-512 VNNI"),
           clEnumValN(KernelMode::Generic, "generic", "linalg"))};
+  Option<int64_t> threads{
+      *this, "threads",
+      llvm::cl::desc("Threads for the VNNI and AMX kernels (their weight "
+                     "panels as async tasks: the code then needs the MLIR "
+                     "async runtime); 1: sequential code"),
+      llvm::cl::init(1)};
 };
 
 /// Whether the host CPU has what the VNNI kernel runs on.

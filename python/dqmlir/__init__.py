@@ -2,5 +2,7 @@
 from .compiler import CompiledModule, compile, compile_mlir
 from .frontend.quantized_linear import UnsupportedModuleError
 from .ir import CompileError
+from .threads import get_num_threads, set_num_threads
 
-__all__ = ["compile", "compile_mlir", "CompiledModule", "CompileError", "UnsupportedModuleError"]
+__all__ = ["compile", "compile_mlir", "CompiledModule", "CompileError", "UnsupportedModuleError",
+           "get_num_threads", "set_num_threads"]

@@ -23,6 +23,7 @@ from . import ir as dqir
 from .frontend import emit
 from .frontend.quantized_linear import UnsupportedModuleError, from_dynamic_linear
 from .runtime import JitFunction, TensorSpec
+from .threads import get_num_threads
 
 log = logging.getLogger("dqmlir")
 
@@ -47,8 +48,9 @@ class CompiledModule:
     """A compiled model: call it like the model; `.ir(stage)` shows each stage."""
 
     def __init__(self, fn: JitFunction, stages: dict, timings: dict, source: str,
-                 flatten=None, unflatten=None):
+                 flatten=None, unflatten=None, threads: int = 1):
         self._fn = fn
+        self.threads = threads
         self._stages = stages
         self._flatten = flatten
         self._unflatten = unflatten
@@ -113,30 +115,39 @@ def _dump(stages: dict, module_for_dump: ir.Module | None) -> None:
     log.info("dqmlir: stages dumped to %s", d)
 
 
-def _finish(module: ir.Module, name: str, stages: dict, timings: dict, source: str,
+def _finish(module: ir.Module, name: str, stages: dict, timings: dict, source: str, threads: int,
             keepalive=(), flatten=None, unflatten=None) -> CompiledModule:
-    """dq module -> LLVM -> JIT."""
+    """dq module -> LLVM -> JIT, the kernels on `threads` threads."""
     specs, result_specs = _signature(module, name)
     stages["dq"] = _text(module)
     _dump(stages, module if os.environ.get("DQMLIR_DUMP_DIR") else None)
     log.info("dqmlir: lowering %s (dq-cpu-pipeline)", source)
-    timings["lower"] = dqir.run_pipeline(module, dqir.CPU_PIPELINE)
+    timings["lower"] = dqir.run_pipeline(module, dqir.cpu_pipeline(threads))
     stages["llvm"] = _text(module)
     if os.environ.get("DQMLIR_DUMP_DIR"):
         _dump(stages, None)
     log.info("dqmlir: JIT-compiling %s", source)
     start = time.perf_counter()
-    fn = JitFunction(module, name, specs, result_specs, keepalive=keepalive)
+    fn = JitFunction(module, name, specs, result_specs, keepalive=keepalive,
+                     async_runtime=threads > 1)
     timings["jit"] = time.perf_counter() - start
-    return CompiledModule(fn, stages, timings, source, flatten, unflatten)
+    return CompiledModule(fn, stages, timings, source, flatten, unflatten, threads)
 
 
-def compile_mlir(source: str, name: str = "forward") -> CompiledModule:
+def _threads(threads) -> int:
+    threads = get_num_threads() if threads is None else int(threads)
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    return threads
+
+
+def compile_mlir(source: str, name: str = "forward", threads: int | None = None) -> CompiledModule:
     """Compiles MLIR text (dq, linalg, ... on tensors) and JITs function `name`.
 
     The function's signature (before lowering) defines what the callable takes
-    and returns.
+    and returns. `threads`: see `compile`.
     """
+    threads = _threads(threads)
     timings = {}
     with dqir.make_context(), ir.Location.unknown():
         start = time.perf_counter()
@@ -146,10 +157,10 @@ def compile_mlir(source: str, name: str = "forward") -> CompiledModule:
         for op in module.body.operations:
             if op.operation.name == "func.func" and ir.StringAttr(op.attributes["sym_name"]).value == name:
                 op.attributes["llvm.emit_c_interface"] = ir.UnitAttr.get()
-        return _finish(module, name, {}, timings, f"@{name}")
+        return _finish(module, name, {}, timings, f"@{name}", threads)
 
 
-def _compile_linear(model, example_args) -> CompiledModule:
+def _compile_linear(model, example_args, threads) -> CompiledModule:
     lin = from_dynamic_linear(model)
     if len(example_args) != 1 or not isinstance(example_args[0], torch.Tensor):
         raise TypeError("a quantized Linear takes one tensor argument")
@@ -168,10 +179,10 @@ def _compile_linear(model, example_args) -> CompiledModule:
                 return emit.linear_dynamic(a, lin)
         forward.func_op.attributes["llvm.emit_c_interface"] = ir.UnitAttr.get()
         timings["frontend"] = time.perf_counter() - start
-        return _finish(module, "forward", {}, timings, type(model).__name__, keepalive=(lin,))
+        return _finish(module, "forward", {}, timings, type(model).__name__, threads, keepalive=(lin,))
 
 
-def _compile_model(model, example_args, example_kwargs, quantize, dynamic) -> CompiledModule:
+def _compile_model(model, example_args, example_kwargs, quantize, dynamic, threads) -> CompiledModule:
     from .frontend.to_dq import to_dq
     from .frontend.torch_bridge import import_model
 
@@ -196,13 +207,13 @@ def _compile_model(model, example_args, example_kwargs, quantize, dynamic) -> Co
         start = time.perf_counter()
         module = to_dq(result, ir.Context.current)
         timings["to_dq"] = time.perf_counter() - start
-        return _finish(module, result.func_name, stages, timings, source,
+        return _finish(module, result.func_name, stages, timings, source, threads,
                        keepalive=(result,), flatten=result.flatten_inputs,
                        unflatten=result.unflatten_outputs)
 
 
 def compile(model: torch.nn.Module, example_args, example_kwargs=None, quantize=None,
-            dynamic=True) -> CompiledModule:
+            dynamic=True, threads: int | None = None) -> CompiledModule:
     """Compiles `model` for this CPU; returns a callable with the model's call
     signature and output structure.
 
@@ -212,13 +223,16 @@ def compile(model: torch.nn.Module, example_args, example_kwargs=None, quantize=
       quantized linears as dq ops.
     - `quantize="pytorch"` / `"accurate"`: an fp32 model's nn.Linear layers are
       quantized here (see SCHEMES).
+    - `threads`: threads of the quantized linear kernels, fixed in the code;
+      default `dqmlir.get_num_threads()` (see dqmlir.threads).
     """
+    threads = _threads(threads)
     if not isinstance(example_args, (tuple, list)):
         example_args = (example_args,)
     from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
     if isinstance(model, DynamicLinear) and quantize is None and not example_kwargs:
-        return _compile_linear(model, example_args)
+        return _compile_linear(model, example_args, threads)
     if not isinstance(model, torch.nn.Module):
         raise UnsupportedModuleError(f"expected a torch.nn.Module, got {type(model).__name__}")
-    return _compile_model(model, example_args, example_kwargs, quantize, dynamic)
+    return _compile_model(model, example_args, example_kwargs, quantize, dynamic, threads)

@@ -25,6 +25,15 @@ if not os.environ.get("DQMLIR_NO_AMX"):
 CPU_PIPELINE = "builtin.module(dq-cpu-pipeline)"
 
 
+def cpu_pipeline(threads: int) -> str:
+    """CPU_PIPELINE with dq-cpu-pipeline's `threads` option set (if > 1)."""
+    if threads <= 1:
+        return CPU_PIPELINE
+    if "dq-cpu-pipeline{" in CPU_PIPELINE:
+        return CPU_PIPELINE.replace("dq-cpu-pipeline{", f"dq-cpu-pipeline{{threads={threads} ", 1)
+    return CPU_PIPELINE.replace("dq-cpu-pipeline", f"dq-cpu-pipeline{{threads={threads}}}", 1)
+
+
 def make_context() -> ir.Context:
     """A context with every upstream dialect and dq loaded."""
     ctx = ir.Context()

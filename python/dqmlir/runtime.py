@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import weakref
 from dataclasses import dataclass
@@ -56,14 +57,46 @@ def _load_torch_mlir_first() -> None:
         pass
 
 
-def _runner_utils() -> str:
+def _mlir_lib(name: str) -> str:
     import mlir
 
     for d in mlir.__path__:
-        p = os.path.join(d, "lib", "libmlir_c_runner_utils.so")
+        p = os.path.join(d, "lib", name)
         if os.path.exists(p):
             return p
-    raise FileNotFoundError("libmlir_c_runner_utils.so not found in the mlir package")
+    raise FileNotFoundError(f"{name} not found in the mlir package")
+
+
+def _runner_utils() -> str:
+    return _mlir_lib("libmlir_c_runner_utils.so")
+
+
+# What convert-async-to-llvm calls (mlir/ExecutionEngine/AsyncRuntime.h).
+_ASYNC_RUNTIME_SYMBOLS = [
+    "mlirAsyncRuntimeAddRef", "mlirAsyncRuntimeDropRef", "mlirAsyncRuntimeExecute",
+    "mlirAsyncRuntimeGetValueStorage", "mlirAsyncRuntimeCreateToken", "mlirAsyncRuntimeCreateValue",
+    "mlirAsyncRuntimeEmplaceToken", "mlirAsyncRuntimeEmplaceValue", "mlirAsyncRuntimeSetTokenError",
+    "mlirAsyncRuntimeSetValueError", "mlirAsyncRuntimeIsTokenError", "mlirAsyncRuntimeIsValueError",
+    "mlirAsyncRuntimeIsGroupError", "mlirAsyncRuntimeAwaitToken", "mlirAsyncRuntimeAwaitValue",
+    "mlirAsyncRuntimeAwaitTokenAndExecute", "mlirAsyncRuntimeAwaitValueAndExecute",
+    "mlirAsyncRuntimeCreateGroup", "mlirAsyncRuntimeAddTokenToGroup", "mlirAsyncRuntimeAwaitAllInGroup",
+    "mlirAsyncRuntimeAwaitAllInGroupAndExecute", "mlirAsyncRuntimGetNumWorkerThreads",
+]
+
+
+@functools.cache
+def _async_runtime() -> dict:
+    """Addresses of the MLIR async runtime's functions (threads > 1).
+
+    The library is loaded once for the process and its functions are bound
+    to each engine by name, instead of passing it in `shared_libs`: an engine
+    that loads it calls its `__mlir_execution_engine_destroy` when it dies,
+    which deletes the process-wide runtime (and its thread pool) under the
+    feet of every other engine still using it.
+    """
+    lib = ctypes.CDLL(_mlir_lib("libmlir_async_runtime.so"))
+    return {name: ctypes.c_void_p(ctypes.cast(getattr(lib, name), ctypes.c_void_p).value)
+            for name in _ASYNC_RUNTIME_SYMBOLS}
 
 
 @dataclass(frozen=True)
@@ -112,10 +145,11 @@ class JitFunction:
 
     `specs` and `result_specs` describe the tensor-level signature (taken
     before lowering); the function must carry `llvm.emit_c_interface`.
+    `async_runtime`: the module calls the MLIR async runtime (threads > 1).
     """
 
     def __init__(self, module: ir.Module, name: str, specs, result_specs, opt_level: int = 2,
-                 keepalive=()):
+                 keepalive=(), async_runtime: bool = False):
         self.name = name
         self.specs = list(specs)
         self.result_specs = list(result_specs)
@@ -129,6 +163,9 @@ class JitFunction:
         for symbol, data in detached:
             self._engine.raw_register_runtime(symbol, _Bound(data))
             self.bound_bytes += len(data)
+        if async_runtime:
+            for symbol, address in _async_runtime().items():
+                self._engine.raw_register_runtime(symbol, address)
         self._engine.initialize()
         address = self._engine.raw_lookup("_mlir_ciface_" + name)
         if not address:

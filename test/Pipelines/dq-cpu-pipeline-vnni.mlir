@@ -5,6 +5,8 @@
 // RUN: dq-opt %s --dq-cpu-pipeline=vnni=off | FileCheck %s --check-prefix=OFF
 // RUN: dq-opt %s --dq-cpu-pipeline=vnni=on --dump-pass-pipeline 2>&1 >/dev/null \
 // RUN:   | FileCheck %s --check-prefix=PIPELINE
+// RUN: dq-opt %s --dq-cpu-pipeline="vnni=on threads=2" --dump-pass-pipeline 2>&1 >/dev/null \
+// RUN:   | FileCheck %s --check-prefix=THREADS
 
 // ASM-LABEL: forward:
 // ASM: vpdpbusd {{.*}}zmm
@@ -26,6 +28,16 @@
 // PIPELINE: ownership-based-buffer-deallocation
 // PIPELINE: dq-vnni-to-llvm
 // PIPELINE: convert-vector-to-llvm
+
+// threads=2: the kernel's scf.forall, bufferized and past deallocation,
+// becomes async tasks, lowered to calls of the async runtime.
+// THREADS: dq-linear-to-vnni{{.*}}threads=2
+// THREADS: ownership-based-buffer-deallocation
+// THREADS: scf-forall-to-parallel
+// THREADS: async-parallel-for{{.*}}min-task-size=1 num-workers=2
+// THREADS: async-to-async-runtime
+// THREADS: convert-async-to-llvm
+// THREADS: dq-vnni-to-llvm
 func.func @forward(%x: tensor<?x?x67xf32>) -> tensor<?x?x37xf32> attributes {llvm.emit_c_interface} {
   %w = arith.constant dense<3> : tensor<37x67xi8>
   %ws = arith.constant dense<0.01> : tensor<37xf32>

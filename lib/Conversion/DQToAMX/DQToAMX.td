@@ -37,6 +37,13 @@ def DQLinearToAMX : Pass<"dq-linear-to-amx"> {
       by the VNNI path's epilogue (lib/Conversion/DQToVNNI/Epilogue.h), row
       by row, vectorized and bit-exact with PyTorch.
 
+    With `threads` > 1 the panels are split into chunks as in
+    `dq-linear-to-vnni` (an `scf.forall` writing disjoint column slices of
+    the result); each chunk has its own accumulator scratch. The activation
+    copy stays sequential (it is O(M K), the kernel O(M K N)). AMX tile
+    permission and configuration are per process and per function, so the
+    outlined async tasks need nothing more.
+
     The amx ops need a CPU with amx-int8 and amx-tile, and on Linux the
     process must have asked for the tile state
     (arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA), see
@@ -53,6 +60,9 @@ def DQLinearToAMX : Pass<"dq-linear-to-amx"> {
     Option<"vnniBelow", "vnni-below", "int64_t", /*default=*/"32",
            "Inputs with fewer rows run the VNNI micro-kernel (vpdpbusd) on "
            "the same packed weights instead of AMX (0: never)">,
+    Option<"threads", "threads", "int64_t", /*default=*/"1",
+           "Threads to split the weight panels over (scf.forall); 1: one "
+           "sequential loop">,
   ];
   let dependentDialects = [
     "::mlir::amx::AMXDialect",

@@ -4,7 +4,9 @@
 //   A     = memref.alloc [M padded to 16][K padded to 64] i8; A[m] = q[m]
 //           (64-byte vectors; masked read of the K tail; symmetric: ^ 0x80)
 //   out   = tensor.empty
-//   for each weight panel of 16 * colTiles columns (packed at compile time):
+//   for each weight panel of 16 * colTiles columns (packed at compile time;
+//   with threads > 1 an scf.forall over chunks of panels, each with its own
+//   scratch, see lib/Conversion/DQToVNNI/ParallelPanels.h):
 //     for each block of 16 * rowTiles rows (then the rest by 16 rows):
 //       C[i][j] = tile_zero;  for kb < K/64: C[i][j] += A tile x B tile
 //       tile_store C to scratch; for each valid row: out = epilogue(scratch)
@@ -27,6 +29,7 @@
 #include "lib/Conversion/DQToVNNI/Epilogue.h"
 #include "lib/Conversion/DQToVNNI/MicroKernel.h"
 #include "lib/Conversion/DQToVNNI/PackWeights.h"
+#include "lib/Conversion/DQToVNNI/ParallelPanels.h"
 #include "lib/Dialect/DQ/IR/DQOps.h"
 
 #include "mlir/Dialect/AMX/AMXDialect.h"
@@ -54,6 +57,8 @@ struct AMXKernel {
   Value numRows;
   /// memref<?xK64xi8>, memref<bytes x i8>, memref<16 rowTiles x 16 colTiles xi32>.
   Value acts, weights, scratch;
+  /// The first column `out` holds (null: 0), see emitEpilogue.
+  Value outN0 = nullptr;
 
   /// Copies the quantized activations into `acts`, row by row.
   void copyActivations(ImplicitLocOpBuilder &b) {
@@ -174,7 +179,7 @@ struct AMXKernel {
                 ib, VectorType::get({16}, i32), scratch,
                 ValueRange{r, cIndex(ib, 16 * v)}));
           scf::YieldOp::create(ib, emitEpilogue(ib, kc, cols, {row}, accs, n0,
-                                                nt, masked, iter[0]));
+                                                nt, masked, iter[0], outN0));
         });
     return rowLoop.getResult(0);
   }
@@ -212,7 +217,7 @@ struct AMXKernel {
                                                        panelBase, nt, 16);
                  scf::YieldOp::create(ib, emitEpilogue(ib, kc, cols, tileRows,
                                                        accs, n0, nt, masked,
-                                                       iter[0]));
+                                                       iter[0], outN0));
                })
         .getResult(0);
   }
@@ -240,9 +245,9 @@ struct AMXKernel {
 
 struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
   LinearToAMX(MLIRContext *ctx, int64_t rowTiles, int64_t colTiles,
-              int64_t vnniBelow)
+              int64_t vnniBelow, int64_t threads)
       : OpRewritePattern(ctx), rowTiles(rowTiles), colTiles(colTiles),
-        vnniBelow(vnniBelow) {}
+        vnniBelow(vnniBelow), threads(threads) {}
 
   LogicalResult matchAndRewrite(LinearDynamicOp op,
                                 PatternRewriter &rewriter) const override {
@@ -279,9 +284,12 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
     Value weights = bufferization::ToBufferOp::create(
         b, MemRefType::get({packed.n16 * packed.k64}, i8), kc.packed,
         /*read_only=*/true);
-    Value scratch = memref::AllocaOp::create(
-        b, MemRefType::get({16 * rowTiles, 16 * colTiles}, i32), ValueRange{},
-        b.getI64IntegerAttr(64));
+    auto newScratch = [&](ImplicitLocOpBuilder &sb) -> Value {
+      return memref::AllocaOp::create(
+          sb, MemRefType::get({16 * rowTiles, 16 * colTiles}, i32),
+          ValueRange{}, sb.getI64IntegerAttr(64));
+    };
+    Value scratch = newScratch(b);
     AMXKernel kernel{kc, rowTiles, colTiles, kBlocks, leadDims, numRows,
                      /*acts=*/nullptr, weights, scratch};
 
@@ -292,19 +300,29 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
     // Full panels inside [0, N), then at most one narrower last panel, which
     // stores masked if it reaches into the padding of N to 16.
     int64_t cols = 16 * colTiles, innerPanels = n / cols;
+    Value parallel = threads > 1 ? worthThreads(b, numRows, k, n, threads)
+                                 : Value();
     auto allPanels = [&](ImplicitLocOpBuilder &pb, bool vnni) {
-      Value out = empty;
-      if (innerPanels > 0) {
-        out = scf::ForOp::create(
-                  pb, cIndex(pb, 0), cIndex(pb, innerPanels * cols),
-                  cIndex(pb, cols), ValueRange{out},
-                  [&](OpBuilder &nb, Location loc, Value n0, ValueRange iter) {
-                    ImplicitLocOpBuilder ib(loc, nb);
-                    scf::YieldOp::create(ib, kernel.panel(ib, n0, colTiles,
-                                                          false, vnni, iter[0]));
-                  })
-                  .getResult(0);
-      }
+      auto panels = [&](ImplicitLocOpBuilder &rb, Value lb, Value ub,
+                        Value outN0, Value slice) -> Value {
+        kernel.outN0 = outN0;
+        // Each thread stores its accumulators to its own scratch.
+        if (outN0 && !vnni)
+          kernel.scratch = newScratch(rb);
+        return scf::ForOp::create(
+                   rb, lb, ub, cIndex(rb, cols), ValueRange{slice},
+                   [&](OpBuilder &nb, Location loc, Value n0, ValueRange iter) {
+                     ImplicitLocOpBuilder ib(loc, nb);
+                     scf::YieldOp::create(ib, kernel.panel(ib, n0, colTiles,
+                                                           false, vnni,
+                                                           iter[0]));
+                   })
+            .getResult(0);
+      };
+      Value out =
+          emitPanels(pb, empty, innerPanels, cols, threads, parallel, panels);
+      kernel.outN0 = nullptr;
+      kernel.scratch = scratch;
       if (int64_t n0 = innerPanels * cols; n0 < n)
         out = kernel.panel(pb, cIndex(pb, n0),
                            std::min(cols, packed.n16 - n0) / 16,
@@ -350,13 +368,13 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
     return success();
   }
 
-  int64_t rowTiles, colTiles, vnniBelow;
+  int64_t rowTiles, colTiles, vnniBelow, threads;
 };
 } // namespace
 
 void mlir::dq::populateLinearToAMXPatterns(RewritePatternSet &patterns,
                                            int64_t rowTiles, int64_t colTiles,
-                                           int64_t vnniBelow) {
+                                           int64_t vnniBelow, int64_t threads) {
   patterns.add<LinearToAMX>(patterns.getContext(), rowTiles, colTiles,
-                            vnniBelow);
+                            vnniBelow, threads);
 }

@@ -24,14 +24,14 @@ struct DQLinearToVNNI : dq::impl::DQLinearToVNNIBase<DQLinearToVNNI> {
   using Base::Base;
 
   void runOnOperation() override {
-    if (rows < 1 || cols < 16 || cols % 16 != 0) {
+    if (rows < 1 || cols < 16 || cols % 16 != 0 || threads < 1) {
       emitError(getOperation()->getLoc(),
-                "dq-linear-to-vnni: rows must be >= 1 and cols a positive "
-                "multiple of 16");
+                "dq-linear-to-vnni: rows and threads must be >= 1 and cols a "
+                "positive multiple of 16");
       return signalPassFailure();
     }
     RewritePatternSet patterns(&getContext());
-    dq::populateLinearToVNNIPatterns(patterns, rows, cols);
+    dq::populateLinearToVNNIPatterns(patterns, rows, cols, threads);
     // Ops it does not match (non-constant weights) stay for
     // dq-lower-to-linalg. The rewrite creates no new linear_dynamic, so one
     // walk is enough; folding is left to the pipeline's canonicalize.

@@ -26,6 +26,13 @@ def DQLinearToVNNI : Pass<"dq-linear-to-vnni"> {
     - the dequantize epilogue is fused into the tile's store and rounds
       exactly like `dq-lower-to-linalg`'s (bit-exact with PyTorch).
 
+    With `threads` > 1 the panels are split into that many chunks of
+    consecutive panels, an `scf.forall` whose iterations write disjoint
+    column slices of the result (`tensor.parallel_insert_slice`);
+    `dq-cpu-pipeline{threads=N}` runs them as async tasks. Inputs with too
+    few rows to be worth it (under 2^24 multiply-adds per thread) take one
+    chunk, checked at run time.
+
     Symmetric (si8) activations are shifted to u8 by flipping their sign
     bit (+128); the epilogue subtracts `128 * colsum` in int32.
 
@@ -40,6 +47,9 @@ def DQLinearToVNNI : Pass<"dq-linear-to-vnni"> {
     Option<"cols", "cols", "int64_t", /*default=*/"48",
            "Columns of a register tile and of a weight panel (NR), a "
            "multiple of 16">,
+    Option<"threads", "threads", "int64_t", /*default=*/"1",
+           "Threads to split the weight panels over (scf.forall); 1: one "
+           "sequential loop">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -58,8 +58,9 @@ ColumnOperands dq::loadColumnOperands(ImplicitLocOpBuilder &b,
 Value dq::emitEpilogue(ImplicitLocOpBuilder &b, const KernelContext &kc,
                        const ColumnOperands &cols, ArrayRef<RowIndex> rows,
                        ArrayRef<Value> accs, Value n0, int64_t nv, bool masked,
-                       Value out) {
+                       Value out, Value outN0) {
   Type f32 = b.getF32Type(), i32 = b.getI32Type();
+  Value outCol = outN0 ? arith::SubIOp::create(b, n0, outN0).getResult() : n0;
   for (auto [i, row] : llvm::enumerate(rows)) {
     ValueRange qparamIdx = kc.perRow ? ValueRange(row) : ValueRange{};
     Value s = vector::BroadcastOp::create(
@@ -88,7 +89,7 @@ Value dq::emitEpilogue(ImplicitLocOpBuilder &b, const KernelContext &kc,
       }
       SmallVector<Value> idx(row);
       idx.push_back(arith::AddIOp::create(
-          b, n0, arith::ConstantIndexOp::create(b, v * 16)));
+          b, outCol, arith::ConstantIndexOp::create(b, v * 16)));
       bool bounds[] = {!masked};
       out = vector::TransferWriteOp::create(b, r, out, idx, bounds).getResult();
     }

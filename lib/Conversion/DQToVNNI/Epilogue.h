@@ -19,11 +19,13 @@ ColumnOperands loadColumnOperands(ImplicitLocOpBuilder &b,
                                   int64_t nv, bool masked);
 
 /// Dequantizes a tile's accumulators (see emitDotTile) and writes row i,
-/// columns n0 + 16 v .. of `out` (masked past N); returns the new `out`.
+/// columns n0 + 16 v .. of the result (masked past N); returns the new
+/// `out`. `out` holds the result's columns from `outN0` on (null: from 0),
+/// e.g. one thread's slice (see ParallelPanels.h).
 Value emitEpilogue(ImplicitLocOpBuilder &b, const KernelContext &kc,
                    const ColumnOperands &cols, ArrayRef<RowIndex> rows,
                    ArrayRef<Value> accs, Value n0, int64_t nv, bool masked,
-                   Value out);
+                   Value out, Value outN0 = nullptr);
 
 } // namespace mlir::dq
 

@@ -2,7 +2,8 @@
 //
 //   s, zp = dq.choose_qparams x;  q = dq.quantize x, s, zp    (as before)
 //   out   = tensor.empty
-//   for each weight panel of `cols` columns (packed at compile time):
+//   for each weight panel of `cols` columns (packed at compile time;
+//   with threads > 1 an scf.forall over chunks of panels, ParallelPanels.h):
 //     for each block of `rows` rows (then the remaining rows one by one):
 //       acc  = K loop of vpdpbusd on rows x cols/16 vector<16xi32>  (MicroKernel)
 //       out  = transfer_write(dequantize(acc))                      (Epilogue)
@@ -22,6 +23,7 @@
 #include "lib/Conversion/DQToVNNI/Epilogue.h"
 #include "lib/Conversion/DQToVNNI/MicroKernel.h"
 #include "lib/Conversion/DQToVNNI/PackWeights.h"
+#include "lib/Conversion/DQToVNNI/ParallelPanels.h"
 #include "lib/Dialect/DQ/IR/DQOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -70,6 +72,8 @@ struct KernelBuilder {
   int64_t rows;
   SmallVector<Value> leadDims;
   Value numRows;
+  /// The first column `out` holds (null: 0), see emitEpilogue.
+  Value outN0 = nullptr;
 
   /// A loop over linear rows [lb, ub) by `step`, each iteration one tile of
   /// `step` rows, threading `out`.
@@ -88,7 +92,8 @@ struct KernelBuilder {
           SmallVector<Value> accs =
               emitDotTile(ib, kc, tileRows, panelBase, nv);
           scf::YieldOp::create(ib, emitEpilogue(ib, kc, cols, tileRows, accs,
-                                                n0, nv, masked, iter[0]));
+                                                n0, nv, masked, iter[0],
+                                                outN0));
         });
     return loop.getResult(0);
   }
@@ -112,8 +117,8 @@ struct KernelBuilder {
 };
 
 struct LinearToVNNI : OpRewritePattern<LinearDynamicOp> {
-  LinearToVNNI(MLIRContext *ctx, int64_t rows, int64_t cols)
-      : OpRewritePattern(ctx), rows(rows), cols(cols) {}
+  LinearToVNNI(MLIRContext *ctx, int64_t rows, int64_t cols, int64_t threads)
+      : OpRewritePattern(ctx), rows(rows), cols(cols), threads(threads) {}
 
   LogicalResult matchAndRewrite(LinearDynamicOp op,
                                 PatternRewriter &rewriter) const override {
@@ -154,17 +159,22 @@ struct LinearToVNNI : OpRewritePattern<LinearDynamicOp> {
     // Full panels inside [0, N), then at most one narrower last panel, which
     // stores masked if it reaches into the padding of N to 16.
     int64_t innerPanels = n / cols;
-    if (innerPanels > 0) {
-      out = scf::ForOp::create(
-                b, cIndex(b, 0), cIndex(b, innerPanels * cols),
-                cIndex(b, cols), ValueRange{out},
-                [&](OpBuilder &nb, Location loc, Value n0, ValueRange iter) {
-                  ImplicitLocOpBuilder ib(loc, nb);
-                  scf::YieldOp::create(
-                      ib, kb.panel(ib, n0, cols / 16, false, iter[0]));
-                })
-                .getResult(0);
-    }
+    auto panels = [&](ImplicitLocOpBuilder &pb, Value lb, Value ub,
+                      Value outN0, Value slice) -> Value {
+      kb.outN0 = outN0;
+      return scf::ForOp::create(
+                 pb, lb, ub, cIndex(pb, cols), ValueRange{slice},
+                 [&](OpBuilder &nb, Location loc, Value n0, ValueRange iter) {
+                   ImplicitLocOpBuilder ib(loc, nb);
+                   scf::YieldOp::create(
+                       ib, kb.panel(ib, n0, cols / 16, false, iter[0]));
+                 })
+          .getResult(0);
+    };
+    Value parallel =
+        threads > 1 ? worthThreads(b, numRows, k, n, threads) : Value();
+    out = emitPanels(b, out, innerPanels, cols, threads, parallel, panels);
+    kb.outN0 = nullptr;
     if (int64_t n0 = innerPanels * cols; n0 < n)
       out = kb.panel(b, cIndex(b, n0), std::min(cols, packed.n16 - n0) / 16,
                      /*masked=*/n % 16 != 0, out);
@@ -175,11 +185,12 @@ struct LinearToVNNI : OpRewritePattern<LinearDynamicOp> {
     return success();
   }
 
-  int64_t rows, cols;
+  int64_t rows, cols, threads;
 };
 } // namespace
 
 void mlir::dq::populateLinearToVNNIPatterns(RewritePatternSet &patterns,
-                                            int64_t rows, int64_t cols) {
-  patterns.add<LinearToVNNI>(patterns.getContext(), rows, cols);
+                                            int64_t rows, int64_t cols,
+                                            int64_t threads) {
+  patterns.add<LinearToVNNI>(patterns.getContext(), rows, cols, threads);
 }

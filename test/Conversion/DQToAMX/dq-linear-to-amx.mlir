@@ -1,4 +1,6 @@
 // RUN: dq-opt %s --dq-linear-to-amx --canonicalize | FileCheck %s
+// RUN: dq-opt %s --dq-linear-to-amx=threads=2 --canonicalize | FileCheck %s --check-prefix=PAR
+// RUN: dq-opt %s --dq-cpu-pipeline="kernel=amx threads=2" | FileCheck %s --check-prefix=ASYNC
 // RUN: dq-opt %s --dq-cpu-pipeline=kernel=amx | FileCheck %s --check-prefix=LLVM
 // RUN: dq-opt %s --dq-cpu-pipeline=kernel=amx | mlir-translate --mlir-to-llvmir \
 // RUN:   | llc -O3 -mattr=+amx-int8,+amx-tile,+avx512f,+avx512bw,+avx512vnni | FileCheck %s --check-prefix=ASM
@@ -67,4 +69,49 @@ func.func @linear_const(%x: tensor<?x?x6xf32>) -> tensor<?x?x2xf32> {
   %b = arith.constant dense<[1.0, 2.0]> : tensor<2xf32>
   %y = dq.linear_dynamic %x, %w, %ws bias %b act asymmetric per_tensor reduce_range : tensor<?x?x6xf32>, tensor<2x6xi8>, tensor<2xf32>, tensor<2xf32> -> tensor<?x?x2xf32>
   return %y : tensor<?x?x2xf32>
+}
+
+// threads=2, N = 64: two panels of 32 columns, split into (at most) two
+// chunks of an scf.forall, in the VNNI branch (< 32 rows) and in the AMX
+// one; each AMX chunk stores its tiles to its own scratch. Two chunks from
+// 2 * 2^24 multiply-adds on (8192 rows of 64 x 64), else one.
+// PAR-LABEL: func @linear_threads
+// PAR: %[[BIG:.*]] = arith.cmpi uge, %{{.*}}, %c8192 : index
+// PAR: scf.if
+// PAR:   %[[CHUNKS:.*]] = arith.select %[[BIG]], %c2, %c1 : index
+// PAR:   scf.forall (%{{.*}}) in (%[[CHUNKS]]) shared_outs(%[[OUT:.*]] = %{{.*}}) -> (tensor<?x64xf32>)
+// PAR:     %[[SLICE:.*]] = tensor.extract_slice %[[OUT]]
+// PAR:     scf.for {{.*}} step %c32 iter_args(%{{.*}} = %[[SLICE]]) -> (tensor<?x?xf32>)
+// PAR:       dq.vpdpbusd
+// PAR:     scf.forall.in_parallel
+// PAR-NEXT:  tensor.parallel_insert_slice
+// PAR: } else {
+// PAR:   memref.alloc
+// PAR:   %[[CHUNKS2:.*]] = arith.select %[[BIG]], %c2, %c1 : index
+// PAR:   scf.forall (%{{.*}}) in (%[[CHUNKS2]]) shared_outs(%[[OUT2:.*]] = %{{.*}}) -> (tensor<?x64xf32>)
+// PAR:     %[[SLICE2:.*]] = tensor.extract_slice %[[OUT2]]
+// PAR:     %[[SCRATCH:.*]] = memref.alloca() {alignment = 64 : i64} : memref<32x32xi32>
+// PAR:     scf.for {{.*}} step %c32 iter_args(%{{.*}} = %[[SLICE2]]) -> (tensor<?x?xf32>)
+// PAR:       amx.tile_muli
+// PAR:       amx.tile_store %[[SCRATCH]]
+// PAR:     scf.forall.in_parallel
+// PAR-NEXT:  tensor.parallel_insert_slice
+
+// dq-cpu-pipeline{threads=2}: the chunks become async tasks
+// (async-parallel-for); one chunk is a direct call of the outlined body.
+// ASYNC-LABEL: llvm.func @linear_threads
+// ASYNC: llvm.call @parallel_compute_fn
+// ASYNC: llvm.call @mlirAsyncRuntimeCreateGroup
+// ASYNC: llvm.call @async_dispatch_fn
+// ASYNC: llvm.call @mlirAsyncRuntimeAwaitAllInGroup
+// ASYNC-LABEL: llvm.func @parallel_compute_fn
+// ASYNC: llvm.call_intrinsic "llvm.x86.tdpbusd.internal"
+// ASYNC-LABEL: llvm.func @async_execute_fn
+// ASYNC: llvm.call @mlirAsyncRuntimeExecute
+func.func @linear_threads(%x: tensor<?x64xf32>) -> tensor<?x64xf32> {
+  %w = arith.constant dense<1> : tensor<64x64xi8>
+  %ws = arith.constant dense<0.5> : tensor<f32>
+  %y = dq.linear_dynamic %x, %w, %ws act asymmetric per_tensor
+      : tensor<?x64xf32>, tensor<64x64xi8>, tensor<f32> -> tensor<?x64xf32>
+  return %y : tensor<?x64xf32>
 }

@@ -1,5 +1,6 @@
 // RUN: dq-opt %s --dq-linear-to-vnni="rows=4 cols=64" --canonicalize --split-input-file | FileCheck %s
 // RUN: dq-opt %s --dq-linear-to-vnni=rows=2 --canonicalize --split-input-file | FileCheck %s --check-prefix=ROWS2
+// RUN: dq-opt %s --dq-linear-to-vnni="cols=64 threads=2" --canonicalize --split-input-file | FileCheck %s --check-prefix=PAR
 
 // Rank 3, K = 6 (one full group of 4 and a masked tail), N = 2 (padded to
 // 16, masked stores). The weights are packed at compile time into a
@@ -89,6 +90,30 @@ func.func @linear_const(%x: tensor<?x?x6xf32>) -> tensor<?x?x2xf32> {
 // CHECK-NEXT: vector.transfer_write {{.*}} {in_bounds = [true]} : vector<16xf32>, tensor<?x136xf32>
 // The masked panel at column 128.
 // CHECK: vector.transfer_write {{.*}}[%{{.*}}, %c128] : vector<16xf32>, tensor<?x136xf32>
+
+// threads=2: the two full panels split into chunks of consecutive panels,
+// an scf.forall whose iterations write disjoint column slices of the
+// result. Two chunks from 2 * 2^24 multiply-adds on (30841 rows of K x N =
+// 8 x 136), else one. The masked panel follows, sequential.
+// PAR-LABEL: func @linear_symmetric
+// PAR: %[[BIG:.*]] = arith.cmpi uge, %{{.*}}, %c30841 : index
+// PAR: %[[CHUNKS:.*]] = arith.select %[[BIG]], %c2, %c1 : index
+// PAR: %[[RES:.*]] = scf.forall (%[[C:.*]]) in (%[[CHUNKS]]) shared_outs(%[[OUT:.*]] = %{{.*}}) -> (tensor<?x136xf32>)
+// PAR:   arith.muli %[[C]], %c2
+// PAR:   %[[P0:.*]] = arith.divui %{{.*}}, %[[CHUNKS]]
+// PAR:   %[[LB:.*]] = arith.muli %[[P0]], %c64
+// PAR:   %[[UB:.*]] = arith.muli %{{.*}}, %c64
+// PAR:   %[[W:.*]] = arith.subi %[[UB]], %[[LB]]
+// PAR:   %[[SLICE:.*]] = tensor.extract_slice %[[OUT]][0, %[[LB]]] [%{{.*}}, %[[W]]] [1, 1] : tensor<?x136xf32> to tensor<?x?xf32>
+// PAR:   %[[R:.*]] = scf.for %[[N0:.*]] = %[[LB]] to %[[UB]] step %c64 iter_args(%{{.*}} = %[[SLICE]]) -> (tensor<?x?xf32>)
+// PAR:     dq.vpdpbusd
+// Stores at the panel's column within the slice.
+// PAR:     %[[COL:.*]] = arith.subi %[[N0]], %[[LB]] : index
+// PAR:     vector.transfer_write %{{.*}}[%{{.*}}, %[[COL]]] {in_bounds = [true]} : vector<16xf32>, tensor<?x?xf32>
+// PAR:   scf.forall.in_parallel
+// PAR-NEXT: tensor.parallel_insert_slice %[[R]] into %[[OUT]][0, %[[LB]]] [%{{.*}}, %[[W]]] [1, 1]
+// PAR: scf.for {{.*}} iter_args(%{{.*}} = %[[RES]])
+// PAR: vector.transfer_write {{.*}}[%{{.*}}, %c128] : vector<16xf32>, tensor<?x136xf32>
 func.func @linear_symmetric(%x: tensor<?x8xf32>) -> tensor<?x136xf32> {
   %w = arith.constant dense<-3> : tensor<136x8xsi8>
   %ws = arith.constant dense<0.5> : tensor<f32>

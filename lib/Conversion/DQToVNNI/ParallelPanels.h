@@ -1,0 +1,37 @@
+//===- ParallelPanels.h - weight panels split over threads ------*- C++ -*-===//
+#ifndef DQMLIR_CONVERSION_DQTOVNNI_PARALLELPANELS_H
+#define DQMLIR_CONVERSION_DQTOVNNI_PARALLELPANELS_H
+
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+namespace mlir::dq {
+
+/// Builds the loop over a range of panels: columns [lb, ub) of the result
+/// in steps of a panel. `out` holds the result's columns from `outN0` on
+/// (null: all of it, from column 0). Returns the new `out`.
+using PanelRangeBuilder = function_ref<Value(
+    ImplicitLocOpBuilder &b, Value lb, Value ub, Value outN0, Value out)>;
+
+/// Emits the `numPanels` panels of `cols` columns at the start of `out`.
+///
+/// threads <= 1: one range, [0, numPanels * cols), as a sequential loop.
+/// threads > 1: an `scf.forall` over chunks of consecutive panels, each
+/// writing its own column slice of `out` (tensor.parallel_insert_slice, in
+/// place after bufferization); dq-cpu-pipeline turns it into async tasks
+/// (async-parallel-for). There are min(threads, numPanels) chunks when
+/// `parallel` is true at run time, else one, which async-parallel-for runs
+/// inline in the caller: small inputs pay no thread hand-off.
+Value emitPanels(ImplicitLocOpBuilder &b, Value out, int64_t numPanels,
+                 int64_t cols, int64_t threads, Value parallel,
+                 PanelRangeBuilder body);
+
+/// Whether a kernel of `numRows` x K x N multiply-adds is worth `threads`
+/// threads: each gets at least 2^24 of them (tens of microseconds). Waking
+/// a sleeping pool thread costs microseconds on an idle machine but tens on
+/// a busy one; the bar keeps M <= 8 sequential on 768-3072 sized layers.
+Value worthThreads(ImplicitLocOpBuilder &b, Value numRows, int64_t k,
+                   int64_t n, int64_t threads);
+
+} // namespace mlir::dq
+
+#endif // DQMLIR_CONVERSION_DQTOVNNI_PARALLELPANELS_H

@@ -1,0 +1,72 @@
+"""The VNNI and AMX kernels on 2 threads (dq-cpu-pipeline{threads=2}).
+
+Panels split over async tasks must give exactly PyTorch's result: M around
+the run-time switch between one chunk and two (2 * 2^24 multiply-adds), N
+with a masked last panel, rank 3. Thread-count API and the process-wide
+async runtime (engines come and go; the runtime must stay).
+"""
+import gc
+
+import pytest
+import torch
+from conftest import HAS_VNNI, record_parity
+from test_linear_parity import make_qlinear
+
+import dqmlir
+from dqmlir import amx
+from dqmlir import ir as dqir
+
+HAS_AMX = amx.host_has_amx() and amx.request_amx_permission()
+KERNELS = [pytest.param("vnni", marks=pytest.mark.skipif(not HAS_VNNI, reason="needs AVX512-VNNI")),
+           pytest.param("amx", marks=pytest.mark.skipif(not HAS_AMX, reason="needs AMX-INT8"))]
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("per_channel", [False, True], ids=["per_tensor", "per_channel"])
+@pytest.mark.parametrize("k,n", [(768, 768), (384, 1536), (200, 1000)])
+def test_two_threads_same_as_pytorch(kernel, k, n, per_channel, monkeypatch):
+    monkeypatch.setattr(dqir, "CPU_PIPELINE", f"builtin.module(dq-cpu-pipeline{{kernel={kernel}}})")
+    q = make_qlinear(k, n, per_channel=per_channel, seed=k + n)
+    compiled = dqmlir.compile(q, (torch.randn(2, k),), threads=2)
+    assert compiled.threads == 2 and "mlirAsyncRuntimeExecute" in compiled.ir("llvm")
+    torch.manual_seed(n)
+    switch = -(-2 * 2**24 // (k * n))  # rows from which the kernel splits
+    for m in [1, 8, switch - 1, switch, 128, 300, 512]:
+        x = torch.randn(m, k) * 2.5 + 0.3
+        ours, ref = compiled(x), q(x)
+        record_parity(ours, ref)
+        assert torch.equal(ours, ref), (m, (ours - ref).abs().max())
+
+
+@pytest.mark.skipif(not HAS_VNNI, reason="needs AVX512-VNNI")
+def test_rank3_and_threads_api():
+    q = make_qlinear(256, 1000, seed=3)
+    x = torch.randn(4, 70, 256)
+    old = dqmlir.get_num_threads()
+    try:
+        dqmlir.set_num_threads(3)
+        assert dqmlir.get_num_threads() == 3
+        c3 = dqmlir.compile(q, (x,))
+        assert c3.threads == 3
+        assert torch.equal(c3(x), q(x))
+        c1 = dqmlir.compile(q, (x,), threads=1)
+        assert "mlirAsyncRuntime" not in c1.ir("llvm")
+        assert torch.equal(c1(x), q(x))
+        with pytest.raises(ValueError):
+            dqmlir.set_num_threads(0)
+    finally:
+        dqmlir.set_num_threads(old)
+
+
+@pytest.mark.skipif(not HAS_VNNI, reason="needs AVX512-VNNI")
+def test_runtime_outlives_engines():
+    # An ExecutionEngine that loads libmlir_async_runtime.so itself deletes
+    # the process-wide runtime when it dies; dqmlir binds the functions so
+    # that never happens.
+    q = make_qlinear(512, 512, seed=5)
+    x = torch.randn(256, 512)
+    for _ in range(3):
+        c = dqmlir.compile(q, (x,), threads=2)
+        assert torch.equal(c(x), q(x))
+        del c
+        gc.collect()
