@@ -491,7 +491,7 @@ def import_model(model: nn.Module, example_args: Sequence[Any], example_kwargs=N
     from torch_mlir import ir
     from torch_mlir.dialects import torch as torch_d
     from torch_mlir.extras.fx_importer import FxImporter
-    from torch_mlir.extras.fx_decomp_util import get_decomposition_table
+    from .decompositions import decomposition_table
 
     if qconfig is None:
         qconfig = torch.ao.quantization.default_dynamic_qconfig
@@ -509,7 +509,7 @@ def import_model(model: nn.Module, example_args: Sequence[Any], example_kwargs=N
     t["export"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    ep = ep.run_decompositions(get_decomposition_table())
+    ep = ep.run_decompositions(decomposition_table())
     in_spec, out_spec = ep.call_spec.in_spec, ep.call_spec.out_spec
     # Non-persistent buffers (HF position_ids, token_type_ids) live in
     # ep.constants, but the frozen importer looks every buffer up in state_dict.
