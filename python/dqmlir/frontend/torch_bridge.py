@@ -209,10 +209,17 @@ def _make_hooks(resources: Dict[str, np.ndarray]):
             self._by_id: Dict[int, ir.Attribute] = {}
 
         def resolve_literal(self, gni, literal, info):
-            if not isinstance(literal, torch.Tensor) or literal.nbytes < RESOURCE_MIN_BYTES:
+            if not isinstance(literal, torch.Tensor) or literal.dtype == torch.bfloat16:
                 return None
-            if literal.dtype == torch.bfloat16:
-                return None
+            if literal.nbytes < RESOURCE_MIN_BYTES:
+                # torch-mlir's default would make it an unnamed resource too.
+                if literal.numel() <= 1 or literal.dtype not in (torch.float32, torch.int64, torch.int32):
+                    return None
+                arr = literal.detach().cpu().contiguous().numpy()
+                ttype = ir.RankedTensorType.get(list(literal.shape), gni._cc.dtype_to_type(literal.dtype))
+                return ir.Operation.create(
+                    "torch.vtensor.literal", results=[gni._cc.tensor_to_vtensor_type(literal)],
+                    attributes={"value": ir.DenseElementsAttr.get(arr, type=ttype)}).result
             attr = self._by_id.get(id(literal))
             vtype = gni._cc.tensor_to_vtensor_type(literal)
             if attr is None:
@@ -577,7 +584,7 @@ def import_model(model: nn.Module, example_args: Sequence[Any], example_kwargs=N
     if model.training:
         raise ValueError("call model.eval() first (export would record training-mode ops)")
     with _swapped(model, quantize, qconfig, reduce_range, act_granularity) as linears:
-        ep = torch.export.export(model, args, kwargs, dynamic_shapes=dyn, strict=False)
+        ep = _export(model, args, kwargs, dyn)
     t["export"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -631,6 +638,20 @@ def import_model(model: nn.Module, example_args: Sequence[Any], example_kwargs=N
               for k, v in ep.range_constraints.items()}
     return ImportResult(text, linears, resources, in_spec, out_spec, const_inputs, ranges,
                         func_name, t, torch_text, input_dims)
+
+
+def _export(model, args, kwargs, dyn):
+    try:
+        return torch.export.export(model, args, kwargs, dynamic_shapes=dyn, strict=False)
+    except RuntimeError as e:
+        # A KV cache object (HF GPT-2's default use_cache=True) in the outputs.
+        m = re.search(r"Found <class '([\w.]+)'> in output", str(e))
+        if m is None:
+            raise
+        hint = ("; pass use_cache=False (in example_kwargs and on every call)"
+                if "cache" in m.group(1).lower() else "")
+        raise UnsupportedModuleError(f"{type(model).__name__} returns a {m.group(1)}, which "
+                                     f"dqmlir cannot return{hint}") from None
 
 
 def _int_or_none(x) -> Optional[int]:
