@@ -264,3 +264,16 @@ def test_integer_cumsum():
     for b, s in [(2, 8), (1, 13)]:
         mask = (torch.rand(b, s) > 0.3).long()
         assert torch.equal(c(mask), m(mask))
+
+
+class FlattenTokens(torch.nn.Module):
+    def forward(self, x):
+        return x.view(-1, x.shape[-1]).sum(0)
+
+
+def test_view_merging_two_dynamic_dims_is_refused():
+    with pytest.raises(dqmlir.UnsupportedModuleError, match=r"merges the dynamic dims s\d+, s\d+"):
+        dqmlir.compile(FlattenTokens().eval(), (torch.randn(2, 5, 8),))
+    c = dqmlir.compile(FlattenTokens().eval(), (torch.randn(2, 5, 8),), dynamic=False)
+    x = torch.randn(2, 5, 8)
+    assert torch.allclose(c(x), x.view(-1, 8).sum(0), atol=1e-5)

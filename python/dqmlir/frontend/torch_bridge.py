@@ -28,6 +28,7 @@ import torch
 import torch.nn as nn
 from torch.utils import _pytree as pytree
 
+from .fx_checks import check_dynamic_collapses
 from .quantized_linear import (QuantizedLinear, UnsupportedModuleError, from_dynamic_linear,
                                from_torchao_linear, is_torchao_linear)
 
@@ -597,6 +598,7 @@ def import_model(model: nn.Module, example_args: Sequence[Any], example_kwargs=N
     const_inputs = _drop_constant_inputs(ep)
     input_dims = _input_dims(ep)
     node_paths = {n.name: _module_path(n) for n in ep.graph.nodes}
+    check_dynamic_collapses(ep.graph_module, node_paths)
     t["decompose"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
