@@ -225,3 +225,55 @@ def test_input_longer_than_the_model_supports_raises():
     with pytest.raises(ValueError, match="the model supports at most 64"):
         c(torch.randint(0, 30000, (1, 80)))
     assert c(torch.randint(0, 30000, (1, 64))).last_hidden_state.shape == (1, 64, 64)
+
+
+class Fp32Linear3d(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.q = torch.nn.Linear(16, 32)
+        self.f = torch.nn.Linear(32, 8)  # left fp32
+
+    def forward(self, x):
+        return self.f(torch.relu(self.q(x)))
+
+
+def test_fp32_linear_on_dynamic_3d_input():
+    # export writes it as view(x, [-1, K]) + mm, which torch-mlir lowered to an
+    # unchecked cast of the sequence dim to 1 (wrong results or a crash).
+    torch.manual_seed(0)
+    ref_q = torch.ao.quantization.quantize_dynamic(Fp32Linear3d().eval(), {"q"}, dtype=torch.qint8)
+    c = dqmlir.compile(ref_q, (torch.randn(2, 5, 16),))
+    assert c.ir("dq").count("dq.linear_dynamic") == 1
+    for shape in [(2, 5, 16), (1, 1, 16), (3, 9, 16)]:
+        x = torch.randn(*shape)
+        with torch.no_grad():
+            ref = ref_q(x)
+        assert (c(x) - ref).abs().max() < 1e-5
+
+
+class Positions(torch.nn.Module):
+    """RoBERTa-style position ids: an integer cumsum over the mask."""
+
+    def forward(self, mask):
+        return torch.cumsum(mask, dim=1) * mask - 1
+
+
+def test_integer_cumsum():
+    m = Positions().eval()
+    c = dqmlir.compile(m, (torch.ones(2, 8, dtype=torch.long),))
+    for b, s in [(2, 8), (1, 13)]:
+        mask = (torch.rand(b, s) > 0.3).long()
+        assert torch.equal(c(mask), m(mask))
+
+
+class FlattenTokens(torch.nn.Module):
+    def forward(self, x):
+        return x.view(-1, x.shape[-1]).sum(0)
+
+
+def test_view_merging_two_dynamic_dims_is_refused():
+    with pytest.raises(dqmlir.UnsupportedModuleError, match=r"merges the dynamic dims s\d+, s\d+"):
+        dqmlir.compile(FlattenTokens().eval(), (torch.randn(2, 5, 8),))
+    c = dqmlir.compile(FlattenTokens().eval(), (torch.randn(2, 5, 8),), dynamic=False)
+    x = torch.randn(2, 5, 8)
+    assert torch.allclose(c(x), x.view(-1, 8).sum(0), atol=1e-5)

@@ -13,6 +13,7 @@ import numpy as np
 from mlir import ir
 
 from . import emit
+from .fp32_linear import linear_f32
 from .torch_bridge import ImportResult
 
 
@@ -45,7 +46,8 @@ def to_dq(result: ImportResult, ctx: ir.Context) -> ir.Module:
         decls = {}
         for op in module.body.operations:
             if op.operation.name == "func.func" and ("dq.layer" in op.attributes
-                                                     or "dq.layer_norm" in op.attributes):
+                                                     or "dq.layer_norm" in op.attributes
+                                                     or "dq.f32_linear" in op.attributes):
                 decls[ir.StringAttr(op.attributes["sym_name"]).value] = op
         calls = []
 
@@ -61,10 +63,13 @@ def to_dq(result: ImportResult, ctx: ir.Context) -> ir.Module:
                 if "dq.layer_norm" in decl.attributes:
                     eps = ir.FloatAttr(decl.attributes["dq.eps"]).value
                     y = emit.layer_norm(*call.operands, eps)
+                elif "dq.f32_linear" in decl.attributes:
+                    ops = list(call.operands)
+                    y = linear_f32(ops[0], ops[1], ops[2] if len(ops) > 2 else None,
+                                   ir.BoolAttr(decl.attributes["dq.weight_kn"]).value)
                 else:
                     layer = ir.IntegerAttr(decl.attributes["dq.layer"]).value
-                    y = emit.linear_dynamic(call.operands[0], result.linears[layer],
-                                            name=f"w{layer}")
+                    y = emit.linear_dynamic(call.operands[0], result.linears[layer], name=f"w{layer}")
             call.results[0].replace_all_uses_with(y)
             call.erase()
         for decl in decls.values():

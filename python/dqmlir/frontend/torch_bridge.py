@@ -29,12 +29,16 @@ import torch.nn as nn
 from torch.utils import _pytree as pytree
 
 from . import layer_norm as _layer_norm
+from .fx_checks import check_dynamic_collapses
 from .quantized_linear import (QuantizedLinear, UnsupportedModuleError, from_dynamic_linear,
                                from_torchao_linear, is_torchao_linear)
 
 OP_NAME = "dqmlir::linear_dynamic"
 _MLIR_OP_NAME = "torch.dqmlir.linear_dynamic"
 _DECL_PREFIX = "dq_linear_"
+F32_OP_NAME = "dqmlir::linear_f32"
+_F32_MLIR_OP_NAME = "torch.dqmlir.linear_f32"
+_F32_DECL_PREFIX = "dq_f32_linear_"
 # Tensors smaller than this stay inline as dense<...> (splats, tiny vectors).
 RESOURCE_MIN_BYTES = 64
 
@@ -71,6 +75,40 @@ class _DQLinearStub(nn.Module):
     def forward(self, x):
         return torch.ops.dqmlir.linear_dynamic(
             x, self.layer, self.out_features, self.reduce_range, self.has_bias)
+
+
+@torch.library.custom_op(F32_OP_NAME, mutates_args=())
+def linear_f32(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
+               weight_kn: bool) -> torch.Tensor:
+    """An fp32 linear layer kept whole through export (see fp32_linear.py):
+    x @ W + b with W [K, N] (HF Conv1D) or [N, K] (nn.Linear)."""
+    y = x @ weight if weight_kn else x @ weight.t()
+    return y if bias is None else y + bias
+
+
+@linear_f32.register_fake
+def _(x, weight, bias, weight_kn):
+    return x.new_empty((*x.shape[:-1], weight.shape[1] if weight_kn else weight.shape[0]))
+
+
+class _F32LinearStub(nn.Module):
+    """Stand-in for an fp32 nn.Linear / Conv1D; shares the layer's parameters
+    (tied weights stay one constant)."""
+
+    def __init__(self, orig: nn.Module, weight_kn: bool):
+        super().__init__()
+        self.weight, self.bias, self.weight_kn = orig.weight, orig.bias, weight_kn
+
+    def forward(self, x):
+        return torch.ops.dqmlir.linear_f32(x, self.weight, self.bias, self.weight_kn)
+
+
+def _f32_stub(m: nn.Module) -> Optional[nn.Module]:
+    if type(m) is nn.Linear:
+        return _F32LinearStub(m, weight_kn=False)
+    if type(m).__name__ == "Conv1D" and type(m).__module__.startswith("transformers"):
+        return _F32LinearStub(m, weight_kn=True)
+    return None
 
 
 # --------------------------------------------------------------------------
@@ -122,7 +160,7 @@ def _swapped(model: nn.Module, quantize: Any, qconfig, reduce_range: bool,
     is replaced by a _DQLinearStub. `quantize`: True = every nn.Linear of an
     fp32 model, or a collection of qualified names; None = only modules that
     are already torch.ao dynamic quantized."""
-    chosen = []
+    chosen, fp32 = [], []
     for path, m in model.named_modules():
         if not path:
             continue
@@ -131,6 +169,8 @@ def _swapped(model: nn.Module, quantize: Any, qconfig, reduce_range: bool,
         elif _as_linear(m) is not None and (quantize is True or
                                              (quantize and path in quantize)):
             chosen.append((path, m, _quantize_fp32_linear(_as_linear(m), qconfig)))
+        elif _f32_stub(m) is not None:
+            fp32.append((path, m))
     linears, originals = [], []
     for i, (path, orig, qmod) in enumerate(chosen):
         ql = (from_torchao_linear(qmod, path) if is_torchao_linear(qmod)
@@ -141,10 +181,13 @@ def _swapped(model: nn.Module, quantize: Any, qconfig, reduce_range: bool,
         linears.append(ql)
         originals.append((path, orig))
         _ACTIVE[i] = qmod
+    originals += fp32
     try:
         for i, ql in enumerate(linears):
             _set_submodule(model, ql.path, _DQLinearStub(
                 i, ql.out_features, ql.reduce_range, ql.bias is not None))
+        for path, m in fp32:
+            _set_submodule(model, path, _f32_stub(m))
         yield linears
     finally:
         for path, orig in originals:
@@ -168,10 +211,17 @@ def _make_hooks(resources: Dict[str, np.ndarray]):
             self._by_id: Dict[int, ir.Attribute] = {}
 
         def resolve_literal(self, gni, literal, info):
-            if not isinstance(literal, torch.Tensor) or literal.nbytes < RESOURCE_MIN_BYTES:
+            if not isinstance(literal, torch.Tensor) or literal.dtype == torch.bfloat16:
                 return None
-            if literal.dtype == torch.bfloat16:
-                return None
+            if literal.nbytes < RESOURCE_MIN_BYTES:
+                # torch-mlir's default would make it an unnamed resource too.
+                if literal.numel() <= 1 or literal.dtype not in (torch.float32, torch.int64, torch.int32):
+                    return None
+                arr = literal.detach().cpu().contiguous().numpy()
+                ttype = ir.RankedTensorType.get(list(literal.shape), gni._cc.dtype_to_type(literal.dtype))
+                return ir.Operation.create(
+                    "torch.vtensor.literal", results=[gni._cc.tensor_to_vtensor_type(literal)],
+                    attributes={"value": ir.DenseElementsAttr.get(arr, type=ttype)}).result
             attr = self._by_id.get(id(literal))
             vtype = gni._cc.tensor_to_vtensor_type(literal)
             if attr is None:
@@ -233,15 +283,20 @@ def _rewrite_custom_ops(module, linears: List[QuantizedLinear]) -> None:
     from torch_mlir import ir
     from torch_mlir.dialects import func as func_d
 
-    found = []
+    found, f32 = [], []
 
     def collect(op):
-        if op.name == "torch.operator" and ir.StringAttr(op.attributes["name"]).value == _MLIR_OP_NAME:
-            found.append(op)
+        if op.name == "torch.operator":
+            name = ir.StringAttr(op.attributes["name"]).value
+            if name == _MLIR_OP_NAME:
+                found.append(op)
+            elif name == _F32_MLIR_OP_NAME:
+                f32.append(op)
         return ir.WalkResult.ADVANCE
 
     module.operation.walk(collect)
     ctx = module.context
+    _rewrite_f32_linears(module, f32)
     declared: Dict[tuple, str] = {}
     i64 = ir.IntegerType.get_signless(64, ctx)
     for op in found:
@@ -268,6 +323,31 @@ def _rewrite_custom_ops(module, linears: List[QuantizedLinear]) -> None:
             declared[(layer, str(ftype))] = sym
         with ir.InsertionPoint(op), op.location:
             call = func_d.CallOp([op.results[0].type], ir.FlatSymbolRefAttr.get(sym, ctx), [x])
+        op.results[0].replace_all_uses_with(call.result)
+        op.erase()
+
+
+def _rewrite_f32_linears(module, ops) -> None:
+    """torch.operator "dqmlir.linear_f32"(x, W, b|none, weight_kn) -> func.call
+    @dq_f32_linear_<i>(x, W[, b]) of a private declaration tagged dq.f32_linear;
+    to_dq emits the contraction (fp32_linear.py)."""
+    from torch_mlir import ir
+    from torch_mlir.dialects import func as func_d
+
+    ctx = module.context
+    for i, op in enumerate(ops):
+        x, w, b, kn = op.operands
+        operands = [x, w] + ([] if b.owner.name == "torch.constant.none" else [b])
+        ftype = ir.FunctionType.get([v.type for v in operands], [op.results[0].type], ctx)
+        sym = f"{_F32_DECL_PREFIX}{i}"
+        with ir.InsertionPoint.at_block_begin(module.body), ir.Location.unknown(ctx):
+            f = func_d.FuncOp(sym, ftype, visibility="private")
+        f.operation.attributes["dq.f32_linear"] = ir.UnitAttr.get(ctx)
+        f.operation.attributes["dq.weight_kn"] = ir.BoolAttr.get(_const_value(kn), ctx)
+        m = re.search(r'"([^"|]*)\|', str(op.location))
+        f.operation.attributes["dq.module"] = ir.StringAttr.get(m.group(1) if m else "", ctx)
+        with ir.InsertionPoint(op), op.location:
+            call = func_d.CallOp([op.results[0].type], ir.FlatSymbolRefAttr.get(sym, ctx), operands)
         op.results[0].replace_all_uses_with(call.result)
         op.erase()
 
@@ -492,7 +572,7 @@ def import_model(model: nn.Module, example_args: Sequence[Any], example_kwargs=N
     from torch_mlir import ir
     from torch_mlir.dialects import torch as torch_d
     from torch_mlir.extras.fx_importer import FxImporter
-    from torch_mlir.extras.fx_decomp_util import get_decomposition_table
+    from .decompositions import decomposition_table
 
     if qconfig is None:
         qconfig = torch.ao.quantization.default_dynamic_qconfig
@@ -506,11 +586,11 @@ def import_model(model: nn.Module, example_args: Sequence[Any], example_kwargs=N
     if model.training:
         raise ValueError("call model.eval() first (export would record training-mode ops)")
     with _swapped(model, quantize, qconfig, reduce_range, act_granularity) as linears:
-        ep = torch.export.export(model, args, kwargs, dynamic_shapes=dyn, strict=False)
+        ep = _export(model, args, kwargs, dyn)
     t["export"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    ep = ep.run_decompositions(_layer_norm.decompositions(get_decomposition_table()))
+    ep = ep.run_decompositions(_layer_norm.decompositions(decomposition_table()))
     in_spec, out_spec = ep.call_spec.in_spec, ep.call_spec.out_spec
     # Non-persistent buffers (HF position_ids, token_type_ids) live in
     # ep.constants, but the frozen importer looks every buffer up in state_dict.
@@ -519,6 +599,7 @@ def import_model(model: nn.Module, example_args: Sequence[Any], example_kwargs=N
     const_inputs = _drop_constant_inputs(ep)
     input_dims = _input_dims(ep)
     node_paths = {n.name: _module_path(n) for n in ep.graph.nodes}
+    check_dynamic_collapses(ep.graph_module, node_paths)
     t["decompose"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -561,6 +642,20 @@ def import_model(model: nn.Module, example_args: Sequence[Any], example_kwargs=N
               for k, v in ep.range_constraints.items()}
     return ImportResult(text, linears, resources, in_spec, out_spec, const_inputs, ranges,
                         func_name, t, torch_text, input_dims)
+
+
+def _export(model, args, kwargs, dyn):
+    try:
+        return torch.export.export(model, args, kwargs, dynamic_shapes=dyn, strict=False)
+    except RuntimeError as e:
+        # A KV cache object (HF GPT-2's default use_cache=True) in the outputs.
+        m = re.search(r"Found <class '([\w.]+)'> in output", str(e))
+        if m is None:
+            raise
+        hint = ("; pass use_cache=False (in example_kwargs and on every call)"
+                if "cache" in m.group(1).lower() else "")
+        raise UnsupportedModuleError(f"{type(model).__name__} returns a {m.group(1)}, which "
+                                     f"dqmlir cannot return{hint}") from None
 
 
 def _int_or_none(x) -> Optional[int]:

@@ -1,0 +1,50 @@
+"""torch-mlir's decomposition table with fixes for layouts the export graph relies on."""
+from __future__ import annotations
+
+import torch
+
+aten = torch.ops.aten
+
+
+def _sdpa_flash_cpu(query, key, value, dropout_p=0.0, is_causal=False, *, attn_mask=None,
+                    scale=None):
+    """PyTorch's decomposition, but the output laid out like `query`, as the op's
+    meta (empty_like(query)) promises. PyTorch's lays it out for nn.MultiheadAttention
+    (L, N, H, E); after HF's transpose(1, 2) that layout makes the untraced no-op
+    `.contiguous()` matter and a later `view` (GPT-2's Conv1D) fails at re-trace
+    (pytorch/pytorch#136543). Strides do not exist past torch-mlir: no cost."""
+    from torch._decomp.decompositions import scaled_dot_product_flash_attention_for_cpu
+    from torch._prims_common import compute_elementwise_output_logical_to_physical_perm
+
+    out, lse = scaled_dot_product_flash_attention_for_cpu(
+        query, key, value, dropout_p, is_causal, attn_mask=attn_mask, scale=scale)
+    perm, _ = compute_elementwise_output_logical_to_physical_perm(query)
+    inverse = [perm.index(i) for i in range(len(perm))]
+    return out.permute(perm).contiguous().permute(inverse), lse
+
+
+def _integer_cumsum(x, dim, *, dtype=None):
+    """Integer cumsum (HF mask and position-id code: GPT-2's packed-sequence check,
+    RoBERTa's position ids) as a masked sum over a [n, n] triangle: torch-mlir
+    lowers aten.cumsum to tm_tensor.scan, which upstream MLIR cannot take.
+    O(n^2) in the scanned dim, which is a sequence of token ids here. Float
+    cumsums are left alone (and reported as unsupported)."""
+    out_dtype = dtype or (torch.int64 if not x.is_floating_point() and not x.is_complex()
+                          else x.dtype)
+    if x.is_floating_point() or x.is_complex() or out_dtype.is_floating_point or x.dim() == 0:
+        return NotImplemented
+    xt = x.movedim(dim, -1).to(out_dtype)
+    n = xt.shape[-1]
+    idx = torch.arange(n, device=x.device)
+    upto = idx.unsqueeze(0) <= idx.unsqueeze(1)            # [i, j]: j <= i
+    out = torch.where(upto, xt.unsqueeze(-2), 0).sum(-1, dtype=out_dtype)
+    return out.movedim(-1, dim)
+
+
+def decomposition_table() -> dict:
+    from torch_mlir.extras.fx_decomp_util import get_decomposition_table
+
+    table = get_decomposition_table()
+    table[aten._scaled_dot_product_flash_attention_for_cpu.default] = _sdpa_flash_cpu
+    table[aten.cumsum.default] = _integer_cumsum
+    return table

@@ -1,0 +1,61 @@
+"""fp32 linear layers (unquantized nn.Linear, HF Conv1D) as one linalg.generic.
+
+torch.export writes `linear(x[B, S, K])` as `view(x, [-1, K])`, `mm`, `view`.
+torch-mlir lowers a view that merges two dynamic dims by assuming the second
+is 1 (an unchecked tensor.cast to ?x1xK: wrong reads, NaN or a crash at run
+time), and a correct collapse_shape instead meets an upstream assertion once
+fusion turns it into a memref.expand_shape with two dynamic sizes per group.
+So these layers reach MLIR as a custom op (torch_bridge) and become a
+contraction over all leading dims here, with no reshape at all.
+"""
+from __future__ import annotations
+
+from mlir import ir
+from mlir.dialects import arith, linalg, tensor
+
+
+def _maps(rank: int, weight_kn: bool):
+    """Maps of x, W, y and the iterator kinds. The innermost loop (the lowering
+    keeps this order) runs along W's contiguous dim: n for W [K, N], k for W [N, K];
+    k innermost over a [K, N] weight strides by N and was ~10x slower."""
+    d = [ir.AffineExpr.get_dim(i) for i in range(rank + 1)]
+    lead = d[:rank - 1]
+    k, n = (d[rank - 1], d[rank]) if weight_kn else (d[rank], d[rank - 1])
+
+    def amap(exprs):
+        return ir.AffineMap.get(rank + 1, 0, exprs)
+    kinds = ["parallel"] * (rank - 1) + (["reduction", "parallel"] if weight_kn
+                                         else ["parallel", "reduction"])
+    return amap(lead + [k]), amap([k, n] if weight_kn else [n, k]), amap(lead + [n]), kinds
+
+
+def linear_f32(x: ir.Value, w: ir.Value, b: ir.Value | None, weight_kn: bool) -> ir.Value:
+    """y = x @ W + b for x [..., K]; W is [K, N] (Conv1D) or [N, K] (nn.Linear)."""
+    xt, wt = ir.RankedTensorType(x.type), ir.RankedTensorType(w.type)
+    rank, f32 = xt.rank, ir.F32Type.get()
+    n = wt.shape[1] if weight_kn else wt.shape[0]
+    index = ir.IndexType.get()
+    sizes = [tensor.dim(x, arith.constant(index, i)) if xt.is_dynamic_dim(i) else xt.shape[i]
+             for i in range(rank - 1)] + [n]
+    init = tensor.EmptyOp(sizes, f32).result
+    acc = linalg.fill(arith.constant(f32, 0.0), outs=[init])
+    xmap, wmap, ymap, kinds = _maps(rank, weight_kn)
+    it = {k: ir.Attribute.parse(f"#linalg.iterator_type<{k}>") for k in ("parallel", "reduction")}
+    par = it["parallel"]
+    mm = linalg.GenericOp_([x, w], [acc], ir.ArrayAttr.get([ir.AffineMapAttr.get(m) for m in (xmap, wmap, ymap)]),
+                           ir.ArrayAttr.get([it[k] for k in kinds]))
+    with ir.InsertionPoint(mm.regions[0].blocks[0]):
+        a, bb, out = mm.regions[0].blocks[0].arguments
+        linalg.YieldOp([arith.addf(out, arith.mulf(a, bb))])
+    y = mm.result
+    if b is None:
+        return y
+    # Bias after the sum, as PyTorch's addmm rounds it.
+    ymap_r = ir.AffineMap.get_identity(rank)
+    bmap_r = ir.AffineMap.get(rank, 0, [ir.AffineExpr.get_dim(rank - 1)])
+    add = linalg.GenericOp_([y, b], [init], ir.ArrayAttr.get(
+        [ir.AffineMapAttr.get(m) for m in (ymap_r, bmap_r, ymap_r)]), ir.ArrayAttr.get([par] * rank))
+    with ir.InsertionPoint(add.regions[0].blocks[0]):
+        v, bias, _ = add.regions[0].blocks[0].arguments
+        linalg.YieldOp([arith.addf(v, bias)])
+    return add.result

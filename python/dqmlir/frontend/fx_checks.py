@@ -1,0 +1,45 @@
+"""Checks of the exported FX graph for patterns torch-mlir lowers wrongly."""
+from __future__ import annotations
+
+import torch
+
+from .quantized_linear import UnsupportedModuleError
+
+aten = torch.ops.aten
+_VIEWS = (aten.view.default, aten._unsafe_view.default, aten.reshape.default)
+
+
+def _merged_dynamic_dims(src, dst) -> list:
+    """The dynamic sizes of `src` that a view to `dst` merges into one dim
+    (sizes compared from both ends; an empty list if no dim merges two)."""
+    src, dst = list(src), list(dst)
+    lead = 0
+    while lead < min(len(src), len(dst)) and src[lead] == dst[lead]:
+        lead += 1
+    trail = 0
+    while (trail < min(len(src), len(dst)) - lead
+           and src[len(src) - 1 - trail] == dst[len(dst) - 1 - trail]):
+        trail += 1
+    middle = src[lead:len(src) - trail]
+    merged = [s for s in middle if isinstance(s, torch.SymInt) and not s.node.is_constant()]
+    return merged if len(middle) > len(dst) - lead - trail and len(merged) >= 2 else []
+
+
+def check_dynamic_collapses(gm: torch.fx.GraphModule, node_paths: dict) -> None:
+    """torch-mlir lowers a view that merges two dynamic dims (e.g. x[B, S, K] ->
+    [-1, K]) by assuming the second is 1: an unchecked cast, so wrong results or
+    a crash at run time. Linear layers avoid it (fp32_linear.py); anything else
+    that still does it is refused here."""
+    for node in gm.graph.nodes:
+        if node.op != "call_function" or node.target not in _VIEWS:
+            continue
+        src, dst = getattr(node.args[0], "meta", {}).get("val"), node.meta.get("val")
+        if not isinstance(src, torch.Tensor) or not isinstance(dst, torch.Tensor):
+            continue
+        merged = _merged_dynamic_dims(src.shape, dst.shape)
+        if merged:
+            raise UnsupportedModuleError(
+                f"{node.target} of a {list(src.shape)} tensor to {list(dst.shape)} in module "
+                f"'{node_paths.get(node.name) or '<root>'}' (fx node {node.name}) merges the dynamic "
+                f"dims {', '.join(map(str, merged))}, which torch-mlir lowers wrongly; compile with "
+                f"dynamic=False or keep one of them static")
