@@ -30,19 +30,15 @@ static constexpr const char *kPipeline =
     // intermediates with them); contractions are never fused into.
     "linalg-fuse-elementwise-ops,"
     "canonicalize,cse,"
-    // Everything else (attention, softmax, GELU, norms) in vectors:
-    // keepdim reductions first lose their unit dims (partial-reduction
-    // tiling wants projected-permutation maps), accumulators then move
-    // out of their loops into registers.
-    "func.func(linalg-fold-unit-extent-dims,canonicalize,"
-    "dq-vectorize-linalg),"
-    "canonicalize,cse,"
-    "loop-invariant-code-motion,loop-invariant-subset-hoisting,canonicalize,"
+    // keepdim reductions lose their unit dims (for dq-vectorize-linalg).
+    "func.func(linalg-fold-unit-extent-dims,canonicalize),"
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map},"
     "drop-equivalent-buffer-results,"
     "buffer-deallocation-pipeline,"
     "canonicalize,"
+    // Everything else (attention, softmax, GELU, norms) in vectors.
+    "func.func(dq-vectorize-linalg,canonicalize,cse),"
     "func.func(convert-linalg-to-loops),"
     // N-d vectors of the vectorized ops down to 1-D transfers.
     "func.func(lower-vector-mask,lower-vector-multi-reduction,"
@@ -60,7 +56,6 @@ static constexpr const char *kPipeline =
     // deallocation rejects calls of unknown effects), 1-D transfers to
     // (masked) loads and stores.
     "dq-vnni-to-llvm,"
-
     "convert-vector-to-llvm{vector-contract-lowering=outerproduct},"
     "finalize-memref-to-llvm,"
     "convert-math-to-llvm,"

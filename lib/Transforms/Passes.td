@@ -32,24 +32,33 @@ def DQVectorizeLinalg : Pass<"dq-vectorize-linalg", "func::FuncOp"> {
 
     - elementwise/broadcast/transpose ops: tiles [1, ..., 1, V];
     - innermost reductions (max, sum): the rows are tiled by 1 and the
-      reduction by V into V partial results merged after the loop;
+      reduction by V;
     - f32 contractions (batch_matmul, matmul): tiles of `rows` x V in the
       registers, the reduction dimension walked one step at a time.
 
     exp and erf on vectors become polynomials (ApproximateMath.cpp), which
     vectorize (libm calls do not). Ops with boolean operands or gathers
-    (tensor.extract) are left as they are. Run it on tensors, before
-    bufferization; follow it with loop-invariant-subset-hoisting so that
-    accumulators stay in registers.
+    are left as they are. Runs on buffers (after bufferization), and keeps
+    accumulators in registers with upstream's hoistRedundantVectorTransfers.
   }];
   let options = [
     Option<"vectorSize", "vector-size", "int64_t", "16",
            "Lanes of the innermost dimension of each tile">,
     Option<"contractionRows", "rows", "int64_t", "8",
            "Rows of a contraction tile held in registers">,
+    Option<"reductions", "reductions", "bool", "true",
+           "Vectorize innermost reductions">,
+    Option<"contractions", "contractions", "bool", "true",
+           "Vectorize f32 contractions">,
+    Option<"hoist", "hoist", "bool", "true",
+           "Keep accumulators in registers (hoistRedundantVectorTransfers)">,
+    Option<"maxOps", "max-ops", "int64_t", "-1",
+           "Schedule only the first N candidate ops of each function "
+           "(bisecting a miscompile); -1: all">,
   ];
   let dependentDialects = ["::mlir::affine::AffineDialect",
                            "::mlir::arith::ArithDialect",
+                           "::mlir::memref::MemRefDialect",
                            "::mlir::scf::SCFDialect",
                            "::mlir::tensor::TensorDialect",
                            "::mlir::vector::VectorDialect"];

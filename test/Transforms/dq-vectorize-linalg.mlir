@@ -1,0 +1,67 @@
+// RUN: dq-opt %s --pass-pipeline="builtin.module(func.func(dq-vectorize-linalg))" | FileCheck %s
+
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#row = affine_map<(d0, d1) -> (d0)>
+
+// Elementwise: rows one by one, 16 lanes at a time, masked at the edge;
+// exp becomes a polynomial.
+// CHECK-LABEL: func.func @exp
+// CHECK: scf.for
+// CHECK: scf.for
+// CHECK: vector.create_mask
+// CHECK: vector.transfer_read {{.*}} vector<16xf32>
+// CHECK: math.floor {{.*}} : vector<16xf32>
+// CHECK-NOT: math.exp
+// CHECK: vector.transfer_write
+func.func @exp(%x: memref<?x?xf32>, %y: memref<?x?xf32>) {
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x : memref<?x?xf32>) outs(%y : memref<?x?xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %e = math.exp %in : f32
+    linalg.yield %e : f32
+  }
+  return
+}
+
+// Innermost reduction: each row in chunks of 16.
+// CHECK-LABEL: func.func @row_sum
+// CHECK: scf.for
+// CHECK: scf.for {{.*}} step %c16
+// CHECK: vector.multi_reduction <add>
+func.func @row_sum(%x: memref<?x?xf32>, %y: memref<?xf32>) {
+  linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "reduction"]}
+      ins(%x : memref<?x?xf32>) outs(%y : memref<?xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %s = arith.addf %in, %out : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// f32 contraction with a static k: 8x16 tiles of C, k one step at a time.
+// (The masked C tile is not hoisted out of the k loop yet.)
+// CHECK-LABEL: func.func @scores
+// CHECK: scf.for {{.*}} step %c8
+// CHECK: scf.for {{.*}} step %c16
+// CHECK: scf.for
+// CHECK: vector.transfer_read {{.*}} vector<8x16xf32>
+// CHECK: vector.contract
+// CHECK: vector.transfer_write {{.*}} vector<8x16xf32>
+func.func @scores(%a: memref<?x?x32xf32>, %b: memref<?x32x?xf32>, %c: memref<?x?x?xf32>) {
+  linalg.batch_matmul ins(%a, %b : memref<?x?x32xf32>, memref<?x32x?xf32>) outs(%c : memref<?x?x?xf32>)
+  return
+}
+
+// Left alone: erf (GELU; see VectorizeLinalg.cpp) and dynamic-k contractions.
+// CHECK-LABEL: func.func @gelu_erf
+// CHECK: linalg.generic
+// CHECK-NOT: vector.
+func.func @gelu_erf(%x: memref<?x?xf32>, %y: memref<?x?xf32>) {
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x : memref<?x?xf32>) outs(%y : memref<?x?xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %e = math.erf %in : f32
+    linalg.yield %e : f32
+  }
+  return
+}
