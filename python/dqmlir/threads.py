@@ -4,26 +4,19 @@ The VNNI and AMX kernels split their weight panels over this many threads
 (`dq-cpu-pipeline{threads=N}`: scf.forall -> async tasks on the thread pool
 of MLIR's async runtime, whose size is the number of CPUs this process may
 run on). It is fixed when a model is compiled: `compile(..., threads=n)`, or
-the default set here. Like PyTorch, the default is every CPU the process
-may use; DQMLIR_NUM_THREADS overrides it. 1 gives sequential code that
-needs no thread pool.
+the default set here: 1 (on the 2-core VM of this project, 2 threads were
+not measured faster; DQMLIR_NUM_THREADS overrides it). 1 gives sequential
+code that needs no thread pool.
 """
 import os
 
 _num_threads = None
 
 
-def _available_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 def get_num_threads() -> int:
     """Threads `compile` uses when not told."""
     if _num_threads is None:
-        return max(1, int(os.environ.get("DQMLIR_NUM_THREADS") or _available_cpus()))
+        return max(1, int(os.environ.get("DQMLIR_NUM_THREADS") or 1))
     return _num_threads
 
 
