@@ -3,8 +3,9 @@
 // Each op gets one schedule, decided from its iterators alone:
 //
 //   all parallel           tile [1, ..., 1, V]          vectorize [1,..,1,V]
-//   innermost reduction    tile [1, ..., 1, 0], then the reduction by V
-//   f32 contraction        tile [1, .., R (m), V (n), 0 (k)], then k by 1
+//   innermost reduction    tile [1, ..., 1, V]  (loops in dim order: the
+//   f32 contraction        tile [1, .., R (m), V (n), 1 (k)]  reduction is
+//                                                       the innermost loop)
 //
 // The tiles of dynamic (or not divisible) sizes are vectorized with masks,
 // so one schedule serves every batch and sequence length. An op the
@@ -31,7 +32,6 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
-#include "mlir/Dialect/Tensor/Transforms/Transforms.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/Vector/Transforms/LoweringPatterns.h"
 #include "mlir/Dialect/Vector/Transforms/VectorRewritePatterns.h"
@@ -60,8 +60,6 @@ bool isCandidate(linalg::LinalgOp op) {
       return false;
     anyFloat |= isa<FloatType>(t);
   }
-  for (Type t : op->getResultTypes())
-    anyFloat |= isa<FloatType>(getElementTypeOrSelf(t));
   if (!anyFloat)
     return false;
   WalkResult r = op->walk([](Operation *inner) {
@@ -132,64 +130,37 @@ struct VectorizeLinalg
     SmallVector<utils::IteratorType> iters = op.getIteratorTypesArray();
     unsigned numReductions = op.getNumReductionLoops();
     SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+    SmallVector<int64_t> tiles(n, 1), vec(n, 1);
+    tiles[n - 1] = vectorSize;
+    vec[n - 1] = lanes(ranges[n - 1], vectorSize);
+    bool contraction = linalg::isaContractionOpInterface(op);
 
-    if (numReductions == 0) {
-      SmallVector<int64_t> tiles(n, 1), vec(n, 1);
-      tiles[n - 1] = vectorSize;
-      vec[n - 1] = lanes(ranges[n - 1], vectorSize);
-      if (auto tiled = tile(rewriter, op, tiles); succeeded(tiled))
-        vectorize(rewriter, *tiled, vec);
-      return;
-    }
-
-    FailureOr<linalg::ContractionDimensions> dims =
-        linalg::inferContractionDims(op);
-    if (contractions && linalg::isaContractionOpInterface(op) &&
-        succeeded(dims) &&
-        dims->m.size() == 1 && dims->n.size() == 1 && dims->k.size() == 1 &&
-        dims->n[0] == n - 2 && dims->k[0] == n - 1 &&
-        // A dynamic k (attention probabilities x V) gave wrong results in
-        // whole models (not reproduced alone): such ops stay scalar for now.
-        !ShapedType::isDynamic(ranges[n - 1]) &&
-        getElementTypeOrSelf(op.getDpsInits()[0].getType()).isF32()) {
+    if (contraction) {
+      FailureOr<linalg::ContractionDimensions> dims =
+          linalg::inferContractionDims(op);
+      if (!contractions || failed(dims) || dims->m.size() != 1 ||
+          dims->n.size() != 1 || dims->k.size() != 1 ||
+          dims->n[0] != n - 2 || dims->k[0] != n - 1 ||
+          // A dynamic k (attention probabilities x V) gave wrong results in
+          // whole models (not reproduced alone): such ops stay scalar.
+          ShapedType::isDynamic(ranges[n - 1]) ||
+          !getElementTypeOrSelf(op.getDpsInits()[0].getType()).isF32())
+        return;
       unsigned m = dims->m[0], nn = dims->n[0], k = dims->k[0];
-      SmallVector<int64_t> tiles(n, 1), vec(n, 1);
       tiles[m] = contractionRows;
       tiles[nn] = vectorSize;
-      tiles[k] = 0;
-      FailureOr<linalg::LinalgOp> outer = tile(rewriter, op, tiles);
-      if (failed(outer))
-        return;
-      SmallVector<int64_t> inner(n, 0);
-      inner[k] = 1;
-      FailureOr<linalg::LinalgOp> tiled = tile(rewriter, *outer, inner);
-      if (failed(tiled))
-        return;
+      tiles[k] = 1;
       vec[m] = lanes(ranges[m], contractionRows);
       vec[nn] = lanes(ranges[nn], vectorSize);
-      vectorize(rewriter, *tiled, vec, /*contraction=*/true);
+      vec[k] = 1;
+    } else if (numReductions != 0 &&
+               (!reductions || numReductions != 1 ||
+                !linalg::isReductionIterator(iters[n - 1]))) {
+      // Only one innermost reduction (softmax max/sum, norms) is handled.
       return;
     }
-
-    // One innermost reduction (softmax max/sum, norms): rows one by one,
-    // each row V elements at a time into its (hoisted) result.
-    if (!reductions || numReductions != 1 ||
-        !linalg::isReductionIterator(iters[n - 1]) ||
-        linalg::isaContractionOpInterface(op))
-      return;
-    SmallVector<int64_t> rows(n, 1);
-    rows[n - 1] = 0;
-    FailureOr<linalg::LinalgOp> row = tile(rewriter, op, rows);
-    if (failed(row))
-      return;
-    SmallVector<int64_t> chunk(n, 0);
-    chunk[n - 1] = vectorSize;
-    FailureOr<linalg::LinalgOp> tiled = tile(rewriter, *row, chunk);
-    if (failed(tiled))
-      return;
-    SmallVector<int64_t> vec(n, 1);
-    vec[n - 1] = lanes(ranges[n - 1], vectorSize);
-    vectorize(rewriter, *tiled, vec);
+    if (auto tiled = tile(rewriter, op, tiles); succeeded(tiled))
+      vectorize(rewriter, *tiled, vec, contraction);
   }
 
   void runOnOperation() override {
@@ -204,14 +175,13 @@ struct VectorizeLinalg
       if (maxOps < 0 || static_cast<int64_t>(i) < maxOps)
         schedule(rewriter, op);
 
-    // Clean up what vectorization left: unit dims, masks on tensors, and
-    // math functions that only vectorize as polynomials.
+    // Clean up what vectorization left: unit dims, masks, and math
+    // functions that only vectorize as polynomials.
     RewritePatternSet patterns(ctx);
     vector::populateVectorTransferPermutationMapLoweringPatterns(patterns);
     vector::populateCastAwayVectorLeadingOneDimPatterns(patterns);
     vector::populateVectorTransferDropUnitDimsPatterns(patterns);
     vector::populateVectorMaskLoweringPatternsForSideEffectingOps(patterns);
-    tensor::populateFoldTensorSubsetIntoVectorTransferPatterns(patterns);
     dq::populateApproximateMathPatterns(patterns);
     vector::TransferReadOp::getCanonicalizationPatterns(patterns, ctx);
     vector::TransferWriteOp::getCanonicalizationPatterns(patterns, ctx);
