@@ -38,7 +38,7 @@ static constexpr const char *kPipeline =
     "buffer-deallocation-pipeline,"
     "canonicalize,"
     // Everything else (attention, softmax, GELU, norms) in vectors.
-    "func.func(dq-vectorize-linalg,canonicalize,cse),"
+    "func.func(dq-vectorize-linalg,dq-lower-lookup{avx512=AVX512},canonicalize,cse),"
     "func.func(convert-linalg-to-loops),"
     // N-d vectors of the vectorized ops down to 1-D transfers.
     "func.func(lower-vector-mask,lower-vector-multi-reduction,"
@@ -101,6 +101,9 @@ void dq::buildCPUPipeline(OpPassManager &pm,
   if (options.kernel != KernelMode::Auto)
     vnni = options.kernel == KernelMode::VNNI;
   std::string pipeline = kPipeline;
+  // vpermi2ps needs AVX-512F; the VNNI kernel's hosts have it.
+  size_t at = pipeline.find("AVX512");
+  pipeline.replace(at, 6, vnni || amx ? "true" : "false");
   std::string threads;
   if (options.threads > 1) {
     std::string n = std::to_string(options.threads);

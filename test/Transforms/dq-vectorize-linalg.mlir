@@ -4,13 +4,13 @@
 #row = affine_map<(d0, d1) -> (d0)>
 
 // Elementwise: rows one by one, 16 lanes at a time, masked at the edge;
-// exp becomes a polynomial.
+// exp becomes SLEEF's expf_u10 polynomial (ApproximateMath.cpp).
 // CHECK-LABEL: func.func @exp
 // CHECK: scf.for
 // CHECK: scf.for
 // CHECK: vector.create_mask
 // CHECK: vector.transfer_read {{.*}} vector<16xf32>
-// CHECK: math.floor {{.*}} : vector<16xf32>
+// CHECK: math.roundeven {{.*}} : vector<16xf32>
 // CHECK-NOT: math.exp
 // CHECK: vector.transfer_write
 func.func @exp(%x: memref<?x?xf32>, %y: memref<?x?xf32>) {
@@ -52,15 +52,44 @@ func.func @scores(%a: memref<?x?x32xf32>, %b: memref<?x32x?xf32>, %c: memref<?x?
   return
 }
 
-// Left alone: erf (GELU; see VectorizeLinalg.cpp) and dynamic-k contractions.
-// CHECK-LABEL: func.func @gelu_erf
-// CHECK: linalg.generic
-// CHECK-NOT: vector.
-func.func @gelu_erf(%x: memref<?x?xf32>, %y: memref<?x?xf32>) {
+// f32 contraction with a dynamic k (attention probabilities x V): the same
+// schedule, k walked to its runtime size.
+// CHECK-LABEL: func.func @context
+// CHECK: scf.for {{.*}} step %c8
+// CHECK: scf.for {{.*}} step %c16
+// CHECK: scf.for
+// CHECK: vector.contract
+func.func @context(%a: memref<?x?x?xf32>, %b: memref<?x?x32xf32>, %c: memref<?x?x32xf32>) {
+  linalg.batch_matmul ins(%a, %b : memref<?x?x?xf32>, memref<?x?x32xf32>) outs(%c : memref<?x?x32xf32>)
+  return
+}
+
+// erf (A&S with expf_u10, PyTorch's Vectorized<float>::erf) vectorizes too.
+// CHECK-LABEL: func.func @erf
+// CHECK: vector.transfer_read {{.*}} vector<16xf32>
+// CHECK: arith.divf {{.*}} : vector<16xf32>
+// CHECK-NOT: math.erf
+// CHECK: vector.transfer_write
+func.func @erf(%x: memref<?x?xf32>, %y: memref<?x?xf32>) {
   linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
       ins(%x : memref<?x?xf32>) outs(%y : memref<?x?xf32>) {
   ^bb0(%in: f32, %out: f32):
     %e = math.erf %in : f32
+    linalg.yield %e : f32
+  }
+  return
+}
+
+// Left alone: math.fpowi (MathToLLVM emits an invalid vector powi).
+// CHECK-LABEL: func.func @powi
+// CHECK: linalg.generic
+// CHECK-NOT: vector.
+func.func @powi(%x: memref<?x?xf32>, %y: memref<?x?xf32>) {
+  %c3 = arith.constant 3 : i32
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x : memref<?x?xf32>) outs(%y : memref<?x?xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %e = math.fpowi %in, %c3 : f32, i32
     linalg.yield %e : f32
   }
   return

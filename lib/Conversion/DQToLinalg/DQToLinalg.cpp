@@ -28,12 +28,15 @@ struct DQLowerToLinalg : dq::impl::DQLowerToLinalgBase<DQLowerToLinalg> {
     dq::populateLowerChooseQParamsPatterns(patterns);
     dq::populateLowerQuantizePatterns(patterns);
     dq::populateLowerLayerNormPatterns(patterns);
+    dq::populateLowerGeluPatterns(patterns);
     // Everything but dq is legal: a dq op left over is an error that names
     // it, not a silent partial lowering.
     ConversionTarget target(*ctx);
     target.addIllegalDialect<dq::DQDialect>();
     // The VNNI kernel's instruction is lowered later, by dq-vnni-to-llvm.
     target.addLegalOp<dq::VpdpbusdOp>();
+    // Table lookups (GELU) stay until dq-lower-lookup, after vectorization.
+    target.addLegalOp<dq::LookupOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))

@@ -38,6 +38,7 @@ Value buildQuantize(ImplicitLocOpBuilder &b, Value input, Value scale,
 void populateLowerQuantizePatterns(RewritePatternSet &patterns);
 /// dq.layer_norm -> scf/vector code in ATen's operation order.
 void populateLowerLayerNormPatterns(RewritePatternSet &patterns);
+void populateLowerGeluPatterns(RewritePatternSet &patterns);
 
 #define GEN_PASS_REGISTRATION
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h.inc"

@@ -61,3 +61,8 @@ def layer_norm(x: ir.Value, gamma: ir.Value, beta: ir.Value, eps: float) -> ir.V
     op = ir.Operation.create("dq.layer_norm", results=[x.type], operands=[x, gamma, beta],
                              attributes={"eps": ir.FloatAttr.get_f32(eps)})
     return op.result
+
+
+def gelu(x: ir.Value) -> ir.Value:
+    """`dq.gelu` of `x` (PyTorch's CPU numerics: oneDNN's gelu_erf)."""
+    return ir.Operation.create("dq.gelu", results=[x.type], operands=[x]).result

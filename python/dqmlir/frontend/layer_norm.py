@@ -15,6 +15,8 @@ from typing import Dict
 
 import torch
 
+from .custom_ops import rewrite_to_calls
+
 OP_NAME = "dqmlir::layer_norm"
 MLIR_OP_NAME = "torch.dqmlir.layer_norm"
 DECL_PREFIX = "dq_layer_norm_"
@@ -72,37 +74,4 @@ def decompositions(table: Dict) -> Dict:
 def rewrite_custom_ops(module) -> None:
     """torch.operator "torch.dqmlir.layer_norm" -> func.call of a private
     declaration tagged dq.layer_norm with the eps as dq.eps."""
-    from torch_mlir import ir
-    from torch_mlir.dialects import func as func_d
-
-    found = []
-
-    def collect(op):
-        if (op.name == "torch.operator"
-                and ir.StringAttr(op.attributes["name"]).value == MLIR_OP_NAME):
-            found.append(op)
-        return ir.WalkResult.ADVANCE
-
-    module.operation.walk(collect)
-    ctx = module.context
-    declared: Dict[tuple, str] = {}
-    for op in found:
-        x, weight, bias, eps_v = op.operands
-        if eps_v.owner.name != "torch.constant.float":
-            raise ValueError(f"layer_norm eps must be a constant, got {eps_v.owner.name}")
-        eps = ir.FloatAttr(eps_v.owner.attributes["value"]).value
-        ftype = ir.FunctionType.get([x.type, weight.type, bias.type], [op.results[0].type], ctx)
-        key = (str(ftype), eps)
-        sym = declared.get(key)
-        if sym is None:
-            sym = f"{DECL_PREFIX}{len(declared)}"
-            with ir.InsertionPoint.at_block_begin(module.body), ir.Location.unknown(ctx):
-                f = func_d.FuncOp(sym, ftype, visibility="private")
-            f.operation.attributes["dq.layer_norm"] = ir.UnitAttr.get(ctx)
-            f.operation.attributes["dq.eps"] = ir.FloatAttr.get_f64(eps, ctx)
-            declared[key] = sym
-        with ir.InsertionPoint(op), op.location:
-            call = func_d.CallOp([op.results[0].type], ir.FlatSymbolRefAttr.get(sym, ctx),
-                                 [x, weight, bias])
-        op.results[0].replace_all_uses_with(call.result)
-        op.erase()
+    rewrite_to_calls(module, MLIR_OP_NAME, DECL_PREFIX, "dq.layer_norm", ("eps",))

@@ -5,7 +5,7 @@ a private declaration tagged `dq.layer = <id>`, and big constants as
 `dense_resource<key>` references without data. Here the data is attached from
 the numpy arrays (no hex text) and each call becomes `dq.linear_dynamic` with
 the layer's weights as constants; each call of a `dq.layer_norm` declaration
-becomes `dq.layer_norm`.
+becomes `dq.layer_norm` (and of a `dq.gelu` one, `dq.gelu`).
 """
 from __future__ import annotations
 
@@ -47,6 +47,7 @@ def to_dq(result: ImportResult, ctx: ir.Context) -> ir.Module:
         for op in module.body.operations:
             if op.operation.name == "func.func" and ("dq.layer" in op.attributes
                                                      or "dq.layer_norm" in op.attributes
+                                                     or "dq.gelu" in op.attributes
                                                      or "dq.f32_linear" in op.attributes):
                 decls[ir.StringAttr(op.attributes["sym_name"]).value] = op
         calls = []
@@ -63,6 +64,8 @@ def to_dq(result: ImportResult, ctx: ir.Context) -> ir.Module:
                 if "dq.layer_norm" in decl.attributes:
                     eps = ir.FloatAttr(decl.attributes["dq.eps"]).value
                     y = emit.layer_norm(*call.operands, eps)
+                elif "dq.gelu" in decl.attributes:
+                    y = emit.gelu(call.operands[0])
                 elif "dq.f32_linear" in decl.attributes:
                     ops = list(call.operands)
                     y = linear_f32(ops[0], ops[1], ops[2] if len(ops) > 2 else None,

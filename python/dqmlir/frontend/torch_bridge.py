@@ -28,6 +28,7 @@ import torch
 import torch.nn as nn
 from torch.utils import _pytree as pytree
 
+from . import gelu as _gelu
 from . import layer_norm as _layer_norm
 from .fx_checks import check_dynamic_collapses
 from .quantized_linear import (QuantizedLinear, UnsupportedModuleError, from_dynamic_linear,
@@ -590,7 +591,8 @@ def import_model(model: nn.Module, example_args: Sequence[Any], example_kwargs=N
     t["export"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    ep = ep.run_decompositions(_layer_norm.decompositions(decomposition_table()))
+    ep = ep.run_decompositions(
+        _gelu.decompositions(_layer_norm.decompositions(decomposition_table())))
     in_spec, out_spec = ep.call_spec.in_spec, ep.call_spec.out_spec
     # Non-persistent buffers (HF position_ids, token_type_ids) live in
     # ep.constants, but the frozen importer looks every buffer up in state_dict.
@@ -612,6 +614,7 @@ def import_model(model: nn.Module, example_args: Sequence[Any], example_kwargs=N
     module = importer.module
     _rewrite_custom_ops(module, linears)
     _layer_norm.rewrite_custom_ops(module)
+    _gelu.rewrite_custom_ops(module)
     torch_text = module.operation.get_asm(large_resource_limit=0, large_elements_limit=64)
     # Ops without a torch-mlir definition can never lower: say so up front.
     _fail_on(_torch_ops(module, only_unknown=True), "ops unknown to torch-mlir")

@@ -181,3 +181,11 @@ LogicalResult LayerNormOp::verify() {
   return verifyShape(*this, "result", getOutput().getType().getShape(),
                      input.getShape());
 }
+
+LogicalResult LookupOp::verify() {
+  int64_t size = getTable().size();
+  if (size == 0 || size > 32)
+    return emitOpError("table must have 1 to 32 entries, has ") << size;
+  // Shapes: the Elementwise trait's verifier.
+  return success();
+}

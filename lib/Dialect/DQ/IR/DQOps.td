@@ -4,6 +4,7 @@
 #define DQ_OPS_TD
 
 include "lib/Dialect/DQ/IR/DQDialect.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
 class DQ_Op<string mnemonic, list<Trait> traits = []>
@@ -156,6 +157,49 @@ def DQ_LayerNormOp : DQ_Op<"layer_norm", [Pure]> {
     $input `,` $gamma `,` $beta `eps` $eps attr-dict `:` type($input) `,`
     type($gamma) `,` type($beta) `->` type($output)
   }];
+  let hasVerifier = 1;
+}
+
+def DQ_GeluOp : DQ_Op<"gelu", [Pure, SameOperandsAndResultType]> {
+  let summary = "exact (erf) GELU, bit-exact to PyTorch's CPU kernel";
+  let description = [{
+    `y = x * (1 + erf(x / sqrt(2))) / 2` elementwise, rounded as
+    `torch.nn.functional.gelu(x)` (approximate="none") rounds it for f32
+    tensors of more than one element on x86: PyTorch 2.13 hands those to
+    oneDNN 3.12, whose JIT kernel computes `erf(x / sqrt 2)` as a degree-5
+    polynomial in `|x|` with coefficients looked up from 23 intervals (four
+    per binade), then `(x * (1 + sign(x) p(|x|))) * 0.5`. The lowering
+    repeats that sequence (table and index arithmetic read off the kernel
+    oneDNN emits, see LowerGelu.cpp).
+
+    ```mlir
+    %y = dq.gelu %x : tensor<?x128x1536xf32>
+    ```
+  }];
+  let arguments = (ins DQ_F32Tensor:$input);
+  let results = (outs DQ_F32Tensor:$output);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def DQ_LookupOp : DQ_Op<"lookup", [Pure, ElementwiseMappable]> {
+  let summary = "f32 table lookup by i32 index, elementwise";
+  let description = [{
+    `result[i] = table[index[i]]` for a constant table of at most 32 f32
+    values, on scalars or vectors (elementwise mappable: the linalg
+    vectorizer widens it with the rest of a generic's body). An index outside
+    `[0, size)` gives an unspecified value, never a memory access.
+    `dq-lower-lookup` lowers vectors of 16 lanes to one AVX-512 two-table
+    permute (vpermi2ps) and other shapes to element extracts.
+
+    ```mlir
+    %c = dq.lookup %idx [1.0, 2.0, 4.0] : vector<16xi32> -> vector<16xf32>
+    ```
+  }];
+  let arguments = (ins AnyTypeOf<[I32, VectorOfAnyRankOf<[I32]>]>:$index,
+                       DenseF32ArrayAttr:$table);
+  let results = (outs AnyTypeOf<[F32, VectorOfAnyRankOf<[F32]>]>:$result);
+  let assemblyFormat =
+      "$index $table attr-dict `:` type($index) `->` type($result)";
   let hasVerifier = 1;
 }
 

@@ -218,3 +218,43 @@ func.func @layer_norm_rank0(%x: tensor<f32>, %g: tensor<8xf32>) {
   %y = dq.layer_norm %x, %g, %g eps 1.0e-5 : tensor<f32>, tensor<8xf32>, tensor<8xf32> -> tensor<f32>
   return
 }
+
+// -----
+
+func.func @gelu_type(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{requires the same type for all operands and results}}
+  %y = "dq.gelu"(%x) : (tensor<4x8xf32>) -> tensor<4x9xf32>
+  return
+}
+
+// -----
+
+func.func @lookup_empty(%i: i32) {
+  // expected-error @+1 {{table must have 1 to 32 entries, has 0}}
+  %y = dq.lookup %i [] : i32 -> f32
+  return
+}
+
+// -----
+
+func.func @lookup_too_big(%i: i32) {
+  // expected-error @+1 {{table must have 1 to 32 entries, has 33}}
+  %y = dq.lookup %i [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0, 16.0, 17.0, 18.0, 19.0, 20.0, 21.0, 22.0, 23.0, 24.0, 25.0, 26.0, 27.0, 28.0, 29.0, 30.0, 31.0, 32.0] : i32 -> f32
+  return
+}
+
+// -----
+
+func.func @lookup_shape(%i: vector<16xi32>) {
+  // expected-error @+1 {{all non-scalar operands/results must have the same shape and base type}}
+  %y = dq.lookup %i [1.0, 2.0] : vector<16xi32> -> vector<8xf32>
+  return
+}
+
+// -----
+
+func.func @lookup_vector_scalar(%i: vector<16xi32>) {
+  // expected-error @+1 {{if an operand is non-scalar, then there must be at least one non-scalar result}}
+  %y = dq.lookup %i [1.0, 2.0] : vector<16xi32> -> f32
+  return
+}

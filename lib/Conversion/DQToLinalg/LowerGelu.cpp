@@ -1,0 +1,147 @@
+//===- LowerGelu.cpp - dq.gelu as PyTorch (oneDNN) computes it ------------===//
+//
+// torch.nn.functional.gelu on an f32 CPU tensor of more than one element is
+// oneDNN's eltwise_gelu_erf (PyTorch 2.13 bundles oneDNN 3.12). Its AVX-512
+// JIT kernel, read off ONEDNN_JIT_DUMP=1, is per element:
+//
+//   a   = |x|                                   (bits & 0x7fffffff)
+//   i   = clamp((bits(a) - 0x3de00001) >> 21, 1, 24)   four intervals a binade
+//   i   = a > 5.542594 ? 23 : i                 (erf is 1 there: p = c0 = 1)
+//   p   = c5[i];  p = fma(p, a, ck[i]) for k = 4 .. 0
+//   y   = (x * (1 + (p ^ sign(x)))) * 0.5
+//
+// The tables below are that kernel's constants, bit for bit (entries 25-31
+// of its 32-entry tables are zero and left out). The coefficient lookups are
+// dq.lookup, which vectorizes with the rest of the body and becomes one
+// vpermi2ps per table on AVX-512.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lib/Conversion/DQToLinalg/DQToLinalg.h"
+#include "lib/Conversion/DQToLinalg/Utils.h"
+#include "lib/Dialect/DQ/IR/DQOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/IR/PatternMatch.h"
+
+#include "llvm/ADT/bit.h"
+
+using namespace mlir;
+using namespace mlir::dq;
+
+namespace {
+
+constexpr int kIntervals = 25;
+
+/// Coefficient k of the polynomial in each interval (c0 is the constant).
+constexpr uint32_t kCoefficients[6][kIntervals] = {
+    // c0
+    {
+     0xa6f2cb94, 0x32827792, 0x3381cc0c, 0x34523d4a, 0x351ac44d,
+     0x35f36d88, 0x36ee8229, 0x37b8a3bb, 0x3867a213, 0x3940033b,
+     0x3a2a5a1d, 0x3ae35863, 0x3b7828f2, 0x3c08b14b, 0x3c515ed3,
+     0xbb503236, 0xbd8d8e5e, 0xbe8abcd9, 0xbf0c19a2, 0xbeccb328,
+     0x3e176ced, 0x3f470d99, 0x3f7abb28, 0x3f800000, 0x00000000,
+    },
+    // c1
+    {
+     0x3f4c422a, 0x3f4c421f, 0x3f4c4207, 0x3f4c41cb, 0x3f4c413b,
+     0x3f4c3fad, 0x3f4c3a2f, 0x3f4c2d40, 0x3f4c146a, 0x3f4bc341,
+     0x3f4ad08c, 0x3f48f8cf, 0x3f45fac7, 0x3f404e07, 0x3f3b980f,
+     0x3f48dff3, 0x3f78b21b, 0x3fbb0704, 0x40019c32, 0x3fe536d6,
+     0x3f81331e, 0x3e6c8684, 0x3c98f936, 0x00000000, 0x3f800000,
+    },
+    // c2
+    {
+     0xb62173f4, 0x3735e4cf, 0x37f2ff89, 0x388c23be, 0x3917535c,
+     0x39ab2ab0, 0x3a60fadb, 0x3af9b960, 0x3b6e5491, 0x3c0a4ec5,
+     0x3ca5aa8c, 0x3d2138d9, 0x3d8737d4, 0x3ddfb660, 0x3e0f27ab,
+     0x3d94004b, 0xbe0efdeb, 0xbf1d96c3, 0xbf89db58, 0xbf6d9897,
+     0xbef69fb8, 0xbdc4f8a8, 0xbbde6422, 0x00000000, 0x00000000,
+    },
+    // c3
+    {
+     0xbe081a19, 0xbe084570, 0xbe08639b, 0xbe089837, 0xbe08f409,
+     0xbe09ab95, 0xbe0b66d0, 0xbe0e400a, 0xbe124df8, 0xbe1bde02,
+     0xbe2f19c9, 0xbe4931bf, 0xbe685fbc, 0xbe89c95f, 0xbe96cbca,
+     0xbe8044aa, 0xbe0550f2, 0x3dcfd6a1, 0x3e94c826, 0x3e79345f,
+     0x3decec91, 0x3ca46568, 0x3aa1e00a, 0x00000000, 0x00000000,
+    },
+    // c4
+    {
+     0xba3d61db, 0x39f097a3, 0x3a5845dc, 0x3ab1fa35, 0x3b0cefb8,
+     0x3b653ab6, 0x3bcae527, 0x3c221712, 0x3c6c5840, 0x3cc0a703,
+     0x3d1dcc19, 0x3d63656d, 0x3d955907, 0x3dbf9910, 0x3dd53f69,
+     0x3db7dcef, 0x3d639ebe, 0xba6ede48, 0xbd22be69, 0xbd041cf1,
+     0xbc64f5ab, 0xbb097a32, 0xb8ebf380, 0x00000000, 0x00000000,
+    },
+    // c5
+    {
+     0x3cb7d80c, 0x3c9b6050, 0x3c978d11, 0x3c92e850, 0x3c8d058b,
+     0x3c848454, 0x3c6cd623, 0x3c4c824b, 0x3c2a7935, 0x3be0b390,
+     0x3b0651ac, 0xbb232f53, 0xbbd42fa0, 0xbc2c5366, 0xbc492c9e,
+     0xbc2a7aa6, 0xbbd55d04, 0xba823a76, 0x3b102aa8, 0x3ae25a7e,
+     0x3a31f792, 0x38b84375, 0x3689bb5a, 0x00000000, 0x00000000,
+    },
+};
+
+struct LowerGelu : OpRewritePattern<GeluOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(GeluOp op,
+                                PatternRewriter &rewriter) const override {
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    Value input = op.getInput();
+    unsigned rank = op.getInput().getType().getRank();
+    Value init = emptyLike(b, input, b.getF32Type());
+    AffineMap id = b.getMultiDimIdentityMap(rank);
+    auto generic = linalg::GenericOp::create(
+        b, TypeRange{init.getType()}, ValueRange{input}, ValueRange{init},
+        ArrayRef<AffineMap>{id, id}, iterators(rank),
+        [](OpBuilder &nested, Location loc, ValueRange args) {
+          ImplicitLocOpBuilder e(loc, nested);
+          Type i32 = e.getI32Type();
+          auto cI = [&](uint32_t v) { return constI32(e, llvm::bit_cast<int32_t>(v)); };
+          Value x = args[0];
+          Value bits = arith::BitcastOp::create(e, i32, x);
+          Value absBits = arith::AndIOp::create(e, bits, cI(0x7fffffff));
+          Value a = arith::BitcastOp::create(e, e.getF32Type(), absBits);
+          Value idx = arith::ShRSIOp::create(
+              e, arith::AddIOp::create(e, absBits, cI(0xc21fffff)), cI(21));
+          idx = arith::MaxSIOp::create(e, idx, cI(1));
+          idx = arith::MinSIOp::create(e, idx, cI(24));
+          Value saturated = arith::CmpFOp::create(
+              e, arith::CmpFPredicate::OLT,
+              constF32(e, llvm::bit_cast<float>(0x40b15ceeu)), a);
+          idx = arith::SelectOp::create(e, saturated, cI(23), idx);
+          auto coefficient = [&](int k) -> Value {
+            SmallVector<float> table;
+            for (uint32_t v : kCoefficients[k])
+              table.push_back(llvm::bit_cast<float>(v));
+            return LookupOp::create(e, e.getF32Type(), idx,
+                                    e.getDenseF32ArrayAttr(table));
+          };
+          Value p = coefficient(5);
+          for (int k = 4; k >= 0; --k)
+            p = math::FmaOp::create(e, p, a, coefficient(k));
+          Value sign = arith::AndIOp::create(e, bits, cI(0x80000000u));
+          Value erf = arith::BitcastOp::create(
+              e, e.getF32Type(),
+              arith::XOrIOp::create(
+                  e, arith::BitcastOp::create(e, i32, p), sign));
+          Value y = arith::MulFOp::create(
+              e, x, arith::AddFOp::create(e, erf, constF32(e, 1.0f)));
+          y = arith::MulFOp::create(e, y, constF32(e, 0.5f));
+          linalg::YieldOp::create(e, y);
+        });
+    rewriter.replaceOp(op, generic.getResults());
+    return success();
+  }
+};
+
+} // namespace
+
+void mlir::dq::populateLowerGeluPatterns(RewritePatternSet &patterns) {
+  patterns.add<LowerGelu>(patterns.getContext());
+}

@@ -1,0 +1,80 @@
+"""dq.gelu is bit-exact to torch.nn.functional.gelu (oneDNN's gelu_erf on
+CPU tensors of more than one element) on every interval of its polynomial,
+at odd sizes (vector tails) and on special values; models route aten.gelu
+to it."""
+import pytest
+import torch
+
+import dqmlir
+
+SOURCE = """
+func.func @forward(%x: tensor<?x{n}xf32>) -> tensor<?x{n}xf32> {{
+  %y = dq.gelu %x : tensor<?x{n}xf32>
+  return %y : tensor<?x{n}xf32>
+}}
+"""
+
+
+def check(got, x):
+    want = torch.nn.functional.gelu(x)
+    same = (got.view(torch.int32) == want.view(torch.int32)) | (got.isnan() & want.isnan())
+    assert bool(same.all()), (f"{(~same).sum().item()} of {same.numel()} differ, e.g. x="
+                              f"{x[~same][:4].tolist()} got {got[~same][:4].tolist()} "
+                              f"want {want[~same][:4].tolist()}")
+
+
+@pytest.mark.parametrize("n", [1, 7, 16, 33, 1536])
+def test_random(n):
+    torch.manual_seed(n)
+    fn = dqmlir.compile_mlir(SOURCE.format(n=n))
+    x = torch.randn(257, n) * 3
+    check(fn(x), x)
+
+
+def test_every_interval():
+    # |x| from 2^-30 to 2^4 on a log grid: all 23 polynomial pieces, both
+    # signs, and the saturated range past 5.5426.
+    fn = dqmlir.compile_mlir(SOURCE.format(n=64))
+    mag = torch.logspace(-30, 4, 64 * 64, base=2.0)
+    x = torch.cat([mag, -mag]).reshape(-1, 64)
+    check(fn(x), x)
+
+
+def test_special_values():
+    fn = dqmlir.compile_mlir(SOURCE.format(n=16))
+    x = torch.tensor([0.0, -0.0, 1e-45, -1e-45, 5.5425, 5.542594, -5.542594, 7.0,
+                      -7.0, 3.4e38, -3.4e38, float("inf"), float("-inf"), float("nan"),
+                      -0.7517357, 1e-30]).repeat(3, 1)
+    check(fn(x), x)
+
+
+class _MLP(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.up = torch.nn.Linear(48, 96)
+        self.down = torch.nn.Linear(96, 48)
+
+    def forward(self, x):
+        return self.down(torch.nn.functional.gelu(self.up(x)))
+
+
+def test_model_uses_dq_gelu():
+    torch.manual_seed(0)
+    model = torch.ao.quantization.quantize_dynamic(_MLP().eval(), {torch.nn.Linear},
+                                                   dtype=torch.qint8)
+    x = torch.randn(2, 10, 48)
+    compiled = dqmlir.compile(model, (x,))
+    assert "dq.gelu" in compiled.ir("dq")
+    with torch.no_grad():
+        assert torch.equal(compiled(x), model(x))
+
+
+def test_tanh_form_is_not_dq_gelu():
+    class Tanh(torch.nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.gelu(x, approximate="tanh")
+
+    x = torch.randn(4, 32)
+    compiled = dqmlir.compile(Tanh().eval(), (x,))
+    assert "dq.gelu" not in compiled.ir("dq")
+    torch.testing.assert_close(compiled(x), Tanh()(x), rtol=1e-5, atol=1e-6)
