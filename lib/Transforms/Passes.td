@@ -36,10 +36,12 @@ def DQVectorizeLinalg : Pass<"dq-vectorize-linalg", "func::FuncOp"> {
     - f32 contractions (batch_matmul, matmul): tiles of `rows` x V in the
       registers, the reduction dimension walked one step at a time.
 
-    exp and erf on vectors become polynomials (ApproximateMath.cpp), which
-    vectorize (libm calls do not). Ops with boolean operands or gathers
-    are left as they are. Runs on buffers (after bufferization), and keeps
-    accumulators in registers with upstream's hoistRedundantVectorTransfers.
+    The vector loops are peeled: full tiles are static and unmasked (their
+    accumulators stay in registers across the innermost loop), one masked
+    tile takes the edge. exp and erf on vectors become polynomials
+    (ApproximateMath.cpp), which vectorize (libm calls do not). Ops with
+    boolean operands or gathers are left as they are. Runs on buffers
+    (after bufferization).
   }];
   let options = [
     Option<"vectorSize", "vector-size", "int64_t", "16",
@@ -50,6 +52,9 @@ def DQVectorizeLinalg : Pass<"dq-vectorize-linalg", "func::FuncOp"> {
            "Vectorize innermost reductions">,
     Option<"contractions", "contractions", "bool", "true",
            "Vectorize f32 contractions">,
+    Option<"peel", "peel", "bool", "true",
+           "Peel the vector loops: full tiles static and unmasked, one "
+           "masked tile at the end">,
     Option<"hoist", "hoist", "bool", "true",
            "Keep accumulators in registers (hoistRedundantVectorTransfers)">,
     Option<"maxOps", "max-ops", "int64_t", "-1",

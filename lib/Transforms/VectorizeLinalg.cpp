@@ -7,15 +7,16 @@
 //   f32 contraction        tile [1, .., R (m), V (n), 1 (k)]  reduction is
 //                                                       the innermost loop)
 //
-// The tiles of dynamic (or not divisible) sizes are vectorized with masks,
-// so one schedule serves every batch and sequence length. An op the
-// vectorizer rejects keeps its tiled (scalar) form, which is still correct.
+// The loops of tiles wider than 1 are peeled: their full tiles are static
+// and vectorize without masks, and one masked tile handles the edge, so one
+// schedule serves every batch and sequence length. In the full tiles the
+// output tile of a contraction or reduction stays in registers across the
+// innermost loop (hoistAccumulator). An op the vectorizer rejects keeps its
+// tiled (scalar) form, which is still correct.
 //
 // It runs on buffers: on tensors, one-shot bufferization's in-place analysis
 // of these loops next to the int8 kernels' loops took minutes (value-bounds
-// comparisons of slices through nested scf.for). Accumulators (contraction
-// tiles, reduction results) are then kept in registers across the innermost
-// loop by upstream's hoistRedundantVectorTransfers.
+// comparisons of slices through nested scf.for).
 //
 //===----------------------------------------------------------------------===//
 
@@ -28,9 +29,11 @@
 #include "mlir/Dialect/Linalg/Transforms/Hoisting.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/MemRef/Transforms/Transforms.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
+#include "mlir/Dialect/SCF/Transforms/Transforms.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/Vector/Transforms/LoweringPatterns.h"
@@ -78,21 +81,62 @@ SmallVector<OpFoldResult> indexAttrs(OpBuilder &b, ArrayRef<int64_t> sizes) {
   });
 }
 
-/// Tiles `op` by `sizes` (0 = not tiled); returns the tiled op.
-FailureOr<linalg::LinalgOp> tile(RewriterBase &rewriter, linalg::LinalgOp op,
-                                 ArrayRef<int64_t> sizes) {
+/// Tiles `op` by `sizes` (0 = not tiled), then peels the loops whose tiles
+/// are wider than 1 (`peel`): their full tiles get static sizes, vectorize
+/// without masks, and let hoistRedundantVectorTransfers keep accumulators in
+/// registers; the last, partial tile keeps a masked copy. Returns the tiled
+/// op and all its peeled copies.
+FailureOr<SmallVector<linalg::LinalgOp>>
+tileAndPeel(RewriterBase &rewriter, linalg::LinalgOp op,
+            ArrayRef<int64_t> sizes, bool peel) {
   scf::SCFTilingOptions options;
   options.setTileSizes(indexAttrs(rewriter, sizes));
   rewriter.setInsertionPoint(op);
   FailureOr<scf::SCFTilingResult> tiled = scf::tileUsingSCF(
       rewriter, cast<TilingInterface>(op.getOperation()), options);
-  if (failed(tiled))
+  if (failed(tiled) || tiled->loops.empty())
     return failure();
   rewriter.eraseOp(op);
-  auto tiledOp = dyn_cast<linalg::LinalgOp>(tiled->tiledOps.back());
-  if (!tiledOp)
-    return failure();
-  return tiledOp;
+  // The loop nest, and the partial copy of its outermost loop if peeled.
+  SmallVector<Operation *> roots = {tiled->loops.front()};
+  if (peel) {
+    // Loops come in the order of the tiled dims. Peeling the innermost first
+    // makes each outer peel clone both versions of the loops inside it.
+    unsigned loop = tiled->loops.size();
+    for (int64_t size : llvm::reverse(sizes)) {
+      if (size == 0)
+        continue;
+      auto forOp = dyn_cast<scf::ForOp>(tiled->loops[--loop].getOperation());
+      scf::ForOp partial;
+      if (size > 1 && forOp &&
+          succeeded(scf::peelForLoopAndSimplifyBounds(rewriter, forOp, partial)) &&
+          loop == 0)
+        roots.push_back(partial);
+    }
+  }
+  // The full tiles' sizes are constants now; fold them into the subviews'
+  // types (and through memref.cast into the tiled ops) so that those ops
+  // are static and vectorize without masks.
+  MLIRContext *ctx = rewriter.getContext();
+  RewritePatternSet patterns(ctx);
+  memref::SubViewOp::getCanonicalizationPatterns(patterns, ctx);
+  memref::CastOp::getCanonicalizationPatterns(patterns, ctx);
+  affine::AffineMinOp::getCanonicalizationPatterns(patterns, ctx);
+  affine::AffineApplyOp::getCanonicalizationPatterns(patterns, ctx);
+  FrozenRewritePatternSet frozen(std::move(patterns));
+  SmallVector<linalg::LinalgOp> ops;
+  SmallVector<Operation *> nested;
+  for (Operation *root : roots)
+    root->walk([&](Operation *inner) {
+      if (inner != root)
+        nested.push_back(inner);
+    });
+  GreedyRewriteConfig config;
+  config.setStrictness(GreedyRewriteStrictness::ExistingAndNewOps);
+  (void)applyOpPatternsGreedily(nested, frozen, config);
+  for (Operation *root : roots)
+    root->walk([&](linalg::LinalgOp inner) { ops.push_back(inner); });
+  return ops;
 }
 
 /// Vectorizes `op` with `sizes` (masked where its shape is smaller or
@@ -113,6 +157,55 @@ void vectorize(RewriterBase &rewriter, linalg::LinalgOp op,
     rewriter.replaceOp(op, result->replacements);
 }
 
+/// Keeps the output tile of a vectorized contraction or reduction in
+/// registers across its innermost (k or reduction) loop: the unmasked read
+/// and write of `tile` move out of `loop` and the tile becomes loop-carried.
+/// Upstream's hoistRedundantVectorTransfers gives up on these: the output
+/// buffer has views (reshapes) elsewhere and dynamic sizes. Here `tile` is the
+/// output operand of one tiled linalg op, which nothing else in the loop
+/// touches (bufferization never aliases a contraction's output with its
+/// inputs).
+void hoistAccumulator(RewriterBase &rewriter, scf::ForOp loop, Value tile) {
+  (void)moveLoopInvariantCode(cast<LoopLikeOpInterface>(loop.getOperation()));
+  if (!loop.isDefinedOutsideOfLoop(tile))
+    return;
+  vector::TransferReadOp read;
+  vector::TransferWriteOp write;
+  for (Operation *user : tile.getUsers()) {
+    if (!loop->isAncestor(user))
+      continue;
+    auto r = dyn_cast<vector::TransferReadOp>(user);
+    auto w = dyn_cast<vector::TransferWriteOp>(user);
+    if (r && !read && r->getParentOp() == loop)
+      read = r;
+    else if (w && !write && w->getParentOp() == loop)
+      write = w;
+    else
+      return; // another access, or a masked one (inside vector.mask)
+  }
+  if (!read || !write || read.getMask() || write.getMask() ||
+      read.getIndices() != write.getIndices() ||
+      read.getVectorType() != write.getVectorType() ||
+      read.getPermutationMap() != write.getPermutationMap() ||
+      !read->isBeforeInBlock(write) ||
+      llvm::any_of(read->getOperands(),
+                   [&](Value v) { return !loop.isDefinedOutsideOfLoop(v); }))
+    return;
+  loop.moveOutOfLoop(read);
+  rewriter.moveOpAfter(write, loop);
+  NewYieldValuesFn yield = [&](OpBuilder &, Location, ArrayRef<BlockArgument>) {
+    return SmallVector<Value>{write.getVector()};
+  };
+  FailureOr<LoopLikeOpInterface> carried =
+      cast<LoopLikeOpInterface>(loop.getOperation())
+          .replaceWithAdditionalYields(rewriter, read.getResult(),
+                                       /*replaceInitOperandUsesInLoop=*/true,
+                                       yield);
+  if (succeeded(carried))
+    write.getValueToStoreMutable().assign(
+        carried->getOperation()->getResults().back());
+}
+
 /// Lanes for a loop of `size` iterations: V, or the size if smaller.
 int64_t lanes(int64_t size, int64_t v) {
   return ShapedType::isDynamic(size) ? v : std::min(size, v);
@@ -126,10 +219,8 @@ struct VectorizeLinalg
     unsigned n = op.getNumLoops();
     SmallVector<utils::IteratorType> iters = op.getIteratorTypesArray();
     unsigned numReductions = op.getNumReductionLoops();
-    SmallVector<int64_t> ranges = op.getStaticLoopRanges();
-    SmallVector<int64_t> tiles(n, 1), vec(n, 1);
+    SmallVector<int64_t> tiles(n, 1);
     tiles[n - 1] = vectorSize;
-    vec[n - 1] = lanes(ranges[n - 1], vectorSize);
     bool contraction = linalg::isaContractionOpInterface(op);
 
     if (contraction) {
@@ -140,21 +231,31 @@ struct VectorizeLinalg
           dims->n[0] != n - 2 || dims->k[0] != n - 1 ||
           !getElementTypeOrSelf(op.getDpsInits()[0].getType()).isF32())
         return;
-      unsigned m = dims->m[0], nn = dims->n[0], k = dims->k[0];
-      tiles[m] = contractionRows;
-      tiles[nn] = vectorSize;
-      tiles[k] = 1;
-      vec[m] = lanes(ranges[m], contractionRows);
-      vec[nn] = lanes(ranges[nn], vectorSize);
-      vec[k] = 1;
+      tiles[dims->m[0]] = contractionRows;
+      tiles[dims->n[0]] = vectorSize;
+      tiles[dims->k[0]] = 1;
     } else if (numReductions != 0 &&
                (!reductions || numReductions != 1 ||
                 !linalg::isReductionIterator(iters[n - 1]))) {
       // Only one innermost reduction (softmax max/sum, norms) is handled.
       return;
     }
-    if (auto tiled = tile(rewriter, op, tiles); succeeded(tiled))
-      vectorize(rewriter, *tiled, vec, contraction);
+    FailureOr<SmallVector<linalg::LinalgOp>> tiled =
+        tileAndPeel(rewriter, op, tiles, peel);
+    if (failed(tiled))
+      return;
+    // Each copy's vector shape: its tile, or its static size if smaller.
+    for (linalg::LinalgOp copy : *tiled) {
+      SmallVector<int64_t> copyRanges = copy.getStaticLoopRanges();
+      SmallVector<int64_t> vec = llvm::map_to_vector(
+          llvm::zip(copyRanges, tiles),
+          [](auto rt) { return lanes(std::get<0>(rt), std::get<1>(rt)); });
+      auto loop = copy->getParentOfType<scf::ForOp>();
+      Value tile = copy.getDpsInits()[0];
+      vectorize(rewriter, copy, vec, contraction);
+      if (hoist && loop && (contraction || numReductions != 0))
+        hoistAccumulator(rewriter, loop, tile);
+    }
   }
 
   void runOnOperation() override {
@@ -180,6 +281,15 @@ struct VectorizeLinalg
     vector::TransferReadOp::getCanonicalizationPatterns(patterns, ctx);
     vector::TransferWriteOp::getCanonicalizationPatterns(patterns, ctx);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      return signalPassFailure();
+
+    // Transfers through subviews become transfers of the whole buffer: the
+    // hoisting below gives up on sources that are (or have) views. (A pattern
+    // set of its own: the unit-dim patterns above make the subviews these
+    // fold, and together they never reach a fixpoint.)
+    RewritePatternSet folds(ctx);
+    memref::populateFoldMemRefAliasOpPatterns(folds);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(folds))))
       return signalPassFailure();
 
     // Masks and reads of loop-invariant data out of the loops, then the

@@ -23,11 +23,15 @@ func.func @exp(%x: memref<?x?xf32>, %y: memref<?x?xf32>) {
   return
 }
 
-// Innermost reduction: each row in chunks of 16.
+// Innermost reduction: each row in chunks of 16, the row's sum carried in
+// a register through the full chunks, then the masked last chunk.
 // CHECK-LABEL: func.func @row_sum
 // CHECK: scf.for
-// CHECK: scf.for {{.*}} step %c16
+// CHECK: scf.for {{.*}} step %c16 iter_args
 // CHECK: vector.multi_reduction <add>
+// CHECK: vector.transfer_write
+// CHECK: scf.for {{.*}} step %c16
+// CHECK: vector.mask {{.*}} vector.multi_reduction <add>
 func.func @row_sum(%x: memref<?x?xf32>, %y: memref<?xf32>) {
   linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "reduction"]}
       ins(%x : memref<?x?xf32>) outs(%y : memref<?xf32>) {
@@ -39,14 +43,18 @@ func.func @row_sum(%x: memref<?x?xf32>, %y: memref<?xf32>) {
 }
 
 // f32 contraction with a static k: 8x16 tiles of C, k one step at a time.
-// (The masked C tile is not hoisted out of the k loop yet.)
+// The full tiles (peeled m and n loops) keep C in registers across the k
+// loop; the edge tiles are masked and read/write C at each step.
 // CHECK-LABEL: func.func @scores
 // CHECK: scf.for {{.*}} step %c8
 // CHECK: scf.for {{.*}} step %c16
-// CHECK: scf.for
-// CHECK: vector.transfer_read {{.*}} vector<8x16xf32>
+// CHECK: %[[C:.*]] = vector.transfer_read {{.*}} vector<8x16xf32>
+// CHECK: %[[ACC:.*]] = scf.for {{.*}} iter_args(%{{.*}} = %[[C]]) -> (vector<8x16xf32>)
 // CHECK: vector.contract
-// CHECK: vector.transfer_write {{.*}} vector<8x16xf32>
+// CHECK: scf.yield
+// CHECK: vector.transfer_write %[[ACC]]
+// CHECK: scf.for
+// CHECK: vector.mask {{.*}} vector.contract
 func.func @scores(%a: memref<?x?x32xf32>, %b: memref<?x32x?xf32>, %c: memref<?x?x?xf32>) {
   linalg.batch_matmul ins(%a, %b : memref<?x?x32xf32>, memref<?x32x?xf32>) outs(%c : memref<?x?x?xf32>)
   return
