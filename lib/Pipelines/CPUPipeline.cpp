@@ -37,6 +37,10 @@ static constexpr const char *kPipeline =
     "drop-equivalent-buffer-results,"
     "buffer-deallocation-pipeline,"
     "canonicalize,"
+    // Frees each buffer after its last use instead of at the return: the
+    // peak (and glibc's heap growth and trim, page faults, on every call)
+    // is then that of the live buffers, not of all intermediates.
+    "func.func(dq-early-dealloc),"
     // Everything else (attention, softmax, GELU, norms) in vectors.
     "func.func(dq-vectorize-linalg,dq-lower-lookup{avx512=AVX512},canonicalize,cse),"
     "func.func(convert-linalg-to-loops),"
