@@ -264,12 +264,14 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(HERE / "results"))
     ap.add_argument("--name", default=None)
     ap.add_argument("--no-models", action="store_true")
+    ap.add_argument("--models-only", action="store_true",
+                    help="end to end only (1 thread), written as <name>-models.*")
     args = ap.parse_args(argv)
     torch.backends.quantized.engine = "fbgemm"
     torch.set_num_threads(1)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    name = args.name or ("quick" if args.quick else "latest")
+    name = args.name or ("quick" if args.quick else "latest") + ("-models" if args.models_only else "")
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
                platform.processor())
     result = {"machine": f"{cpu}, {os.cpu_count()} cores", "torch": torch.__version__,
@@ -277,7 +279,11 @@ def main(argv=None) -> int:
     print(f"dqmlir benchmarks on {result['machine']}; int8 peak {result['peak_gops']} GOP/s per core")
     with tempfile.TemporaryDirectory() as d:
         tmp = pathlib.Path(d)
-        if args.quick:
+        if args.models_only:
+            result["linears"] = []
+            result["models"] = bench_models(["all-MiniLM-L6-v2", "bert-base (random weights)"],
+                                            [(1, 128), (8, 128)], [1], 5, tmp)
+        elif args.quick:
             result["linears"] = bench_linears([1, 2], [1, 128], [(768, 768)], 5, tmp)
             result["models"] = [] if args.no_models else bench_models(["all-MiniLM-L6-v2"], [(1, 32)], [1], 3, tmp)
         else:
@@ -286,7 +292,8 @@ def main(argv=None) -> int:
                 ["all-MiniLM-L6-v2", "bert-base (random weights)"], [(1, 128), (8, 128)], [1, 2], 5, tmp)
     (out / f"{name}.json").write_text(json.dumps(result, indent=1))
     (out / f"{name}.md").write_text(markdown(result))
-    plot(result, out / f"{name}.png")
+    if result["linears"]:
+        plot(result, out / f"{name}.png")
     print(markdown(result))
     print(f"wrote {out / name}.json, .md, .png")
     return 0
