@@ -182,6 +182,34 @@ LogicalResult LayerNormOp::verify() {
                      input.getShape());
 }
 
+LogicalResult FlashSoftmaxOp::verify() {
+  if (failed(verifyTensorTypes(*this)))
+    return failure();
+  RankedTensorType scores = getScores().getType();
+  RankedTensorType mask = getMask().getType();
+  if (scores.getRank() < 1)
+    return emitOpError("scores must have rank >= 1");
+  if (mask.getRank() != 0) {
+    if (mask.getRank() != scores.getRank())
+      return emitOpError("mask must be rank 0 or have the rank of scores");
+    for (int64_t d = 0; d < scores.getRank(); ++d) {
+      int64_t m = mask.getDimSize(d), s = scores.getDimSize(d);
+      bool last = d + 1 == scores.getRank();
+      if (!compatibleDim(m, s) && (last || m != 1))
+        return emitOpError("mask dimension ")
+               << d << " must be " << (last ? "" : "1 or ")
+               << "that of scores";
+    }
+  }
+  if (failed(verifyShape(*this, "exp", getExp().getType().getShape(),
+                         scores.getShape())))
+    return failure();
+  SmallVector<int64_t> sumShape(scores.getShape().drop_back());
+  sumShape.push_back(1);
+  return verifyShape(*this, "inv_sum", getInvSum().getType().getShape(),
+                     sumShape);
+}
+
 LogicalResult LookupOp::verify() {
   int64_t size = getTable().size();
   if (size == 0 || size > 32)

@@ -181,6 +181,45 @@ def DQ_GeluOp : DQ_Op<"gelu", [Pure, SameOperandsAndResultType]> {
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
+def DQ_FlashSoftmaxOp : DQ_Op<"flash_softmax", [Pure]> {
+  let summary = "attention softmax numerator and 1/sum, bit-exact to PyTorch's CPU flash attention";
+  let description = [{
+    The softmax part of `torch.nn.functional.scaled_dot_product_attention`
+    as PyTorch 2.13 computes it on x86 CPUs for f32 (cpu_flash_attention in
+    aten/src/ATen/native/cpu/FlashAttentionKernel.cpp, AVX-512 build) when
+    all keys fit one kv block (at most 512). `scores` are the unscaled
+    `q @ k^T` rows; per row of length N:
+
+      t   = fma(s, scale, mask)       (s * scale without a mask)
+      m   = max(t)
+      e_j = exp_u20(t_j - m)          for j < N - N % 16 (Vectorized<float>::exp_u20)
+      e_j = float(exp(double(t_j - m)))   for the N % 16 last (libm exp)
+      sum = the 16 lane sums (lane l: e_l + e_{l+16} + ...), added as
+            l^8, l^4, l^2, l^1 (vec_reduce_all), then the tail one by one
+      inv = 1 / sum
+
+    A row whose maximum is -inf gives e = 0 and inv = 1 (PyTorch's output 0).
+    Results: `exp` (the shape of `scores`) and `inv_sum` (the shape of
+    `scores` with the last dimension 1). The caller finishes attention as
+    `(exp @ v) * inv_sum`, which is what the kernel's second gemm and final
+    scaling compute. `mask` is rank 0 (no mask) or has the rank of `scores`
+    with leading dimensions equal or 1 (broadcast) and the same last
+    dimension.
+
+    ```mlir
+    %e, %inv = dq.flash_softmax %s, %mask scale 0.17677669
+        : tensor<?x12x?x?xf32>, tensor<?x1x?x?xf32> -> tensor<?x12x?x?xf32>, tensor<?x12x?x1xf32>
+    ```
+  }];
+  let arguments = (ins DQ_F32Tensor:$scores, DQ_F32Tensor:$mask, F32Attr:$scale);
+  let results = (outs DQ_F32Tensor:$exp, DQ_F32Tensor:$inv_sum);
+  let assemblyFormat = [{
+    $scores `,` $mask `scale` $scale attr-dict `:` type($scores) `,` type($mask)
+    `->` type($exp) `,` type($inv_sum)
+  }];
+  let hasVerifier = 1;
+}
+
 def DQ_LookupOp : DQ_Op<"lookup", [Pure, ElementwiseMappable]> {
   let summary = "f32 table lookup by i32 index, elementwise";
   let description = [{
