@@ -40,6 +40,7 @@ void populateLowerQuantizePatterns(RewritePatternSet &patterns);
 void populateLowerLayerNormPatterns(RewritePatternSet &patterns);
 void populateLowerGeluPatterns(RewritePatternSet &patterns);
 void populateLowerFlashSoftmaxPatterns(RewritePatternSet &patterns);
+void populateLowerFlashFixupPatterns(RewritePatternSet &patterns);
 
 #define GEN_PASS_REGISTRATION
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h.inc"

@@ -13,7 +13,10 @@ lowering is the fma chain MKL's sgemm computes) and hands the part in
 between to the custom op ``dqmlir::flash_softmax``, which `to_dq` makes
 `dq.flash_softmax` (see LowerFlashSoftmax.cpp for the operation order).
 
-Exact for one kv block, i.e. up to 512 keys; not for causal attention
+Where MKL's sgemm switches kernels inside the flash kernel (a last block of
+one query, L % 32 == 1; 2 or 3 tokens), ``dqmlir::flash_scores_fixup`` and
+``dqmlir::flash_output_fixup`` recompute those rows in MKL's order (head dim
+32 only). Exact for one kv block, i.e. up to 512 keys; not for causal attention
 (whose kernel shortens rows per block of queries), which keeps the MATH
 decomposition.
 """
@@ -91,6 +94,101 @@ def flash_softmax_reference(scores: torch.Tensor, mask: torch.Tensor,
     return e, 1 / total
 
 
+def _halving(v):
+    idx = torch.arange(LANES)
+    for s in (8, 4, 2, 1):
+        v = v + v[..., idx ^ s]
+    return v[..., 0]
+
+
+def _q_split(length: int) -> int:
+    return 32 if length < 192 else 64 if length < 768 else 256
+
+
+def _single_query_block(length: int) -> bool:
+    return length > 1 and length % _q_split(length) == 1
+
+
+def scores_fixup_reference(scores, query, key):
+    """What dq.flash_scores_fixup computes (MKL's gemv and small-matrix
+    kernels where cpu_flash_attention's sgemm takes them; head dim 32)."""
+    scores = scores.clone()
+    if query.shape[-1] != 32:
+        return scores
+    length, keys = query.shape[-2], key.shape[-2]
+    if _single_query_block(length):
+        q = query[..., -1:, :].expand(key.shape)
+        init = torch.zeros_like(q[..., :LANES])
+        init[..., 0] = q[..., 0] * key[..., 0]
+        t = _halving(_fma(q[..., 1:17], key[..., 1:17], init))
+        init = torch.zeros_like(init)
+        init[..., 0] = t
+        pad = torch.zeros_like(q[..., :1])
+        hi_q, hi_k = torch.cat([q[..., 17:], pad], -1), torch.cat([key[..., 17:], pad], -1)
+        scores[..., -1, :] = _halving(_fma(hi_q, hi_k, init))
+        if keys % 8 == 1:  # MKL's remainder column
+            rest = _halving(_fma(hi_q[..., -1, :], hi_k[..., -1, :],
+                                 q[..., -1, 1:17] * key[..., -1, 1:17]))
+            scores[..., -1, -1] = q[..., -1, 0] * key[..., -1, 0] + rest
+    if length == keys and length in (2, 3):
+        q, k = query[..., :, None, :], key[..., None, :, :]
+        lo = q[..., :16] * k[..., :16]
+        fused = _fma(q[..., 16:], k[..., 16:], lo)
+        apart = lo + q[..., 16:] * k[..., 16:]
+        odd = (torch.arange(length) % 2 == 1)[:, None, None]
+        scores = _halving(torch.where(odd, fused, apart))
+    return scores
+
+
+def output_fixup_reference(out, e, value):
+    """What dq.flash_output_fixup computes (MKL's gemv order for the row of a
+    single-query last block; head dim 32)."""
+    length, keys = e.shape[-2], e.shape[-1]
+    out = out.clone()
+    if out.shape[-1] != 32 or not _single_query_block(length) or keys < 8:
+        return out
+    p = e[..., -1, :]
+    x = lambda j: (p[..., j:j + 1], value[..., j, :])
+    pair = lambda i, j: _fma(*x(i), x(j)[0] * x(j)[1])
+    quad = lambda o: pair(o, o + 2) + pair(o + 1, o + 3)
+    acc = quad(0) + quad(4)
+    blocks = keys // 8
+    for b in range(1, blocks):
+        o = 8 * b
+        acc = _fma(*x(o + 6), acc)
+        acc = _fma(*x(o + 4), acc)
+        acc = acc + pair(o + 5, o + 7)
+        acc = acc + quad(o)
+    for j in range(8 * blocks, keys):
+        acc = _fma(*x(j), acc)
+    out[..., -1, :] = acc
+    return out
+
+
+@torch.library.custom_op("dqmlir::flash_scores_fixup", mutates_args=())
+def flash_scores_fixup(scores: torch.Tensor, query: torch.Tensor,
+                       key: torch.Tensor) -> torch.Tensor:
+    """q @ k^T rows that MKL computes with other kernels (dq.flash_scores_fixup)."""
+    return scores_fixup_reference(scores, query, key)
+
+
+@flash_scores_fixup.register_fake
+def _(scores, query, key):
+    return torch.empty_like(scores)
+
+
+@torch.library.custom_op("dqmlir::flash_output_fixup", mutates_args=())
+def flash_output_fixup(out: torch.Tensor, e: torch.Tensor,
+                       value: torch.Tensor) -> torch.Tensor:
+    """e @ v rows that MKL computes with gemv (dq.flash_output_fixup)."""
+    return output_fixup_reference(out, e, value)
+
+
+@flash_output_fixup.register_fake
+def _(out, e, value):
+    return torch.empty_like(out)
+
+
 @torch.library.custom_op(OP_NAME, mutates_args=())
 def flash_softmax(scores: torch.Tensor, mask: torch.Tensor,
                   scale: float) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -117,6 +215,7 @@ def flash_attention(query, key, value, attn_mask=None, scale=None) -> torch.Tens
     if scale is None:
         scale = 1.0 / math.sqrt(query.shape[-1])
     scores = torch.matmul(query, key.transpose(-2, -1))
+    scores = torch.ops.dqmlir.flash_scores_fixup(scores, query, key)
     if attn_mask is None:
         mask = scores.new_zeros(())
     else:
@@ -132,10 +231,15 @@ def flash_attention(query, key, value, attn_mask=None, scale=None) -> torch.Tens
         if isinstance(mask.shape[-1], int) and mask.shape[-1] == 1:
             mask = mask.expand(*mask.shape[:-1], key.shape[-2])
     e, inv = torch.ops.dqmlir.flash_softmax(scores, mask, float(scale))
-    return torch.matmul(e, value) * inv
+    out = torch.ops.dqmlir.flash_output_fixup(torch.matmul(e, value), e, value)
+    return out * inv
 
 
 def rewrite_custom_ops(module) -> None:
     """torch.operator "torch.dqmlir.flash_softmax" -> func.call of a private
     declaration tagged dq.flash_softmax with the scale as dq.scale."""
     rewrite_to_calls(module, MLIR_OP_NAME, DECL_PREFIX, "dq.flash_softmax", ("scale",))
+    rewrite_to_calls(module, "torch.dqmlir.flash_scores_fixup", "dq_flash_scores_fixup_",
+                     "dq.flash_scores_fixup")
+    rewrite_to_calls(module, "torch.dqmlir.flash_output_fixup", "dq_flash_output_fixup_",
+                     "dq.flash_output_fixup")

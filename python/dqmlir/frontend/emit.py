@@ -75,3 +75,9 @@ def flash_softmax(scores: ir.Value, mask: ir.Value, scale: float, result_types) 
                              operands=[scores, mask],
                              attributes={"scale": ir.FloatAttr.get_f32(scale)})
     return list(op.results)
+
+
+def flash_fixup(name: str, x: ir.Value, a: ir.Value, b: ir.Value) -> ir.Value:
+    """`dq.flash_scores_fixup` / `dq.flash_output_fixup` (rows MKL computes with
+    other kernels inside PyTorch's CPU flash attention)."""
+    return ir.Operation.create(f"dq.{name}", results=[x.type], operands=[x, a, b]).result

@@ -50,6 +50,8 @@ def to_dq(result: ImportResult, ctx: ir.Context) -> ir.Module:
                                                      or "dq.layer_norm" in op.attributes
                                                      or "dq.gelu" in op.attributes
                                                      or "dq.flash_softmax" in op.attributes
+                                                     or "dq.flash_scores_fixup" in op.attributes
+                                                     or "dq.flash_output_fixup" in op.attributes
                                                      or "dq.f32_linear" in op.attributes):
                 decls[ir.StringAttr(op.attributes["sym_name"]).value] = op
         calls = []
@@ -72,6 +74,10 @@ def to_dq(result: ImportResult, ctx: ir.Context) -> ir.Module:
                     scale = ir.FloatAttr(decl.attributes["dq.scale"]).value
                     y = emit.flash_softmax(call.operands[0], call.operands[1], scale,
                                            [r.type for r in call.results])
+                elif "dq.flash_scores_fixup" in decl.attributes:
+                    y = emit.flash_fixup("flash_scores_fixup", *call.operands)
+                elif "dq.flash_output_fixup" in decl.attributes:
+                    y = emit.flash_fixup("flash_output_fixup", *call.operands)
                 elif "dq.f32_linear" in decl.attributes:
                     ops = list(call.operands)
                     y = linear_f32(ops[0], ops[1], ops[2] if len(ops) > 2 else None,

@@ -210,6 +210,40 @@ LogicalResult FlashSoftmaxOp::verify() {
                      sumShape);
 }
 
+/// x [..., M, N] = a [..., M, K] times b ([..., N, K], or [..., K, N] when
+/// `bTransposed` is false), same leading dims.
+static LogicalResult verifyBatchedProduct(Operation *op, RankedTensorType x,
+                                          RankedTensorType a,
+                                          RankedTensorType b, bool bKN) {
+  if (failed(verifyTensorTypes(op)))
+    return failure();
+  int64_t rank = x.getRank();
+  if (rank < 2 || a.getRank() != rank || b.getRank() != rank)
+    return op->emitOpError("operands must have one rank >= 2");
+  SmallVector<int64_t> expA(x.getShape().drop_back()), expB(x.getShape().drop_back(2));
+  expA.push_back(a.getShape().back());
+  if (bKN) {
+    expB.push_back(a.getShape().back());
+    expB.push_back(x.getShape().back());
+  } else {
+    expB.push_back(x.getShape().back());
+    expB.push_back(a.getShape().back());
+  }
+  if (failed(verifyShape(op, "lhs", a.getShape(), expA)))
+    return failure();
+  return verifyShape(op, "rhs", b.getShape(), expB);
+}
+
+LogicalResult FlashScoresFixupOp::verify() {
+  return verifyBatchedProduct(*this, getScores().getType(),
+                              getQuery().getType(), getKey().getType(), false);
+}
+
+LogicalResult FlashOutputFixupOp::verify() {
+  return verifyBatchedProduct(*this, getOutput().getType(), getExp().getType(),
+                              getValue().getType(), true);
+}
+
 LogicalResult LookupOp::verify() {
   int64_t size = getTable().size();
   if (size == 0 || size > 32)

@@ -290,3 +290,19 @@ func.func @flash_softmax_sum_shape(%s: tensor<2x3x4x5xf32>, %m: tensor<f32>) {
   %e, %inv = dq.flash_softmax %s, %m scale 0.5 : tensor<2x3x4x5xf32>, tensor<f32> -> tensor<2x3x4x5xf32>, tensor<2x3x4xf32>
   return
 }
+
+// -----
+
+func.func @flash_scores_fixup_key(%s: tensor<2x4x5xf32>, %q: tensor<2x4x32xf32>, %k: tensor<2x6x32xf32>) {
+  // expected-error @+1 {{rhs must have shape [2, 5, 32], got [2, 6, 32]}}
+  %r = dq.flash_scores_fixup %s, %q, %k : tensor<2x4x5xf32>, tensor<2x4x32xf32>, tensor<2x6x32xf32>
+  return
+}
+
+// -----
+
+func.func @flash_output_fixup_value(%o: tensor<2x4x32xf32>, %e: tensor<2x4x5xf32>, %v: tensor<2x5x16xf32>) {
+  // expected-error @+1 {{rhs must have shape [2, 5, 32], got [2, 5, 16]}}
+  %r = dq.flash_output_fixup %o, %e, %v : tensor<2x4x32xf32>, tensor<2x4x5xf32>, tensor<2x5x16xf32>
+  return
+}

@@ -51,3 +51,12 @@ func.func @flash_softmax(%s: tensor<?x12x?x?xf32>, %m: tensor<?x1x1x?xf32>, %t: 
   %e2, %inv2 = dq.flash_softmax %t, %none scale 0.125 : tensor<4x8xf32>, tensor<f32> -> tensor<4x8xf32>, tensor<4x1xf32>
   return
 }
+
+// CHECK-LABEL: func @flash_fixups
+// CHECK: dq.flash_scores_fixup %{{.*}}, %{{.*}}, %{{.*}} : tensor<?x12x?x?xf32>, tensor<?x12x?x32xf32>, tensor<?x12x?x32xf32>
+// CHECK: dq.flash_output_fixup %{{.*}}, %{{.*}}, %{{.*}} : tensor<?x12x?x32xf32>, tensor<?x12x?x?xf32>, tensor<?x12x?x32xf32>
+func.func @flash_fixups(%s: tensor<?x12x?x?xf32>, %q: tensor<?x12x?x32xf32>, %k: tensor<?x12x?x32xf32>) {
+  %r = dq.flash_scores_fixup %s, %q, %k : tensor<?x12x?x?xf32>, tensor<?x12x?x32xf32>, tensor<?x12x?x32xf32>
+  %o = dq.flash_output_fixup %q, %s, %k : tensor<?x12x?x32xf32>, tensor<?x12x?x?xf32>, tensor<?x12x?x32xf32>
+  return
+}
