@@ -17,7 +17,7 @@
 //   L = Lk = 2 or 3: q @ k^T per output, lane l = q_l k_l with
 //     q_{l+16} k_{l+16} added (fused in odd query rows), then l^8 .. l^1.
 //
-// These ops recompute just those rows, under an scf.if on the dynamic size.
+// These ops recompute just those rows, in loops that run only for those sizes.
 //
 //===----------------------------------------------------------------------===//
 
@@ -71,10 +71,12 @@ Value singleQueryBlock(ImplicitLocOpBuilder &b, Value l) {
   return arith::AndIOp::create(b, one, big);
 }
 
-/// Loop over the batch rows (all dims but the last two) of `like`, threading
-/// `init`; `body` gets the row indices and the current tensor.
+/// Loop over the batch rows (all dims but the last two) of `like` if `cond`
+/// holds (else no iteration), threading `init`; `body` gets the row indices
+/// and the current tensor. A loop bound rather than an scf.if: bufferization
+/// keeps the loop in place, but copies the tensor an scf.if yields.
 Value forEachBatch(
-    ImplicitLocOpBuilder &b, Value like, Value init,
+    ImplicitLocOpBuilder &b, Value cond, Value like, Value init,
     function_ref<Value(ImplicitLocOpBuilder &, ArrayRef<Value>, Value)> body) {
   int64_t rank = cast<RankedTensorType>(like.getType()).getRank();
   SmallVector<Value> dims;
@@ -83,6 +85,7 @@ Value forEachBatch(
     dims.push_back(tensor::DimOp::create(b, like, d));
     n = arith::MulIOp::create(b, n, dims.back());
   }
+  n = arith::SelectOp::create(b, cond, n, cIdx(b, 0));
   auto loop = scf::ForOp::create(
       b, cIdx(b, 0), n, cIdx(b, 1), ValueRange{init},
       [&](OpBuilder &nb, Location loc, Value r, ValueRange iter) {
@@ -93,22 +96,6 @@ Value forEachBatch(
         scf::YieldOp::create(ib, body(ib, row, iter[0]));
       });
   return loop.getResult(0);
-}
-
-/// `then` under scf.if `cond`, else `x` unchanged.
-Value ifElseSame(ImplicitLocOpBuilder &b, Value cond, Value x,
-                 function_ref<Value(ImplicitLocOpBuilder &)> then) {
-  auto ifOp = scf::IfOp::create(
-      b, cond,
-      [&](OpBuilder &nb, Location loc) {
-        ImplicitLocOpBuilder ib(loc, nb);
-        scf::YieldOp::create(ib, then(ib));
-      },
-      [&](OpBuilder &nb, Location loc) {
-        ImplicitLocOpBuilder ib(loc, nb);
-        scf::YieldOp::create(ib, x);
-      });
-  return ifOp.getResult(0);
 }
 
 SmallVector<Value> at(ArrayRef<Value> prefix, ArrayRef<Value> tail) {
@@ -145,10 +132,9 @@ struct LowerFlashScoresFixup : OpRewritePattern<FlashScoresFixupOp> {
         b, DenseElementsAttr::get(vType, b.getF32FloatAttr(0.0f)));
 
     // One query in the last block: gemv's order for its row.
-    Value result = ifElseSame(b, singleQueryBlock(b, l), scores,
-                              [&](ImplicitLocOpBuilder &tb) {
-      return forEachBatch(tb, q, scores, [&](ImplicitLocOpBuilder &rb,
-                                             ArrayRef<Value> row, Value s) {
+    Value result = forEachBatch(b, singleQueryBlock(b, l), q, scores,
+                                [&](ImplicitLocOpBuilder &rb,
+                                    ArrayRef<Value> row, Value s) {
         Value i = arith::SubIOp::create(rb, l, cIdx(rb, 1));
         Value q0 = tensor::ExtractOp::create(rb, q, at(row, {i, cIdx(rb, 0)}));
         Value qa = read16(rb, q, at(row, {i, cIdx(rb, 1)}), true);
@@ -186,7 +172,6 @@ struct LowerFlashScoresFixup : OpRewritePattern<FlashScoresFixupOp> {
                                                      at(row, {i, j}))));
             });
         return keys.getResult(0);
-      });
     });
 
     // L = Lk = 2 or 3: the small-matrix kernel, every output.
@@ -196,9 +181,8 @@ struct LowerFlashScoresFixup : OpRewritePattern<FlashScoresFixupOp> {
         arith::AndIOp::create(
             b, arith::CmpIOp::create(b, arith::CmpIPredicate::uge, l, cIdx(b, 2)),
             arith::CmpIOp::create(b, arith::CmpIPredicate::ule, l, cIdx(b, 3))));
-    result = ifElseSame(b, small, result, [&](ImplicitLocOpBuilder &tb) {
-      return forEachBatch(tb, q, result, [&](ImplicitLocOpBuilder &rb,
-                                             ArrayRef<Value> row, Value s) {
+    result = forEachBatch(b, small, q, result, [&](ImplicitLocOpBuilder &rb,
+                                                   ArrayRef<Value> row, Value s) {
         auto rows = scf::ForOp::create(
             rb, cIdx(rb, 0), l, cIdx(rb, 1), ValueRange{s},
             [&](OpBuilder &nb, Location loc, Value i, ValueRange it) {
@@ -228,7 +212,6 @@ struct LowerFlashScoresFixup : OpRewritePattern<FlashScoresFixupOp> {
               scf::YieldOp::create(ib, cols.getResult(0));
             });
         return rows.getResult(0);
-      });
     });
     rewriter.replaceOp(op, result);
     return success();
@@ -256,9 +239,8 @@ struct LowerFlashOutputFixup : OpRewritePattern<FlashOutputFixupOp> {
     Value cond = arith::AndIOp::create(
         b, singleQueryBlock(b, l),
         arith::CmpIOp::create(b, arith::CmpIPredicate::uge, lk, cIdx(b, 8)));
-    Value result = ifElseSame(b, cond, out, [&](ImplicitLocOpBuilder &tb) {
-      return forEachBatch(tb, e, out, [&](ImplicitLocOpBuilder &rb,
-                                          ArrayRef<Value> row, Value o) {
+    Value result = forEachBatch(b, cond, e, out, [&](ImplicitLocOpBuilder &rb,
+                                                    ArrayRef<Value> row, Value o) {
         Value i = arith::SubIOp::create(rb, l, cIdx(rb, 1));
         auto ev = [&](ImplicitLocOpBuilder &xb, Value j) -> Value {
           return vector::BroadcastOp::create(
@@ -318,7 +300,6 @@ struct LowerFlashOutputFixup : OpRewritePattern<FlashOutputFixupOp> {
                                                at(row, {i, cIdx(rb, 0)}),
                                                bounds)
             .getResult();
-      });
     });
     rewriter.replaceOp(op, result);
     return success();
