@@ -29,6 +29,8 @@ struct DQLowerToLinalg : dq::impl::DQLowerToLinalgBase<DQLowerToLinalg> {
     dq::populateLowerQuantizePatterns(patterns);
     dq::populateLowerLayerNormPatterns(patterns);
     dq::populateLowerGeluPatterns(patterns);
+    dq::populateLowerFlashSoftmaxPatterns(patterns);
+    dq::populateLowerFlashFixupPatterns(patterns);
     // Everything but dq is legal: a dq op left over is an error that names
     // it, not a silent partial lowering.
     ConversionTarget target(*ctx);

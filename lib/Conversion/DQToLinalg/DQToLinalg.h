@@ -39,6 +39,8 @@ void populateLowerQuantizePatterns(RewritePatternSet &patterns);
 /// dq.layer_norm -> scf/vector code in ATen's operation order.
 void populateLowerLayerNormPatterns(RewritePatternSet &patterns);
 void populateLowerGeluPatterns(RewritePatternSet &patterns);
+void populateLowerFlashSoftmaxPatterns(RewritePatternSet &patterns);
+void populateLowerFlashFixupPatterns(RewritePatternSet &patterns);
 
 #define GEN_PASS_REGISTRATION
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h.inc"

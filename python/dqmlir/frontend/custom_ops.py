@@ -1,5 +1,5 @@
 """Custom torch ops that torch-mlir passes through as opaque `torch.operator`s
-and `to_dq` turns into dq ops (layer norm, GELU): each becomes a `func.call`
+and `to_dq` turns into dq ops (layer norm, GELU, attention softmax): each becomes a `func.call`
 of a private declaration tagged with the dq op's name."""
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ def rewrite_to_calls(module, mlir_op_name: str, decl_prefix: str, tag: str,
             if v.owner.name != "torch.constant.float":
                 raise ValueError(f"{mlir_op_name} {name} must be a constant, got {v.owner.name}")
             values.append(ir.FloatAttr(v.owner.attributes["value"]).value)
-        ftype = ir.FunctionType.get([t.type for t in tensors], [op.results[0].type], ctx)
+        result_types = [r.type for r in op.results]
+        ftype = ir.FunctionType.get([t.type for t in tensors], result_types, ctx)
         key = (str(ftype), tuple(values))
         sym = declared.get(key)
         if sym is None:
@@ -47,6 +48,7 @@ def rewrite_to_calls(module, mlir_op_name: str, decl_prefix: str, tag: str,
                 f.operation.attributes[f"dq.{name}"] = ir.FloatAttr.get_f64(value, ctx)
             declared[key] = sym
         with ir.InsertionPoint(op), op.location:
-            call = func_d.CallOp([op.results[0].type], ir.FlatSymbolRefAttr.get(sym, ctx), tensors)
-        op.results[0].replace_all_uses_with(call.result)
+            call = func_d.CallOp(result_types, ir.FlatSymbolRefAttr.get(sym, ctx), tensors)
+        for old, new in zip(op.results, call.results):
+            old.replace_all_uses_with(new)
         op.erase()

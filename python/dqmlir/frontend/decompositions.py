@@ -8,16 +8,22 @@ aten = torch.ops.aten
 
 def _sdpa_flash_cpu(query, key, value, dropout_p=0.0, is_causal=False, *, attn_mask=None,
                     scale=None):
-    """PyTorch's decomposition, but the output laid out like `query`, as the op's
+    """cpu_flash_attention's numerics where attention.supported (see attention.py),
+    else PyTorch's decomposition; the output laid out like `query`, as the op's
     meta (empty_like(query)) promises. PyTorch's lays it out for nn.MultiheadAttention
     (L, N, H, E); after HF's transpose(1, 2) that layout makes the untraced no-op
     `.contiguous()` matter and a later `view` (GPT-2's Conv1D) fails at re-trace
     (pytorch/pytorch#136543). Strides do not exist past torch-mlir: no cost."""
     from torch._decomp.decompositions import scaled_dot_product_flash_attention_for_cpu
     from torch._prims_common import compute_elementwise_output_logical_to_physical_perm
+    from . import attention
 
+    # The logsumexp output is for backward; dead in inference graphs.
     out, lse = scaled_dot_product_flash_attention_for_cpu(
         query, key, value, dropout_p, is_causal, attn_mask=attn_mask, scale=scale)
+    if attention.supported(query, key, value, dropout_p, is_causal, attn_mask):
+        # PyTorch's kernel numerics (dq.flash_softmax), not the MATH formulation.
+        out = attention.flash_attention(query, key, value, attn_mask, scale)
     perm, _ = compute_elementwise_output_logical_to_physical_perm(query)
     inverse = [perm.index(i) for i in range(len(perm))]
     return out.permute(perm).contiguous().permute(inverse), lse

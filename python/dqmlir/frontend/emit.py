@@ -66,3 +66,18 @@ def layer_norm(x: ir.Value, gamma: ir.Value, beta: ir.Value, eps: float) -> ir.V
 def gelu(x: ir.Value) -> ir.Value:
     """`dq.gelu` of `x` (PyTorch's CPU numerics: oneDNN's gelu_erf)."""
     return ir.Operation.create("dq.gelu", results=[x.type], operands=[x]).result
+
+
+def flash_softmax(scores: ir.Value, mask: ir.Value, scale: float, result_types) -> list:
+    """`dq.flash_softmax` of `scores` (PyTorch's CPU flash attention numerics):
+    [exp, inv_sum]. `mask` rank 0 means none."""
+    op = ir.Operation.create("dq.flash_softmax", results=list(result_types),
+                             operands=[scores, mask],
+                             attributes={"scale": ir.FloatAttr.get_f32(scale)})
+    return list(op.results)
+
+
+def flash_fixup(name: str, x: ir.Value, a: ir.Value, b: ir.Value) -> ir.Value:
+    """`dq.flash_scores_fixup` / `dq.flash_output_fixup` (rows MKL computes with
+    other kernels inside PyTorch's CPU flash attention)."""
+    return ir.Operation.create(f"dq.{name}", results=[x.type], operands=[x, a, b]).result

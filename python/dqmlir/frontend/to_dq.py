@@ -5,7 +5,8 @@ a private declaration tagged `dq.layer = <id>`, and big constants as
 `dense_resource<key>` references without data. Here the data is attached from
 the numpy arrays (no hex text) and each call becomes `dq.linear_dynamic` with
 the layer's weights as constants; each call of a `dq.layer_norm` declaration
-becomes `dq.layer_norm` (and of a `dq.gelu` one, `dq.gelu`).
+becomes `dq.layer_norm` (and of a `dq.gelu` one, `dq.gelu`; of a
+`dq.flash_softmax` one, `dq.flash_softmax`).
 """
 from __future__ import annotations
 
@@ -48,6 +49,9 @@ def to_dq(result: ImportResult, ctx: ir.Context) -> ir.Module:
             if op.operation.name == "func.func" and ("dq.layer" in op.attributes
                                                      or "dq.layer_norm" in op.attributes
                                                      or "dq.gelu" in op.attributes
+                                                     or "dq.flash_softmax" in op.attributes
+                                                     or "dq.flash_scores_fixup" in op.attributes
+                                                     or "dq.flash_output_fixup" in op.attributes
                                                      or "dq.f32_linear" in op.attributes):
                 decls[ir.StringAttr(op.attributes["sym_name"]).value] = op
         calls = []
@@ -66,6 +70,14 @@ def to_dq(result: ImportResult, ctx: ir.Context) -> ir.Module:
                     y = emit.layer_norm(*call.operands, eps)
                 elif "dq.gelu" in decl.attributes:
                     y = emit.gelu(call.operands[0])
+                elif "dq.flash_softmax" in decl.attributes:
+                    scale = ir.FloatAttr(decl.attributes["dq.scale"]).value
+                    y = emit.flash_softmax(call.operands[0], call.operands[1], scale,
+                                           [r.type for r in call.results])
+                elif "dq.flash_scores_fixup" in decl.attributes:
+                    y = emit.flash_fixup("flash_scores_fixup", *call.operands)
+                elif "dq.flash_output_fixup" in decl.attributes:
+                    y = emit.flash_fixup("flash_output_fixup", *call.operands)
                 elif "dq.f32_linear" in decl.attributes:
                     ops = list(call.operands)
                     y = linear_f32(ops[0], ops[1], ops[2] if len(ops) > 2 else None,
@@ -73,7 +85,8 @@ def to_dq(result: ImportResult, ctx: ir.Context) -> ir.Module:
                 else:
                     layer = ir.IntegerAttr(decl.attributes["dq.layer"]).value
                     y = emit.linear_dynamic(call.operands[0], result.linears[layer], name=f"w{layer}")
-            call.results[0].replace_all_uses_with(y)
+            for old, new in zip(call.results, y if isinstance(y, list) else [y]):
+                old.replace_all_uses_with(new)
             call.erase()
         for decl in decls.values():
             decl.operation.erase()

@@ -28,6 +28,7 @@ import torch
 import torch.nn as nn
 from torch.utils import _pytree as pytree
 
+from . import attention as _attention
 from . import gelu as _gelu
 from . import layer_norm as _layer_norm
 from .fx_checks import check_dynamic_collapses
@@ -615,6 +616,7 @@ def import_model(model: nn.Module, example_args: Sequence[Any], example_kwargs=N
     _rewrite_custom_ops(module, linears)
     _layer_norm.rewrite_custom_ops(module)
     _gelu.rewrite_custom_ops(module)
+    _attention.rewrite_custom_ops(module)
     torch_text = module.operation.get_asm(large_resource_limit=0, large_elements_limit=64)
     # Ops without a torch-mlir definition can never lower: say so up front.
     _fail_on(_torch_ops(module, only_unknown=True), "ops unknown to torch-mlir")

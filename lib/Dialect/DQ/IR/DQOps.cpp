@@ -182,6 +182,68 @@ LogicalResult LayerNormOp::verify() {
                      input.getShape());
 }
 
+LogicalResult FlashSoftmaxOp::verify() {
+  if (failed(verifyTensorTypes(*this)))
+    return failure();
+  RankedTensorType scores = getScores().getType();
+  RankedTensorType mask = getMask().getType();
+  if (scores.getRank() < 1)
+    return emitOpError("scores must have rank >= 1");
+  if (mask.getRank() != 0) {
+    if (mask.getRank() != scores.getRank())
+      return emitOpError("mask must be rank 0 or have the rank of scores");
+    for (int64_t d = 0; d < scores.getRank(); ++d) {
+      int64_t m = mask.getDimSize(d), s = scores.getDimSize(d);
+      bool last = d + 1 == scores.getRank();
+      if (!compatibleDim(m, s) && (last || m != 1))
+        return emitOpError("mask dimension ")
+               << d << " must be " << (last ? "" : "1 or ")
+               << "that of scores";
+    }
+  }
+  if (failed(verifyShape(*this, "exp", getExp().getType().getShape(),
+                         scores.getShape())))
+    return failure();
+  SmallVector<int64_t> sumShape(scores.getShape().drop_back());
+  sumShape.push_back(1);
+  return verifyShape(*this, "inv_sum", getInvSum().getType().getShape(),
+                     sumShape);
+}
+
+/// x [..., M, N] = a [..., M, K] times b ([..., N, K], or [..., K, N] when
+/// `bTransposed` is false), same leading dims.
+static LogicalResult verifyBatchedProduct(Operation *op, RankedTensorType x,
+                                          RankedTensorType a,
+                                          RankedTensorType b, bool bKN) {
+  if (failed(verifyTensorTypes(op)))
+    return failure();
+  int64_t rank = x.getRank();
+  if (rank < 2 || a.getRank() != rank || b.getRank() != rank)
+    return op->emitOpError("operands must have one rank >= 2");
+  SmallVector<int64_t> expA(x.getShape().drop_back()), expB(x.getShape().drop_back(2));
+  expA.push_back(a.getShape().back());
+  if (bKN) {
+    expB.push_back(a.getShape().back());
+    expB.push_back(x.getShape().back());
+  } else {
+    expB.push_back(x.getShape().back());
+    expB.push_back(a.getShape().back());
+  }
+  if (failed(verifyShape(op, "lhs", a.getShape(), expA)))
+    return failure();
+  return verifyShape(op, "rhs", b.getShape(), expB);
+}
+
+LogicalResult FlashScoresFixupOp::verify() {
+  return verifyBatchedProduct(*this, getScores().getType(),
+                              getQuery().getType(), getKey().getType(), false);
+}
+
+LogicalResult FlashOutputFixupOp::verify() {
+  return verifyBatchedProduct(*this, getOutput().getType(), getExp().getType(),
+                              getValue().getType(), true);
+}
+
 LogicalResult LookupOp::verify() {
   int64_t size = getTable().size();
   if (size == 0 || size > 32)

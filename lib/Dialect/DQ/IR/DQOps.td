@@ -181,6 +181,93 @@ def DQ_GeluOp : DQ_Op<"gelu", [Pure, SameOperandsAndResultType]> {
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
+def DQ_FlashSoftmaxOp : DQ_Op<"flash_softmax", [Pure]> {
+  let summary = "attention softmax numerator and 1/sum, bit-exact to PyTorch's CPU flash attention";
+  let description = [{
+    The softmax part of `torch.nn.functional.scaled_dot_product_attention`
+    as PyTorch 2.13 computes it on x86 CPUs for f32 (cpu_flash_attention in
+    aten/src/ATen/native/cpu/FlashAttentionKernel.cpp, AVX-512 build) when
+    all keys fit one kv block (at most 512). `scores` are the unscaled
+    `q @ k^T` rows; per row of length N:
+
+      t   = fma(s, scale, mask)       (s * scale without a mask)
+      m   = max(t)
+      e_j = exp_u20(t_j - m)          for j < N - N % 16 (Vectorized<float>::exp_u20)
+      e_j = float(exp(double(t_j - m)))   for the N % 16 last (libm exp)
+      sum = the 16 lane sums (lane l: e_l + e_{l+16} + ...), added as
+            l^8, l^4, l^2, l^1 (vec_reduce_all), then the tail one by one
+      inv = 1 / sum
+
+    A row whose maximum is -inf gives e = 0 and inv = 1 (PyTorch's output 0).
+    Results: `exp` (the shape of `scores`) and `inv_sum` (the shape of
+    `scores` with the last dimension 1). The caller finishes attention as
+    `(exp @ v) * inv_sum`, which is what the kernel's second gemm and final
+    scaling compute. `mask` is rank 0 (no mask) or has the rank of `scores`
+    with leading dimensions equal or 1 (broadcast) and the same last
+    dimension.
+
+    ```mlir
+    %e, %inv = dq.flash_softmax %s, %mask scale 0.17677669
+        : tensor<?x12x?x?xf32>, tensor<?x1x?x?xf32> -> tensor<?x12x?x?xf32>, tensor<?x12x?x1xf32>
+    ```
+  }];
+  let arguments = (ins DQ_F32Tensor:$scores, DQ_F32Tensor:$mask, F32Attr:$scale);
+  let results = (outs DQ_F32Tensor:$exp, DQ_F32Tensor:$inv_sum);
+  let assemblyFormat = [{
+    $scores `,` $mask `scale` $scale attr-dict `:` type($scores) `,` type($mask)
+    `->` type($exp) `,` type($inv_sum)
+  }];
+  let hasVerifier = 1;
+}
+
+def DQ_FlashScoresFixupOp : DQ_Op<"flash_scores_fixup",
+    [Pure, AllTypesMatch<["scores", "result"]>]> {
+  let summary = "q @ k^T rows that MKL computes in another order inside flash attention";
+  let description = [{
+    `scores` is `q @ k^T` ([..., L, Lk] from q [..., L, 32] and k
+    [..., Lk, 32]) as an fma chain along the head dim, which is what MKL's
+    sgemm computes for cpu_flash_attention's blocks of queries. Two shapes
+    take other MKL kernels (read off their results, PyTorch 2.13's MKL
+    2024.2, AVX-512); their rows are recomputed here:
+      - a last block of one query (L % qSplit == 1, L > 1; qSplit = 32, 64,
+        256 for L < 192, < 768, else): gemv, per key: lane 0 starts at
+        q0 k0, lanes take fma of elements 1-16, lanes added l^8, l^4, l^2,
+        l^1; that sum starts lane 0 again for elements 17-31; added again.
+        The last key when Lk % 8 == 1: lane l = fma(q_{17+l}, k_{17+l},
+        q_{1+l} k_{1+l}), added l^8 .. l^1, then q0 k0 + that.
+      - L = Lk = 2 or 3: per output, lane l = q_l k_l + q_{l+16} k_{l+16}
+        (an fma onto q_l k_l in odd rows, two products added in even rows),
+        lanes added l^8, l^4, l^2, l^1.
+    Other scores pass through. Only for a head dim of 32 (a no-op otherwise).
+  }];
+  let arguments = (ins DQ_F32Tensor:$scores, DQ_F32Tensor:$query, DQ_F32Tensor:$key);
+  let results = (outs DQ_F32Tensor:$result);
+  let assemblyFormat = [{
+    $scores `,` $query `,` $key attr-dict `:` type($scores) `,` type($query) `,` type($key)
+  }];
+  let hasVerifier = 1;
+}
+
+def DQ_FlashOutputFixupOp : DQ_Op<"flash_output_fixup",
+    [Pure, AllTypesMatch<["output", "result"]>]> {
+  let summary = "e @ v rows that MKL computes in another order inside flash attention";
+  let description = [{
+    `output` is `e @ v` ([..., L, 32] from e [..., L, Lk] and v [..., Lk, 32])
+    as an fma chain along Lk. For a last block of one query (L % qSplit == 1,
+    L > 1, see dq.flash_scores_fixup) MKL's gemv sums that row as
+    ((x0+x2)+(x1+x3))+((x4+x6)+(x5+x7)), then per block of 8 from 8:
+    +x6, +x4 (fma), +(x5+x7), +((x0+x2)+(x1+x3)), then the rest one by one
+    (fma), where (xi+xj) = fma(e_i, v_i, e_j v_j). That row is recomputed
+    here. Only for a head dim of 32 (a no-op otherwise).
+  }];
+  let arguments = (ins DQ_F32Tensor:$output, DQ_F32Tensor:$exp, DQ_F32Tensor:$value);
+  let results = (outs DQ_F32Tensor:$result);
+  let assemblyFormat = [{
+    $output `,` $exp `,` $value attr-dict `:` type($output) `,` type($exp) `,` type($value)
+  }];
+  let hasVerifier = 1;
+}
+
 def DQ_LookupOp : DQ_Op<"lookup", [Pure, ElementwiseMappable]> {
   let summary = "f32 table lookup by i32 index, elementwise";
   let description = [{

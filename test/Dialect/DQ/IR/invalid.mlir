@@ -258,3 +258,51 @@ func.func @lookup_vector_scalar(%i: vector<16xi32>) {
   %y = dq.lookup %i [1.0, 2.0] : vector<16xi32> -> f32
   return
 }
+
+// -----
+
+func.func @flash_softmax_mask_rank(%s: tensor<2x3x4x5xf32>, %m: tensor<4x5xf32>) {
+  // expected-error @+1 {{mask must be rank 0 or have the rank of scores}}
+  %e, %inv = dq.flash_softmax %s, %m scale 0.5 : tensor<2x3x4x5xf32>, tensor<4x5xf32> -> tensor<2x3x4x5xf32>, tensor<2x3x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @flash_softmax_mask_last_dim(%s: tensor<2x3x4x5xf32>, %m: tensor<2x1x4x1xf32>) {
+  // expected-error @+1 {{mask dimension 3 must be that of scores}}
+  %e, %inv = dq.flash_softmax %s, %m scale 0.5 : tensor<2x3x4x5xf32>, tensor<2x1x4x1xf32> -> tensor<2x3x4x5xf32>, tensor<2x3x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @flash_softmax_mask_lead_dim(%s: tensor<2x3x4x5xf32>, %m: tensor<2x2x4x5xf32>) {
+  // expected-error @+1 {{mask dimension 1 must be 1 or that of scores}}
+  %e, %inv = dq.flash_softmax %s, %m scale 0.5 : tensor<2x3x4x5xf32>, tensor<2x2x4x5xf32> -> tensor<2x3x4x5xf32>, tensor<2x3x4x1xf32>
+  return
+}
+
+// -----
+
+func.func @flash_softmax_sum_shape(%s: tensor<2x3x4x5xf32>, %m: tensor<f32>) {
+  // expected-error @+1 {{inv_sum must have shape [2, 3, 4, 1], got [2, 3, 4]}}
+  %e, %inv = dq.flash_softmax %s, %m scale 0.5 : tensor<2x3x4x5xf32>, tensor<f32> -> tensor<2x3x4x5xf32>, tensor<2x3x4xf32>
+  return
+}
+
+// -----
+
+func.func @flash_scores_fixup_key(%s: tensor<2x4x5xf32>, %q: tensor<2x4x32xf32>, %k: tensor<2x6x32xf32>) {
+  // expected-error @+1 {{rhs must have shape [2, 5, 32], got [2, 6, 32]}}
+  %r = dq.flash_scores_fixup %s, %q, %k : tensor<2x4x5xf32>, tensor<2x4x32xf32>, tensor<2x6x32xf32>
+  return
+}
+
+// -----
+
+func.func @flash_output_fixup_value(%o: tensor<2x4x32xf32>, %e: tensor<2x4x5xf32>, %v: tensor<2x5x16xf32>) {
+  // expected-error @+1 {{rhs must have shape [2, 5, 32], got [2, 5, 16]}}
+  %r = dq.flash_output_fixup %o, %e, %v : tensor<2x4x32xf32>, tensor<2x4x5xf32>, tensor<2x5x16xf32>
+  return
+}

@@ -42,3 +42,21 @@ func.func @layer_norm(%x: tensor<?x?x384xf32>, %g: tensor<384xf32>, %b: tensor<3
   %y = dq.layer_norm %x, %g, %b eps 1.0e-12 : tensor<?x?x384xf32>, tensor<384xf32>, tensor<384xf32> -> tensor<?x?x384xf32>
   return %y : tensor<?x?x384xf32>
 }
+
+// CHECK-LABEL: func @flash_softmax
+// CHECK: dq.flash_softmax %{{.*}}, %{{.*}} scale 1.250000e-01 : tensor<?x12x?x?xf32>, tensor<?x1x1x?xf32> -> tensor<?x12x?x?xf32>, tensor<?x12x?x1xf32>
+// CHECK: dq.flash_softmax %{{.*}}, %{{.*}} scale 1.250000e-01 : tensor<4x8xf32>, tensor<f32> -> tensor<4x8xf32>, tensor<4x1xf32>
+func.func @flash_softmax(%s: tensor<?x12x?x?xf32>, %m: tensor<?x1x1x?xf32>, %t: tensor<4x8xf32>, %none: tensor<f32>) {
+  %e, %inv = dq.flash_softmax %s, %m scale 0.125 : tensor<?x12x?x?xf32>, tensor<?x1x1x?xf32> -> tensor<?x12x?x?xf32>, tensor<?x12x?x1xf32>
+  %e2, %inv2 = dq.flash_softmax %t, %none scale 0.125 : tensor<4x8xf32>, tensor<f32> -> tensor<4x8xf32>, tensor<4x1xf32>
+  return
+}
+
+// CHECK-LABEL: func @flash_fixups
+// CHECK: dq.flash_scores_fixup %{{.*}}, %{{.*}}, %{{.*}} : tensor<?x12x?x?xf32>, tensor<?x12x?x32xf32>, tensor<?x12x?x32xf32>
+// CHECK: dq.flash_output_fixup %{{.*}}, %{{.*}}, %{{.*}} : tensor<?x12x?x32xf32>, tensor<?x12x?x?xf32>, tensor<?x12x?x32xf32>
+func.func @flash_fixups(%s: tensor<?x12x?x?xf32>, %q: tensor<?x12x?x32xf32>, %k: tensor<?x12x?x32xf32>) {
+  %r = dq.flash_scores_fixup %s, %q, %k : tensor<?x12x?x?xf32>, tensor<?x12x?x32xf32>, tensor<?x12x?x32xf32>
+  %o = dq.flash_output_fixup %q, %s, %k : tensor<?x12x?x32xf32>, tensor<?x12x?x?xf32>, tensor<?x12x?x32xf32>
+  return
+}

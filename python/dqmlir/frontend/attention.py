@@ -1,0 +1,245 @@
+"""Scaled dot product attention as PyTorch's CPU flash attention rounds it.
+
+`F.scaled_dot_product_attention` on f32 CPU tensors runs ATen's
+cpu_flash_attention, not the textbook (MATH) formulation that
+torch._decomp's decomposition spells out: the scale is applied to q @ k^T
+(not sqrt(scale) to q and k), the mask is added by a fused multiply-add, the
+exponentials are Vectorized<float>::exp_u20 on 16 columns at a time and libm's
+double exp on the N % 16 last ones, the row sum is taken lane by lane, and
+the output is (e @ v) * (1 / sum). Per-tensor dynamic quantization amplifies
+any last-ulp difference (the next linear's zero point follows the minimum),
+so the decomposition keeps q @ k^T and e @ v as matmuls (whose linalg
+lowering is the fma chain MKL's sgemm computes) and hands the part in
+between to the custom op ``dqmlir::flash_softmax``, which `to_dq` makes
+`dq.flash_softmax` (see LowerFlashSoftmax.cpp for the operation order).
+
+Where MKL's sgemm switches kernels inside the flash kernel (a last block of
+one query, L % 32 == 1; 2 or 3 tokens), ``dqmlir::flash_scores_fixup`` and
+``dqmlir::flash_output_fixup`` recompute those rows in MKL's order (head dim
+32 only). Exact for one kv block, i.e. up to 512 keys; not for causal attention
+(whose kernel shortens rows per block of queries), which keeps the MATH
+decomposition.
+"""
+from __future__ import annotations
+
+import math
+from typing import Tuple
+
+import torch
+
+from .custom_ops import rewrite_to_calls
+
+OP_NAME = "dqmlir::flash_softmax"
+MLIR_OP_NAME = "torch.dqmlir.flash_softmax"
+DECL_PREFIX = "dq_flash_softmax_"
+LANES = 16
+
+
+def _fma(a, b, c):
+    """f32 fma through f64 (the product is exact; the sum is rounded twice,
+    which differs from one rounding only in very rare ties)."""
+    return (a.double() * b.double() + c.double()).float()
+
+
+def _f32(bits: int) -> torch.Tensor:
+    bits = bits - (1 << 32) if bits >= 1 << 31 else bits
+    return torch.tensor([bits], dtype=torch.int32).view(torch.float32)[0]
+
+
+def exp_u20(x: torch.Tensor) -> torch.Tensor:
+    """Vectorized<float>::exp_u20 (AVX-512) of an f32 tensor."""
+    ln_min, ln_max = _f32(0xc2aeac50), _f32(0x42b17218)
+    less = x < ln_min
+    src = torch.where(x < ln_max, x, ln_max)
+    src = torch.where(src > ln_min, src, ln_min)
+    fx = torch.floor(_fma(src, _f32(0x3fb8aa3b), torch.tensor(0.5)))
+    r = _fma(-fx, _f32(0x3f317218), src)
+    p = _fma(r, _f32(0x3c07cfce), _f32(0x3d2b9d0d))
+    for c in (0x3e2aad40, 0x3efffee3, 0x3f7ffffb, 0x3f800000):
+        p = _fma(r, p, _f32(c))
+    n = (fx - 1).to(torch.int32)
+    pow2 = ((n + 127) << 23).view(torch.float32)
+    pow2 = torch.where(less, torch.zeros_like(pow2), pow2)
+    y = p * pow2
+    return y + y
+
+
+def flash_softmax_reference(scores: torch.Tensor, mask: torch.Tensor,
+                            scale: float) -> Tuple[torch.Tensor, torch.Tensor]:
+    """What dq.flash_softmax computes: (e, 1 / sum) per row of `scores`."""
+    s32 = torch.tensor(scale, dtype=torch.float32)
+    if mask.dim() == 0:
+        t = scores * s32
+    else:
+        t = _fma(scores, s32, mask.expand_as(scores))
+    mx = t.amax(-1, keepdim=True)
+    dead = mx == float("-inf")
+    x = t - mx
+    n = t.shape[-1]
+    nv = n - n % LANES
+    e = torch.empty_like(t)
+    e[..., :nv] = exp_u20(x[..., :nv])
+    e[..., nv:] = x[..., nv:].double().exp().float()
+    e = torch.where(dead, torch.zeros_like(e), e)
+    lanes = torch.zeros(t.shape[:-1] + (LANES,), dtype=torch.float32)
+    for c in range(0, nv, LANES):
+        lanes = lanes + e[..., c:c + LANES]
+    idx = torch.arange(LANES)
+    for s in (8, 4, 2, 1):
+        lanes = lanes + lanes[..., idx ^ s]
+    total = lanes[..., :1]
+    for j in range(nv, n):
+        total = total + e[..., j:j + 1]
+    total = torch.where(total == 0, torch.ones_like(total), total)
+    return e, 1 / total
+
+
+def _halving(v):
+    idx = torch.arange(LANES)
+    for s in (8, 4, 2, 1):
+        v = v + v[..., idx ^ s]
+    return v[..., 0]
+
+
+def _q_split(length: int) -> int:
+    return 32 if length < 192 else 64 if length < 768 else 256
+
+
+def _single_query_block(length: int) -> bool:
+    return length > 1 and length % _q_split(length) == 1
+
+
+def scores_fixup_reference(scores, query, key):
+    """What dq.flash_scores_fixup computes (MKL's gemv and small-matrix
+    kernels where cpu_flash_attention's sgemm takes them; head dim 32)."""
+    scores = scores.clone()
+    if query.shape[-1] != 32:
+        return scores
+    length, keys = query.shape[-2], key.shape[-2]
+    if _single_query_block(length):
+        q = query[..., -1:, :].expand(key.shape)
+        init = torch.zeros_like(q[..., :LANES])
+        init[..., 0] = q[..., 0] * key[..., 0]
+        t = _halving(_fma(q[..., 1:17], key[..., 1:17], init))
+        init = torch.zeros_like(init)
+        init[..., 0] = t
+        pad = torch.zeros_like(q[..., :1])
+        hi_q, hi_k = torch.cat([q[..., 17:], pad], -1), torch.cat([key[..., 17:], pad], -1)
+        scores[..., -1, :] = _halving(_fma(hi_q, hi_k, init))
+        if keys % 8 == 1:  # MKL's remainder column
+            rest = _halving(_fma(hi_q[..., -1, :], hi_k[..., -1, :],
+                                 q[..., -1, 1:17] * key[..., -1, 1:17]))
+            scores[..., -1, -1] = q[..., -1, 0] * key[..., -1, 0] + rest
+    if length == keys and length in (2, 3):
+        q, k = query[..., :, None, :], key[..., None, :, :]
+        lo = q[..., :16] * k[..., :16]
+        fused = _fma(q[..., 16:], k[..., 16:], lo)
+        apart = lo + q[..., 16:] * k[..., 16:]
+        odd = (torch.arange(length) % 2 == 1)[:, None, None]
+        scores = _halving(torch.where(odd, fused, apart))
+    return scores
+
+
+def output_fixup_reference(out, e, value):
+    """What dq.flash_output_fixup computes (MKL's gemv order for the row of a
+    single-query last block; head dim 32)."""
+    length, keys = e.shape[-2], e.shape[-1]
+    out = out.clone()
+    if out.shape[-1] != 32 or not _single_query_block(length) or keys < 8:
+        return out
+    p = e[..., -1, :]
+    x = lambda j: (p[..., j:j + 1], value[..., j, :])
+    pair = lambda i, j: _fma(*x(i), x(j)[0] * x(j)[1])
+    quad = lambda o: pair(o, o + 2) + pair(o + 1, o + 3)
+    acc = quad(0) + quad(4)
+    blocks = keys // 8
+    for b in range(1, blocks):
+        o = 8 * b
+        acc = _fma(*x(o + 6), acc)
+        acc = _fma(*x(o + 4), acc)
+        acc = acc + pair(o + 5, o + 7)
+        acc = acc + quad(o)
+    for j in range(8 * blocks, keys):
+        acc = _fma(*x(j), acc)
+    out[..., -1, :] = acc
+    return out
+
+
+@torch.library.custom_op("dqmlir::flash_scores_fixup", mutates_args=())
+def flash_scores_fixup(scores: torch.Tensor, query: torch.Tensor,
+                       key: torch.Tensor) -> torch.Tensor:
+    """q @ k^T rows that MKL computes with other kernels (dq.flash_scores_fixup)."""
+    return scores_fixup_reference(scores, query, key)
+
+
+@flash_scores_fixup.register_fake
+def _(scores, query, key):
+    return torch.empty_like(scores)
+
+
+@torch.library.custom_op("dqmlir::flash_output_fixup", mutates_args=())
+def flash_output_fixup(out: torch.Tensor, e: torch.Tensor,
+                       value: torch.Tensor) -> torch.Tensor:
+    """e @ v rows that MKL computes with gemv (dq.flash_output_fixup)."""
+    return output_fixup_reference(out, e, value)
+
+
+@flash_output_fixup.register_fake
+def _(out, e, value):
+    return torch.empty_like(out)
+
+
+@torch.library.custom_op(OP_NAME, mutates_args=())
+def flash_softmax(scores: torch.Tensor, mask: torch.Tensor,
+                  scale: float) -> Tuple[torch.Tensor, torch.Tensor]:
+    """exp(scores * scale + mask - rowmax) and 1 / rowsum, rounded as PyTorch's
+    CPU flash attention rounds them (mask rank 0: none)."""
+    return flash_softmax_reference(scores, mask, scale)
+
+
+@flash_softmax.register_fake
+def _(scores, mask, scale):
+    return torch.empty_like(scores), scores.new_empty(scores.shape[:-1] + (1,))
+
+
+def supported(query, key, value, dropout_p, is_causal, attn_mask) -> bool:
+    return (query.dtype == key.dtype == value.dtype == torch.float32
+            and query.dim() == 4 and key.dim() == 4 and value.dim() == 4
+            and dropout_p == 0.0 and not is_causal
+            and query.shape[1] == key.shape[1]  # no GQA
+            and (attn_mask is None or attn_mask.dim() <= 4))
+
+
+def flash_attention(query, key, value, attn_mask=None, scale=None) -> torch.Tensor:
+    """[B, H, L, D] output of SDPA as cpu_flash_attention computes it."""
+    if scale is None:
+        scale = 1.0 / math.sqrt(query.shape[-1])
+    scores = torch.matmul(query, key.transpose(-2, -1))
+    scores = torch.ops.dqmlir.flash_scores_fixup(scores, query, key)
+    if attn_mask is None:
+        mask = scores.new_zeros(())
+    else:
+        mask = attn_mask
+        if mask.dtype == torch.bool:
+            # convert_boolean_attn_mask_cpu: 0 where kept, -inf elsewhere.
+            mask = torch.zeros(mask.shape, dtype=torch.float32).masked_fill(
+                mask.logical_not(), float("-inf"))
+        else:
+            mask = mask.to(torch.float32)
+        while mask.dim() < 4:
+            mask = mask.unsqueeze(0)
+        if isinstance(mask.shape[-1], int) and mask.shape[-1] == 1:
+            mask = mask.expand(*mask.shape[:-1], key.shape[-2])
+    e, inv = torch.ops.dqmlir.flash_softmax(scores, mask, float(scale))
+    out = torch.ops.dqmlir.flash_output_fixup(torch.matmul(e, value), e, value)
+    return out * inv
+
+
+def rewrite_custom_ops(module) -> None:
+    """torch.operator "torch.dqmlir.flash_softmax" -> func.call of a private
+    declaration tagged dq.flash_softmax with the scale as dq.scale."""
+    rewrite_to_calls(module, MLIR_OP_NAME, DECL_PREFIX, "dq.flash_softmax", ("scale",))
+    rewrite_to_calls(module, "torch.dqmlir.flash_scores_fixup", "dq_flash_scores_fixup_",
+                     "dq.flash_scores_fixup")
+    rewrite_to_calls(module, "torch.dqmlir.flash_output_fixup", "dq_flash_output_fixup_",
+                     "dq.flash_output_fixup")

@@ -1,0 +1,99 @@
+"""Attention is bit-exact to PyTorch's CPU flash attention (the kernel
+F.scaled_dot_product_attention runs on f32 CPU tensors): q @ k^T, scale and
+mask by fma, exp_u20 on 16 columns at a time and libm's double exp on the
+rest, lane-wise row sums, (e @ v) * (1 / sum); see dq.flash_softmax. Rows
+MKL computes with other kernels (dq.flash_scores_fixup / _output_fixup) are
+checked at the lengths that select them."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+import dqmlir
+from dqmlir.frontend import attention
+
+
+def _heads(x, h):
+    b, l, _ = x.shape
+    return x.view(b, l, h, -1).transpose(1, 2)
+
+
+class _Attention(torch.nn.Module):
+    """HF's layout: [B, L, H*D] inputs split into heads; `mask` a [B, L]
+    keep-mask made [B, 1, L, L] (`full`), [B, 1, 1, L], additive, or none."""
+
+    def __init__(self, heads, mask):
+        super().__init__()
+        self.h, self.mask = heads, mask
+
+    def forward(self, x, y, z, keep):
+        q, k, v = _heads(x, self.h), _heads(y, self.h), _heads(z, self.h)
+        m = keep[:, None, None, :].bool()
+        if self.mask == "full":
+            m = m.expand(-1, -1, x.shape[1], -1)
+        elif self.mask == "additive":
+            m = (keep[:, None, None, :].float() - 1) * 3.0 + 0.25 * x[:, None, :, :1]
+        elif self.mask == "none":
+            m = None
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=m)
+
+
+def _inputs(b, l, width, seed):
+    g = torch.Generator().manual_seed(seed)
+    x, y, z = (torch.randn(b, l, width, generator=g) * 2 for _ in range(3))
+    keep = (torch.rand(b, l, generator=g) > 0.3).long()
+    keep[:, 0] = 1
+    return x, y, z, keep
+
+
+@pytest.mark.parametrize("mask", ["full", "row", "additive", "none"])
+@pytest.mark.parametrize("heads,width", [(12, 384), (2, 128)])
+def test_sdpa_bit_exact(mask, heads, width):
+    model = _Attention(heads, mask).eval()
+    c = dqmlir.compile(model, _inputs(2, 20, width, 0))
+    lengths = [4, 15, 16, 17, 31, 32, 47, 64, 100, 128]
+    if width // heads == 32:
+        # MKL's other kernels (dq.flash_*_fixup): one query in the last
+        # block of 32 (64 from 192 on), and 2 or 3 tokens.
+        lengths += [2, 3, 33, 65, 97, 129, 161, 257]
+    for l in lengths:
+        args = _inputs(2, l, width, l)
+        got, want = c(*args), model(*args)
+        assert torch.equal(got, want), (l, (got != want).sum().item())
+
+
+def test_fully_masked_row_is_zero():
+    # PyTorch's kernel gives 0 for a query that sees no key (MATH: NaN).
+    model = _Attention(12, "full").eval()
+    x, y, z, keep = _inputs(2, 20, 384, 1)
+    c = dqmlir.compile(model, (x, y, z, keep))
+    keep[1] = 0
+    got, want = c(x, y, z, keep), model(x, y, z, keep)
+    assert torch.equal(got, want) and bool((got[1] == 0).all())
+
+
+@pytest.mark.parametrize("l", [4, 16, 29, 64, 128])
+def test_reference_matches_pytorch(l):
+    torch.manual_seed(l)
+    q, k, v = (torch.randn(2, 12, l, 32) * 2 for _ in range(3))
+    for m in (None, torch.rand(2, 1, 1, l) > 0.2, torch.randn(2, 1, l, l)):
+        want = F.scaled_dot_product_attention(q, k, v, attn_mask=m)
+        assert torch.equal(attention.flash_attention(q, k, v, m), want)
+
+
+def test_bert_padded_batch_bit_exact():
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    m = BertModel(BertConfig(num_hidden_layers=2, hidden_size=384, num_attention_heads=12,
+                             intermediate_size=512)).eval()
+    q = torch.ao.quantization.quantize_dynamic(m, {torch.nn.Linear}, dtype=torch.qint8)
+    ids = torch.randint(0, 30000, (2, 16))
+    c = dqmlir.compile(q, (ids,), {"attention_mask": torch.ones(2, 16, dtype=torch.long)})
+    for b, s in [(4, 15), (3, 40), (1, 128), (2, 33), (1, 3)]:
+        ids = torch.randint(0, 30000, (b, s))
+        mask = torch.ones(b, s, dtype=torch.long)
+        for i in range(1, b):
+            mask[i, s - 3 * i:] = 0
+        with torch.no_grad():
+            a, r = c(ids, attention_mask=mask), q(ids, attention_mask=mask)
+        assert torch.equal(a.last_hidden_state, r.last_hidden_state), (b, s)
