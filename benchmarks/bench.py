@@ -213,9 +213,10 @@ def markdown(result: dict) -> str:
     peak = result["peak_gops"]
     lines = [f"Machine: {result['machine']}; int8 peak (benchmarks/peak.c) "
              f"{peak:.0f} GOP/s per core" if peak else f"Machine: {result['machine']}", ""]
-    lines += ["| M | K×N | threads | dqmlir GOP/s | % peak | vs PyTorch int8 | vs ORT int8 | vs fp32 "
-              "| vs dqmlir 1 thread |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    if result["linears"]:
+        lines += ["| M | K×N | threads | dqmlir GOP/s | % peak | vs PyTorch int8 | vs ORT int8 | vs fp32 "
+                  "| vs dqmlir 1 thread |",
+                  "|---|---|---|---|---|---|---|---|---|"]
     for r in result["linears"]:
         pct = f"{100 * r['dqmlir_gops'] / (peak * r['threads']):.0f}%" if peak else "-"
         lines.append(f"| {r['M']} | {r['K']}×{r['N']} | {r['threads']} | {r['dqmlir_gops']:.0f} | {pct} | "
