@@ -83,12 +83,14 @@ SmallVector<OpFoldResult> indexAttrs(OpBuilder &b, ArrayRef<int64_t> sizes) {
 
 /// Tiles `op` by `sizes` (0 = not tiled), then peels the loops whose tiles
 /// are wider than 1 (`peel`): their full tiles get static sizes, vectorize
-/// without masks, and let hoistRedundantVectorTransfers keep accumulators in
-/// registers; the last, partial tile keeps a masked copy. Returns the tiled
-/// op and all its peeled copies.
+/// without masks, and let hoistAccumulator keep accumulators in registers;
+/// the last, partial tile keeps a masked copy. `staticTiles` folds the full
+/// tiles' constant sizes into their types. Returns the tiled op and all its
+/// peeled copies.
 FailureOr<SmallVector<linalg::LinalgOp>>
 tileAndPeel(RewriterBase &rewriter, linalg::LinalgOp op,
-            ArrayRef<int64_t> sizes, bool peel) {
+            ArrayRef<int64_t> sizes, bool peel,
+            const FrozenRewritePatternSet &staticTiles) {
   scf::SCFTilingOptions options;
   options.setTileSizes(indexAttrs(rewriter, sizes));
   rewriter.setInsertionPoint(op);
@@ -117,13 +119,6 @@ tileAndPeel(RewriterBase &rewriter, linalg::LinalgOp op,
   // The full tiles' sizes are constants now; fold them into the subviews'
   // types (and through memref.cast into the tiled ops) so that those ops
   // are static and vectorize without masks.
-  MLIRContext *ctx = rewriter.getContext();
-  RewritePatternSet patterns(ctx);
-  memref::SubViewOp::getCanonicalizationPatterns(patterns, ctx);
-  memref::CastOp::getCanonicalizationPatterns(patterns, ctx);
-  affine::AffineMinOp::getCanonicalizationPatterns(patterns, ctx);
-  affine::AffineApplyOp::getCanonicalizationPatterns(patterns, ctx);
-  FrozenRewritePatternSet frozen(std::move(patterns));
   SmallVector<linalg::LinalgOp> ops;
   SmallVector<Operation *> nested;
   for (Operation *root : roots)
@@ -133,7 +128,7 @@ tileAndPeel(RewriterBase &rewriter, linalg::LinalgOp op,
     });
   GreedyRewriteConfig config;
   config.setStrictness(GreedyRewriteStrictness::ExistingAndNewOps);
-  (void)applyOpPatternsGreedily(nested, frozen, config);
+  (void)applyOpPatternsGreedily(nested, staticTiles, config);
   for (Operation *root : roots)
     root->walk([&](linalg::LinalgOp inner) { ops.push_back(inner); });
   return ops;
@@ -215,6 +210,20 @@ struct VectorizeLinalg
     : mlir::dq::impl::DQVectorizeLinalgBase<VectorizeLinalg> {
   using DQVectorizeLinalgBase::DQVectorizeLinalgBase;
 
+  /// Canonicalizations that make peeled full tiles static (tileAndPeel),
+  /// built once per pass instance rather than once per op.
+  FrozenRewritePatternSet staticTilePatterns;
+
+  LogicalResult initialize(MLIRContext *ctx) override {
+    RewritePatternSet patterns(ctx);
+    memref::SubViewOp::getCanonicalizationPatterns(patterns, ctx);
+    memref::CastOp::getCanonicalizationPatterns(patterns, ctx);
+    affine::AffineMinOp::getCanonicalizationPatterns(patterns, ctx);
+    affine::AffineApplyOp::getCanonicalizationPatterns(patterns, ctx);
+    staticTilePatterns = FrozenRewritePatternSet(std::move(patterns));
+    return success();
+  }
+
   void schedule(RewriterBase &rewriter, linalg::LinalgOp op) {
     unsigned n = op.getNumLoops();
     SmallVector<utils::IteratorType> iters = op.getIteratorTypesArray();
@@ -241,7 +250,7 @@ struct VectorizeLinalg
       return;
     }
     FailureOr<SmallVector<linalg::LinalgOp>> tiled =
-        tileAndPeel(rewriter, op, tiles, peel);
+        tileAndPeel(rewriter, op, tiles, peel, staticTilePatterns);
     if (failed(tiled))
       return;
     // Each copy's vector shape: its tile, or its static size if smaller.
