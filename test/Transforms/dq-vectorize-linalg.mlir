@@ -102,3 +102,42 @@ func.func @powi(%x: memref<?x?xf32>, %y: memref<?x?xf32>) {
   }
   return
 }
+
+// A static transpose of a reshaped buffer (BERT's K^T with the batch fixed).
+// Its reads stay on the expand_shape: MLIR 22 folds them into the source
+// wrongly (test/fuzz/upstream/transfer-read-through-expand-shape.mlir).
+// CHECK-LABEL: func.func @transpose_of_reshape
+// CHECK: memref.expand_shape
+// CHECK: vector.transfer_read %expand_shape
+// CHECK: vector.transfer_write {{.*}} vector<16xf32>, memref<2x2x64x24xf32>
+// CHECK: vector.transfer_read %expand_shape
+func.func @transpose_of_reshape(%a: memref<2x24x128xf32>, %o: memref<2x2x64x24xf32>) {
+  %e = memref.expand_shape %a [[0], [1], [2, 3]] output_shape [2, 24, 2, 64]
+      : memref<2x24x128xf32> into memref<2x24x2x64xf32>
+  linalg.transpose ins(%e : memref<2x24x2x64xf32>) outs(%o : memref<2x2x64x24xf32>)
+      permutation = [0, 2, 3, 1]
+  return
+}
+
+// A batch matmul as linalg.generic (reshape propagation generalizes it when
+// shapes are static) gets the contraction schedule and vector.contract, not
+// mulf + multi_reduction (two roundings, scalar code for the unit k tile).
+// CHECK-LABEL: func.func @generic_batch_matmul
+// CHECK: scf.for {{.*}} step %c8
+// CHECK: scf.for {{.*}} step %c16
+// CHECK: scf.for {{.*}} iter_args
+// CHECK: vector.contract {{.*}} vector<8x1xf32>, vector<1x16xf32> into vector<8x16xf32>
+// CHECK-NOT: vector.multi_reduction
+#bmm_a = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>
+#bmm_b = affine_map<(d0, d1, d2, d3) -> (d0, d3, d2)>
+#bmm_c = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
+func.func @generic_batch_matmul(%a: memref<2x24x64xf32>, %b: memref<2x64x24xf32>, %c: memref<2x24x24xf32>) {
+  linalg.generic {indexing_maps = [#bmm_a, #bmm_b, #bmm_c], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%a, %b : memref<2x24x64xf32>, memref<2x64x24xf32>) outs(%c : memref<2x24x24xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %m = arith.mulf %x, %y : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  }
+  return
+}

@@ -133,6 +133,24 @@ def test_bert_two_layers_dynamic_batch_and_sequence():
         assert (a - r).abs().max() < 1e-3
 
 
+def test_bert_static_shapes_bit_exact():
+    """dynamic=False: every shape static (K^T of a reshape once failed to
+    lower, without a diagnostic)."""
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    m = BertModel(BertConfig(num_hidden_layers=1, hidden_size=128, num_attention_heads=2,
+                             intermediate_size=256)).eval()
+    q = torch.ao.quantization.quantize_dynamic(m, {torch.nn.Linear}, dtype=torch.qint8)
+    ids = torch.randint(0, 30000, (2, 24))
+    mask = torch.ones(2, 24, dtype=torch.long)
+    mask[1, 10:] = 0
+    c = dqmlir.compile(q, (ids,), {"attention_mask": mask}, dynamic=False)
+    with torch.no_grad():
+        ref = q(ids, attention_mask=mask).last_hidden_state
+    assert torch.equal(c(ids, attention_mask=mask).last_hidden_state, ref)
+
+
 def test_torchao_int8_dynamic_bit_exact():
     from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
 
