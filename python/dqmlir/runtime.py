@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import math
 import os
 import weakref
 from dataclasses import dataclass
@@ -205,9 +206,9 @@ class JitFunction:
 
     def _to_tensor(self, d, spec: TensorSpec) -> torch.Tensor:
         rank = len(spec.shape)
-        shape = tuple(d.shape[:]) if rank else ()
+        shape = tuple(d.shape) if rank else ()
         np_dtype = _NUMPY_DTYPES[spec.dtype]
-        n = int(np.prod(shape)) if rank else 1
+        n = math.prod(shape)
         if n == 0 or not d.aligned:
             if d.allocated:
                 _LIBC.free(d.allocated)
@@ -218,8 +219,8 @@ class JitFunction:
         # The result owns the malloc'ed buffer: free it when the array dies.
         weakref.finalize(arr, _LIBC.free, d.allocated)
         t = torch.from_numpy(arr.reshape(shape))
-        if rank and tuple(d.strides[:]) != t.stride():
-            t = t.as_strided(shape, tuple(d.strides[:])).clone()
+        if rank and tuple(d.strides) != t.stride():
+            t = t.as_strided(shape, tuple(d.strides)).clone()
         return t
 
     def __call__(self, *args):
@@ -230,10 +231,13 @@ class JitFunction:
         descs = [self._descriptor(t, c) for t, c in zip(tensors, self._arg_types)]
         res = self._res_struct()
         # The packed wrapper takes an array of pointers to the C-interface
-        # arguments, which are themselves pointers to descriptors.
-        ptrs = [ctypes.pointer(ctypes.pointer(d)) for d in [res] + descs]
-        packed = (ctypes.c_void_p * len(ptrs))(*[ctypes.cast(p, ctypes.c_void_p) for p in ptrs])
-        self._fn(packed)
+        # arguments, which are themselves pointers to descriptors. Plain
+        # address arithmetic: ctypes.pointer/cast objects cost more than the
+        # call of a small model.
+        n = len(descs) + 1
+        inner = (ctypes.c_void_p * n)(ctypes.addressof(res), *map(ctypes.addressof, descs))
+        base = ctypes.addressof(inner)
+        self._fn((ctypes.c_void_p * n)(*range(base, base + 8 * n, 8)))
         del tensors  # kept alive across the call above
         if len(self._res_types) == 1:
             return self._to_tensor(res, self.result_specs[0])
