@@ -35,6 +35,7 @@
 #include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
 #include "mlir/Dialect/SCF/Transforms/Transforms.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/Vector/Transforms/LoweringPatterns.h"
 #include "mlir/Dialect/Vector/Transforms/VectorRewritePatterns.h"
@@ -199,8 +200,18 @@ void hoistAccumulator(RewriterBase &rewriter, scf::ForOp loop, Value tile) {
     else
       return; // another access, or a masked one (inside vector.mask)
   }
+  // Same indices: equal values, or constants of equal value (the vectorizer
+  // makes a separate `arith.constant 0` for each transfer; in a big function
+  // nothing has folded them into one yet).
+  auto sameIndices = [](ValueRange a, ValueRange b) {
+    return a.size() == b.size() &&
+           llvm::all_of(llvm::zip(a, b), [](auto ab) {
+             return isEqualConstantIntOrValue(std::get<0>(ab),
+                                              std::get<1>(ab));
+           });
+  };
   if (!read || !write || read.getMask() || write.getMask() ||
-      read.getIndices() != write.getIndices() ||
+      !sameIndices(read.getIndices(), write.getIndices()) ||
       read.getVectorType() != write.getVectorType() ||
       read.getPermutationMap() != write.getPermutationMap() ||
       !read->isBeforeInBlock(write) ||

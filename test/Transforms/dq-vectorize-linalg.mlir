@@ -48,11 +48,13 @@ func.func @row_sum(%x: memref<?x?xf32>, %y: memref<?xf32>) {
 // CHECK-LABEL: func.func @scores
 // CHECK: scf.for {{.*}} step %c8
 // CHECK: scf.for {{.*}} step %c16
-// CHECK: %[[C:.*]] = vector.transfer_read {{.*}} vector<8x16xf32>
-// CHECK: %[[ACC:.*]] = scf.for {{.*}} iter_args(%{{.*}} = %[[C]]) -> (vector<8x16xf32>)
+// CHECK: vector.transfer_read {{.*}} vector<8x16xf32>
+// CHECK: %[[ACC:.*]] = scf.for {{.*}} iter_args({{.*}}) -> (vector<1x8x16xf32>)
 // CHECK: vector.contract
+// CHECK-NOT: vector.transfer_write
 // CHECK: scf.yield
-// CHECK: vector.transfer_write %[[ACC]]
+// CHECK: %[[C:.*]] = vector.extract %[[ACC]][0]
+// CHECK: vector.transfer_write %[[C]]
 // CHECK: scf.for
 // CHECK: vector.mask {{.*}} vector.contract
 func.func @scores(%a: memref<?x?x32xf32>, %b: memref<?x32x?xf32>, %c: memref<?x?x?xf32>) {
