@@ -33,8 +33,8 @@ def DQVectorizeLinalg : Pass<"dq-vectorize-linalg", "func::FuncOp"> {
     - elementwise/broadcast/transpose ops: tiles [1, ..., 1, V];
     - innermost reductions (max, sum): the rows are tiled by 1 and the
       reduction by V;
-    - f32 contractions (batch_matmul, matmul): tiles of `rows` x V in the
-      registers, the reduction dimension walked one step at a time.
+    - f32 contractions (batch_matmul, matmul): tiles of `rows` x `cols` in
+      the registers, the reduction dimension walked one step at a time.
 
     The vector loops are peeled: full tiles are static and unmasked (their
     accumulators stay in registers across the innermost loop), one masked
@@ -48,6 +48,9 @@ def DQVectorizeLinalg : Pass<"dq-vectorize-linalg", "func::FuncOp"> {
            "Lanes of the innermost dimension of each tile">,
     Option<"contractionRows", "rows", "int64_t", "8",
            "Rows of a contraction tile held in registers">,
+    Option<"contractionCols", "cols", "int64_t", "32",
+           "Columns of a contraction tile held in registers (each A element "
+           "broadcast once for cols / vector-size fmas)">,
     Option<"reductions", "reductions", "bool", "true",
            "Vectorize innermost reductions">,
     Option<"contractions", "contractions", "bool", "true",

@@ -4,7 +4,7 @@
 //
 //   all parallel           tile [1, ..., 1, V]          vectorize [1,..,1,V]
 //   innermost reduction    tile [1, ..., 1, V]  (loops in dim order: the
-//   f32 contraction        tile [1, .., R (m), V (n), 1 (k)]  reduction is
+//   f32 contraction        tile [1, .., R (m), C (n), 1 (k)]  reduction is
 //                                                       the innermost loop)
 //
 // The loops of tiles wider than 1 are peeled: their full tiles are static
@@ -273,7 +273,7 @@ struct VectorizeLinalg
           !getElementTypeOrSelf(op.getDpsInits()[0].getType()).isF32())
         return;
       tiles[dims->m[0]] = contractionRows;
-      tiles[dims->n[0]] = vectorSize;
+      tiles[dims->n[0]] = contractionCols;
       tiles[dims->k[0]] = 1;
       op = asNamedContraction(rewriter, op);
     } else if (numReductions != 0 &&

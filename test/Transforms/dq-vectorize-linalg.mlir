@@ -42,15 +42,15 @@ func.func @row_sum(%x: memref<?x?xf32>, %y: memref<?xf32>) {
   return
 }
 
-// f32 contraction with a static k: 8x16 tiles of C, k one step at a time.
+// f32 contraction with a static k: 8x32 tiles of C, k one step at a time.
 // The full tiles (peeled m and n loops) keep C in registers across the k
 // loop; the edge tiles are masked and read/write C at each step.
 // CHECK-LABEL: func.func @scores
 // CHECK: scf.for {{.*}} step %c8
-// CHECK: scf.for {{.*}} step %c16
-// CHECK: vector.transfer_read {{.*}} vector<8x16xf32>
-// CHECK: %[[ACC:.*]] = scf.for {{.*}} iter_args({{.*}}) -> (vector<1x8x16xf32>)
-// CHECK: vector.contract
+// CHECK: scf.for {{.*}} step %c32
+// CHECK: vector.transfer_read {{.*}} vector<8x32xf32>
+// CHECK: %[[ACC:.*]] = scf.for {{.*}} iter_args({{.*}}) -> (vector<1x8x32xf32>)
+// CHECK: vector.contract {{.*}} vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
 // CHECK-NOT: vector.transfer_write
 // CHECK: scf.yield
 // CHECK: %[[C:.*]] = vector.extract %[[ACC]][0]
@@ -66,8 +66,8 @@ func.func @scores(%a: memref<?x?x32xf32>, %b: memref<?x32x?xf32>, %c: memref<?x?
 // schedule, k walked to its runtime size.
 // CHECK-LABEL: func.func @context
 // CHECK: scf.for {{.*}} step %c8
-// CHECK: scf.for {{.*}} step %c16
-// CHECK: scf.for
+// CHECK: scf.for {{.*}} step %c32
+// CHECK: scf.for {{.*}} iter_args
 // CHECK: vector.contract
 func.func @context(%a: memref<?x?x?xf32>, %b: memref<?x?x32xf32>, %c: memref<?x?x32xf32>) {
   linalg.batch_matmul ins(%a, %b : memref<?x?x?xf32>, memref<?x?x32xf32>) outs(%c : memref<?x?x32xf32>)
@@ -126,16 +126,16 @@ func.func @transpose_of_reshape(%a: memref<2x24x128xf32>, %o: memref<2x2x64x24xf
 // mulf + multi_reduction (two roundings, scalar code for the unit k tile).
 // CHECK-LABEL: func.func @generic_batch_matmul
 // CHECK: scf.for {{.*}} step %c8
-// CHECK: scf.for {{.*}} step %c16
+// CHECK: scf.for {{.*}} step %c32
 // CHECK: scf.for {{.*}} iter_args
-// CHECK: vector.contract {{.*}} vector<8x1xf32>, vector<1x16xf32> into vector<8x16xf32>
+// CHECK: vector.contract {{.*}} vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
 // CHECK-NOT: vector.multi_reduction
 #bmm_a = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>
 #bmm_b = affine_map<(d0, d1, d2, d3) -> (d0, d3, d2)>
 #bmm_c = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
-func.func @generic_batch_matmul(%a: memref<2x24x64xf32>, %b: memref<2x64x24xf32>, %c: memref<2x24x24xf32>) {
+func.func @generic_batch_matmul(%a: memref<2x24x64xf32>, %b: memref<2x64x40xf32>, %c: memref<2x24x40xf32>) {
   linalg.generic {indexing_maps = [#bmm_a, #bmm_b, #bmm_c], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%a, %b : memref<2x24x64xf32>, memref<2x64x24xf32>) outs(%c : memref<2x24x24xf32>) {
+      ins(%a, %b : memref<2x24x64xf32>, memref<2x64x40xf32>) outs(%c : memref<2x24x40xf32>) {
   ^bb0(%x: f32, %y: f32, %acc: f32):
     %m = arith.mulf %x, %y : f32
     %s = arith.addf %acc, %m : f32
