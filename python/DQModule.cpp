@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "lib/CAPI/DQ.h"
+#include "lib/Runtime/BufferCache.h"
 
 #include "mlir/Bindings/Python/Nanobind.h"
 #include "mlir/Bindings/Python/NanobindAdaptors.h"
@@ -45,6 +46,37 @@ NB_MODULE(_dqmlir, m) {
       nb::arg("module"), nb::arg("min_bytes") = 4096,
       "Makes large constant llvm.mlir.globals external; returns their "
       "[(name, bytes)] to bind at JIT load time.");
+
+  m.def(
+      "buffer_cache_symbols",
+      [] {
+        nb::dict d;
+        d["_mlir_memref_to_llvm_alloc"] =
+            reinterpret_cast<uintptr_t>(&dqmlirBufferAlloc);
+        d["_mlir_memref_to_llvm_aligned_alloc"] =
+            reinterpret_cast<uintptr_t>(&dqmlirBufferAlignedAlloc);
+        d["_mlir_memref_to_llvm_free"] =
+            reinterpret_cast<uintptr_t>(&dqmlirBufferFree);
+        return d;
+      },
+      "Addresses of the buffer cache's functions under the names "
+      "finalize-memref-to-llvm{use-generic-functions} calls.");
+  m.def(
+      "buffer_cache_stats",
+      [] {
+        mlir::dq::BufferCacheStats s = mlir::dq::bufferCacheStats();
+        nb::dict d;
+        d["hits"] = s.hits;
+        d["misses"] = s.misses;
+        d["cached_bytes"] = s.cachedBytes;
+        d["limit_bytes"] = s.limitBytes;
+        return d;
+      },
+      "Hits, misses and bytes held by the buffer cache of compiled code.");
+  m.def("buffer_cache_trim", &mlir::dq::bufferCacheTrim,
+        "Frees every buffer the cache holds.");
+  m.def("set_buffer_cache_limit", &mlir::dq::setBufferCacheLimit,
+        nb::arg("bytes"), "The most bytes the buffer cache keeps.");
 
   m.def("register_passes", &dqmlirRegisterPasses,
         "Registers dq-lower-to-linalg and dq-cpu-pipeline.");

@@ -7,6 +7,8 @@
 // - linalg-specialize-generic-ops is never run: MLIR 22 turns the u8 x s8
 //   contraction into a signed linalg.matmul (wrong results).
 // - math is lowered to LLVM intrinsics, not libm (glibc has no rsqrtf).
+// - buffer-cache: allocations call _mlir_memref_to_llvm_alloc/free, which
+//   python/dqmlir/runtime.py binds to lib/Runtime/BufferCache.
 // - threads > 1: the kernels' scf.forall (bufferized in place) becomes
 //   async tasks after buffer deallocation; the code then calls the MLIR
 //   async runtime (libmlir_async_runtime.so, see python/dqmlir/runtime.py).
@@ -108,6 +110,11 @@ void dq::buildCPUPipeline(OpPassManager &pm,
   // vpermi2ps needs AVX-512F; the VNNI kernel's hosts have it.
   size_t at = pipeline.find("AVX512");
   pipeline.replace(at, 6, vnni || amx ? "true" : "false");
+  if (options.bufferCache) {
+    llvm::StringLiteral pass = "finalize-memref-to-llvm";
+    pipeline.replace(pipeline.find(pass), pass.size(),
+                     "finalize-memref-to-llvm{use-generic-functions=true}");
+  }
   std::string threads;
   if (options.threads > 1) {
     std::string n = std::to_string(options.threads);

@@ -43,6 +43,13 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
                      "panels as async tasks: the code then needs the MLIR "
                      "async runtime); 1: sequential code"),
       llvm::cl::init(1)};
+  Option<bool> bufferCache{
+      *this, "buffer-cache",
+      llvm::cl::desc("Allocate through _mlir_memref_to_llvm_alloc/free "
+                     "(finalize-memref-to-llvm{use-generic-functions}); the "
+                     "Python runtime binds them to its buffer cache "
+                     "(lib/Runtime/BufferCache.h). Off: malloc/free"),
+      llvm::cl::init(false)};
 };
 
 /// Whether the host CPU has what the VNNI kernel runs on.

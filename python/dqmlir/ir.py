@@ -21,17 +21,16 @@ _dqmlir.register_passes()
 if not os.environ.get("DQMLIR_NO_AMX"):
     amx.request_amx_permission()
 
-# The CPU pipeline of lib/Pipelines/CPUPipeline.cpp, as dq-opt runs it.
-CPU_PIPELINE = "builtin.module(dq-cpu-pipeline)"
+# The CPU pipeline of lib/Pipelines/CPUPipeline.cpp; the JIT binds the
+# buffer cache's allocation functions (runtime.py).
+CPU_PIPELINE = "builtin.module(dq-cpu-pipeline{buffer-cache=true})"
 
 
 def cpu_pipeline(threads: int) -> str:
     """CPU_PIPELINE with dq-cpu-pipeline's `threads` option set (if > 1)."""
     if threads <= 1:
         return CPU_PIPELINE
-    if "dq-cpu-pipeline{" in CPU_PIPELINE:
-        return CPU_PIPELINE.replace("dq-cpu-pipeline{", f"dq-cpu-pipeline{{threads={threads} ", 1)
-    return CPU_PIPELINE.replace("dq-cpu-pipeline", f"dq-cpu-pipeline{{threads={threads}}}", 1)
+    return CPU_PIPELINE.replace("dq-cpu-pipeline{", f"dq-cpu-pipeline{{threads={threads} ", 1)
 
 
 def make_context() -> ir.Context:

@@ -1,7 +1,8 @@
 """Runs LLVM-dialect modules with MLIR's ExecutionEngine, on torch tensors.
 
 Arguments are passed as memref descriptors that point into the torch tensors
-(no copies); results are buffers the compiled code allocated with malloc, which
+(no copies); results are buffers the compiled code allocated from the buffer
+cache (lib/Runtime/BufferCache.h) or with malloc, which
 become torch tensors that free them when they die. Calls check rank, shape,
 dtype and device first and raise on a mismatch: bad input never reaches the
 machine code.
@@ -9,7 +10,6 @@ machine code.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import math
 import os
@@ -23,8 +23,10 @@ from mlir.execution_engine import ExecutionEngine
 
 from ._mlir_libs import _dqmlir
 
-_LIBC = ctypes.CDLL(ctypes.util.find_library("c"))
-_LIBC.free.argtypes = [ctypes.c_void_p]
+# The compiled code allocates through lib/Runtime/BufferCache (dq-cpu-pipeline
+# {buffer-cache}); results it returns are freed into the same cache.
+_BUFFER_SYMBOLS = _dqmlir.buffer_cache_symbols()
+_BUFFER_FREE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(_BUFFER_SYMBOLS["_mlir_memref_to_llvm_free"])
 
 _TORCH_DTYPES = {
     "f32": torch.float32,
@@ -161,6 +163,8 @@ class JitFunction:
         detached = _dqmlir.detach_large_globals(module, _BIND_MIN_BYTES)
         self._engine = ExecutionEngine(module, opt_level=opt_level, shared_libs=[_runner_utils()])
         self.bound_bytes = 0
+        for symbol, address in _BUFFER_SYMBOLS.items():
+            self._engine.raw_register_runtime(symbol, ctypes.c_void_p(address))
         for symbol, data in detached:
             self._engine.raw_register_runtime(symbol, _Bound(data))
             self.bound_bytes += len(data)
@@ -211,13 +215,13 @@ class JitFunction:
         n = math.prod(shape)
         if n == 0 or not d.aligned:
             if d.allocated:
-                _LIBC.free(d.allocated)
+                _BUFFER_FREE(d.allocated)
             return torch.empty(shape, dtype=spec.dtype)
         addr = d.aligned + d.offset * np_dtype.itemsize
         buf = (ctypes.c_byte * (n * np_dtype.itemsize)).from_address(addr)
         arr = np.frombuffer(buf, dtype=np_dtype)
-        # The result owns the malloc'ed buffer: free it when the array dies.
-        weakref.finalize(arr, _LIBC.free, d.allocated)
+        # The result owns the buffer: back to the cache when the array dies.
+        weakref.finalize(arr, _BUFFER_FREE, d.allocated)
         t = torch.from_numpy(arr.reshape(shape))
         if rank and tuple(d.strides) != t.stride():
             t = t.as_strided(shape, tuple(d.strides)).clone()

@@ -5,6 +5,12 @@
 // PIPELINE: dq-lower-to-linalg
 // PIPELINE-NOT: linalg-specialize-generic-ops
 // PIPELINE: reconcile-unrealized-casts
+// buffer-cache: allocation through the functions the Python runtime binds to
+// its buffer cache, not malloc/free.
+// RUN: dq-opt %s --dq-cpu-pipeline=buffer-cache=true | FileCheck %s --check-prefix=CACHE
+// CACHE-DAG: llvm.func @_mlir_memref_to_llvm_alloc(i64) -> !llvm.ptr
+// CACHE-DAG: llvm.func @_mlir_memref_to_llvm_free(!llvm.ptr)
+// CACHE-NOT: llvm.call @malloc
 
 // Everything ends in the LLVM dialect, with a C interface for the JIT.
 // CHECK-NOT: dq.

@@ -1,0 +1,37 @@
+//===- BufferCache.h - malloc for JIT-compiled dq code ----------*- C++ -*-===//
+//
+// What finalize-memref-to-llvm{use-generic-functions} calls instead of
+// malloc/free (`_mlir_memref_to_llvm_alloc` etc.), bound to each engine by
+// python/dqmlir/runtime.py. A model call allocates and frees the same buffer
+// sizes every time (hundreds per call); glibc's malloc spent 10% of a
+// BERT-base call sorting its bins for them. Freed buffers are kept per size
+// and handed out again.
+//
+//===----------------------------------------------------------------------===//
+#ifndef DQMLIR_RUNTIME_BUFFERCACHE_H
+#define DQMLIR_RUNTIME_BUFFERCACHE_H
+
+#include <cstdint>
+
+extern "C" {
+/// 64-byte aligned, `size` bytes (a cached buffer of that size class if any).
+void *dqmlirBufferAlloc(uint64_t size);
+/// `alignment`-aligned (a power of two), `size` bytes.
+void *dqmlirBufferAlignedAlloc(uint64_t alignment, uint64_t size);
+/// Returns a buffer of the two above to the cache (or to the system when the
+/// cache holds its limit). Pointers it did not make go to free().
+void dqmlirBufferFree(void *ptr);
+}
+
+namespace mlir::dq {
+struct BufferCacheStats {
+  uint64_t hits, misses, cachedBytes, limitBytes;
+};
+BufferCacheStats bufferCacheStats();
+/// Frees every cached buffer.
+void bufferCacheTrim();
+/// The most bytes kept cached (default 512 MiB, or DQMLIR_BUFFER_CACHE_MB).
+void setBufferCacheLimit(uint64_t bytes);
+} // namespace mlir::dq
+
+#endif // DQMLIR_RUNTIME_BUFFERCACHE_H

@@ -1,0 +1,83 @@
+"""The buffer cache compiled code allocates from (lib/Runtime/BufferCache.h)."""
+import gc
+
+import pytest
+import torch
+
+import dqmlir
+from dqmlir._mlir_libs import _dqmlir
+
+
+class MLP(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = torch.nn.Linear(64, 256)
+        self.fc2 = torch.nn.Linear(256, 32)
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.fc1(x)))
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    q = torch.ao.quantization.quantize_dynamic(MLP().eval(), {torch.nn.Linear}, dtype=torch.qint8)
+    return q, dqmlir.compile(q, (torch.randn(4, 64),))
+
+
+@pytest.fixture
+def limit():
+    before = _dqmlir.buffer_cache_stats()["limit_bytes"]
+    yield
+    _dqmlir.set_buffer_cache_limit(before)
+
+
+def test_same_shapes_reuse_every_buffer(model):
+    q, c = model
+    x = torch.randn(33, 64)
+    c(x)
+    gc.collect()
+    before = _dqmlir.buffer_cache_stats()
+    for _ in range(5):
+        assert torch.equal(c(x), q(x))
+    after = _dqmlir.buffer_cache_stats()
+    assert after["misses"] == before["misses"]
+    assert after["hits"] > before["hits"]
+
+
+def test_live_results_are_never_handed_out_again(model):
+    q, c = model
+    xs = [torch.randn(17, 64) for _ in range(6)]
+    outs = [c(x) for x in xs]  # all alive at once
+    assert len({o.data_ptr() for o in outs}) == len(outs)
+    for x, o in zip(xs, outs):
+        assert torch.equal(o, q(x))
+
+
+def test_limit_bounds_what_is_kept(model, limit):
+    q, c = model
+    _dqmlir.set_buffer_cache_limit(0)
+    _dqmlir.buffer_cache_trim()
+    for m in (1, 9, 40, 3):
+        x = torch.randn(m, 64)
+        assert torch.equal(c(x), q(x))
+    gc.collect()
+    assert _dqmlir.buffer_cache_stats()["cached_bytes"] == 0
+    _dqmlir.set_buffer_cache_limit(1 << 16)
+    for m in range(1, 60, 7):
+        c(torch.randn(m, 64))
+    gc.collect()
+    assert 0 < _dqmlir.buffer_cache_stats()["cached_bytes"] <= 1 << 16
+
+
+def test_code_lowered_without_the_cache_still_frees_its_results(monkeypatch):
+    import dqmlir.ir as dqir
+
+    monkeypatch.setattr(dqir, "CPU_PIPELINE", "builtin.module(dq-cpu-pipeline)")
+    torch.manual_seed(1)
+    q = torch.ao.quantization.quantize_dynamic(MLP().eval(), {torch.nn.Linear}, dtype=torch.qint8)
+    c = dqmlir.compile(q, (torch.randn(4, 64),))
+    assert "_mlir_memref_to_llvm_alloc" not in c.ir("llvm")
+    x = torch.randn(5, 64)
+    for _ in range(3):
+        assert torch.equal(c(x), q(x))
