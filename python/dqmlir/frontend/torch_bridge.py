@@ -32,6 +32,7 @@ from . import attention as _attention
 from . import gelu as _gelu
 from . import layer_norm as _layer_norm
 from .fx_checks import check_dynamic_collapses
+from .fx_cleanup import drop_noop_expands
 from .quantized_linear import (QuantizedLinear, UnsupportedModuleError, from_dynamic_linear,
                                from_torchao_linear, is_torchao_linear)
 
@@ -601,6 +602,7 @@ def import_model(model: nn.Module, example_args: Sequence[Any], example_kwargs=N
         ep.state_dict[name] = ep.constants[name]
     const_inputs = _drop_constant_inputs(ep)
     input_dims = _input_dims(ep)
+    drop_noop_expands(ep.graph_module)
     node_paths = {n.name: _module_path(n) for n in ep.graph.nodes}
     check_dynamic_collapses(ep.graph_module, node_paths)
     t["decompose"] = time.perf_counter() - t0

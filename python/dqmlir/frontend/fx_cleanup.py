@@ -1,0 +1,35 @@
+"""Rewrites of the exported FX graph that leave the model's results unchanged."""
+from __future__ import annotations
+
+import torch
+from torch.fx.experimental.symbolic_shapes import statically_known_true
+
+aten = torch.ops.aten
+
+
+def drop_noop_expands(gm: torch.fx.GraphModule) -> int:
+    """Removes aten.expand to the shape the tensor already has.
+
+    torch.matmul on 4-D attention tensors expands both operands to their
+    common batch shape before its bmm; with equal shapes (every encoder) the
+    expand is a no-op, but torch-mlir lowers it, with dynamic sizes, to a
+    broadcast that copies the whole tensor with scalar loads (Q, Kᵀ, V and the
+    probabilities: 4.5% of a BERT-base call at 8 x 128). Returns how many it
+    removed."""
+    removed = 0
+    for node in list(gm.graph.nodes):
+        if node.op != "call_function" or node.target is not aten.expand.default:
+            continue
+        src, dst = getattr(node.args[0], "meta", {}).get("val"), node.meta.get("val")
+        if not isinstance(src, torch.Tensor) or not isinstance(dst, torch.Tensor):
+            continue
+        if src.dim() != dst.dim() or not all(
+                statically_known_true(a == b) for a, b in zip(src.shape, dst.shape)):
+            continue
+        node.replace_all_uses_with(node.args[0])
+        gm.graph.erase_node(node)
+        removed += 1
+    if removed:
+        gm.graph.lint()
+        gm.recompile()
+    return removed
