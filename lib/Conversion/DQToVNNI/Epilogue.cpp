@@ -35,6 +35,24 @@ static Value readColumns(ImplicitLocOpBuilder &b, Value source, Value n0,
                                         ValueRange{off}, pad, bounds);
 }
 
+/// The activations' scale, splat (row `idx` of it when per row).
+static Value activationScale(ImplicitLocOpBuilder &b, const KernelContext &kc,
+                             ValueRange idx) {
+  return vector::BroadcastOp::create(
+      b, lanes(b.getF32Type()), tensor::ExtractOp::create(b, kc.scale, idx));
+}
+
+/// What was added to every activation, splat: the zero point, or the +128
+/// that made symmetric activations unsigned.
+static Value activationShift(ImplicitLocOpBuilder &b, const KernelContext &kc,
+                             ValueRange idx) {
+  Value shift =
+      kc.symmetric
+          ? arith::ConstantOp::create(b, b.getI32IntegerAttr(128)).getResult()
+          : tensor::ExtractOp::create(b, kc.zeroPoint, idx).getResult();
+  return vector::BroadcastOp::create(b, lanes(b.getI32Type()), shift);
+}
+
 ColumnOperands dq::loadColumnOperands(ImplicitLocOpBuilder &b,
                                       const KernelContext &kc, Value n0,
                                       int64_t nv, bool masked) {
@@ -52,6 +70,17 @@ ColumnOperands dq::loadColumnOperands(ImplicitLocOpBuilder &b,
     cols.weightScale.push_back(vector::BroadcastOp::create(
         b, lanes(b.getF32Type()),
         tensor::ExtractOp::create(b, kc.weightScale, ValueRange{})));
+  if (!kc.perRow) {
+    Value shift = activationShift(b, kc, {});
+    Value s = activationScale(b, kc, {});
+    for (int64_t v = 0; v < nv; ++v) {
+      cols.shiftedSums.push_back(
+          arith::MulIOp::create(b, shift, cols.colsums[v]));
+      if (!kc.symmetric)
+        cols.mult.push_back(arith::MulFOp::create(
+            b, s, cols.weightScale[kc.perChannel ? v : 0]));
+    }
+  }
   return cols;
 }
 
@@ -59,31 +88,29 @@ Value dq::emitEpilogue(ImplicitLocOpBuilder &b, const KernelContext &kc,
                        const ColumnOperands &cols, ArrayRef<RowIndex> rows,
                        ArrayRef<Value> accs, Value n0, int64_t nv, bool masked,
                        Value out, Value outN0) {
-  Type f32 = b.getF32Type(), i32 = b.getI32Type();
+  Type f32 = b.getF32Type();
   Value outCol = outN0 ? arith::SubIOp::create(b, n0, outN0).getResult() : n0;
   for (auto [i, row] : llvm::enumerate(rows)) {
-    ValueRange qparamIdx = kc.perRow ? ValueRange(row) : ValueRange{};
-    Value s = vector::BroadcastOp::create(
-        b, lanes(f32), tensor::ExtractOp::create(b, kc.scale, qparamIdx));
-    // What was added to every activation: the zero point, or the +128 that
-    // made symmetric activations unsigned.
-    Value shift =
-        kc.symmetric
-            ? arith::ConstantOp::create(b, b.getI32IntegerAttr(128)).getResult()
-            : tensor::ExtractOp::create(b, kc.zeroPoint, qparamIdx)
-                  .getResult();
-    shift = vector::BroadcastOp::create(b, lanes(i32), shift);
+    bool perRow = kc.perRow;
+    Value s, shift;
+    if (perRow || kc.symmetric)
+      s = activationScale(b, kc, perRow ? ValueRange(row) : ValueRange{});
+    if (perRow)
+      shift = activationShift(b, kc, row);
     for (int64_t v = 0; v < nv; ++v) {
       Value ws = cols.weightScale[kc.perChannel ? v : 0];
-      Value acc = arith::SubIOp::create(
-          b, accs[i * nv + v], arith::MulIOp::create(b, shift, cols.colsums[v]));
+      Value shifted = perRow ? arith::MulIOp::create(b, shift, cols.colsums[v])
+                                   .getResult()
+                             : cols.shiftedSums[v];
+      Value acc = arith::SubIOp::create(b, accs[i * nv + v], shifted);
       Value r = arith::SIToFPOp::create(b, lanes(f32), acc);
       if (kc.symmetric) {
         r = arith::MulFOp::create(b, arith::MulFOp::create(b, r, s), ws);
         if (kc.bias)
           r = arith::AddFOp::create(b, r, cols.bias[v]);
       } else {
-        Value mult = arith::MulFOp::create(b, s, ws);
+        Value mult = perRow ? arith::MulFOp::create(b, s, ws).getResult()
+                            : cols.mult[v];
         r = kc.bias ? math::FmaOp::create(b, r, mult, cols.bias[v]).getResult()
                     : arith::MulFOp::create(b, r, mult).getResult();
       }

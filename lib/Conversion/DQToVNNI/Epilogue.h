@@ -8,9 +8,14 @@ namespace mlir::dq {
 
 /// The per-column operands of the epilogue of one weight panel (nv vectors
 /// of 16 columns from n0), loaded once for all its rows. weightScale holds
-/// one splat for a per-tensor scale; bias is empty without a bias.
+/// one splat for a per-tensor scale; bias is empty without a bias. With
+/// per-tensor activation qparams the row-invariant terms are formed here,
+/// once per panel: shiftedSums = shift * colsum (shift: the zero point, or
+/// 128 when symmetric) and, asymmetric only, mult = s * ws (the same
+/// operations, so the same bits, as per row).
 struct ColumnOperands {
   SmallVector<Value> colsums, weightScale, bias;
+  SmallVector<Value> shiftedSums, mult;
 };
 
 /// Loads them; `masked` panels reach past N (reads padded with 0).

@@ -15,6 +15,10 @@
 // CHECK-DAG: %[[CS:.*]] = vector.transfer_read %[[SUMS]]{{.*}}in_bounds = [true]{{.*}} : tensor<16xi32>, vector<16xi32>
 // CHECK-DAG: %[[WS:.*]] = vector.transfer_read %{{.*}} : tensor<2xf32>, vector<16xf32>
 // CHECK-DAG: %[[B:.*]] = vector.transfer_read %{{.*}} : tensor<2xf32>, vector<16xf32>
+// Per-tensor qparams: zp * colsum and s * ws once per panel, not per row.
+// CHECK: %[[ZPV:.*]] = vector.broadcast %{{.*}} : i32 to vector<16xi32>
+// CHECK: %[[CORR:.*]] = arith.muli %[[ZPV]], %[[CS]] : vector<16xi32>
+// CHECK: %[[MULT:.*]] = arith.mulf %{{.*}}, %[[WS]] : vector<16xf32>
 // Blocks of 4 rows: 4 accumulators; rows delinearized, no reshape.
 // CHECK: scf.for %[[M:.*]] = %{{.*}} step %c4 iter_args(%[[OUT:.*]] = %{{.*}}) -> (tensor<?x?x2xf32>)
 // CHECK:   arith.remui %[[M]]
@@ -31,11 +35,8 @@
 // CHECK:   vector.transfer_read %[[A]][{{.*}}, %c4], %{{.*}} : tensor<?x?x6xi8>, vector<4xi8>
 // CHECK-COUNT-4: dq.vpdpbusd
 // Fused epilogue: fma(float(acc - zp * colsum), s * ws, bias), masked store.
-// CHECK:   %[[ZPV:.*]] = vector.broadcast %{{.*}} : i32 to vector<16xi32>
-// CHECK:   %[[CORR:.*]] = arith.muli %[[ZPV]], %[[CS]] : vector<16xi32>
 // CHECK:   %[[D:.*]] = arith.subi %{{.*}}, %[[CORR]] : vector<16xi32>
 // CHECK:   %[[F:.*]] = arith.sitofp %[[D]] : vector<16xi32> to vector<16xf32>
-// CHECK:   %[[MULT:.*]] = arith.mulf %{{.*}}, %[[WS]] : vector<16xf32>
 // CHECK:   %[[R:.*]] = math.fma %[[F]], %[[MULT]], %[[B]] : vector<16xf32>
 // CHECK:   vector.transfer_write %[[R]], %[[OUT]][{{.*}}, %c0] : vector<16xf32>, tensor<?x?x2xf32>
 // CHECK-COUNT-3: vector.transfer_write
