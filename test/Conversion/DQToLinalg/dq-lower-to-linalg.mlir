@@ -9,8 +9,11 @@
 // CHECK-NOT: dq.
 // CHECK: scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>)
 // CHECK:   vector.transfer_read {{.*}} : tensor<?x4xf32>, vector<16xf32>
-// CHECK:   arith.minnumf {{.*}} : vector<16xf32>
-// CHECK:   arith.maxnumf {{.*}} : vector<16xf32>
+// NaN-ignoring min/max as compare + select (one vminps/vmaxps each).
+// CHECK:   %[[LT:.*]] = arith.cmpf olt, %[[V:.*]], %[[MN:.*]] : vector<16xf32>
+// CHECK:   arith.select %[[LT]], %[[V]], %[[MN]]
+// CHECK:   %[[GT:.*]] = arith.cmpf ogt, %[[V]], %[[MX:.*]] : vector<16xf32>
+// CHECK:   arith.select %[[GT]], %[[V]], %[[MX]]
 // CHECK: vector.reduction <minnumf>
 // CHECK: vector.reduction <maxnumf>
 // CHECK: linalg.generic {{.*}}iterator_types = []
