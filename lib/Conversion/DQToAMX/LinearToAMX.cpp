@@ -1,8 +1,11 @@
 //===- LinearToAMX.cpp - dq.linear_dynamic to an AMX tile kernel ----------===//
 //
 //   s, zp = dq.choose_qparams x;  q = dq.quantize x, s, zp      (as before)
-//   A     = memref.alloc [M padded to 16][K padded to 64] i8; A[m] = q[m]
-//           (64-byte vectors; masked read of the K tail; symmetric: ^ 0x80)
+//   A     = memref.alloc of M padded to 16 x K padded to 64 bytes, in tiles:
+//           [M/16][K/64][16][64], so that each A tile is 1 KB in one piece
+//           (a row-major A put every tile row K bytes apart: 16 pages per
+//           tile load, no prefetch); A[m] = q[m] in 64-byte vectors (masked
+//           read of the K tail; symmetric: ^ 0x80)
 //   out   = tensor.empty
 //   for each weight panel of 16 * colTiles columns (packed at compile time;
 //   with threads > 1 an scf.forall over chunks of panels, each with its own
@@ -55,10 +58,25 @@ struct AMXKernel {
   int64_t rowTiles, colTiles, kBlocks;
   SmallVector<Value> leadDims;
   Value numRows;
-  /// memref<?xK64xi8>, memref<bytes x i8>, memref<16 rowTiles x 16 colTiles xi32>.
+  /// memref<?xi8> (tiles, see above), memref<bytes x i8>,
+  /// memref<16 rowTiles x 16 colTiles xi32>.
   Value acts, weights, scratch;
   /// The first column `out` holds (null: 0), see emitEpilogue.
   Value outN0 = nullptr;
+
+  /// Byte offset of row m, column k (a multiple of 64) in `acts`:
+  /// ((m / 16) * kBlocks + k / 64) * 1024 + (m % 16) * 64.
+  Value actsOffset(ImplicitLocOpBuilder &b, Value m, Value k) {
+    Value tile = arith::AddIOp::create(
+        b,
+        arith::MulIOp::create(
+            b, arith::DivUIOp::create(b, m, cIndex(b, 16)), cIndex(b, kBlocks)),
+        arith::DivUIOp::create(b, k, cIndex(b, 64)));
+    return arith::AddIOp::create(
+        b, arith::MulIOp::create(b, tile, cIndex(b, 1024)),
+        arith::MulIOp::create(b, arith::RemUIOp::create(b, m, cIndex(b, 16)),
+                              cIndex(b, 64)));
+  }
 
   /// Copies the quantized activations into `acts`, row by row.
   void copyActivations(ImplicitLocOpBuilder &b) {
@@ -77,7 +95,7 @@ struct AMXKernel {
           vector::TransferReadOp::create(ib, vType, kc.q, idx, pad, bounds);
       if (flip)
         v = arith::XOrIOp::create(ib, v, flip);
-      vector::StoreOp::create(ib, v, acts, ValueRange{m, k});
+      vector::StoreOp::create(ib, v, acts, ValueRange{actsOffset(ib, m, k)});
     };
     int64_t fullBlocks = kc.k / 64;
     scf::ForOp::create(
@@ -121,7 +139,9 @@ struct AMXKernel {
           Value stride = cIndex(ib, 64);
           auto loadA = [&](int64_t i) -> Value {
             Value m = arith::AddIOp::create(ib, m0, cIndex(ib, 16 * i));
-            return amx::TileLoadOp::create(ib, abType, acts, ValueRange{m, k});
+            return amx::TileLoadOp::create(ib, abType, acts,
+                                           ValueRange{actsOffset(ib, m, k)},
+                                           stride);
           };
           auto loadB = [&](int64_t j) -> Value {
             Value off = arith::AddIOp::create(ib, bBase, cIndex(ib, j * 1024));
@@ -335,8 +355,10 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
           pb, arith::CeilDivUIOp::create(pb, numRows, cIndex(pb, 16)),
           cIndex(pb, 16));
       kernel.acts = memref::AllocOp::create(
-          pb, MemRefType::get({ShapedType::kDynamic, packed.k64}, i8),
-          ValueRange{paddedRows}, pb.getI64IntegerAttr(64));
+          pb, MemRefType::get({ShapedType::kDynamic}, i8),
+          ValueRange{arith::MulIOp::create(pb, paddedRows,
+                                           cIndex(pb, packed.k64))},
+          pb.getI64IntegerAttr(64));
       kernel.copyActivations(pb);
       return allPanels(pb, /*vnni=*/false);
     };

@@ -21,15 +21,17 @@
 // CHECK: scf.if
 // CHECK: dq.vpdpbusd
 // CHECK: } else {
-// Activations copied into a [rows padded to 16][64] buffer, K tail masked.
-// CHECK: %[[ACTS:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?x64xi8>
-// CHECK: vector.transfer_read %[[A]]{{.*}} : tensor<?x?x6xi8>, vector<64xi8>
-// CHECK: vector.store %{{.*}}, %[[ACTS]]
+// Activations copied into tiles [rows / 16][K / 64][16][64] (one K block
+// here), K tail masked: row m at (m / 16) * 1024 + (m % 16) * 64.
+// CHECK: %[[ACTS:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?xi8>
+// CHECK: %[[ROW:.*]] = vector.transfer_read %[[A]]{{.*}} : tensor<?x?x6xi8>, vector<64xi8>
+// CHECK: arith.remui %{{.*}}, %c16
+// CHECK: vector.store %[[ROW]], %[[ACTS]][%{{.*}}] : memref<?xi8>, vector<64xi8>
 // Blocks of 2 x 1 tiles (N = 16 after padding): one B tile, two A tiles.
 // CHECK: scf.for %[[M:.*]] = %{{.*}} step %c32 iter_args(%[[OUT:.*]] = %{{.*}}) -> (tensor<?x?x2xf32>)
 // CHECK:   amx.tile_zero : !amx.tile<16x16xi32>
 // CHECK:   %[[B0:.*]] = amx.tile_load %[[WBUF]][%c0], %c64 : memref<1024xi8> into !amx.tile<16x64xi8>
-// CHECK:   %[[A0:.*]] = amx.tile_load %[[ACTS]][%[[M]], %c0] : memref<?x64xi8> into !amx.tile<16x64xi8>
+// CHECK:   %[[A0:.*]] = amx.tile_load %[[ACTS]][%{{.*}}], %c64 : memref<?xi8> into !amx.tile<16x64xi8>
 // CHECK:   %[[C0:.*]] = amx.tile_muli %[[A0]] zext, %[[B0]], %{{.*}} : !amx.tile<16x64xi8>, !amx.tile<16x64xi8>, !amx.tile<16x16xi32>
 // CHECK:   amx.tile_muli %{{.*}} zext, %[[B0]], %{{.*}}
 // CHECK:   amx.tile_store %[[SCRATCH]][%c0, %c0], %[[C0]] : memref<32x32xi32>, !amx.tile<16x16xi32>
