@@ -2,7 +2,8 @@
 from .compiler import CompiledModule, compile, compile_mlir
 from .frontend.quantized_linear import UnsupportedModuleError
 from .ir import CompileError
+from .runtime import buffer_cache_stats, trim_buffer_cache
 from .threads import get_num_threads, set_num_threads
 
 __all__ = ["compile", "compile_mlir", "CompiledModule", "CompileError", "UnsupportedModuleError",
-           "get_num_threads", "set_num_threads"]
+           "get_num_threads", "set_num_threads", "buffer_cache_stats", "trim_buffer_cache"]

@@ -28,6 +28,22 @@ from ._mlir_libs import _dqmlir
 _BUFFER_SYMBOLS = _dqmlir.buffer_cache_symbols()
 _BUFFER_FREE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(_BUFFER_SYMBOLS["_mlir_memref_to_llvm_free"])
 
+
+def buffer_cache_stats() -> dict:
+    """hits, misses, cached_bytes and limit_bytes of the buffer cache that
+    compiled code allocates from (one per process)."""
+    return _dqmlir.buffer_cache_stats()
+
+
+def trim_buffer_cache(limit_bytes: int | None = None) -> None:
+    """Frees every buffer the cache holds; with `limit_bytes`, also sets the
+    most it may keep from now on (default 512 MiB, or DQMLIR_BUFFER_CACHE_MB)."""
+    if limit_bytes is not None:
+        if limit_bytes < 0:
+            raise ValueError(f"limit_bytes must be >= 0, got {limit_bytes}")
+        _dqmlir.set_buffer_cache_limit(int(limit_bytes))
+    _dqmlir.buffer_cache_trim()
+
 _TORCH_DTYPES = {
     "f32": torch.float32,
     "f64": torch.float64,

@@ -81,3 +81,19 @@ def test_code_lowered_without_the_cache_still_frees_its_results(monkeypatch):
     x = torch.randn(5, 64)
     for _ in range(3):
         assert torch.equal(c(x), q(x))
+
+
+def test_public_api_trims_and_limits(model, limit):
+    q, c = model
+    c(torch.randn(21, 64))
+    gc.collect()
+    assert dqmlir.buffer_cache_stats()["cached_bytes"] > 0
+    dqmlir.trim_buffer_cache(limit_bytes=0)
+    assert dqmlir.buffer_cache_stats()["cached_bytes"] == 0
+    assert dqmlir.buffer_cache_stats()["limit_bytes"] == 0
+    x = torch.randn(21, 64)
+    assert torch.equal(c(x), q(x))
+    gc.collect()
+    assert dqmlir.buffer_cache_stats()["cached_bytes"] == 0
+    with pytest.raises(ValueError):
+        dqmlir.trim_buffer_cache(limit_bytes=-1)

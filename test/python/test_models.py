@@ -133,6 +133,24 @@ def test_bert_two_layers_dynamic_batch_and_sequence():
         assert (a - r).abs().max() < 1e-3
 
 
+def test_variadic_forward():
+    """forward(*xs): the example arguments stay separate positionals."""
+    class Variadic(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(8, 4)
+
+        def forward(self, *xs):
+            return self.fc(xs[0]) + xs[1]
+
+    torch.manual_seed(0)
+    q = torch.ao.quantization.quantize_dynamic(Variadic().eval(), {torch.nn.Linear}, dtype=torch.qint8)
+    c = dqmlir.compile(q, (torch.randn(3, 8), torch.randn(3, 4)))
+    for m in (1, 5):
+        a, b = torch.randn(m, 8), torch.randn(m, 4)
+        assert torch.equal(c(a, b), q(a, b))
+
+
 def test_bert_static_shapes_bit_exact():
     """dynamic=False: every shape static (K^T of a reshape once failed to
     lower, without a diagnostic)."""

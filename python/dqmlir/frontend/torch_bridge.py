@@ -542,6 +542,9 @@ def _widen_examples(model, args, kwargs, dyn):
                     flat[i] = t.repeat(*reps)
         bound.arguments[name] = pytree.tree_unflatten(flat, tree)
     # Same positional/keyword split as given: it is part of the exported spec.
+    # A `*args` parameter binds all the rest positionally, as one tuple.
+    if any(p.kind is p.VAR_POSITIONAL for p in bound.signature.parameters.values()):
+        return bound.args, bound.kwargs
     names = list(bound.arguments)
     return (tuple(bound.arguments[n] for n in names[:len(args)]),
             {k: bound.arguments[k] for k in kwargs})
