@@ -17,7 +17,7 @@
 #include <vector>
 
 namespace {
-constexpr uint64_t kTag = 0xdb0fca5e;
+constexpr uint32_t kTag = 0xdb0fca5e;
 
 struct Header {
   void *block;
@@ -53,9 +53,15 @@ void *fresh(uint64_t alignment, uint64_t size, uint64_t sizeClass) {
   if (!block)
     return nullptr;
   void *ptr = static_cast<char *>(block) + room;
-  *headerOf(ptr) = {block, uint32_t(kTag),
-                    uint32_t(sizeClass / 64)};
+  *headerOf(ptr) = {block, kTag, uint32_t(sizeClass / 64)};
   return ptr;
+}
+
+/// Gives a buffer of ours back to the system.
+void release(void *ptr) {
+  Header *h = headerOf(ptr);
+  h->tag = 0;
+  std::free(h->block);
 }
 } // namespace
 
@@ -89,7 +95,7 @@ extern "C" void dqmlirBufferFree(void *ptr) {
   if (!ptr)
     return;
   Header h = *headerOf(ptr);
-  if (h.tag != uint32_t(kTag)) {
+  if (h.tag != kTag) {
     std::free(ptr); // not ours: what the code freed before this cache
     return;
   }
@@ -103,8 +109,7 @@ extern "C" void dqmlirBufferFree(void *ptr) {
       return;
     }
   }
-  headerOf(ptr)->tag = 0;
-  std::free(h.block);
+  release(ptr);
 }
 
 mlir::dq::BufferCacheStats mlir::dq::bufferCacheStats() {
@@ -117,10 +122,8 @@ void mlir::dq::bufferCacheTrim() {
   Cache &c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
   for (auto &[sizeClass, buffers] : c.free)
-    for (void *ptr : buffers) {
-      headerOf(ptr)->tag = 0;
-      std::free(headerOf(ptr)->block);
-    }
+    for (void *ptr : buffers)
+      release(ptr);
   c.free.clear();
   c.cachedBytes = 0;
 }

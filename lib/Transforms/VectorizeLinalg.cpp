@@ -161,8 +161,8 @@ void vectorize(RewriterBase &rewriter, linalg::LinalgOp op,
 /// is named. Only all-f32 ones: their body is then exactly mulf + addf.
 linalg::LinalgOp asNamedContraction(RewriterBase &rewriter,
                                     linalg::LinalgOp op) {
-  auto generic = dyn_cast<linalg::GenericOp>(op.getOperation());
-  if (!generic || !llvm::all_of(op->getOperandTypes(), [](Type t) {
+  if (!isa<linalg::GenericOp>(op.getOperation()) ||
+      !llvm::all_of(op->getOperandTypes(), [](Type t) {
         return getElementTypeOrSelf(t).isF32();
       }))
     return op;

@@ -256,8 +256,8 @@ class JitFunction:
         # call of a small model.
         n = len(descs) + 1
         inner = (ctypes.c_void_p * n)(ctypes.addressof(res), *map(ctypes.addressof, descs))
-        base = ctypes.addressof(inner)
-        self._fn((ctypes.c_void_p * n)(*range(base, base + 8 * n, 8)))
+        base, size = ctypes.addressof(inner), ctypes.sizeof(ctypes.c_void_p)
+        self._fn((ctypes.c_void_p * n)(*range(base, base + size * n, size)))
         del tensors  # kept alive across the call above
         if len(self._res_types) == 1:
             return self._to_tensor(res, self.result_specs[0])

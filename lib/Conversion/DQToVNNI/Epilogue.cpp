@@ -72,13 +72,13 @@ ColumnOperands dq::loadColumnOperands(ImplicitLocOpBuilder &b,
         tensor::ExtractOp::create(b, kc.weightScale, ValueRange{})));
   if (!kc.perRow) {
     Value shift = activationShift(b, kc, {});
-    Value s = activationScale(b, kc, {});
+    cols.scale = activationScale(b, kc, {});
     for (int64_t v = 0; v < nv; ++v) {
       cols.shiftedSums.push_back(
           arith::MulIOp::create(b, shift, cols.colsums[v]));
       if (!kc.symmetric)
         cols.mult.push_back(arith::MulFOp::create(
-            b, s, cols.weightScale[kc.perChannel ? v : 0]));
+            b, cols.scale, cols.weightScale[kc.perChannel ? v : 0]));
     }
   }
   return cols;
@@ -90,13 +90,10 @@ Value dq::emitEpilogue(ImplicitLocOpBuilder &b, const KernelContext &kc,
                        Value out, Value outN0) {
   Type f32 = b.getF32Type();
   Value outCol = outN0 ? arith::SubIOp::create(b, n0, outN0).getResult() : n0;
+  bool perRow = kc.perRow;
   for (auto [i, row] : llvm::enumerate(rows)) {
-    bool perRow = kc.perRow;
-    Value s, shift;
-    if (perRow || kc.symmetric)
-      s = activationScale(b, kc, perRow ? ValueRange(row) : ValueRange{});
-    if (perRow)
-      shift = activationShift(b, kc, row);
+    Value s = perRow ? activationScale(b, kc, row) : cols.scale;
+    Value shift = perRow ? activationShift(b, kc, row) : Value();
     for (int64_t v = 0; v < nv; ++v) {
       Value ws = cols.weightScale[kc.perChannel ? v : 0];
       Value shifted = perRow ? arith::MulIOp::create(b, shift, cols.colsums[v])

@@ -10,11 +10,12 @@ namespace mlir::dq {
 /// of 16 columns from n0), loaded once for all its rows. weightScale holds
 /// one splat for a per-tensor scale; bias is empty without a bias. With
 /// per-tensor activation qparams the row-invariant terms are formed here,
-/// once per panel: shiftedSums = shift * colsum (shift: the zero point, or
-/// 128 when symmetric) and, asymmetric only, mult = s * ws (the same
-/// operations, so the same bits, as per row).
+/// once per panel: the splat scale s, shiftedSums = shift * colsum (shift:
+/// the zero point, or 128 when symmetric) and, asymmetric only, mult = s * ws
+/// (the same operations, so the same bits, as per row).
 struct ColumnOperands {
   SmallVector<Value> colsums, weightScale, bias;
+  Value scale;
   SmallVector<Value> shiftedSums, mult;
 };
 
