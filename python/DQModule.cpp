@@ -9,6 +9,7 @@
 
 #include "lib/CAPI/DQ.h"
 #include "lib/Runtime/BufferCache.h"
+#include "python/Invoke.h"
 
 #include "mlir/Bindings/Python/Nanobind.h"
 #include "mlir/Bindings/Python/NanobindAdaptors.h"
@@ -77,6 +78,8 @@ NB_MODULE(_dqmlir, m) {
         "Frees every buffer the cache holds.");
   m.def("set_buffer_cache_limit", &mlir::dq::setBufferCacheLimit,
         nb::arg("bytes"), "The most bytes the buffer cache keeps.");
+
+  dqmlir::python::populateInvoke(m);
 
   m.def("register_passes", &dqmlirRegisterPasses,
         "Registers dq-lower-to-linalg and dq-cpu-pipeline.");

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import math
 import os
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +24,6 @@ from ._mlir_libs import _dqmlir
 # The compiled code allocates through lib/Runtime/BufferCache (dq-cpu-pipeline
 # {buffer-cache}); results it returns are freed into the same cache.
 _BUFFER_SYMBOLS = _dqmlir.buffer_cache_symbols()
-_BUFFER_FREE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(_BUFFER_SYMBOLS["_mlir_memref_to_llvm_free"])
 
 
 def buffer_cache_stats() -> dict:
@@ -54,15 +51,18 @@ _TORCH_DTYPES = {
     "si8": torch.int8,
     "i1": torch.bool,
 }
-_NUMPY_DTYPES = {
-    torch.float32: np.dtype(np.float32),
-    torch.float64: np.dtype(np.float64),
-    torch.int64: np.dtype(np.int64),
-    torch.int32: np.dtype(np.int32),
-    torch.int8: np.dtype(np.int8),
-    torch.uint8: np.dtype(np.uint8),
-    torch.bool: np.dtype(np.bool_),
+# DLPack (code, bits) of result dtypes; code 0 int, 1 uint, 2 float, 6 bool.
+_DLPACK_DTYPES = {
+    torch.float32: (2, 32),
+    torch.float64: (2, 64),
+    torch.int64: (0, 64),
+    torch.int32: (0, 32),
+    torch.int8: (0, 8),
+    torch.uint8: (1, 8),
+    torch.bool: (6, 8),
 }
+# What the invoker returns for arguments that do not fit the signature.
+_MISMATCH = object()
 
 
 def _load_torch_mlir_first() -> None:
@@ -152,13 +152,6 @@ class _Bound:
         self.value = self.array.ctypes.data
 
 
-def _descriptor_type(rank: int) -> type:
-    fields = [("allocated", ctypes.c_void_p), ("aligned", ctypes.c_void_p), ("offset", ctypes.c_longlong)]
-    if rank:
-        fields += [("shape", ctypes.c_longlong * rank), ("strides", ctypes.c_longlong * rank)]
-    return type(f"MemRef{rank}D", (ctypes.Structure,), {"_fields_": fields})
-
-
 class JitFunction:
     """A function of a lowered (LLVM dialect) module, callable on tensors.
 
@@ -191,16 +184,11 @@ class JitFunction:
         address = self._engine.raw_lookup("_mlir_ciface_" + name)
         if not address:
             raise RuntimeError(f"no function {name} with a C interface in the module")
-        self._fn = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(address)
-        self._arg_types = [_descriptor_type(len(s.shape)) for s in self.specs]
-        self._res_types = [_descriptor_type(len(s.shape)) for s in self.result_specs]
-        if len(self._res_types) == 1:
-            self._res_struct = self._res_types[0]
-        else:
-            self._res_struct = type("Results", (ctypes.Structure,),
-                                    {"_fields_": [(f"r{i}", t) for i, t in enumerate(self._res_types)]})
+        self._invoke = _dqmlir.Invoker(
+            address, [(s.dtype, [-1 if d is None else d for d in s.shape]) for s in self.specs],
+            [(s.dtype, *_DLPACK_DTYPES[s.dtype], len(s.shape)) for s in self.result_specs], _MISMATCH)
 
-    def _check(self, i: int, t, spec: TensorSpec) -> torch.Tensor:
+    def _check(self, i: int, t, spec: TensorSpec) -> None:
         where = f"{self.name}: argument {i}"
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{where}: expected a torch.Tensor {spec}, got {type(t).__name__}")
@@ -211,55 +199,20 @@ class JitFunction:
         if t.dim() != len(spec.shape) or any(
                 d is not None and d != s for d, s in zip(spec.shape, t.shape)):
             raise ValueError(f"{where}: expected shape {spec}, got {list(t.shape)}")
-        return t.contiguous()
 
-    def _descriptor(self, t: torch.Tensor, dtype_cls):
-        d = dtype_cls()
-        ptr = t.data_ptr()
-        d.allocated = ptr
-        d.aligned = ptr
-        d.offset = 0
-        if t.dim():
-            d.shape[:] = list(t.shape)
-            d.strides[:] = list(t.stride())
-        return d
-
-    def _to_tensor(self, d, spec: TensorSpec) -> torch.Tensor:
-        rank = len(spec.shape)
-        shape = tuple(d.shape) if rank else ()
-        np_dtype = _NUMPY_DTYPES[spec.dtype]
-        n = math.prod(shape)
-        if n == 0 or not d.aligned:
-            if d.allocated:
-                _BUFFER_FREE(d.allocated)
-            return torch.empty(shape, dtype=spec.dtype)
-        addr = d.aligned + d.offset * np_dtype.itemsize
-        buf = (ctypes.c_byte * (n * np_dtype.itemsize)).from_address(addr)
-        arr = np.frombuffer(buf, dtype=np_dtype)
-        # The result owns the buffer: back to the cache when the array dies.
-        weakref.finalize(arr, _BUFFER_FREE, d.allocated)
-        t = torch.from_numpy(arr.reshape(shape))
-        if rank and tuple(d.strides) != t.stride():
-            t = t.as_strided(shape, tuple(d.strides)).clone()
-        return t
-
-    def __call__(self, *args):
+    def _raise_mismatch(self, args) -> None:
+        """The precise error for arguments the invoker turned down."""
         if len(args) != len(self.specs):
             raise TypeError(f"{self.name}: expected {len(self.specs)} arguments "
                             f"({', '.join(map(str, self.specs))}), got {len(args)}")
-        tensors = [self._check(i, t, s) for i, (t, s) in enumerate(zip(args, self.specs))]
-        descs = [self._descriptor(t, c) for t, c in zip(tensors, self._arg_types)]
-        res = self._res_struct()
-        # The packed wrapper takes an array of pointers to the C-interface
-        # arguments, which are themselves pointers to descriptors. Plain
-        # address arithmetic: ctypes.pointer/cast objects cost more than the
-        # call of a small model.
-        n = len(descs) + 1
-        inner = (ctypes.c_void_p * n)(ctypes.addressof(res), *map(ctypes.addressof, descs))
-        base, size = ctypes.addressof(inner), ctypes.sizeof(ctypes.c_void_p)
-        self._fn((ctypes.c_void_p * n)(*range(base, base + size * n, size)))
-        del tensors  # kept alive across the call above
-        if len(self._res_types) == 1:
-            return self._to_tensor(res, self.result_specs[0])
-        return tuple(self._to_tensor(getattr(res, f"r{i}"), s)
-                     for i, s in enumerate(self.result_specs))
+        for i, (t, s) in enumerate(zip(args, self.specs)):
+            self._check(i, t, s)
+        raise RuntimeError(f"{self.name}: the invoker turned down arguments that fit the signature")
+
+    def __call__(self, *args):
+        # python/Invoke.cpp: descriptors, the call without the GIL, and results
+        # as tensors that free their buffers into the cache when they die.
+        out = self._invoke(*args)
+        if out is _MISMATCH:
+            self._raise_mismatch(args)
+        return out

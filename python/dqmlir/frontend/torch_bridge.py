@@ -452,7 +452,19 @@ class ImportResult:
     # of export's symbol for it (equal symbols must get equal sizes).
     input_dims: List[tuple] = dataclasses.field(default_factory=list)
 
+    def __post_init__(self):
+        # Calls on exactly the exported positional tensors skip pytree, whose
+        # flatten and compare cost more than a small model's kernel.
+        n = len(self.input_dims)
+        self._positional_only = not self.const_inputs and self.in_spec == pytree.tree_flatten(
+            (tuple(object() for _ in range(n)), {}))[1]
+        self._single_output = self.out_spec.is_leaf()
+
     def flatten_inputs(self, args, kwargs=None) -> List[Any]:
+        if (self._positional_only and not kwargs and len(args) == len(self.input_dims)
+                and all(isinstance(a, torch.Tensor) for a in args)):
+            self._check_dims(args)
+            return list(args)
         flat, spec = pytree.tree_flatten((tuple(args), kwargs or {}))
         if spec != self.in_spec:
             raise ValueError(f"input structure {spec} differs from exported {self.in_spec}")
@@ -485,6 +497,8 @@ class ImportResult:
                     seen.setdefault(want, (name, d, got))
 
     def unflatten_outputs(self, flat: Sequence[Any]) -> Any:
+        if self._single_output:
+            return flat[0]
         return pytree.tree_unflatten(list(flat), self.out_spec)
 
     def text_with_resources(self) -> str:
