@@ -7,7 +7,7 @@
 // neither in linalg form); reads past K pad with 0, neutral for min(x, 0).
 // CHECK-LABEL: func @linear_const
 // CHECK-NOT: dq.
-// CHECK: scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>)
+// CHECK: scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
 // CHECK:   vector.transfer_read {{.*}} : tensor<?x4xf32>, vector<16xf32>
 // NaN-ignoring min/max as compare + select (one vminps/vmaxps each).
 // CHECK:   %[[LT:.*]] = arith.cmpf olt, %[[V:.*]], %[[MN:.*]] : vector<16xf32>
@@ -130,7 +130,7 @@ func.func @quantize_dynamic_k(%x: tensor<?x?xf32>) -> tensor<?x?xui8> {
 // Found by test/fuzz: a rank-1 input with a static last dim has one row and
 // no leading dims (delinearizeRow indexed an empty list).
 // CHECK-LABEL: func @rank1_static
-// CHECK: scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>)
+// CHECK: scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
 // CHECK:   vector.transfer_read %{{.*}} : tensor<20xf32>, vector<16xf32>
 // CHECK: scf.for {{.*}} -> (tensor<20xi8>)
 // CHECK:   vector.transfer_write {{.*}} : vector<16xi8>, tensor<20xi8>
@@ -179,4 +179,24 @@ func.func @linear_huge_splat(%x: tensor<?x65536xf32>, %x2: tensor<?x4294967296xf
   %y2 = dq.linear_dynamic %x2, %w2, %ws act asymmetric per_tensor
       : tensor<?x4294967296xf32>, tensor<16x4294967296xi8>, tensor<f32> -> tensor<?x16xf32>
   return %y, %y2 : tensor<?x65536xf32>, tensor<?x16xf32>
+}
+
+// -----
+
+// The range runs four independent min/max chains (one vminps chain waits 4
+// cycles per vector): K = 160 is two blocks of 4 vectors in the loop, then
+// two whole vectors and no masked read; the chains fold into one vector.
+// CHECK-LABEL: func @range_chains
+// CHECK: scf.for {{.*}} -> (tensor<?xf32>, tensor<?xf32>)
+// CHECK:   %[[ROW:.*]]:8 = scf.for %[[COL:.*]] = %{{.*}} to %c128 step %c64 iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK-COUNT-4: vector.transfer_read {{.*}} {in_bounds = [true]} : tensor<?x160xf32>, vector<16xf32>
+// CHECK:   }
+// CHECK:   vector.transfer_read %{{.*}}[%{{.*}}, %c128{{.*}}]{{.*}} {in_bounds = [true]}
+// CHECK:   vector.transfer_read %{{.*}}[%{{.*}}, %c144]{{.*}} {in_bounds = [true]}
+// CHECK-NOT: vector.transfer_read
+// CHECK:   vector.reduction <minnumf>
+// CHECK:   vector.reduction <maxnumf>
+func.func @range_chains(%x: tensor<?x160xf32>) -> tensor<?xf32> {
+  %s, %zp = dq.choose_qparams %x symmetric per_row : tensor<?x160xf32> -> tensor<?xf32>, tensor<?xi32>
+  return %s : tensor<?xf32>
 }
