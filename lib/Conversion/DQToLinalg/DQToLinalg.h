@@ -22,6 +22,11 @@ struct QuantizedActivations {
 };
 QuantizedActivations quantizeActivations(ImplicitLocOpBuilder &b,
                                          LinearDynamicOp op);
+/// Its two halves: the qparams only (q is null), then dq.quantize with them.
+QuantizedActivations activationQParams(ImplicitLocOpBuilder &b,
+                                       LinearDynamicOp op);
+Value quantizeInput(ImplicitLocOpBuilder &b, LinearDynamicOp op, Value scale,
+                    Value zeroPoint);
 
 /// dq.linear_dynamic -> dq.choose_qparams + dq.quantize + linalg contraction
 /// and epilogue.
@@ -33,6 +38,12 @@ void populateLowerChooseQParamsPatterns(RewritePatternSet &patterns);
 /// holding uint8 (`isSigned` false) or int8 values.
 Value buildQuantize(ImplicitLocOpBuilder &b, Value input, Value scale,
                     Value zeroPoint, bool isSigned);
+
+/// The quantization of one f32 (or vector of f32) `x` with the reciprocal
+/// scale `inv` and float zero point `zpF` (same type as x), clamped to
+/// [lo, hi]: i32 (or a vector of i32), exactly what dq.quantize computes.
+Value quantizeValue(ImplicitLocOpBuilder &b, Value x, Value inv, Value zpF,
+                    int32_t lo, int32_t hi);
 
 /// dq.quantize / dq.dequantize -> elementwise linalg.generic.
 void populateLowerQuantizePatterns(RewritePatternSet &patterns);

@@ -105,25 +105,37 @@ static Value weightSums(ImplicitLocOpBuilder &b, Value weight) {
       .getResult(0);
 }
 
-QuantizedActivations mlir::dq::quantizeActivations(ImplicitLocOpBuilder &b,
-                                                   LinearDynamicOp op) {
-  MLIRContext *ctx = op.getContext();
-  Value x = op.getInput();
+QuantizedActivations mlir::dq::activationQParams(ImplicitLocOpBuilder &b,
+                                                 LinearDynamicOp op) {
   auto xType = op.getInput().getType();
-  bool symmetric = op.getActMode() == QuantMode::Symmetric;
   SmallVector<int64_t> qShape;
   if (op.getActGranularity() == Granularity::PerRow)
     qShape.assign(xType.getShape().begin(), xType.getShape().end() - 1);
   auto qp = ChooseQParamsOp::create(
       b, RankedTensorType::get(qShape, b.getF32Type()),
-      RankedTensorType::get(qShape, b.getI32Type()), x, op.getActModeAttr(),
-      op.getActGranularityAttr(), op.getReduceRangeAttr());
-  Type storage = symmetric ? IntegerType::get(ctx, 8, IntegerType::Signed)
-                           : IntegerType::get(ctx, 8, IntegerType::Unsigned);
-  Value q = QuantizeOp::create(b, xType.clone(storage), x, qp.getScale(),
-                               qp.getZeroPoint());
-  q = tensor::BitcastOp::create(b, xType.clone(b.getI8Type()), q);
-  return {q, qp.getScale(), qp.getZeroPoint()};
+      RankedTensorType::get(qShape, b.getI32Type()), op.getInput(),
+      op.getActModeAttr(), op.getActGranularityAttr(),
+      op.getReduceRangeAttr());
+  return {nullptr, qp.getScale(), qp.getZeroPoint()};
+}
+
+Value mlir::dq::quantizeInput(ImplicitLocOpBuilder &b, LinearDynamicOp op,
+                              Value scale, Value zeroPoint) {
+  MLIRContext *ctx = op.getContext();
+  auto xType = op.getInput().getType();
+  Type storage = op.getActMode() == QuantMode::Symmetric
+                     ? IntegerType::get(ctx, 8, IntegerType::Signed)
+                     : IntegerType::get(ctx, 8, IntegerType::Unsigned);
+  Value q = QuantizeOp::create(b, xType.clone(storage), op.getInput(), scale,
+                               zeroPoint);
+  return tensor::BitcastOp::create(b, xType.clone(b.getI8Type()), q);
+}
+
+QuantizedActivations mlir::dq::quantizeActivations(ImplicitLocOpBuilder &b,
+                                                   LinearDynamicOp op) {
+  QuantizedActivations act = activationQParams(b, op);
+  act.q = quantizeInput(b, op, act.scale, act.zeroPoint);
+  return act;
 }
 
 namespace {

@@ -38,11 +38,8 @@ static Value splat(ImplicitLocOpBuilder &b, Type type, TypedAttr value) {
   return arith::ConstantOp::create(b, value);
 }
 
-/// Quantization of `x` (f32 or a vector of f32) with the reciprocal scale
-/// `inv` and float zero point `zpF` (same type as x), clamped to [lo, hi];
-/// returns i32 (or a vector of i32).
-static Value quantizeValue(ImplicitLocOpBuilder &b, Value x, Value inv,
-                           Value zpF, int32_t lo, int32_t hi) {
+Value mlir::dq::quantizeValue(ImplicitLocOpBuilder &b, Value x, Value inv,
+                              Value zpF, int32_t lo, int32_t hi) {
   Type fType = x.getType(), iType = b.getI32Type();
   if (auto vType = dyn_cast<VectorType>(fType))
     iType = vType.clone(iType);

@@ -13,8 +13,9 @@ class LinearDynamicOp;
 struct KernelContext {
   int64_t n, k, k4;
   bool symmetric, perRow, perChannel;
-  /// Quantized activations as signless i8, the input's shape.
-  Value q;
+  /// The f32 input, and its quantized activations as signless i8 in the
+  /// same shape (null if the kernel quantizes as it packs).
+  Value input, q;
   /// Packed weights and column sums (see PackedWeights).
   Value packed, colsums;
   /// Activation qparams: rank-0, or the input's leading dims (per row).
@@ -23,11 +24,12 @@ struct KernelContext {
   Value weightScale, bias;
 };
 
-/// Quantizes the activations of `op` (quantizeActivations) and fills the
-/// context with them, the packed weight constants and the op's operands.
+/// Quantizes the activations of `op` (quantizeActivations; only their
+/// qparams without `quantize`) and fills the context with them, the packed
+/// weight constants and the op's operands.
 KernelContext makeKernelContext(ImplicitLocOpBuilder &b, LinearDynamicOp op,
                                 Attribute packedData, Attribute colsums,
-                                int64_t k4);
+                                int64_t k4, bool quantize = true);
 
 /// Indices of one row: the input's leading dims.
 using RowIndex = SmallVector<Value>;

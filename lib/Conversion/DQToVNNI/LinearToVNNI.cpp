@@ -45,8 +45,10 @@ static Value cIndex(ImplicitLocOpBuilder &b, int64_t v) {
 KernelContext mlir::dq::makeKernelContext(ImplicitLocOpBuilder &b,
                                           LinearDynamicOp op,
                                           Attribute packedData,
-                                          Attribute colsums, int64_t k4) {
-  QuantizedActivations act = quantizeActivations(b, op);
+                                          Attribute colsums, int64_t k4,
+                                          bool quantize) {
+  QuantizedActivations act =
+      quantize ? quantizeActivations(b, op) : activationQParams(b, op);
   auto wType = op.getWeight().getType();
   KernelContext kc;
   kc.n = wType.getDimSize(0);
@@ -55,6 +57,7 @@ KernelContext mlir::dq::makeKernelContext(ImplicitLocOpBuilder &b,
   kc.symmetric = op.getActMode() == QuantMode::Symmetric;
   kc.perRow = op.getActGranularity() == Granularity::PerRow;
   kc.perChannel = op.getWeightScale().getType().getRank() != 0;
+  kc.input = op.getInput();
   kc.q = act.q;
   kc.packed = arith::ConstantOp::create(b, cast<TypedAttr>(packedData));
   kc.colsums = arith::ConstantOp::create(b, cast<TypedAttr>(colsums));

@@ -13,20 +13,31 @@
 // CHECK-DAG: %[[SUMS:.*]] = arith.constant dense_resource<dq_amx_colsums> : tensor<16xi32>
 // CHECK-DAG: %[[W:.*]] = arith.constant dense_resource<dq_amx_weights> : tensor<1024xi8>
 // CHECK: dq.choose_qparams %{{.*}} asymmetric per_tensor reduce_range
-// CHECK: %[[Q:.*]] = dq.quantize
-// CHECK: %[[A:.*]] = tensor.bitcast %[[Q]] : tensor<?x?x6xui8> to tensor<?x?x6xi8>
+// CHECK-NOT: dq.quantize
 // CHECK: %[[WBUF:.*]] = bufferization.to_buffer %[[W]] read_only : tensor<1024xi8> to memref<1024xi8>
 // CHECK: %[[SCRATCH:.*]] = memref.alloca() {alignment = 64 : i64} : memref<32x32xi32>
-// Fewer than 32 rows: the VNNI micro-kernel on the same packed weights.
+// Fewer than 32 rows: dq.quantize, then the VNNI micro-kernel on the same
+// packed weights.
 // CHECK: scf.if
+// CHECK: %[[Q:.*]] = dq.quantize
+// CHECK: tensor.bitcast %[[Q]] : tensor<?x?x6xui8> to tensor<?x?x6xi8>
 // CHECK: dq.vpdpbusd
 // CHECK: } else {
-// Activations copied into tiles [rows / 16][K / 64][16][64] (one K block
-// here), K tail masked: row m at (m / 16) * 1024 + (m % 16) * 64.
+// CHECK-NOT: dq.quantize
+// Activations quantized as they are packed into tiles
+// [rows / 16][K / 64][16][64] (one K block here), 16 floats at a time with
+// dq.quantize's arithmetic: row m at (m / 16) * 1024 + (m % 16) * 64. The
+// K tail is read masked; vectors all in the padding are zeros.
 // CHECK: %[[ACTS:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?xi8>
-// CHECK: %[[ROW:.*]] = vector.transfer_read %[[A]]{{.*}} : tensor<?x?x6xi8>, vector<64xi8>
+// CHECK: arith.divf %{{.*}}, %{{.*}} : f32
+// CHECK: scf.for
 // CHECK: arith.remui %{{.*}}, %c16
-// CHECK: vector.store %[[ROW]], %[[ACTS]][%{{.*}}] : memref<?xi8>, vector<64xi8>
+// CHECK: %[[X:.*]] = vector.transfer_read %arg0{{.*}} : tensor<?x?x6xf32>, vector<16xf32>
+// CHECK: math.fma %[[X]]
+// CHECK: math.roundeven
+// CHECK: %[[QV:.*]] = arith.trunci %{{.*}} : vector<16xi32> to vector<16xi8>
+// CHECK: vector.store %[[QV]], %[[ACTS]][%{{.*}}] : memref<?xi8>, vector<16xi8>
+// CHECK-COUNT-3: vector.store %[[ZERO:.*]], %[[ACTS]][%{{.*}}] : memref<?xi8>, vector<16xi8>
 // Blocks of 2 x 1 tiles (N = 16 after padding): one B tile, two A tiles.
 // CHECK: scf.for %[[M:.*]] = %{{.*}} step %c32 iter_args(%[[OUT:.*]] = %{{.*}}) -> (tensor<?x?x2xf32>)
 // CHECK:   amx.tile_zero : !amx.tile<16x16xi32>
