@@ -1,11 +1,12 @@
 //===- LinearToAMX.cpp - dq.linear_dynamic to an AMX tile kernel ----------===//
 //
-//   s, zp = dq.choose_qparams x;  q = dq.quantize x, s, zp      (as before)
+//   s, zp = dq.choose_qparams x
 //   A     = memref.alloc of M padded to 16 x K padded to 64 bytes, in tiles:
 //           [M/16][K/64][16][64], so that each A tile is 1 KB in one piece
 //           (a row-major A put every tile row K bytes apart: 16 pages per
-//           tile load, no prefetch); A[m] = q[m] in 64-byte vectors (masked
-//           read of the K tail; symmetric: ^ 0x80)
+//           tile load, no prefetch); A[m] = quantize(x[m], s, zp) computed
+//           as it is packed, 16 floats at a time (dq.quantize's arithmetic;
+//           masked reads of the K tail; symmetric: ^ 0x80)
 //   out   = tensor.empty
 //   for each weight panel of 16 * colTiles columns (packed at compile time;
 //   with threads > 1 an scf.forall over chunks of panels, each with its own
@@ -28,6 +29,7 @@
 
 #include "lib/Conversion/DQToAMX/DQToAMX.h"
 #include "lib/Conversion/DQToAMX/PackAMXWeights.h"
+#include "lib/Conversion/DQToLinalg/DQToLinalg.h"
 #include "lib/Conversion/DQToLinalg/Utils.h"
 #include "lib/Conversion/DQToVNNI/Epilogue.h"
 #include "lib/Conversion/DQToVNNI/MicroKernel.h"
@@ -54,7 +56,8 @@ static Value cIndex(ImplicitLocOpBuilder &b, int64_t v) {
 namespace {
 /// Emits the loops of one dq.linear_dynamic's AMX kernel.
 struct AMXKernel {
-  const KernelContext &kc;
+  /// Its `q` is set only while the VNNI rows are emitted.
+  KernelContext kc;
   int64_t rowTiles, colTiles, kBlocks;
   SmallVector<Value> leadDims;
   Value numRows;
@@ -63,7 +66,6 @@ struct AMXKernel {
   Value acts, weights, scratch;
   /// The first column `out` holds (null: 0), see emitEpilogue.
   Value outN0 = nullptr;
-
   /// Byte offset of row m, column k (a multiple of 64) in `acts`:
   /// ((m / 16) * kBlocks + k / 64) * 1024 + (m % 16) * 64.
   Value actsOffset(ImplicitLocOpBuilder &b, Value m, Value k) {
@@ -78,24 +80,62 @@ struct AMXKernel {
                               cIndex(b, 64)));
   }
 
-  /// Copies the quantized activations into `acts`, row by row.
-  void copyActivations(ImplicitLocOpBuilder &b) {
-    auto vType = VectorType::get({64}, b.getI8Type());
-    Value pad = arith::ConstantOp::create(b, b.getI8IntegerAttr(0));
+  /// Quantizes the input into `acts` as it packs it, 64 bytes (one tile
+  /// row) at a time, with dq.quantize's arithmetic (quantizeValue): the
+  /// quantized activations are written once, into their tiles. Symmetric
+  /// (si8) values get their sign bit flipped: u8 for tdpbusd. K padding
+  /// bytes (quantized zeros in a partial vector, else 0) meet zero weights.
+  void packActivations(ImplicitLocOpBuilder &b) {
+    Type f32 = b.getF32Type(), i8 = b.getI8Type();
+    auto fType = VectorType::get({16}, f32);
+    auto bType = VectorType::get({16}, i8);
+    int32_t lo = kc.symmetric ? -128 : 0, hi = kc.symmetric ? 127 : 255;
     Value flip;
     if (kc.symmetric)
       flip = arith::ConstantOp::create(
-          b, DenseElementsAttr::get(vType, b.getI8IntegerAttr(-128)));
-    auto copy = [&](ImplicitLocOpBuilder &ib, const RowIndex &row, Value m,
-                    Value k, bool inBounds) {
-      SmallVector<Value> idx(row);
-      idx.push_back(k);
-      bool bounds[] = {inBounds};
-      Value v =
-          vector::TransferReadOp::create(ib, vType, kc.q, idx, pad, bounds);
-      if (flip)
-        v = arith::XOrIOp::create(ib, v, flip);
-      vector::StoreOp::create(ib, v, acts, ValueRange{actsOffset(ib, m, k)});
+          b, DenseElementsAttr::get(bType, b.getI8IntegerAttr(-128)));
+    // 1 / scale and float(zp) as splats, as dq.quantize's lowering has them.
+    auto qparams = [&](ImplicitLocOpBuilder &ib,
+                       ValueRange idx) -> std::pair<Value, Value> {
+      Value inv = arith::DivFOp::create(
+          ib, arith::ConstantOp::create(ib, ib.getF32FloatAttr(1.0f)),
+          tensor::ExtractOp::create(ib, kc.scale, idx));
+      Value zp = arith::SIToFPOp::create(
+          ib, f32, tensor::ExtractOp::create(ib, kc.zeroPoint, idx));
+      return {vector::BroadcastOp::create(ib, fType, inv),
+              vector::BroadcastOp::create(ib, fType, zp)};
+    };
+    std::pair<Value, Value> tensorQParams;
+    if (!kc.perRow)
+      tensorQParams = qparams(b, {});
+    // Row m's 64 columns from k; `tail`: k is the last, partial block.
+    auto pack = [&](ImplicitLocOpBuilder &ib, const RowIndex &row, Value m,
+                    Value k, bool tail, std::pair<Value, Value> qp) {
+      Value base = actsOffset(ib, m, k);
+      Value pad = arith::ConstantOp::create(ib, ib.getF32FloatAttr(0.0f));
+      int64_t k0 = tail ? kc.k / 64 * 64 : 0;
+      for (int64_t j = 0; j < 4; ++j) {
+        Value at = j ? arith::AddIOp::create(ib, base, cIndex(ib, 16 * j))
+                     : base;
+        if (tail && k0 + 16 * j >= kc.k) { // all padding
+          vector::StoreOp::create(
+              ib,
+              arith::ConstantOp::create(
+                  ib, DenseElementsAttr::get(bType, ib.getI8IntegerAttr(0))),
+              acts, ValueRange{at});
+          continue;
+        }
+        SmallVector<Value> idx(row);
+        idx.push_back(j ? arith::AddIOp::create(ib, k, cIndex(ib, 16 * j)) : k);
+        bool bounds[] = {!tail || k0 + 16 * (j + 1) <= kc.k};
+        Value x = vector::TransferReadOp::create(ib, fType, kc.input, idx, pad,
+                                                 bounds);
+        Value q = arith::TruncIOp::create(
+            ib, bType, quantizeValue(ib, x, qp.first, qp.second, lo, hi));
+        if (flip)
+          q = arith::XOrIOp::create(ib, q, flip);
+        vector::StoreOp::create(ib, q, acts, ValueRange{at});
+      }
     };
     int64_t fullBlocks = kc.k / 64;
     scf::ForOp::create(
@@ -103,17 +143,19 @@ struct AMXKernel {
         [&](OpBuilder &nb, Location loc, Value m, ValueRange) {
           ImplicitLocOpBuilder ib(loc, nb);
           RowIndex row = delinearizeRow(ib, m, leadDims);
+          std::pair<Value, Value> qp =
+              kc.perRow ? qparams(ib, row) : tensorQParams;
           if (fullBlocks > 0)
             scf::ForOp::create(
                 ib, cIndex(ib, 0), cIndex(ib, fullBlocks * 64), cIndex(ib, 64),
                 ValueRange{},
                 [&](OpBuilder &nb2, Location loc2, Value k, ValueRange) {
                   ImplicitLocOpBuilder ib2(loc2, nb2);
-                  copy(ib2, row, m, k, true);
+                  pack(ib2, row, m, k, false, qp);
                   scf::YieldOp::create(ib2);
                 });
           if (kc.k % 64 != 0)
-            copy(ib, row, m, cIndex(ib, fullBlocks * 64), false);
+            pack(ib, row, m, cIndex(ib, fullBlocks * 64), true, qp);
           scf::YieldOp::create(ib);
         });
   }
@@ -296,8 +338,10 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
     Type f32 = b.getF32Type(), i32 = b.getI32Type(), i8 = b.getI8Type();
 
     // Runtime qparams and quantization, as dq-lower-to-linalg makes them.
+    // The AMX path quantizes as it packs; only the VNNI rows read q.
     KernelContext kc = makeKernelContext(b, op, packed.data, packed.colsums,
-                                         llvm::divideCeil(k, 4));
+                                         llvm::divideCeil(k, 4),
+                                         /*quantize=*/false);
 
     auto [leadDims, numRows] = leadingDims(b, x);
     int64_t kBlocks = packed.k64 / 64;
@@ -359,7 +403,7 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
           ValueRange{arith::MulIOp::create(pb, paddedRows,
                                            cIndex(pb, packed.k64))},
           pb.getI64IntegerAttr(64));
-      kernel.copyActivations(pb);
+      kernel.packActivations(pb);
       return allPanels(pb, /*vnni=*/false);
     };
 
@@ -373,7 +417,10 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
           b, few,
           [&](OpBuilder &nb, Location loc) {
             ImplicitLocOpBuilder ib(loc, nb);
-            scf::YieldOp::create(ib, allPanels(ib, /*vnni=*/true));
+            kernel.kc.q = quantizeInput(ib, op, kc.scale, kc.zeroPoint);
+            Value vnniOut = allPanels(ib, /*vnni=*/true);
+            kernel.kc.q = nullptr;
+            scf::YieldOp::create(ib, vnniOut);
           },
           [&](OpBuilder &nb, Location loc) {
             ImplicitLocOpBuilder ib(loc, nb);
