@@ -47,15 +47,29 @@ SHAPES = [(768, 768), (768, 3072), (3072, 768), (384, 1536), (1536, 384)]
 MS = [1, 8, 128, 512]
 
 
-def measure_peak() -> float | None:
-    """This machine's int8 vpdpbusd peak, GOP/s per core (benchmarks/peak.c)."""
-    exe = pathlib.Path(tempfile.gettempdir()) / "dqmlir-peak"
+def _run_peak(source: str, flags: list) -> float | None:
+    exe = pathlib.Path(tempfile.gettempdir()) / f"dqmlir-{pathlib.Path(source).stem}"
     try:
-        subprocess.run(["cc", "-O2", "-mavx512f", "-mavx512bw", "-mavx512vnni", str(HERE / "peak.c"),
-                        "-o", str(exe)], check=True, capture_output=True)
+        subprocess.run(["cc", "-O2", *flags, str(HERE / source), "-o", str(exe)], check=True,
+                       capture_output=True)
         return float(subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout)
     except (OSError, subprocess.CalledProcessError, ValueError):
         return None
+
+
+def measure_peak() -> float | None:
+    """This machine's int8 vpdpbusd peak, GOP/s per core (benchmarks/peak.c)."""
+    return _run_peak("peak.c", ["-mavx512f", "-mavx512bw", "-mavx512vnni"])
+
+
+def measure_amx_peak() -> float | None:
+    """The AMX tdpbusd peak, GOP/s per core (benchmarks/peak_amx.c); None
+    where the CPU or kernel has no AMX (dqmlir then runs its VNNI kernel)."""
+    from dqmlir import amx
+
+    if not amx.host_has_amx():
+        return None
+    return _run_peak("peak_amx.c", ["-mamx-tile", "-mamx-int8"])
 
 
 def interleaved(fns: dict, reps: int, min_time: float = 0.0) -> dict:
@@ -210,16 +224,24 @@ def speedup(r: dict) -> str:
 
 
 def markdown(result: dict) -> str:
-    peak = result["peak_gops"]
-    lines = [f"Machine: {result['machine']}; int8 peak (benchmarks/peak.c) "
-             f"{peak:.0f} GOP/s per core" if peak else f"Machine: {result['machine']}", ""]
+    peak, amx_peak = result["peak_gops"], result.get("amx_peak_gops")
+    head = f"Machine: {result['machine']}"
+    if peak:
+        head += f"; int8 peak per core: VNNI {peak:.0f} GOP/s (benchmarks/peak.c)"
+    if amx_peak:
+        head += f", AMX {amx_peak:.0f} GOP/s (benchmarks/peak_amx.c, operands in tiles)"
+    lines = [head, ""]
     if result["linears"]:
-        lines += ["| M | K×N | threads | dqmlir GOP/s | % peak | vs PyTorch int8 | vs ORT int8 | vs fp32 "
-                  "| vs dqmlir 1 thread |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+        lines += ["| M | K×N | threads | dqmlir GOP/s | % VNNI peak | % AMX peak | vs PyTorch int8 | vs ORT int8 "
+                  "| vs fp32 | vs dqmlir 1 thread |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+
+    def pct(r, p):
+        return f"{100 * r['dqmlir_gops'] / (p * r['threads']):.0f}%" if p else "-"
+
     for r in result["linears"]:
-        pct = f"{100 * r['dqmlir_gops'] / (peak * r['threads']):.0f}%" if peak else "-"
-        lines.append(f"| {r['M']} | {r['K']}×{r['N']} | {r['threads']} | {r['dqmlir_gops']:.0f} | {pct} | "
+        lines.append(f"| {r['M']} | {r['K']}×{r['N']} | {r['threads']} | {r['dqmlir_gops']:.0f} | {pct(r, peak)} | "
+                     f"{pct(r, amx_peak)} | "
                      f"{r['pytorch_int8_ms'] / r['dqmlir_ms']:.2f}x | {r['ort_int8_ms'] / r['dqmlir_ms']:.2f}x | "
                      f"{r['pytorch_fp32_ms'] / r['dqmlir_ms']:.2f}x | {speedup(r)} |")
     if result["models"]:
@@ -250,7 +272,7 @@ def plot(result: dict, path: pathlib.Path) -> None:
         for i, (key, label) in enumerate(impls):
             ax.bar(xs + i * 0.2 - 0.3, [r[f"{key}_gops"] for r in sub], 0.2, label=label)
         if result["peak_gops"]:
-            ax.axhline(result["peak_gops"], color="k", ls="--", lw=0.8, label="int8 peak")
+            ax.axhline(result["peak_gops"], color="k", ls="--", lw=0.8, label="VNNI int8 peak")
         ax.set_xticks(xs, [f"{r['K']}×{r['N']}" for r in sub], rotation=30, fontsize=8)
         ax.set_title(f"M = {m}, 1 thread")
         ax.set_ylabel("GOP/s")
@@ -276,8 +298,9 @@ def main(argv=None) -> int:
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
                platform.processor())
     result = {"machine": f"{cpu}, {os.cpu_count()} cores", "torch": torch.__version__,
-              "peak_gops": measure_peak(), "quick": args.quick}
-    print(f"dqmlir benchmarks on {result['machine']}; int8 peak {result['peak_gops']} GOP/s per core")
+              "peak_gops": measure_peak(), "amx_peak_gops": measure_amx_peak(), "quick": args.quick}
+    print(f"dqmlir benchmarks on {result['machine']}; int8 peak per core: VNNI {result['peak_gops']} GOP/s, "
+          f"AMX {result['amx_peak_gops']} GOP/s")
     with tempfile.TemporaryDirectory() as d:
         tmp = pathlib.Path(d)
         if args.models_only:

@@ -16,3 +16,5 @@ def test_quick_bench_writes_results(tmp_path):
         assert row[f"{impl}_ms"] > 0
     assert (tmp_path / "smoke.png").stat().st_size > 1000
     assert "| M | K×N |" in (tmp_path / "smoke.md").read_text()
+    assert "% AMX peak" in (tmp_path / "smoke.md").read_text()
+    assert result["amx_peak_gops"] is None or result["amx_peak_gops"] > 0
