@@ -1,7 +1,8 @@
 """The VNNI and AMX kernels on 2 threads (dq-cpu-pipeline{threads=2}).
 
 Panels split over async tasks must give exactly PyTorch's result: M around
-the run-time switch between one chunk and two (2 * 2^24 multiply-adds), N
+the run-time switch between one chunk and two (2 x 150 Mi multiply-adds for
+AMX, 2 x 50 Mi for VNNI; lib/Conversion/DQToVNNI/ParallelPanels.h), N
 with a masked last panel, rank 3. Thread-count API and the process-wide
 async runtime (engines come and go; the runtime must stay).
 """
@@ -30,7 +31,8 @@ def test_two_threads_same_as_pytorch(kernel, k, n, per_channel, monkeypatch):
     compiled = dqmlir.compile(q, (torch.randn(2, k),), threads=2)
     assert compiled.threads == 2 and "mlirAsyncRuntimeExecute" in compiled.ir("llvm")
     torch.manual_seed(n)
-    switch = -(-2 * 2**24 // (k * n))  # rows from which the kernel splits
+    per_thread = (150 if kernel == "amx" else 50) << 20
+    switch = -(-2 * per_thread // (k * n))  # rows from which the kernel splits
     for m in [1, 8, switch - 1, switch, 128, 300, 512]:
         x = torch.randn(m, k) * 2.5 + 0.3
         ours, ref = compiled(x), q(x)
@@ -64,7 +66,7 @@ def test_runtime_outlives_engines():
     # the process-wide runtime when it dies; dqmlir binds the functions so
     # that never happens.
     q = make_qlinear(512, 512, seed=5)
-    x = torch.randn(256, 512)
+    x = torch.randn(1280, 512)  # 2 chunks with either kernel (335M multiply-adds)
     for _ in range(3):
         c = dqmlir.compile(q, (x,), threads=2)
         assert torch.equal(c(x), q(x))

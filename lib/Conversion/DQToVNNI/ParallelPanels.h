@@ -26,11 +26,14 @@ Value emitPanels(ImplicitLocOpBuilder &b, Value out, int64_t numPanels,
                  PanelRangeBuilder body);
 
 /// Whether a kernel of `numRows` x K x N multiply-adds is worth `threads`
-/// threads: each gets at least 2^24 of them (tens of microseconds). Waking
-/// a sleeping pool thread costs microseconds on an idle machine but tens on
-/// a busy one; the bar keeps M <= 8 sequential on 768-3072 sized layers.
+/// threads: each gets at least `minMacsPerThread` of them. A parallel region
+/// on the MLIR async runtime costs 50-100 us on the 2-vCPU machine measured
+/// (futex wake-ups of its pool threads: 15% of the samples of a 2-thread
+/// call), so the bar is the break-even measured there: ~300M multiply-adds
+/// for the AMX kernel (128 x 768 x 3072: 2 threads 1.09x, 512 x 768 x 768:
+/// 1.00x, 128 x 768 x 768: 0.5x), ~100M for the 4x slower VNNI kernel.
 Value worthThreads(ImplicitLocOpBuilder &b, Value numRows, int64_t k,
-                   int64_t n, int64_t threads);
+                   int64_t n, int64_t threads, int64_t minMacsPerThread);
 
 } // namespace mlir::dq
 
