@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "lib/CAPI/DQ.h"
+#include "lib/Runtime/AsyncRuntime.h"
 #include "lib/Runtime/BufferCache.h"
 #include "python/Invoke.h"
 
@@ -62,6 +63,16 @@ NB_MODULE(_dqmlir, m) {
       },
       "Addresses of the buffer cache's functions under the names "
       "finalize-memref-to-llvm{use-generic-functions} calls.");
+  m.def(
+      "async_runtime_symbols",
+      [] {
+        nb::dict d;
+        for (auto [name, address] : mlir::dq::asyncRuntimeSymbols())
+          d[name] = reinterpret_cast<uintptr_t>(address);
+        return d;
+      },
+      "Addresses of dq's async runtime functions under the "
+      "mlirAsyncRuntime* names convert-async-to-llvm calls.");
   m.def(
       "buffer_cache_stats",
       [] {

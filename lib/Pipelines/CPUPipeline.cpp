@@ -11,7 +11,8 @@
 //   python/dqmlir/runtime.py binds to lib/Runtime/BufferCache.
 // - threads > 1: the kernels' scf.forall (bufferized in place) becomes
 //   async tasks after buffer deallocation; the code then calls the MLIR
-//   async runtime (libmlir_async_runtime.so, see python/dqmlir/runtime.py).
+//   async runtime API, which python/dqmlir/runtime.py binds to
+//   lib/Runtime/AsyncRuntime.
 //
 //===----------------------------------------------------------------------===//
 

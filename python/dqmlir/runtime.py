@@ -90,32 +90,14 @@ def _runner_utils() -> str:
     return _mlir_lib("libmlir_c_runner_utils.so")
 
 
-# What convert-async-to-llvm calls (mlir/ExecutionEngine/AsyncRuntime.h).
-_ASYNC_RUNTIME_SYMBOLS = [
-    "mlirAsyncRuntimeAddRef", "mlirAsyncRuntimeDropRef", "mlirAsyncRuntimeExecute",
-    "mlirAsyncRuntimeGetValueStorage", "mlirAsyncRuntimeCreateToken", "mlirAsyncRuntimeCreateValue",
-    "mlirAsyncRuntimeEmplaceToken", "mlirAsyncRuntimeEmplaceValue", "mlirAsyncRuntimeSetTokenError",
-    "mlirAsyncRuntimeSetValueError", "mlirAsyncRuntimeIsTokenError", "mlirAsyncRuntimeIsValueError",
-    "mlirAsyncRuntimeIsGroupError", "mlirAsyncRuntimeAwaitToken", "mlirAsyncRuntimeAwaitValue",
-    "mlirAsyncRuntimeAwaitTokenAndExecute", "mlirAsyncRuntimeAwaitValueAndExecute",
-    "mlirAsyncRuntimeCreateGroup", "mlirAsyncRuntimeAddTokenToGroup", "mlirAsyncRuntimeAwaitAllInGroup",
-    "mlirAsyncRuntimeAwaitAllInGroupAndExecute", "mlirAsyncRuntimGetNumWorkerThreads",
-]
-
-
 @functools.cache
 def _async_runtime() -> dict:
-    """Addresses of the MLIR async runtime's functions (threads > 1).
-
-    The library is loaded once for the process and its functions are bound
-    to each engine by name, instead of passing it in `shared_libs`: an engine
-    that loads it calls its `__mlir_execution_engine_destroy` when it dies,
-    which deletes the process-wide runtime (and its thread pool) under the
-    feet of every other engine still using it.
-    """
-    lib = ctypes.CDLL(_mlir_lib("libmlir_async_runtime.so"))
-    return {name: ctypes.c_void_p(ctypes.cast(getattr(lib, name), ctypes.c_void_p).value)
-            for name in _ASYNC_RUNTIME_SYMBOLS}
+    """Addresses of the async runtime functions that convert-async-to-llvm
+    calls (threads > 1): dq's implementation of mlir/ExecutionEngine/
+    AsyncRuntime.h, whose threads spin between the parallel regions of a
+    call (lib/Runtime/AsyncRuntime.cpp). They are bound to each engine by
+    name and live as long as the process."""
+    return {name: ctypes.c_void_p(address) for name, address in _dqmlir.async_runtime_symbols().items()}
 
 
 @dataclass(frozen=True)

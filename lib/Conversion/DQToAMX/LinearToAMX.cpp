@@ -364,8 +364,7 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
     // Full panels inside [0, N), then at most one narrower last panel, which
     // stores masked if it reaches into the padding of N to 16.
     int64_t cols = 16 * colTiles, innerPanels = n / cols;
-    Value parallel = threads > 1 ? worthThreads(b, numRows, k, n, threads,
-                                              /*minMacsPerThread=*/150 << 20)
+    Value parallel = threads > 1 ? worthThreads(b, numRows, k, n, threads)
                                  : Value();
     auto allPanels = [&](ImplicitLocOpBuilder &pb, bool vnni) {
       auto panels = [&](ImplicitLocOpBuilder &rb, Value lb, Value ub,

@@ -175,8 +175,7 @@ struct LinearToVNNI : OpRewritePattern<LinearDynamicOp> {
           .getResult(0);
     };
     Value parallel =
-        threads > 1 ? worthThreads(b, numRows, k, n, threads,
-                                   /*minMacsPerThread=*/50 << 20) : Value();
+        threads > 1 ? worthThreads(b, numRows, k, n, threads) : Value();
     out = emitPanels(b, out, innerPanels, cols, threads, parallel, panels);
     kb.outN0 = nullptr;
     if (int64_t n0 = innerPanels * cols; n0 < n)

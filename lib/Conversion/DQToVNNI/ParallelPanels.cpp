@@ -21,9 +21,10 @@ static Value cIndex(ImplicitLocOpBuilder &b, int64_t v) {
 }
 
 Value dq::worthThreads(ImplicitLocOpBuilder &b, Value numRows, int64_t k,
-                       int64_t n, int64_t threads, int64_t minMacsPerThread) {
+                       int64_t n, int64_t threads) {
+  constexpr int64_t kMinMacsPerThread = int64_t(1) << 24;
   int64_t perRow = std::max<int64_t>(1, k * n);
-  int64_t minRows = llvm::divideCeil(threads * minMacsPerThread, perRow);
+  int64_t minRows = llvm::divideCeil(threads * kMinMacsPerThread, perRow);
   return arith::CmpIOp::create(b, arith::CmpIPredicate::uge, numRows,
                                cIndex(b, minRows));
 }

@@ -26,14 +26,13 @@ Value emitPanels(ImplicitLocOpBuilder &b, Value out, int64_t numPanels,
                  PanelRangeBuilder body);
 
 /// Whether a kernel of `numRows` x K x N multiply-adds is worth `threads`
-/// threads: each gets at least `minMacsPerThread` of them. A parallel region
-/// on the MLIR async runtime costs 50-100 us on the 2-vCPU machine measured
-/// (futex wake-ups of its pool threads: 15% of the samples of a 2-thread
-/// call), so the bar is the break-even measured there: ~300M multiply-adds
-/// for the AMX kernel (128 x 768 x 3072: 2 threads 1.09x, 512 x 768 x 768:
-/// 1.00x, 128 x 768 x 768: 0.5x), ~100M for the 4x slower VNNI kernel.
+/// threads: each gets at least 2^24 of them (tens of microseconds). With
+/// dq's async runtime (lib/Runtime/AsyncRuntime.h) a hand-off costs
+/// microseconds; the measured break-even of the AMX kernel on 2 threads is
+/// near this bar (32 x 768 x 768: 0.95x, 64 x 768 x 768: 1.23x). The bar
+/// keeps M <= 8 sequential on 768-3072 sized layers.
 Value worthThreads(ImplicitLocOpBuilder &b, Value numRows, int64_t k,
-                   int64_t n, int64_t threads, int64_t minMacsPerThread);
+                   int64_t n, int64_t threads);
 
 } // namespace mlir::dq
 

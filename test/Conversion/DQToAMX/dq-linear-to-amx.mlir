@@ -87,9 +87,9 @@ func.func @linear_const(%x: tensor<?x?x6xf32>) -> tensor<?x?x2xf32> {
 // threads=2, N = 64: two panels of 32 columns, split into (at most) two
 // chunks of an scf.forall, in the VNNI branch (< 32 rows) and in the AMX
 // one; each AMX chunk stores its tiles to its own scratch. Two chunks from
-// 2 * 150 * 2^20 multiply-adds on (76800 rows of 64 x 64), else one.
+// 2 * 2^24 multiply-adds on (8192 rows of 64 x 64), else one.
 // PAR-LABEL: func @linear_threads
-// PAR: %[[BIG:.*]] = arith.cmpi uge, %{{.*}}, %c76800 : index
+// PAR: %[[BIG:.*]] = arith.cmpi uge, %{{.*}}, %c8192 : index
 // PAR: scf.if
 // PAR:   %[[CHUNKS:.*]] = arith.select %[[BIG]], %c2, %c1 : index
 // PAR:   scf.forall (%{{.*}}) in (%[[CHUNKS]]) shared_outs(%[[OUT:.*]] = %{{.*}}) -> (tensor<?x64xf32>)

@@ -1,0 +1,20 @@
+//===- AsyncRuntime.h - the async runtime API with spinning threads -*- C++ -*-===//
+//
+// dq's implementation of the C API in mlir/ExecutionEngine/AsyncRuntime.h,
+// bound by python/dqmlir/runtime.py to engines of threads > 1 code in place
+// of libmlir_async_runtime.so (see AsyncRuntime.cpp for why).
+//
+//===----------------------------------------------------------------------===//
+#ifndef DQMLIR_RUNTIME_ASYNCRUNTIME_H
+#define DQMLIR_RUNTIME_ASYNCRUNTIME_H
+
+#include <utility>
+#include <vector>
+
+namespace mlir::dq {
+/// (mlirAsyncRuntime* name, address of dq's implementation) for every
+/// function convert-async-to-llvm may call.
+std::vector<std::pair<const char *, void *>> asyncRuntimeSymbols();
+} // namespace mlir::dq
+
+#endif // DQMLIR_RUNTIME_ASYNCRUNTIME_H
