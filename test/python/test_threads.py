@@ -96,3 +96,17 @@ def test_runtime_outlives_engines():
         assert torch.equal(c(x), q(x))
         del c
         gc.collect()
+
+
+@pytest.mark.parametrize("where", ["first", "middle", "last"])
+def test_parallel_range_finds_extremes_in_any_chunk(where):
+    # threads=2 splits the per-tensor range over row chunks (2^16 floats per
+    # thread and more); the extremes may sit in either chunk.
+    q = make_qlinear(768, 256, seed=11)
+    c = dqmlir.compile(q, (torch.randn(2, 768),), threads=2)
+    x = torch.randn(400, 768)
+    row = {"first": 0, "middle": 199, "last": 399}[where]
+    x[row, 3], x[399 - row, 700] = -37.5, 52.25
+    ours, ref = c(x), q(x)
+    record_parity(ours, ref)
+    assert torch.equal(ours, ref)

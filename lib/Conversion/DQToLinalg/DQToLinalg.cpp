@@ -21,11 +21,12 @@ using namespace mlir;
 
 namespace {
 struct DQLowerToLinalg : dq::impl::DQLowerToLinalgBase<DQLowerToLinalg> {
+  using DQLowerToLinalgBase::DQLowerToLinalgBase;
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
     RewritePatternSet patterns(ctx);
     dq::populateLowerLinearDynamicPatterns(patterns);
-    dq::populateLowerChooseQParamsPatterns(patterns);
+    dq::populateLowerChooseQParamsPatterns(patterns, threads);
     dq::populateLowerQuantizePatterns(patterns);
     dq::populateLowerLayerNormPatterns(patterns);
     dq::populateLowerGeluPatterns(patterns);

@@ -32,7 +32,10 @@ Value quantizeInput(ImplicitLocOpBuilder &b, LinearDynamicOp op, Value scale,
 /// and epilogue.
 void populateLowerLinearDynamicPatterns(RewritePatternSet &patterns);
 /// dq.choose_qparams -> linalg reductions + scalar arithmetic.
-void populateLowerChooseQParamsPatterns(RewritePatternSet &patterns);
+/// `threads` > 1: per-tensor ranges of large inputs run in row chunks of an
+/// scf.forall (buildVectorRange).
+void populateLowerChooseQParamsPatterns(RewritePatternSet &patterns,
+                                        int64_t threads = 1);
 /// Builds the elementwise quantization of `input` with `scale` and
 /// `zeroPoint` (rank-0 or per row) as a linalg.generic giving signless i8
 /// holding uint8 (`isSigned` false) or int8 values.

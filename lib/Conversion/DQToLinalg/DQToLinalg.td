@@ -22,6 +22,12 @@ def DQLowerToLinalg : Pass<"dq-lower-to-linalg"> {
     `linalg-specialize-generic-ops` would turn it into a signed
     `linalg.matmul`, which is wrong for uint8 activations.
   }];
+  let options = [
+    Option<"threads", "threads", "int64_t", /*default=*/"1",
+           "Per-tensor dq.choose_qparams ranges split their rows over this "
+           "many scf.forall chunks (inputs of at least 2^16 floats per "
+           "chunk); the chunks' partial min/max are combined after.">,
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::linalg::LinalgDialect",

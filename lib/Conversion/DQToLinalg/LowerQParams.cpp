@@ -107,7 +107,9 @@ std::pair<Value, Value> buildSymmetric(ImplicitLocOpBuilder &b, Value min,
 }
 
 struct LowerChooseQParams : OpRewritePattern<ChooseQParamsOp> {
-  using OpRewritePattern::OpRewritePattern;
+  LowerChooseQParams(MLIRContext *ctx, int64_t threads)
+      : OpRewritePattern(ctx), threads(threads) {}
+  int64_t threads;
 
   LogicalResult matchAndRewrite(ChooseQParamsOp op,
                                 PatternRewriter &rewriter) const override {
@@ -126,7 +128,7 @@ struct LowerChooseQParams : OpRewritePattern<ChooseQParamsOp> {
       qSizes.clear();
     SmallVector<Value> range;
     if (!op.getInput().getType().isDynamicDim(rank - 1)) {
-      auto [mn, mx] = buildVectorRange(b, input, perRow);
+      auto [mn, mx] = buildVectorRange(b, input, perRow, threads);
       range = {mn, mx};
     } else {
       Value zero = constF32(b, 0.0f);
@@ -181,6 +183,7 @@ struct LowerChooseQParams : OpRewritePattern<ChooseQParamsOp> {
 };
 } // namespace
 
-void mlir::dq::populateLowerChooseQParamsPatterns(RewritePatternSet &patterns) {
-  patterns.add<LowerChooseQParams>(patterns.getContext());
+void mlir::dq::populateLowerChooseQParamsPatterns(RewritePatternSet &patterns,
+                                                  int64_t threads) {
+  patterns.add<LowerChooseQParams>(patterns.getContext(), threads);
 }

@@ -115,8 +115,90 @@ static Value reduceLanes(ImplicitLocOpBuilder &b, vector::CombiningKind kind,
   return vector::ReductionOp::create(b, kind, v);
 }
 
+/// Rows [lo, hi) of `input` folded into one min and one max vector.
+static std::pair<Value, Value> foldRows(ImplicitLocOpBuilder &b, Value input,
+                                        ArrayRef<Value> leadDims, Value lo,
+                                        Value hi, const Accumulators &init) {
+  SmallVector<Value> initFlat;
+  auto loop = scf::ForOp::create(
+      b, lo, hi, arith::ConstantIndexOp::create(b, 1), init.flat(initFlat),
+      [&](OpBuilder &nb, Location loc, Value m, ValueRange iter) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        Accumulators a =
+            reduceRow(ib, input, delinearizeRow(ib, m, leadDims),
+                      Accumulators::fromFlat(iter));
+        SmallVector<Value> next;
+        scf::YieldOp::create(ib, a.flat(next));
+      });
+  return foldChains(b, Accumulators::fromFlat(loop.getResults()));
+}
+
+/// foldRows over row chunks of an scf.forall (`chunks` of them, at most
+/// `threads`): chunk c writes its two vectors to partials[c], which are
+/// folded after.
+static std::pair<Value, Value>
+foldRowsInParallel(ImplicitLocOpBuilder &b, Value input,
+                   ArrayRef<Value> leadDims, Value numRows, Value chunks,
+                   int64_t threads, const Accumulators &init) {
+  Type f32 = b.getF32Type();
+  auto vType = VectorType::get({kLanes}, f32);
+  Value c0 = arith::ConstantIndexOp::create(b, 0);
+  Value c1 = arith::ConstantIndexOp::create(b, 1);
+  Value partials = tensor::EmptyOp::create(
+      b, ArrayRef<int64_t>{threads, 2, kLanes}, f32);
+  auto forall = scf::ForallOp::create(b, ArrayRef<OpFoldResult>{chunks},
+                                      ValueRange{partials}, std::nullopt);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(forall.getBody());
+    Value c = forall.getBody()->getArgument(0);
+    auto bound = [&](Value chunk) -> Value {
+      return arith::DivUIOp::create(
+          b, arith::MulIOp::create(b, chunk, numRows), chunks);
+    };
+    auto [mn, mx] = foldRows(b, input, leadDims, bound(c),
+                             bound(arith::AddIOp::create(b, c, c1)), init);
+    Value part = tensor::EmptyOp::create(
+        b, ArrayRef<int64_t>{1, 2, kLanes}, f32);
+    bool inBounds[] = {true};
+    AffineMap lanes = AffineMap::getMinorIdentityMap(3, 1, b.getContext());
+    part = vector::TransferWriteOp::create(b, mn, part, ValueRange{c0, c0, c0},
+                                           lanes, inBounds)
+               .getResult();
+    part = vector::TransferWriteOp::create(b, mx, part, ValueRange{c0, c1, c0},
+                                           lanes, inBounds)
+               .getResult();
+    b.setInsertionPointToStart(forall.getTerminator().getBody());
+    SmallVector<OpFoldResult> offsets{c, b.getIndexAttr(0), b.getIndexAttr(0)};
+    SmallVector<OpFoldResult> sizes{b.getIndexAttr(1), b.getIndexAttr(2),
+                                    b.getIndexAttr(kLanes)};
+    SmallVector<OpFoldResult> strides(3, b.getIndexAttr(1));
+    tensor::ParallelInsertSliceOp::create(b, part, forall.getBody()->getArgument(1),
+                                          offsets, sizes, strides);
+  }
+  Value all = forall.getResult(0);
+  Value pad = constF32(b, 0.0f);
+  auto combine = scf::ForOp::create(
+      b, c0, chunks, c1, ValueRange{init.mins[0], init.maxs[0]},
+      [&](OpBuilder &nb, Location loc, Value c, ValueRange iter) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        bool inBounds[] = {true};
+        Value mn = vector::TransferReadOp::create(ib, vType, all,
+                                                  ValueRange{c, c0, c0}, pad,
+                                                  inBounds);
+        Value mx = vector::TransferReadOp::create(ib, vType, all,
+                                                  ValueRange{c, c1, c0}, pad,
+                                                  inBounds);
+        scf::YieldOp::create(
+            ib, ValueRange{pick(ib, CmpFPredicate::OLT, mn, iter[0]),
+                           pick(ib, CmpFPredicate::OGT, mx, iter[1])});
+      });
+  return {combine.getResult(0), combine.getResult(1)};
+}
+
 std::pair<Value, Value> dq::buildVectorRange(ImplicitLocOpBuilder &b,
-                                             Value input, bool perRow) {
+                                             Value input, bool perRow,
+                                             int64_t threads) {
   auto [leadDims, numRows] = leadingDims(b, input);
   Type f32 = b.getF32Type();
   Value zeros = arith::ConstantOp::create(
@@ -128,19 +210,20 @@ std::pair<Value, Value> dq::buildVectorRange(ImplicitLocOpBuilder &b,
   Accumulators zero{SmallVector<Value>(kChains, zeros),
                     SmallVector<Value>(kChains, zeros)};
   if (!perRow) {
-    SmallVector<Value> init;
-    auto loop = scf::ForOp::create(
-        b, c0, numRows, c1, zero.flat(init),
-        [&](OpBuilder &nb, Location loc, Value m, ValueRange iter) {
-          ImplicitLocOpBuilder ib(loc, nb);
-          Accumulators a =
-              reduceRow(ib, input, delinearizeRow(ib, m, leadDims),
-                        Accumulators::fromFlat(iter));
-          SmallVector<Value> next;
-          scf::YieldOp::create(ib, a.flat(next));
-        });
-    auto [vmin, vmax] =
-        foldChains(b, Accumulators::fromFlat(loop.getResults()));
+    Value vmin, vmax;
+    if (threads > 1) {
+      int64_t k = cast<RankedTensorType>(input.getType()).getShape().back();
+      int64_t minRows = llvm::divideCeil(threads << 16, std::max<int64_t>(k, 1));
+      Value chunks = arith::SelectOp::create(
+          b,
+          arith::CmpIOp::create(b, arith::CmpIPredicate::uge, numRows,
+                                arith::ConstantIndexOp::create(b, minRows)),
+          arith::ConstantIndexOp::create(b, threads), c1);
+      std::tie(vmin, vmax) = foldRowsInParallel(b, input, leadDims, numRows,
+                                                chunks, threads, zero);
+    } else {
+      std::tie(vmin, vmax) = foldRows(b, input, leadDims, c0, numRows, zero);
+    }
     auto scalar = RankedTensorType::get({}, f32);
     Value mn = reduceLanes(b, vector::CombiningKind::MINNUMF, vmin);
     Value mx = reduceLanes(b, vector::CombiningKind::MAXNUMF, vmax);

@@ -86,7 +86,8 @@ func.func @linear_const(%x: tensor<?x?x6xf32>) -> tensor<?x?x2xf32> {
 
 // threads=2, N = 64: two panels of 32 columns, split into (at most) two
 // chunks of an scf.forall, in the VNNI branch (< 32 rows) and in the AMX
-// one; each AMX chunk stores its tiles to its own scratch. Two chunks from
+// one; each AMX chunk stores its tiles to its own scratch. The AMX
+// branch's packing is split by rows the same way. Two chunks from
 // 2 * 2^24 multiply-adds on (8192 rows of 64 x 64), else one.
 // PAR-LABEL: func @linear_threads
 // PAR: %[[BIG:.*]] = arith.cmpi uge, %{{.*}}, %c8192 : index
@@ -98,8 +99,14 @@ func.func @linear_const(%x: tensor<?x?x6xf32>) -> tensor<?x?x2xf32> {
 // PAR:       dq.vpdpbusd
 // PAR:     scf.forall.in_parallel
 // PAR-NEXT:  tensor.parallel_insert_slice
+// The AMX branch packs the activations in row chunks of a first forall.
 // PAR: } else {
-// PAR:   memref.alloc
+// PAR:   %[[ACTS:.*]] = memref.alloc
+// PAR:   %[[PCHUNKS:.*]] = arith.select %[[BIG]], %c2, %c1 : index
+// PAR:   scf.forall (%{{.*}}) in (%[[PCHUNKS]]) {
+// PAR:     scf.for
+// PAR:       math.fma
+// PAR:       vector.store %{{.*}}, %[[ACTS]]
 // PAR:   %[[CHUNKS2:.*]] = arith.select %[[BIG]], %c2, %c1 : index
 // PAR:   scf.forall (%{{.*}}) in (%[[CHUNKS2]]) shared_outs(%[[OUT2:.*]] = %{{.*}}) -> (tensor<?x64xf32>)
 // PAR:     %[[SLICE2:.*]] = tensor.extract_slice %[[OUT2]]

@@ -1,4 +1,5 @@
 // RUN: dq-opt %s --dq-lower-to-linalg --split-input-file | FileCheck %s
+// RUN: dq-opt %s --dq-lower-to-linalg=threads=2 --split-input-file | FileCheck %s --check-prefix=PAR
 
 // A constant weight: its column sums are folded at compile time, the
 // contraction is a mixed-sign u8 x s8 -> i32 linalg.generic (never a
@@ -199,4 +200,32 @@ func.func @linear_huge_splat(%x: tensor<?x65536xf32>, %x2: tensor<?x4294967296xf
 func.func @range_chains(%x: tensor<?x160xf32>) -> tensor<?xf32> {
   %s, %zp = dq.choose_qparams %x symmetric per_row : tensor<?x160xf32> -> tensor<?xf32>, tensor<?xi32>
   return %s : tensor<?xf32>
+}
+
+// -----
+
+// threads=2: the per-tensor range of an input of at least 2^16 floats per
+// thread (2 * 65536 / 768 -> 171 rows) runs in row chunks of an scf.forall;
+// each chunk folds its rows into one min and one max vector, written to
+// its row of the partials, and the chunks' vectors are folded after. The
+// sequential form (threads=1) has no forall.
+// CHECK-LABEL: func @range_threads
+// CHECK-NOT: scf.forall
+// PAR-LABEL: func @range_threads
+// PAR: %[[BIG:.*]] = arith.cmpi uge, %{{.*}}, %c171{{.*}} : index
+// PAR: %[[CHUNKS:.*]] = arith.select %[[BIG]], %c2{{.*}}, %c1{{.*}} : index
+// PAR: %[[PARTS:.*]] = tensor.empty() : tensor<2x2x16xf32>
+// PAR: %[[ALL:.*]] = scf.forall (%[[C:.*]]) in (%[[CHUNKS]]) shared_outs(%[[P:.*]] = %[[PARTS]]) -> (tensor<2x2x16xf32>)
+// PAR:   scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// PAR:   vector.transfer_write {{.*}} : vector<16xf32>, tensor<1x2x16xf32>
+// PAR:   vector.transfer_write {{.*}} : vector<16xf32>, tensor<1x2x16xf32>
+// PAR:   scf.forall.in_parallel
+// PAR-NEXT: tensor.parallel_insert_slice %{{.*}} into %[[P]][%[[C]], 0, 0] [1, 2, 16] [1, 1, 1]
+// PAR: scf.for %{{.*}} = %c0{{.*}} to %[[CHUNKS]] step %c1{{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>)
+// PAR:   vector.transfer_read %[[ALL]]
+// PAR: vector.reduction <minnumf>
+// PAR: vector.reduction <maxnumf>
+func.func @range_threads(%x: tensor<?x768xf32>) -> tensor<f32> {
+  %s, %zp = dq.choose_qparams %x asymmetric per_tensor reduce_range : tensor<?x768xf32> -> tensor<f32>, tensor<i32>
+  return %s : tensor<f32>
 }
