@@ -121,6 +121,9 @@ void dq::buildCPUPipeline(OpPassManager &pm,
     std::string n = std::to_string(options.threads);
     pipeline.insert(pipeline.find("func.func(convert-linalg-to-loops)"),
                     asyncPasses(n));
+    llvm::StringLiteral vectorize = "dq-vectorize-linalg";
+    pipeline.replace(pipeline.find(vectorize), vectorize.size(),
+                     "dq-vectorize-linalg{threads=" + n + "}");
     llvm::StringLiteral lower = "dq-lower-to-linalg";
     pipeline.replace(pipeline.find(lower), lower.size(),
                      "dq-lower-to-linalg{threads=" + n + "}");

@@ -8,7 +8,9 @@
 // as much as a 768 x 768 layer at batch 128. Here a pool thread spins for a
 // while after its last task (DQMLIR_ASYNC_SPIN_US, default 100) and the
 // caller spins before it sleeps, so the regions of one model call hand over
-// in well under a microsecond; idle threads still sleep.
+// in well under a microsecond; idle threads still sleep. A caller waiting
+// for a region runs its queued tasks itself (async-parallel-for makes up to
+// 4 blocks per worker; a caller that only waited left them to one thread).
 //
 // Semantics follow the API: tokens and values start with two references
 // (the caller's and the producer's, dropped when it completes them), groups
@@ -71,7 +73,15 @@ struct RefCounted {
   std::atomic<int64_t> refs;
 };
 
-/// Runs `then` callbacks once something is done; waits spin, then sleep.
+/// Runs one queued task, if any, on the calling thread.
+bool runQueuedTask();
+/// Whether tasks are queued.
+bool tasksQueued();
+
+/// Runs `then` callbacks once something is done. A blocked caller runs
+/// queued tasks meanwhile (async-parallel-for makes up to 4 blocks per
+/// thread, and a caller that only waited would leave them all to the pool),
+/// then spins, then sleeps.
 struct Awaitable {
   std::mutex mu;
   std::condition_variable cv;
@@ -92,8 +102,14 @@ struct Awaitable {
   }
   template <typename Pred>
   void wait(Pred done) {
-    if (spinUntil(done))
-      return;
+    for (;;) {
+      if (done())
+        return;
+      if (runQueuedTask())
+        continue;
+      if (!spinUntil([&] { return done() || tasksQueued(); }))
+        break;
+    }
     std::unique_lock<std::mutex> lock(mu);
     cv.wait(lock, done);
   }
@@ -151,6 +167,16 @@ public:
       std::thread([this] { work(); }).detach();
     size = n;
   }
+  bool runOne() {
+    std::pair<void *, Resume> task;
+    if (!tryPop(task))
+      return false;
+    task.second(task.first);
+    return true;
+  }
+  bool queuedTasks() const {
+    return queued.load(std::memory_order_acquire) != 0;
+  }
   void push(void *handle, Resume resume) {
     std::lock_guard<std::mutex> lock(mu);
     tasks.emplace_back(handle, resume);
@@ -200,6 +226,8 @@ Pool &pool() {
   static Pool *p = new Pool;
   return *p;
 }
+bool runQueuedTask() { return pool().runOne(); }
+bool tasksQueued() { return pool().queuedTasks(); }
 
 // Objects cross the C API as their RefCounted base.
 Completion *asCompletion(void *p) {

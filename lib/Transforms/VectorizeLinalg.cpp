@@ -82,6 +82,35 @@ SmallVector<OpFoldResult> indexAttrs(OpBuilder &b, ArrayRef<int64_t> sizes) {
   });
 }
 
+/// With threads > 1: the loop over dim 0 of a tiled op whose dim 0 is
+/// parallel and tiled by 1 (batch x heads of attention, rows of GELU and
+/// softmax) becomes an scf.parallel, which dq-cpu-pipeline gives to
+/// async-parallel-for, when the op has at least 2^18 iterations per thread
+/// (a hand-off costs microseconds); smaller ones keep the scf.for, in the
+/// other branch of an scf.if. Iterations write disjoint slices of the
+/// output: dim 0 is a parallel dim of it. Returns the scf.if.
+Operation *parallelizeOuterLoop(RewriterBase &rewriter, scf::ForOp loop,
+                                Value iterations, int64_t threads) {
+  Location loc = loop.getLoc();
+  rewriter.setInsertionPoint(loop);
+  Value worth = arith::CmpIOp::create(
+      rewriter, loc, arith::CmpIPredicate::uge, iterations,
+      arith::ConstantIndexOp::create(rewriter, loc, threads << 18));
+  auto ifOp = scf::IfOp::create(rewriter, loc, worth, /*withElseRegion=*/true);
+  rewriter.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+  scf::ParallelOp::create(
+      rewriter, loc, ValueRange{loop.getLowerBound()},
+      ValueRange{loop.getUpperBound()}, ValueRange{loop.getStep()},
+      [&](OpBuilder &b, Location, ValueRange ivs) {
+        IRMapping map;
+        map.map(loop.getInductionVar(), ivs[0]);
+        for (Operation &op : loop.getBody()->without_terminator())
+          b.clone(op, map);
+      });
+  rewriter.moveOpBefore(loop, ifOp.elseBlock()->getTerminator());
+  return ifOp;
+}
+
 /// Tiles `op` by `sizes` (0 = not tiled), then peels the loops whose tiles
 /// are wider than 1 (`peel`): their full tiles get static sizes, vectorize
 /// without masks, and let hoistAccumulator keep accumulators in registers;
@@ -91,7 +120,19 @@ SmallVector<OpFoldResult> indexAttrs(OpBuilder &b, ArrayRef<int64_t> sizes) {
 FailureOr<SmallVector<linalg::LinalgOp>>
 tileAndPeel(RewriterBase &rewriter, linalg::LinalgOp op,
             ArrayRef<int64_t> sizes, bool peel,
-            const FrozenRewritePatternSet &staticTiles) {
+            const FrozenRewritePatternSet &staticTiles, int64_t threads) {
+  Value iterations;
+  bool outerParallel = threads > 1 && sizes.size() >= 2 && sizes[0] == 1 &&
+                       linalg::isParallelIterator(op.getIteratorTypesArray()[0]);
+  if (outerParallel) {
+    rewriter.setInsertionPoint(op);
+    Location loc = op.getLoc();
+    iterations = arith::ConstantIndexOp::create(rewriter, loc, 1);
+    for (Range r : op.createLoopRanges(rewriter, loc))
+      iterations = arith::MulIOp::create(
+          rewriter, loc, iterations,
+          getValueOrCreateConstantIndexOp(rewriter, loc, r.size));
+  }
   scf::SCFTilingOptions options;
   options.setTileSizes(indexAttrs(rewriter, sizes));
   rewriter.setInsertionPoint(op);
@@ -117,6 +158,10 @@ tileAndPeel(RewriterBase &rewriter, linalg::LinalgOp op,
         roots.push_back(partial);
     }
   }
+  if (outerParallel)
+    if (auto loop = dyn_cast<scf::ForOp>(roots.front());
+        loop && loop.getNumRegionIterArgs() == 0)
+      roots.front() = parallelizeOuterLoop(rewriter, loop, iterations, threads);
   // The full tiles' sizes are constants now; fold them into the subviews'
   // types (and through memref.cast into the tiled ops) so that those ops
   // are static and vectorize without masks.
@@ -283,7 +328,7 @@ struct VectorizeLinalg
       return;
     }
     FailureOr<SmallVector<linalg::LinalgOp>> tiled =
-        tileAndPeel(rewriter, op, tiles, peel, staticTilePatterns);
+        tileAndPeel(rewriter, op, tiles, peel, staticTilePatterns, threads);
     if (failed(tiled))
       return;
     // Each copy's vector shape: its tile, or its static size if smaller.

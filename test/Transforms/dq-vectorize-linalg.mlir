@@ -1,4 +1,5 @@
 // RUN: dq-opt %s --pass-pipeline="builtin.module(func.func(dq-vectorize-linalg))" | FileCheck %s
+// RUN: dq-opt %s --pass-pipeline="builtin.module(func.func(dq-vectorize-linalg{threads=2}))" | FileCheck %s --check-prefix=PAR
 
 #id = affine_map<(d0, d1) -> (d0, d1)>
 #row = affine_map<(d0, d1) -> (d0)>
@@ -57,6 +58,19 @@ func.func @row_sum(%x: memref<?x?xf32>, %y: memref<?xf32>) {
 // CHECK: vector.transfer_write %[[C]]
 // CHECK: scf.for
 // CHECK: vector.mask {{.*}} vector.contract
+// threads=2: the batch loop (dim 0, parallel, tiled by 1) becomes an
+// scf.parallel when the op has at least 2 * 2^18 iterations (b*m*n*k, at
+// run time), else it stays the scf.for. Both copies are vectorized.
+// PAR-LABEL: func.func @scores
+// PAR: %[[WORTH:.*]] = arith.cmpi uge, %{{.*}}, %c524288 : index
+// PAR: scf.if %[[WORTH]] {
+// PAR:   scf.parallel
+// PAR:     scf.for {{.*}} step %c8
+// PAR:       vector.contract
+// PAR: } else {
+// PAR:   scf.for
+// PAR:     scf.for {{.*}} step %c8
+// PAR:       vector.contract
 func.func @scores(%a: memref<?x?x32xf32>, %b: memref<?x32x?xf32>, %c: memref<?x?x?xf32>) {
   linalg.batch_matmul ins(%a, %b : memref<?x?x32xf32>, memref<?x32x?xf32>) outs(%c : memref<?x?x?xf32>)
   return

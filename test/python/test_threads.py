@@ -110,3 +110,25 @@ def test_parallel_range_finds_extremes_in_any_chunk(where):
     ours, ref = c(x), q(x)
     record_parity(ours, ref)
     assert torch.equal(ours, ref)
+
+
+def test_model_on_two_threads_same_bits_as_one():
+    # threads=2 also runs the large float ops in parallel (dq-vectorize-linalg
+    # {threads}: attention's batch x heads, rows of GELU and softmax): the
+    # result must not change by a bit.
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    m = BertModel(BertConfig(num_hidden_layers=2, hidden_size=256, num_attention_heads=4,
+                             intermediate_size=1024)).eval()
+    q = torch.ao.quantization.quantize_dynamic(m, {torch.nn.Linear}, dtype=torch.qint8)
+    ids = torch.randint(0, 30000, (4, 128))
+    kwargs = {"attention_mask": torch.ones(4, 128, dtype=torch.long)}
+    c1 = dqmlir.compile(q, (ids,), kwargs, threads=1)
+    c2 = dqmlir.compile(q, (ids,), kwargs, threads=2)
+    for b, s in [(4, 128), (1, 7), (3, 100)]:
+        ids = torch.randint(0, 30000, (b, s))
+        mask = torch.ones(b, s, dtype=torch.long)
+        mask[0, s // 2:] = 0
+        a = c1(ids, attention_mask=mask).last_hidden_state
+        assert torch.equal(c2(ids, attention_mask=mask).last_hidden_state, a)
