@@ -65,8 +65,12 @@ def test_model_uses_dq_gelu():
     x = torch.randn(2, 10, 48)
     compiled = dqmlir.compile(model, (x,))
     assert "dq.gelu" in compiled.ir("dq")
+    # The GELU is fused into the first linear's epilogue (VNNI rows below 32,
+    # AMX tiles above): same bits as PyTorch's linear, then gelu.
     with torch.no_grad():
-        assert torch.equal(compiled(x), model(x))
+        for shape in [(2, 10, 48), (1, 1, 48), (2, 40, 48), (3, 77, 48)]:
+            x = torch.randn(shape) * 3
+            assert torch.equal(compiled(x), model(x)), shape
 
 
 def test_tanh_form_is_not_dq_gelu():

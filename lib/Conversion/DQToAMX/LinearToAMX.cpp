@@ -32,6 +32,7 @@
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h"
 #include "lib/Conversion/DQToLinalg/Utils.h"
 #include "lib/Conversion/DQToVNNI/Epilogue.h"
+#include "lib/Conversion/DQToVNNI/FuseGelu.h"
 #include "lib/Conversion/DQToVNNI/MicroKernel.h"
 #include "lib/Conversion/DQToVNNI/PackWeights.h"
 #include "lib/Conversion/DQToVNNI/ParallelPanels.h"
@@ -333,6 +334,15 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
 
   LogicalResult matchAndRewrite(LinearDynamicOp op,
                                 PatternRewriter &rewriter) const override {
+    if (fusableGelu(op))
+      return rewriter.notifyMatchFailure(op, "fused with its dq.gelu user");
+    return rewrite(op, rewriter, nullptr);
+  }
+
+  /// The kernel of `op` at the rewriter's insertion point; with `gelu`, the
+  /// epilogue applies it and the kernel replaces it (and `op`).
+  LogicalResult rewrite(LinearDynamicOp op, PatternRewriter &rewriter,
+                        GeluOp gelu) const {
     auto xType = op.getInput().getType();
     auto wType = op.getWeight().getType();
     if (!wType.hasStaticShape() || xType.isDynamicDim(xType.getRank() - 1))
@@ -362,6 +372,7 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
     KernelContext kc = makeKernelContext(b, op, packed.data, packed.colsums,
                                          llvm::divideCeil(k, 4),
                                          /*quantize=*/false);
+    kc.gelu = bool(gelu);
 
     auto [leadDims, numRows] = leadingDims(b, x);
     int64_t kBlocks = packed.k64 / 64;
@@ -458,7 +469,12 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
 
     if (out.getType() != op.getType())
       out = tensor::CastOp::create(b, op.getType(), out);
-    rewriter.replaceOp(op, out);
+    if (gelu) {
+      rewriter.replaceOp(gelu, out);
+      rewriter.eraseOp(op);
+    } else {
+      rewriter.replaceOp(op, out);
+    }
     return success();
   }
 
@@ -469,6 +485,6 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
 void mlir::dq::populateLinearToAMXPatterns(RewritePatternSet &patterns,
                                            int64_t rowTiles, int64_t colTiles,
                                            int64_t vnniBelow, int64_t threads) {
-  patterns.add<LinearToAMX>(patterns.getContext(), rowTiles, colTiles,
-                            vnniBelow, threads);
+  patterns.add<LinearToAMX, FusedGelu<LinearToAMX>>(
+      patterns.getContext(), rowTiles, colTiles, vnniBelow, threads);
 }

@@ -53,6 +53,9 @@ void populateLowerQuantizePatterns(RewritePatternSet &patterns);
 /// dq.layer_norm -> scf/vector code in ATen's operation order.
 void populateLowerLayerNormPatterns(RewritePatternSet &patterns);
 void populateLowerGeluPatterns(RewritePatternSet &patterns);
+/// dq.gelu's arithmetic on one f32 or a vector of f32 (oneDNN's erf GELU,
+/// bit for bit; the coefficient tables are dq.lookup ops).
+Value buildGelu(ImplicitLocOpBuilder &b, Value x);
 void populateLowerFlashSoftmaxPatterns(RewritePatternSet &patterns);
 void populateLowerFlashFixupPatterns(RewritePatternSet &patterns);
 

@@ -86,6 +86,56 @@ constexpr uint32_t kCoefficients[6][kIntervals] = {
     },
 };
 
+} // namespace
+
+Value mlir::dq::buildGelu(ImplicitLocOpBuilder &e, Value x) {
+  Type f32 = e.getF32Type(), i32 = e.getI32Type();
+  auto vType = dyn_cast<VectorType>(x.getType());
+  if (vType)
+    i32 = vType.clone(i32);
+  auto cI = [&](uint32_t v) -> Value {
+    auto attr = e.getI32IntegerAttr(llvm::bit_cast<int32_t>(v));
+    if (vType)
+      return arith::ConstantOp::create(
+          e, DenseElementsAttr::get(cast<VectorType>(i32), attr));
+    return arith::ConstantOp::create(e, attr);
+  };
+  auto cF = [&](float v) -> Value {
+    if (vType)
+      return arith::ConstantOp::create(
+          e, DenseElementsAttr::get(vType, e.getF32FloatAttr(v)));
+    return constF32(e, v);
+  };
+  Type fType = x.getType();
+  Value bits = arith::BitcastOp::create(e, i32, x);
+  Value absBits = arith::AndIOp::create(e, bits, cI(0x7fffffff));
+  Value a = arith::BitcastOp::create(e, fType, absBits);
+  Value idx = arith::ShRSIOp::create(
+      e, arith::AddIOp::create(e, absBits, cI(0xc21fffff)), cI(21));
+  idx = arith::MaxSIOp::create(e, idx, cI(1));
+  idx = arith::MinSIOp::create(e, idx, cI(24));
+  Value saturated = arith::CmpFOp::create(
+      e, arith::CmpFPredicate::OLT, cF(llvm::bit_cast<float>(0x40b15ceeu)), a);
+  idx = arith::SelectOp::create(e, saturated, cI(23), idx);
+  auto coefficient = [&](int k) -> Value {
+    SmallVector<float> table;
+    for (uint32_t v : kCoefficients[k])
+      table.push_back(llvm::bit_cast<float>(v));
+    return LookupOp::create(e, fType, idx, e.getDenseF32ArrayAttr(table));
+  };
+  Value p = coefficient(5);
+  for (int k = 4; k >= 0; --k)
+    p = math::FmaOp::create(e, p, a, coefficient(k));
+  Value sign = arith::AndIOp::create(e, bits, cI(0x80000000u));
+  Value erf = arith::BitcastOp::create(
+      e, fType,
+      arith::XOrIOp::create(e, arith::BitcastOp::create(e, i32, p), sign));
+  Value y = arith::MulFOp::create(e, x, arith::AddFOp::create(e, erf, cF(1.0f)));
+  (void)f32;
+  return arith::MulFOp::create(e, y, cF(0.5f));
+}
+
+namespace {
 struct LowerGelu : OpRewritePattern<GeluOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -101,39 +151,7 @@ struct LowerGelu : OpRewritePattern<GeluOp> {
         ArrayRef<AffineMap>{id, id}, iterators(rank),
         [](OpBuilder &nested, Location loc, ValueRange args) {
           ImplicitLocOpBuilder e(loc, nested);
-          Type i32 = e.getI32Type();
-          auto cI = [&](uint32_t v) { return constI32(e, llvm::bit_cast<int32_t>(v)); };
-          Value x = args[0];
-          Value bits = arith::BitcastOp::create(e, i32, x);
-          Value absBits = arith::AndIOp::create(e, bits, cI(0x7fffffff));
-          Value a = arith::BitcastOp::create(e, e.getF32Type(), absBits);
-          Value idx = arith::ShRSIOp::create(
-              e, arith::AddIOp::create(e, absBits, cI(0xc21fffff)), cI(21));
-          idx = arith::MaxSIOp::create(e, idx, cI(1));
-          idx = arith::MinSIOp::create(e, idx, cI(24));
-          Value saturated = arith::CmpFOp::create(
-              e, arith::CmpFPredicate::OLT,
-              constF32(e, llvm::bit_cast<float>(0x40b15ceeu)), a);
-          idx = arith::SelectOp::create(e, saturated, cI(23), idx);
-          auto coefficient = [&](int k) -> Value {
-            SmallVector<float> table;
-            for (uint32_t v : kCoefficients[k])
-              table.push_back(llvm::bit_cast<float>(v));
-            return LookupOp::create(e, e.getF32Type(), idx,
-                                    e.getDenseF32ArrayAttr(table));
-          };
-          Value p = coefficient(5);
-          for (int k = 4; k >= 0; --k)
-            p = math::FmaOp::create(e, p, a, coefficient(k));
-          Value sign = arith::AndIOp::create(e, bits, cI(0x80000000u));
-          Value erf = arith::BitcastOp::create(
-              e, e.getF32Type(),
-              arith::XOrIOp::create(
-                  e, arith::BitcastOp::create(e, i32, p), sign));
-          Value y = arith::MulFOp::create(
-              e, x, arith::AddFOp::create(e, erf, constF32(e, 1.0f)));
-          y = arith::MulFOp::create(e, y, constF32(e, 0.5f));
-          linalg::YieldOp::create(e, y);
+          linalg::YieldOp::create(e, buildGelu(e, args[0]));
         });
     rewriter.replaceOp(op, generic.getResults());
     return success();

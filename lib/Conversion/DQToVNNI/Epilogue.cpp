@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "lib/Conversion/DQToVNNI/Epilogue.h"
+#include "lib/Conversion/DQToLinalg/DQToLinalg.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -111,6 +112,8 @@ Value dq::emitEpilogue(ImplicitLocOpBuilder &b, const KernelContext &kc,
         r = kc.bias ? math::FmaOp::create(b, r, mult, cols.bias[v]).getResult()
                     : arith::MulFOp::create(b, r, mult).getResult();
       }
+      if (kc.gelu)
+        r = buildGelu(b, r);
       SmallVector<Value> idx(row);
       idx.push_back(arith::AddIOp::create(
           b, outCol, arith::ConstantIndexOp::create(b, v * 16)));

@@ -22,6 +22,8 @@ struct KernelContext {
   Value scale, zeroPoint;
   /// Weight scale (rank-0 or [N]) and bias ([N], may be null).
   Value weightScale, bias;
+  /// The epilogue applies dq.gelu (the linear's one user, FuseGelu.h).
+  bool gelu = false;
 };
 
 /// Quantizes the activations of `op` (quantizeActivations; only their

@@ -21,6 +21,7 @@
 #include "lib/Conversion/DQToLinalg/Utils.h"
 #include "lib/Conversion/DQToVNNI/DQToVNNI.h"
 #include "lib/Conversion/DQToVNNI/Epilogue.h"
+#include "lib/Conversion/DQToVNNI/FuseGelu.h"
 #include "lib/Conversion/DQToVNNI/MicroKernel.h"
 #include "lib/Conversion/DQToVNNI/PackWeights.h"
 #include "lib/Conversion/DQToVNNI/ParallelPanels.h"
@@ -66,6 +67,13 @@ KernelContext mlir::dq::makeKernelContext(ImplicitLocOpBuilder &b,
   kc.weightScale = op.getWeightScale();
   kc.bias = op.getBias();
   return kc;
+}
+
+GeluOp mlir::dq::fusableGelu(LinearDynamicOp op) {
+  if (!op->hasOneUse())
+    return nullptr;
+  auto gelu = dyn_cast<GeluOp>(*op->user_begin());
+  return gelu && gelu.getType() == op.getType() ? gelu : nullptr;
 }
 
 namespace {
@@ -125,6 +133,15 @@ struct LinearToVNNI : OpRewritePattern<LinearDynamicOp> {
 
   LogicalResult matchAndRewrite(LinearDynamicOp op,
                                 PatternRewriter &rewriter) const override {
+    if (fusableGelu(op))
+      return rewriter.notifyMatchFailure(op, "fused with its dq.gelu user");
+    return rewrite(op, rewriter, nullptr);
+  }
+
+  /// The kernel of `op` at the rewriter's insertion point; with `gelu`, the
+  /// epilogue applies it and the kernel replaces it (and `op`).
+  LogicalResult rewrite(LinearDynamicOp op, PatternRewriter &rewriter,
+                        GeluOp gelu) const {
     auto xType = op.getInput().getType();
     auto wType = op.getWeight().getType();
     if (!wType.hasStaticShape() || xType.isDynamicDim(xType.getRank() - 1))
@@ -152,6 +169,7 @@ struct LinearToVNNI : OpRewritePattern<LinearDynamicOp> {
     // Runtime qparams and quantization, as dq-lower-to-linalg makes them.
     KernelContext kc =
         makeKernelContext(b, op, packed.data, packed.colsums, packed.k4);
+    kc.gelu = bool(gelu);
 
     auto [leadDims, numRows] = leadingDims(b, x);
     KernelBuilder kb{kc, rows, leadDims, numRows};
@@ -184,7 +202,12 @@ struct LinearToVNNI : OpRewritePattern<LinearDynamicOp> {
 
     if (out.getType() != op.getType())
       out = tensor::CastOp::create(b, op.getType(), out);
-    rewriter.replaceOp(op, out);
+    if (gelu) {
+      rewriter.replaceOp(gelu, out);
+      rewriter.eraseOp(op);
+    } else {
+      rewriter.replaceOp(op, out);
+    }
     return success();
   }
 
@@ -195,5 +218,6 @@ struct LinearToVNNI : OpRewritePattern<LinearDynamicOp> {
 void mlir::dq::populateLinearToVNNIPatterns(RewritePatternSet &patterns,
                                             int64_t rows, int64_t cols,
                                             int64_t threads) {
-  patterns.add<LinearToVNNI>(patterns.getContext(), rows, cols, threads);
+  patterns.add<LinearToVNNI, FusedGelu<LinearToVNNI>>(patterns.getContext(),
+                                                     rows, cols, threads);
 }

@@ -60,8 +60,6 @@
 // CHECK: scf.for {{.*}} step %c16
 // CHECK:   amx.tile_muli
 // CHECK-NOT: dq.linear_dynamic
-// CHECK: dq_amx_colsums: "0x04000000090000000400000000000000
-// CHECK: dq_amx_weights: "0x4000000001FE03FC7F80000500000000{{0+}}05060000{{0+}}"
 
 // LLVM-LABEL: llvm.func @linear_const
 // LLVM: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
@@ -135,3 +133,47 @@ func.func @linear_threads(%x: tensor<?x64xf32>) -> tensor<?x64xf32> {
       : tensor<?x64xf32>, tensor<64x64xi8>, tensor<f32> -> tensor<?x64xf32>
   return %y : tensor<?x64xf32>
 }
+
+// A dq.gelu that is the linear's only user (a transformer's FFN1) is applied
+// in the epilogue of both branches, to the dequantized vectors before their
+// store (its coefficient tables as dq.lookup): the output is written once,
+// and no dq.gelu is left.
+// CHECK-LABEL: func @linear_gelu
+// CHECK-NOT: dq.gelu
+// CHECK: dq.vpdpbusd
+// CHECK: math.fma
+// CHECK: dq.lookup
+// CHECK: vector.transfer_write
+// CHECK: } else {
+// CHECK: amx.tile_muli
+// CHECK: dq.lookup
+// CHECK: vector.transfer_write
+// CHECK-NOT: dq.gelu
+// CHECK: return
+func.func @linear_gelu(%x: tensor<?x64xf32>) -> tensor<?x32xf32> {
+  %w = arith.constant dense<3> : tensor<32x64xi8>
+  %ws = arith.constant dense<0.5> : tensor<f32>
+  %b = arith.constant dense<1.0> : tensor<32xf32>
+  %y = dq.linear_dynamic %x, %w, %ws bias %b act asymmetric per_tensor reduce_range
+      : tensor<?x64xf32>, tensor<32x64xi8>, tensor<f32>, tensor<32xf32> -> tensor<?x32xf32>
+  %g = dq.gelu %y : tensor<?x32xf32>
+  return %g : tensor<?x32xf32>
+}
+
+// With another user the linear keeps its own output and dq.gelu stays.
+// CHECK-LABEL: func @linear_gelu_shared
+// CHECK: amx.tile_muli
+// CHECK: %[[G:.*]] = dq.gelu
+// CHECK: return %[[G]], %{{.*}}
+func.func @linear_gelu_shared(%x: tensor<?x64xf32>) -> (tensor<?x32xf32>, tensor<?x32xf32>) {
+  %w = arith.constant dense<3> : tensor<32x64xi8>
+  %ws = arith.constant dense<0.5> : tensor<f32>
+  %y = dq.linear_dynamic %x, %w, %ws act asymmetric per_tensor
+      : tensor<?x64xf32>, tensor<32x64xi8>, tensor<f32> -> tensor<?x32xf32>
+  %g = dq.gelu %y : tensor<?x32xf32>
+  return %g, %y : tensor<?x32xf32>, tensor<?x32xf32>
+}
+
+// The packed constants of @linear_const, in the resource section at the end.
+// CHECK: dq_amx_colsums: "0x04000000090000000400000000000000
+// CHECK: dq_amx_weights: "0x4000000001FE03FC7F80000500000000{{0+}}05060000{{0+}}"

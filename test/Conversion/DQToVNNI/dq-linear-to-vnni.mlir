@@ -151,3 +151,22 @@ func.func @linear_huge_splat(%x: tensor<?x65536xf32>) -> tensor<?x65536xf32> {
       : tensor<?x65536xf32>, tensor<65536x65536xi8>, tensor<f32> -> tensor<?x65536xf32>
   return %y : tensor<?x65536xf32>
 }
+
+// -----
+
+// The VNNI kernel fuses a dq.gelu that is the linear's only user into its
+// epilogue too (lib/Conversion/DQToVNNI/FuseGelu.h).
+// CHECK-LABEL: func @linear_gelu
+// CHECK-NOT: dq.gelu
+// CHECK: dq.vpdpbusd
+// CHECK: dq.lookup
+// CHECK: vector.transfer_write
+// CHECK-NOT: dq.gelu
+func.func @linear_gelu(%x: tensor<?x64xf32>) -> tensor<?x32xf32> {
+  %w = arith.constant dense<3> : tensor<32x64xi8>
+  %ws = arith.constant dense<0.5> : tensor<f32>
+  %y = dq.linear_dynamic %x, %w, %ws act asymmetric per_tensor
+      : tensor<?x64xf32>, tensor<32x64xi8>, tensor<f32> -> tensor<?x32xf32>
+  %g = dq.gelu %y : tensor<?x32xf32>
+  return %g : tensor<?x32xf32>
+}
