@@ -11,9 +11,11 @@ def DQLinearToAMX : Pass<"dq-linear-to-amx"> {
   let description = [{
     Rewrites each `dq.linear_dynamic` whose weight is a constant into
     `dq.choose_qparams` + `dq.quantize` (lowered later by
-    `dq-lower-to-linalg`) and a tile kernel made of `scf.for`, `vector` and
+    `dq-lower-to-linalg`; the AMX path quantizes while it packs) and a tile kernel made of `scf.for`, `vector` and
     upstream `amx` ops:
 
+    - a `dq.gelu` that is the linear's only user is applied in the epilogue
+      (same arithmetic, same bits) and replaced by the kernel's result;
     - the weights are packed at compile time into one constant in the AMX
       B-tile layout: panels of `col-tiles` x 16 columns (the last one may be
       narrower), each `[K/64][col-tiles][16 rows = 16 groups of 4 k][16
