@@ -89,7 +89,7 @@ constexpr uint32_t kCoefficients[6][kIntervals] = {
 } // namespace
 
 Value mlir::dq::buildGelu(ImplicitLocOpBuilder &e, Value x) {
-  Type f32 = e.getF32Type(), i32 = e.getI32Type();
+  Type i32 = e.getI32Type();
   auto vType = dyn_cast<VectorType>(x.getType());
   if (vType)
     i32 = vType.clone(i32);
@@ -131,7 +131,6 @@ Value mlir::dq::buildGelu(ImplicitLocOpBuilder &e, Value x) {
       e, fType,
       arith::XOrIOp::create(e, arith::BitcastOp::create(e, i32, p), sign));
   Value y = arith::MulFOp::create(e, x, arith::AddFOp::create(e, erf, cF(1.0f)));
-  (void)f32;
   return arith::MulFOp::create(e, y, cF(0.5f));
 }
 
