@@ -81,14 +81,9 @@ struct AMXKernel {
                               cIndex(b, 64)));
   }
 
-  /// Quantizes the input into `acts` as it packs it, 64 bytes (one tile
-  /// row) at a time, with dq.quantize's arithmetic (quantizeValue): the
-  /// quantized activations are written once, into their tiles. Symmetric
-  /// (si8) values get their sign bit flipped: u8 for tdpbusd. K padding
-  /// bytes (quantized zeros in a partial vector, else 0) meet zero weights.
   /// Rows [0, numRows) split into `chunks` ranges, packed in parallel (an
   /// scf.forall like the panels'): at 2 threads the packing was a sequential
-  /// quarter of the call.
+  /// quarter of the call. Null `chunks`: all rows, sequentially.
   void packActivations(ImplicitLocOpBuilder &b, Value chunks) {
     if (!chunks)
       return packActivations(b, cIndex(b, 0), numRows);
@@ -96,15 +91,17 @@ struct AMXKernel {
                                         ValueRange{}, std::nullopt);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(forall.getBody());
-    Value c = forall.getBody()->getArgument(0);
-    auto bound = [&](Value chunk) -> Value {
-      return arith::DivUIOp::create(
-          b, arith::MulIOp::create(b, chunk, numRows), chunks);
-    };
-    packActivations(b, bound(c),
-                    bound(arith::AddIOp::create(b, c, cIndex(b, 1))));
+    auto [first, end] =
+        chunkBounds(b, forall.getBody()->getArgument(0), chunks, numRows);
+    packActivations(b, first, end);
   }
 
+  /// Quantizes rows [firstRow, endRow) of the input into `acts` as it packs
+  /// them, 64 bytes (one tile row) at a time, with dq.quantize's arithmetic
+  /// (quantizeValue): the quantized activations are written once, into their
+  /// tiles. Symmetric (si8) values get their sign bit flipped: u8 for
+  /// tdpbusd. K padding bytes (quantized zeros in a partial vector, else 0)
+  /// meet zero weights.
   void packActivations(ImplicitLocOpBuilder &b, Value firstRow,
                        Value endRow) {
     Type f32 = b.getF32Type(), i8 = b.getI8Type();

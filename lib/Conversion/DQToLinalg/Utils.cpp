@@ -71,3 +71,14 @@ Value dq::constF64(ImplicitLocOpBuilder &b, double v) {
 Value dq::constI32(ImplicitLocOpBuilder &b, int32_t v) {
   return arith::ConstantOp::create(b, b.getI32IntegerAttr(v));
 }
+
+std::pair<Value, Value> dq::chunkBounds(ImplicitLocOpBuilder &b, Value chunk,
+                                        Value chunks, Value total) {
+  auto start = [&](Value c) -> Value {
+    return arith::DivUIOp::create(b, arith::MulIOp::create(b, c, total),
+                                  chunks);
+  };
+  Value next =
+      arith::AddIOp::create(b, chunk, arith::ConstantIndexOp::create(b, 1));
+  return {start(chunk), start(next)};
+}

@@ -30,6 +30,12 @@ SmallVector<utils::IteratorType> iterators(unsigned rank,
 SmallVector<Value> delinearizeRow(ImplicitLocOpBuilder &b, Value m,
                                   ArrayRef<Value> leadDims);
 
+/// Chunk `chunk` of [0, total) split into `chunks` near-equal parts (the
+/// iterations of a threads' scf.forall): [c * total / chunks,
+/// (c + 1) * total / chunks).
+std::pair<Value, Value> chunkBounds(ImplicitLocOpBuilder &b, Value chunk,
+                                    Value chunks, Value total);
+
 /// The leading dims (all but the last) of `input` and their product.
 std::pair<SmallVector<Value>, Value> leadingDims(ImplicitLocOpBuilder &b,
                                                  Value input);

@@ -152,12 +152,8 @@ foldRowsInParallel(ImplicitLocOpBuilder &b, Value input,
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(forall.getBody());
     Value c = forall.getBody()->getArgument(0);
-    auto bound = [&](Value chunk) -> Value {
-      return arith::DivUIOp::create(
-          b, arith::MulIOp::create(b, chunk, numRows), chunks);
-    };
-    auto [mn, mx] = foldRows(b, input, leadDims, bound(c),
-                             bound(arith::AddIOp::create(b, c, c1)), init);
+    auto [first, end] = chunkBounds(b, c, chunks, numRows);
+    auto [mn, mx] = foldRows(b, input, leadDims, first, end, init);
     Value part = tensor::EmptyOp::create(
         b, ArrayRef<int64_t>{1, 2, kLanes}, f32);
     bool inBounds[] = {true};

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "lib/Conversion/DQToVNNI/ParallelPanels.h"
+#include "lib/Conversion/DQToLinalg/Utils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -47,15 +48,11 @@ Value dq::emitPanels(ImplicitLocOpBuilder &b, Value out, int64_t numPanels,
   Value c = forallBody->getArgument(0), shared = forallBody->getArgument(1);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(forallBody);
-  // Chunk c: panels [c P / chunks, (c + 1) P / chunks).
-  Value p = cIndex(b, numPanels);
-  auto firstColumn = [&](Value chunk) {
-    Value panel = arith::DivUIOp::create(
-        b, arith::MulIOp::create(b, chunk, p), chunks);
-    return arith::MulIOp::create(b, panel, cIndex(b, cols));
-  };
-  Value lb = firstColumn(c);
-  Value ub = firstColumn(arith::AddIOp::create(b, c, cIndex(b, 1)));
+  // Chunk c: panels [c P / chunks, (c + 1) P / chunks), as columns.
+  auto [firstPanel, endPanel] =
+      chunkBounds(b, c, chunks, cIndex(b, numPanels));
+  Value lb = arith::MulIOp::create(b, firstPanel, cIndex(b, cols));
+  Value ub = arith::MulIOp::create(b, endPanel, cIndex(b, cols));
   Value width = arith::SubIOp::create(b, ub, lb);
 
   auto outType = cast<RankedTensorType>(out.getType());
