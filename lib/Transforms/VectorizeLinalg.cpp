@@ -278,6 +278,57 @@ void hoistAccumulator(RewriterBase &rewriter, scf::ForOp loop, Value tile) {
         carried->getOperation()->getResults().back());
 }
 
+/// The loop an f32 input of an all-parallel op is contiguous along, when
+/// that is not the innermost loop, along which the output is: a transpose
+/// (BERT's K^T, [B, S, H, D] -> [B, H, D, S]). Tiled [.., V, .., V], each
+/// tile is read and written as V contiguous vectors and transposed in
+/// registers (lowerTileTransposes); tiled by 1 there, every lane of the
+/// output vector was a scalar load of its own (4% of a BERT-base call).
+std::optional<unsigned> transposedLoop(linalg::LinalgOp op) {
+  unsigned n = op.getNumLoops();
+  if (n < 2 || op.getNumDpsInits() != 1)
+    return std::nullopt;
+  AffineMap out = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+  if (out.getNumResults() == 0)
+    return std::nullopt;
+  auto outLast = dyn_cast<AffineDimExpr>(out.getResults().back());
+  if (!outLast || outLast.getPosition() != n - 1)
+    return std::nullopt;
+  for (OpOperand *in : op.getDpsInputOperands()) {
+    AffineMap map = op.getMatchingIndexingMap(in);
+    if (!getElementTypeOrSelf(in->get().getType()).isF32() ||
+        map.getNumResults() == 0 || !map.isProjectedPermutation() ||
+        !map.isFunctionOfDim(n - 1))
+      continue;
+    unsigned last = cast<AffineDimExpr>(map.getResults().back()).getPosition();
+    if (last != n - 1)
+      return last;
+  }
+  return std::nullopt;
+}
+
+/// The 16 x 16 f32 transposes of transposedLoop's tiles as 64 AVX-512
+/// shuffles (upstream's Shuffle16x16 lowering). Only those: other
+/// vector.transposes keep their lowering in convert-vector-to-llvm.
+LogicalResult lowerTileTransposes(Operation *root) {
+  SmallVector<Operation *> tiles;
+  root->walk([&](vector::TransposeOp t) {
+    VectorType type = t.getSourceVectorType();
+    SmallVector<int64_t> wide;
+    for (int64_t size : type.getShape())
+      if (size != 1)
+        wide.push_back(size);
+    if (type.getElementType().isF32() && wide == SmallVector<int64_t>{16, 16})
+      tiles.push_back(t);
+  });
+  if (tiles.empty())
+    return success();
+  RewritePatternSet patterns(root->getContext());
+  vector::populateVectorTransposeLoweringPatterns(
+      patterns, vector::VectorTransposeLowering::Shuffle16x16);
+  return applyOpPatternsGreedily(tiles, std::move(patterns));
+}
+
 /// Lanes for a loop of `size` iterations: V, or the size if smaller.
 int64_t lanes(int64_t size, int64_t v) {
   return ShapedType::isDynamic(size) ? v : std::min(size, v);
@@ -326,6 +377,9 @@ struct VectorizeLinalg
                 !linalg::isReductionIterator(iters[n - 1]))) {
       // Only one innermost reduction (softmax max/sum, norms) is handled.
       return;
+    } else if (numReductions == 0) {
+      if (std::optional<unsigned> loop = transposedLoop(op))
+        tiles[*loop] = vectorSize;
     }
     FailureOr<SmallVector<linalg::LinalgOp>> tiled =
         tileAndPeel(rewriter, op, tiles, peel, staticTilePatterns, threads);
@@ -370,6 +424,12 @@ struct VectorizeLinalg
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns)))) {
       getOperation().emitError("dq-vectorize-linalg: cleanup patterns did not "
                                "converge");
+      return signalPassFailure();
+    }
+
+    if (failed(lowerTileTransposes(getOperation()))) {
+      getOperation().emitError("dq-vectorize-linalg: transpose lowering did "
+                               "not converge");
       return signalPassFailure();
     }
 

@@ -119,19 +119,52 @@ func.func @powi(%x: memref<?x?xf32>, %y: memref<?x?xf32>) {
   return
 }
 
-// A static transpose of a reshaped buffer (BERT's K^T with the batch fixed).
+// A static transpose of a reshaped buffer (BERT's K^T with the batch fixed):
+// tiles of 16 head-dim x 16 keys, read as 16 rows of the input, transposed
+// in registers by 64 shuffles, written as 16 rows of the output; the last 8
+// of the 24 keys are masked on both sides.
 // Its reads stay on the expand_shape: MLIR 22 folds them into the source
 // wrongly (test/fuzz/upstream/transfer-read-through-expand-shape.mlir).
 // CHECK-LABEL: func.func @transpose_of_reshape
 // CHECK: memref.expand_shape
-// CHECK: vector.transfer_read %expand_shape
-// CHECK: vector.transfer_write {{.*}} vector<16xf32>, memref<2x2x64x24xf32>
-// CHECK: vector.transfer_read %expand_shape
+// CHECK: scf.for {{.*}} to %c64 step %c16
+// CHECK: vector.transfer_read %expand_shape{{.*}} : memref<2x24x2x64xf32>, vector<16x1x16xf32>
+// CHECK-COUNT-64: vector.shuffle
+// CHECK: vector.transfer_write {{.*}} : vector<16x16xf32>, memref<2x2x64x24xf32>
+// CHECK: vector.create_mask %c1, %{{.*}}, %c1, %c16 : vector<1x16x1x16xi1>
+// CHECK: vector.transfer_read %expand_shape{{.*}} vector<16x1x16xf32>
+// CHECK-COUNT-64: vector.shuffle
+// CHECK: vector.create_mask %c1, %c1, %c16, %{{.*}} : vector<1x1x16x16xi1>
+// CHECK: vector.transfer_write {{.*}} : vector<16x16xf32>, memref<2x2x64x24xf32>
+// CHECK-NOT: vector.transpose
 func.func @transpose_of_reshape(%a: memref<2x24x128xf32>, %o: memref<2x2x64x24xf32>) {
   %e = memref.expand_shape %a [[0], [1], [2, 3]] output_shape [2, 24, 2, 64]
       : memref<2x24x128xf32> into memref<2x24x2x64xf32>
   linalg.transpose ins(%e : memref<2x24x2x64xf32>) outs(%o : memref<2x2x64x24xf32>)
       permutation = [0, 2, 3, 1]
+  return
+}
+
+// A dynamic 2-D transpose: full and partial tiles in both dims (4 copies),
+// each a 16 x 16 tile. A broadcast input (row) is not a transpose: it keeps
+// the [1, 16] tiles.
+// CHECK-LABEL: func.func @transpose_dynamic
+// CHECK-COUNT-4: vector.transfer_write {{.*}} : vector<16x16xf32>, memref<?x?xf32>
+// CHECK-NOT: vector.transpose
+// CHECK-LABEL: func.func @broadcast_rows
+// CHECK: vector.transfer_write {{.*}} : vector<16xf32>, memref<?x?xf32>
+// CHECK-NOT: vector<16x16xf32>
+func.func @transpose_dynamic(%a: memref<?x?xf32>, %o: memref<?x?xf32>) {
+  linalg.transpose ins(%a : memref<?x?xf32>) outs(%o : memref<?x?xf32>)
+      permutation = [1, 0]
+  return
+}
+func.func @broadcast_rows(%r: memref<?xf32>, %o: memref<?x?xf32>) {
+  linalg.generic {indexing_maps = [#row, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%r : memref<?xf32>) outs(%o : memref<?x?xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    linalg.yield %in : f32
+  }
   return
 }
 
