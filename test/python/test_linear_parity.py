@@ -134,3 +134,35 @@ def test_zero_weight_channel():
         dtype=torch.qint8)[0]
     x = torch.randn(5, 24)
     assert record_parity(dqmlir.compile(q, (x,))(x), q(x)) == 0
+
+
+class _Residual(torch.nn.Module):
+    """linear(x) + r or r + linear(x): the add is fused into the kernel's
+    epilogue (FuseEpilogue.h) and must round like PyTorch's separate add."""
+
+    def __init__(self, k, n, first, per_channel):
+        super().__init__()
+        self.lin = make_qlinear(k, n, per_channel=per_channel)
+        self.first = first
+
+    def forward(self, x, r):
+        y = self.lin(x)
+        return r + y if self.first else y + r
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("first,per_channel,k,n", [(False, False, 64, 48), (True, True, 96, 40),
+                                                   (False, True, 200, 768)])
+def test_residual_add_fused(threads, first, per_channel, k, n):
+    model = _Residual(k, n, first, per_channel).eval()
+    compiled = dqmlir.compile(model, (torch.randn(2, 3, k), torch.randn(2, 3, n)), threads=threads)
+    if HAS_VNNI:
+        assert "dq.linear_dynamic" in compiled.ir("dq")
+    # Rows of the VNNI branch (< 32), of AMX tiles and their remainders;
+    # residuals with infinities and NaN too.
+    for b, s in [(1, 1), (2, 3), (1, 31), (2, 40), (3, 77), (1, 231)]:
+        x, r = torch.randn(b, s, k) * 3, torch.randn(b, s, n) * 5
+        r.view(-1)[:3] = torch.tensor([float("inf"), float("-inf"), float("nan")])
+        ours, ref = compiled(x, r), model(x, r)
+        same = (ours.view(torch.int32) == ref.view(torch.int32)) | (ours.isnan() & ref.isnan())
+        assert bool(same.all()), ((b, s), (~same).sum().item())

@@ -14,8 +14,10 @@ def DQLinearToAMX : Pass<"dq-linear-to-amx"> {
     `dq-lower-to-linalg`; the AMX path quantizes while it packs) and a tile kernel made of `scf.for`, `vector` and
     upstream `amx` ops:
 
-    - a `dq.gelu` that is the linear's only user is applied in the epilogue
-      (same arithmetic, same bits) and replaced by the kernel's result;
+    - a `dq.gelu` that is the linear's only user, or an elementwise add of a
+      same-typed tensor (a residual) that is its only user besides
+      `tensor.dim`, is applied in the epilogue (same arithmetic, same bits)
+      and replaced by the kernel's result;
     - the weights are packed at compile time into one constant in the AMX
       B-tile layout: panels of `col-tiles` x 16 columns (the last one may be
       narrower), each `[K/64][col-tiles][16 rows = 16 groups of 4 k][16

@@ -32,7 +32,7 @@
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h"
 #include "lib/Conversion/DQToLinalg/Utils.h"
 #include "lib/Conversion/DQToVNNI/Epilogue.h"
-#include "lib/Conversion/DQToVNNI/FuseGelu.h"
+#include "lib/Conversion/DQToVNNI/FuseEpilogue.h"
 #include "lib/Conversion/DQToVNNI/MicroKernel.h"
 #include "lib/Conversion/DQToVNNI/PackWeights.h"
 #include "lib/Conversion/DQToVNNI/ParallelPanels.h"
@@ -41,6 +41,7 @@
 #include "mlir/Dialect/AMX/AMXDialect.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -331,15 +332,15 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
 
   LogicalResult matchAndRewrite(LinearDynamicOp op,
                                 PatternRewriter &rewriter) const override {
-    if (fusableGelu(op))
-      return rewriter.notifyMatchFailure(op, "fused with its dq.gelu user");
-    return rewrite(op, rewriter, nullptr);
+    if (fusableUser(op))
+      return rewriter.notifyMatchFailure(op, "fused with its user");
+    return rewrite(op, rewriter, FusedUser());
   }
 
-  /// The kernel of `op` at the rewriter's insertion point; with `gelu`, the
-  /// epilogue applies it and the kernel replaces it (and `op`).
+  /// The kernel of `op` at the rewriter's insertion point; with `fused`, the
+  /// epilogue applies that user and the kernel replaces it (and `op`).
   LogicalResult rewrite(LinearDynamicOp op, PatternRewriter &rewriter,
-                        GeluOp gelu) const {
+                        FusedUser fused) const {
     auto xType = op.getInput().getType();
     auto wType = op.getWeight().getType();
     if (!wType.hasStaticShape() || xType.isDynamicDim(xType.getRank() - 1))
@@ -369,7 +370,9 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
     KernelContext kc = makeKernelContext(b, op, packed.data, packed.colsums,
                                          llvm::divideCeil(k, 4),
                                          /*quantize=*/false);
-    kc.gelu = bool(gelu);
+    kc.gelu = fused.gelu;
+    kc.residual = fused.residual;
+    kc.residualFirst = fused.residualFirst;
 
     auto [leadDims, numRows] = leadingDims(b, x);
     int64_t kBlocks = packed.k64 / 64;
@@ -466,8 +469,8 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
 
     if (out.getType() != op.getType())
       out = tensor::CastOp::create(b, op.getType(), out);
-    if (gelu) {
-      rewriter.replaceOp(gelu, out);
+    if (fused) {
+      rewriter.replaceOp(fused.op, out);
       rewriter.eraseOp(op);
     } else {
       rewriter.replaceOp(op, out);
@@ -482,6 +485,7 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
 void mlir::dq::populateLinearToAMXPatterns(RewritePatternSet &patterns,
                                            int64_t rowTiles, int64_t colTiles,
                                            int64_t vnniBelow, int64_t threads) {
-  patterns.add<LinearToAMX, FusedGelu<LinearToAMX>>(
+  patterns.add<LinearToAMX, FusedEpilogue<LinearToAMX, GeluOp>,
+               FusedEpilogue<LinearToAMX, linalg::GenericOp>>(
       patterns.getContext(), rowTiles, colTiles, vnniBelow, threads);
 }

@@ -14,8 +14,10 @@ def DQLinearToVNNI : Pass<"dq-linear-to-vnni"> {
     `dq-lower-to-linalg`) and a register-blocked kernel on tensors made of
     `scf.for` and `vector` ops:
 
-    - a `dq.gelu` that is the linear's only user is applied in the epilogue
-      (same arithmetic, same bits) and replaced by the kernel's result;
+    - a `dq.gelu` that is the linear's only user, or an elementwise add of a
+      same-typed tensor (a residual) that is its only user besides
+      `tensor.dim`, is applied in the epilogue (same arithmetic, same bits)
+      and replaced by the kernel's result;
     - the weights are packed at compile time into one constant, a panel of
       `cols` columns after the other, each panel `[K/4][cols/16][16][4]`
       (K padded to 4 and N to 16 with zero weights); their column sums are

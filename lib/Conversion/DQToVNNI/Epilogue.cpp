@@ -114,10 +114,20 @@ Value dq::emitEpilogue(ImplicitLocOpBuilder &b, const KernelContext &kc,
       }
       if (kc.gelu)
         r = buildGelu(b, r);
-      SmallVector<Value> idx(row);
-      idx.push_back(arith::AddIOp::create(
-          b, outCol, arith::ConstantIndexOp::create(b, v * 16)));
+      Value v16 = arith::ConstantIndexOp::create(b, v * 16);
       bool bounds[] = {!masked};
+      if (kc.residual) {
+        // The residual is the whole output's shape: column n0 + 16 v.
+        SmallVector<Value> at(row);
+        at.push_back(arith::AddIOp::create(b, n0, v16));
+        Value res = vector::TransferReadOp::create(
+            b, lanes(f32), kc.residual, at,
+            arith::ConstantOp::create(b, b.getF32FloatAttr(0)), bounds);
+        r = kc.residualFirst ? arith::AddFOp::create(b, res, r)
+                             : arith::AddFOp::create(b, r, res);
+      }
+      SmallVector<Value> idx(row);
+      idx.push_back(arith::AddIOp::create(b, outCol, v16));
       out = vector::TransferWriteOp::create(b, r, out, idx, bounds).getResult();
     }
   }

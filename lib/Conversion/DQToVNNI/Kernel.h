@@ -22,8 +22,11 @@ struct KernelContext {
   Value scale, zeroPoint;
   /// Weight scale (rank-0 or [N]) and bias ([N], may be null).
   Value weightScale, bias;
-  /// The epilogue applies dq.gelu (the linear's one user, FuseGelu.h).
+  /// The epilogue applies dq.gelu, or adds `residual` (as the left operand
+  /// if `residualFirst`): the linear's user, FuseEpilogue.h.
   bool gelu = false;
+  Value residual;
+  bool residualFirst = false;
 };
 
 /// Quantizes the activations of `op` (quantizeActivations; only their

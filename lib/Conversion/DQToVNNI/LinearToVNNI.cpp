@@ -21,13 +21,14 @@
 #include "lib/Conversion/DQToLinalg/Utils.h"
 #include "lib/Conversion/DQToVNNI/DQToVNNI.h"
 #include "lib/Conversion/DQToVNNI/Epilogue.h"
-#include "lib/Conversion/DQToVNNI/FuseGelu.h"
+#include "lib/Conversion/DQToVNNI/FuseEpilogue.h"
 #include "lib/Conversion/DQToVNNI/MicroKernel.h"
 #include "lib/Conversion/DQToVNNI/PackWeights.h"
 #include "lib/Conversion/DQToVNNI/ParallelPanels.h"
 #include "lib/Dialect/DQ/IR/DQOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/PatternMatch.h"
@@ -67,13 +68,6 @@ KernelContext mlir::dq::makeKernelContext(ImplicitLocOpBuilder &b,
   kc.weightScale = op.getWeightScale();
   kc.bias = op.getBias();
   return kc;
-}
-
-GeluOp mlir::dq::fusableGelu(LinearDynamicOp op) {
-  if (!op->hasOneUse())
-    return nullptr;
-  auto gelu = dyn_cast<GeluOp>(*op->user_begin());
-  return gelu && gelu.getType() == op.getType() ? gelu : nullptr;
 }
 
 namespace {
@@ -133,15 +127,15 @@ struct LinearToVNNI : OpRewritePattern<LinearDynamicOp> {
 
   LogicalResult matchAndRewrite(LinearDynamicOp op,
                                 PatternRewriter &rewriter) const override {
-    if (fusableGelu(op))
-      return rewriter.notifyMatchFailure(op, "fused with its dq.gelu user");
-    return rewrite(op, rewriter, nullptr);
+    if (fusableUser(op))
+      return rewriter.notifyMatchFailure(op, "fused with its user");
+    return rewrite(op, rewriter, FusedUser());
   }
 
-  /// The kernel of `op` at the rewriter's insertion point; with `gelu`, the
-  /// epilogue applies it and the kernel replaces it (and `op`).
+  /// The kernel of `op` at the rewriter's insertion point; with `fused`, the
+  /// epilogue applies that user and the kernel replaces it (and `op`).
   LogicalResult rewrite(LinearDynamicOp op, PatternRewriter &rewriter,
-                        GeluOp gelu) const {
+                        FusedUser fused) const {
     auto xType = op.getInput().getType();
     auto wType = op.getWeight().getType();
     if (!wType.hasStaticShape() || xType.isDynamicDim(xType.getRank() - 1))
@@ -169,7 +163,9 @@ struct LinearToVNNI : OpRewritePattern<LinearDynamicOp> {
     // Runtime qparams and quantization, as dq-lower-to-linalg makes them.
     KernelContext kc =
         makeKernelContext(b, op, packed.data, packed.colsums, packed.k4);
-    kc.gelu = bool(gelu);
+    kc.gelu = fused.gelu;
+    kc.residual = fused.residual;
+    kc.residualFirst = fused.residualFirst;
 
     auto [leadDims, numRows] = leadingDims(b, x);
     KernelBuilder kb{kc, rows, leadDims, numRows};
@@ -202,8 +198,8 @@ struct LinearToVNNI : OpRewritePattern<LinearDynamicOp> {
 
     if (out.getType() != op.getType())
       out = tensor::CastOp::create(b, op.getType(), out);
-    if (gelu) {
-      rewriter.replaceOp(gelu, out);
+    if (fused) {
+      rewriter.replaceOp(fused.op, out);
       rewriter.eraseOp(op);
     } else {
       rewriter.replaceOp(op, out);
@@ -218,6 +214,7 @@ struct LinearToVNNI : OpRewritePattern<LinearDynamicOp> {
 void mlir::dq::populateLinearToVNNIPatterns(RewritePatternSet &patterns,
                                             int64_t rows, int64_t cols,
                                             int64_t threads) {
-  patterns.add<LinearToVNNI, FusedGelu<LinearToVNNI>>(patterns.getContext(),
+  patterns.add<LinearToVNNI, FusedEpilogue<LinearToVNNI, GeluOp>,
+               FusedEpilogue<LinearToVNNI, linalg::GenericOp>>(patterns.getContext(),
                                                      rows, cols, threads);
 }

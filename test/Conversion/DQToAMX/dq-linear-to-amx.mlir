@@ -174,6 +174,42 @@ func.func @linear_gelu_shared(%x: tensor<?x64xf32>) -> (tensor<?x32xf32>, tensor
   return %g, %y : tensor<?x32xf32>, tensor<?x32xf32>
 }
 
+// A residual add, the linear's only user besides tensor.dim, is fused in
+// both branches: the residual's vector at the output's row and column is
+// added (as the add's left operand here) before the store.
+// CHECK-LABEL: func @linear_residual
+// CHECK-SAME: (%[[X:.*]]: tensor<?x64xf32>, %[[R:.*]]: tensor<?x32xf32>)
+// CHECK-NOT: linalg.generic
+// CHECK: dq.vpdpbusd
+// CHECK: %[[Y:.*]] = math.fma
+// CHECK: %[[RES:.*]] = vector.transfer_read %[[R]]
+// CHECK: arith.addf %[[RES]], %[[Y]] : vector<16xf32>
+// CHECK: } else {
+// CHECK: amx.tile_muli
+// CHECK: %[[Y2:.*]] = math.fma
+// CHECK: %[[RES2:.*]] = vector.transfer_read %[[R]]
+// CHECK: arith.addf %[[RES2]], %[[Y2]] : vector<16xf32>
+// CHECK-NOT: linalg.generic
+// CHECK: return
+func.func @linear_residual(%x: tensor<?x64xf32>, %r: tensor<?x32xf32>) -> tensor<?x32xf32> {
+  %c0 = arith.constant 0 : index
+  %w = arith.constant dense<3> : tensor<32x64xi8>
+  %ws = arith.constant dense<0.5> : tensor<f32>
+  %b = arith.constant dense<1.0> : tensor<32xf32>
+  %y = dq.linear_dynamic %x, %w, %ws bias %b act asymmetric per_tensor reduce_range
+      : tensor<?x64xf32>, tensor<32x64xi8>, tensor<f32>, tensor<32xf32> -> tensor<?x32xf32>
+  %d = tensor.dim %y, %c0 : tensor<?x32xf32>
+  %e = tensor.empty(%d) : tensor<?x32xf32>
+  %s = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>],
+                       iterator_types = ["parallel", "parallel"]}
+      ins(%r, %y : tensor<?x32xf32>, tensor<?x32xf32>) outs(%e : tensor<?x32xf32>) {
+  ^bb0(%a: f32, %c: f32, %o: f32):
+    %t = arith.addf %a, %c : f32
+    linalg.yield %t : f32
+  } -> tensor<?x32xf32>
+  return %s : tensor<?x32xf32>
+}
+
 // The packed constants of @linear_const, in the resource section at the end.
 // CHECK: dq_amx_colsums: "0x04000000090000000400000000000000
 // CHECK: dq_amx_weights: "0x4000000001FE03FC7F80000500000000{{0+}}05060000{{0+}}"

@@ -155,7 +155,7 @@ func.func @linear_huge_splat(%x: tensor<?x65536xf32>) -> tensor<?x65536xf32> {
 // -----
 
 // The VNNI kernel fuses a dq.gelu that is the linear's only user into its
-// epilogue too (lib/Conversion/DQToVNNI/FuseGelu.h).
+// epilogue too (lib/Conversion/DQToVNNI/FuseEpilogue.h).
 // CHECK-LABEL: func @linear_gelu
 // CHECK-NOT: dq.gelu
 // CHECK: dq.vpdpbusd
@@ -169,4 +169,82 @@ func.func @linear_gelu(%x: tensor<?x64xf32>) -> tensor<?x32xf32> {
       : tensor<?x64xf32>, tensor<32x64xi8>, tensor<f32> -> tensor<?x32xf32>
   %g = dq.gelu %y : tensor<?x32xf32>
   return %g : tensor<?x32xf32>
+}
+
+// -----
+
+// A residual add (torch-mlir's elementwise generic, the linear's only user
+// besides tensor.dim) is fused too: the epilogue reads the residual at the
+// output's row and column and adds it, as the add's right operand, before
+// the store. The tensor.dim users become dims of the input.
+// CHECK-LABEL: func @linear_residual
+// CHECK-SAME: (%[[X:.*]]: tensor<?x64xf32>, %[[R:.*]]: tensor<?x32xf32>)
+// CHECK: tensor.dim %[[X]], %c0
+// CHECK-NOT: linalg.generic
+// CHECK: dq.vpdpbusd
+// CHECK: %[[Y:.*]] = math.fma
+// CHECK: %[[RES:.*]] = vector.transfer_read %[[R]]
+// CHECK: %[[SUM:.*]] = arith.addf %[[Y]], %[[RES]] : vector<16xf32>
+// CHECK: vector.transfer_write %[[SUM]]
+// CHECK-NOT: linalg.generic
+func.func @linear_residual(%x: tensor<?x64xf32>, %r: tensor<?x32xf32>) -> tensor<?x32xf32> {
+  %c0 = arith.constant 0 : index
+  %w = arith.constant dense<3> : tensor<32x64xi8>
+  %ws = arith.constant dense<0.5> : tensor<f32>
+  %b = arith.constant dense<1.0> : tensor<32xf32>
+  %y = dq.linear_dynamic %x, %w, %ws bias %b act asymmetric per_tensor
+      : tensor<?x64xf32>, tensor<32x64xi8>, tensor<f32>, tensor<32xf32> -> tensor<?x32xf32>
+  %d = tensor.dim %y, %c0 : tensor<?x32xf32>
+  %e = tensor.empty(%d) : tensor<?x32xf32>
+  %s = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>],
+                       iterator_types = ["parallel", "parallel"]}
+      ins(%y, %r : tensor<?x32xf32>, tensor<?x32xf32>) outs(%e : tensor<?x32xf32>) {
+  ^bb0(%a: f32, %c: f32, %o: f32):
+    %t = arith.addf %a, %c : f32
+    linalg.yield %t : f32
+  } -> tensor<?x32xf32>
+  return %s : tensor<?x32xf32>
+}
+
+// -----
+
+// Not fused: the linear has another user (the add would read it anyway), or
+// the add is a subtraction.
+// CHECK-LABEL: func @linear_residual_shared
+// CHECK: dq.vpdpbusd
+// CHECK: linalg.generic
+// CHECK: arith.addf %{{.*}}, %{{.*}} : f32
+// CHECK-LABEL: func @linear_minus
+// CHECK: dq.vpdpbusd
+// CHECK: linalg.generic
+// CHECK: arith.subf %{{.*}}, %{{.*}} : f32
+func.func @linear_residual_shared(%x: tensor<4x64xf32>, %r: tensor<4x32xf32>) -> (tensor<4x32xf32>, tensor<4x32xf32>) {
+  %w = arith.constant dense<3> : tensor<32x64xi8>
+  %ws = arith.constant dense<0.5> : tensor<f32>
+  %y = dq.linear_dynamic %x, %w, %ws act asymmetric per_tensor
+      : tensor<4x64xf32>, tensor<32x64xi8>, tensor<f32> -> tensor<4x32xf32>
+  %e = tensor.empty() : tensor<4x32xf32>
+  %s = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>],
+                       iterator_types = ["parallel", "parallel"]}
+      ins(%y, %r : tensor<4x32xf32>, tensor<4x32xf32>) outs(%e : tensor<4x32xf32>) {
+  ^bb0(%a: f32, %c: f32, %o: f32):
+    %t = arith.addf %a, %c : f32
+    linalg.yield %t : f32
+  } -> tensor<4x32xf32>
+  return %s, %y : tensor<4x32xf32>, tensor<4x32xf32>
+}
+func.func @linear_minus(%x: tensor<4x64xf32>, %r: tensor<4x32xf32>) -> tensor<4x32xf32> {
+  %w = arith.constant dense<3> : tensor<32x64xi8>
+  %ws = arith.constant dense<0.5> : tensor<f32>
+  %y = dq.linear_dynamic %x, %w, %ws act asymmetric per_tensor
+      : tensor<4x64xf32>, tensor<32x64xi8>, tensor<f32> -> tensor<4x32xf32>
+  %e = tensor.empty() : tensor<4x32xf32>
+  %s = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>],
+                       iterator_types = ["parallel", "parallel"]}
+      ins(%y, %r : tensor<4x32xf32>, tensor<4x32xf32>) outs(%e : tensor<4x32xf32>) {
+  ^bb0(%a: f32, %c: f32, %o: f32):
+    %t = arith.subf %a, %c : f32
+    linalg.yield %t : f32
+  } -> tensor<4x32xf32>
+  return %s : tensor<4x32xf32>
 }
