@@ -8,7 +8,7 @@ PY      := $(VENV)/bin/python
 BUILD   := build
 STAMP   := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 
-.PHONY: all venv build check demo bench bench-quick fuzz clean
+.PHONY: all venv build check demo bench bench-quick bench-cold fuzz clean
 
 all: build
 
@@ -39,6 +39,11 @@ bench: build
 
 bench-quick: build
 	$(PY) benchmarks/bench.py --quick
+
+# How much a call slows down after the core ran something else for a while
+# (why interleaved medians exceed hot-loop timings here).
+bench-cold: build
+	$(PY) benchmarks/cold.py
 
 # Long fuzz run of dq-opt over the mutated lit corpus (make check runs 300 inputs).
 FUZZ_COUNT ?= 10000
