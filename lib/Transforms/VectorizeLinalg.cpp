@@ -85,26 +85,39 @@ SmallVector<OpFoldResult> indexAttrs(OpBuilder &b, ArrayRef<int64_t> sizes) {
 /// With threads > 1: the loop over dim 0 of a tiled op whose dim 0 is
 /// parallel and tiled by 1 (batch x heads of attention, rows of GELU and
 /// softmax) becomes an scf.parallel, which dq-cpu-pipeline gives to
-/// async-parallel-for, when the op has at least 2^18 iterations per thread
-/// (a hand-off costs microseconds); smaller ones keep the scf.for, in the
-/// other branch of an scf.if. Iterations write disjoint slices of the
-/// output: dim 0 is a parallel dim of it. Returns the scf.if.
+/// async-parallel-for, when the op has at least `minIterations` iterations
+/// per thread (a hand-off costs microseconds); smaller ones keep the
+/// scf.for, in the other branch of an scf.if. With `twoLoops`, the dim-1
+/// loop nested in it (also parallel, tiled by 1) joins the scf.parallel:
+/// with a batch of 1, the heads or rows are what there is to split.
+/// Iterations write disjoint slices of the output: the dims are parallel
+/// dims of it. Returns the scf.if.
 Operation *parallelizeOuterLoop(RewriterBase &rewriter, scf::ForOp loop,
-                                Value iterations, int64_t threads) {
+                                bool twoLoops, Value iterations,
+                                int64_t threads, int64_t minIterations) {
   Location loc = loop.getLoc();
   rewriter.setInsertionPoint(loop);
   Value worth = arith::CmpIOp::create(
       rewriter, loc, arith::CmpIPredicate::uge, iterations,
-      arith::ConstantIndexOp::create(rewriter, loc, threads << 18));
+      arith::ConstantIndexOp::create(rewriter, loc, threads * minIterations));
   auto ifOp = scf::IfOp::create(rewriter, loc, worth, /*withElseRegion=*/true);
   rewriter.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+  SmallVector<scf::ForOp> loops = {loop};
+  if (twoLoops)
+    loops.push_back(cast<scf::ForOp>(&loop.getBody()->front()));
+  SmallVector<Value> lbs, ubs, steps;
+  for (scf::ForOp l : loops) {
+    lbs.push_back(l.getLowerBound());
+    ubs.push_back(l.getUpperBound());
+    steps.push_back(l.getStep());
+  }
   scf::ParallelOp::create(
-      rewriter, loc, ValueRange{loop.getLowerBound()},
-      ValueRange{loop.getUpperBound()}, ValueRange{loop.getStep()},
+      rewriter, loc, lbs, ubs, steps,
       [&](OpBuilder &b, Location, ValueRange ivs) {
         IRMapping map;
-        map.map(loop.getInductionVar(), ivs[0]);
-        for (Operation &op : loop.getBody()->without_terminator())
+        for (auto [l, iv] : llvm::zip(loops, ivs))
+          map.map(l.getInductionVar(), iv);
+        for (Operation &op : loops.back().getBody()->without_terminator())
           b.clone(op, map);
       });
   rewriter.moveOpBefore(loop, ifOp.elseBlock()->getTerminator());
@@ -120,10 +133,12 @@ Operation *parallelizeOuterLoop(RewriterBase &rewriter, scf::ForOp loop,
 FailureOr<SmallVector<linalg::LinalgOp>>
 tileAndPeel(RewriterBase &rewriter, linalg::LinalgOp op,
             ArrayRef<int64_t> sizes, bool peel,
-            const FrozenRewritePatternSet &staticTiles, int64_t threads) {
+            const FrozenRewritePatternSet &staticTiles, int64_t threads,
+            int64_t minIterations) {
   Value iterations;
+  SmallVector<utils::IteratorType> iteratorTypes = op.getIteratorTypesArray();
   bool outerParallel = threads > 1 && sizes.size() >= 2 && sizes[0] == 1 &&
-                       linalg::isParallelIterator(op.getIteratorTypesArray()[0]);
+                       linalg::isParallelIterator(iteratorTypes[0]);
   if (outerParallel) {
     rewriter.setInsertionPoint(op);
     Location loc = op.getLoc();
@@ -160,8 +175,18 @@ tileAndPeel(RewriterBase &rewriter, linalg::LinalgOp op,
   }
   if (outerParallel)
     if (auto loop = dyn_cast<scf::ForOp>(roots.front());
-        loop && loop.getNumRegionIterArgs() == 0)
-      roots.front() = parallelizeOuterLoop(rewriter, loop, iterations, threads);
+        loop && loop.getNumRegionIterArgs() == 0) {
+      // Dim 1 joins when it is a parallel loop of its own, tiled by 1, the
+      // only op in dim 0's loop (the loops of the vector dims are inside).
+      auto inner = dyn_cast<scf::ForOp>(&loop.getBody()->front());
+      bool twoLoops =
+          sizes.size() >= 3 && sizes[1] == 1 && inner &&
+          inner.getNumRegionIterArgs() == 0 &&
+          loop.getBody()->getOperations().size() == 2 &&
+          linalg::isParallelIterator(iteratorTypes[1]);
+      roots.front() = parallelizeOuterLoop(rewriter, loop, twoLoops,
+                                           iterations, threads, minIterations);
+    }
   // The full tiles' sizes are constants now; fold them into the subviews'
   // types (and through memref.cast into the tiled ops) so that those ops
   // are static and vectorize without masks.
@@ -382,7 +407,8 @@ struct VectorizeLinalg
         tiles[*loop] = vectorSize;
     }
     FailureOr<SmallVector<linalg::LinalgOp>> tiled =
-        tileAndPeel(rewriter, op, tiles, peel, staticTilePatterns, threads);
+        tileAndPeel(rewriter, op, tiles, peel, staticTilePatterns, threads,
+                    int64_t(1) << parallelLog2);
     if (failed(tiled))
       return;
     // Each copy's vector shape: its tile, or its static size if smaller.

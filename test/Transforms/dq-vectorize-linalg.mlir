@@ -59,10 +59,11 @@ func.func @row_sum(%x: memref<?x?xf32>, %y: memref<?xf32>) {
 // CHECK: scf.for
 // CHECK: vector.mask {{.*}} vector.contract
 // threads=2: the batch loop (dim 0, parallel, tiled by 1) becomes an
-// scf.parallel when the op has at least 2 * 2^18 iterations (b*m*n*k, at
-// run time), else it stays the scf.for. Both copies are vectorized.
+// scf.parallel when the op has at least 2 * 2^16 iterations (b*m*n*k, at
+// run time), else it stays the scf.for. Both copies are vectorized. Dim 1
+// (m) is tiled by 8: it stays a loop of its own.
 // PAR-LABEL: func.func @scores
-// PAR: %[[WORTH:.*]] = arith.cmpi uge, %{{.*}}, %c524288 : index
+// PAR: %[[WORTH:.*]] = arith.cmpi uge, %{{.*}}, %c131072 : index
 // PAR: scf.if %[[WORTH]] {
 // PAR:   scf.parallel
 // PAR:     scf.for {{.*}} step %c8
@@ -142,6 +143,21 @@ func.func @transpose_of_reshape(%a: memref<2x24x128xf32>, %o: memref<2x2x64x24xf
       : memref<2x24x128xf32> into memref<2x24x2x64xf32>
   linalg.transpose ins(%e : memref<2x24x2x64xf32>) outs(%o : memref<2x2x64x24xf32>)
       permutation = [0, 2, 3, 1]
+  return
+}
+
+// threads=2, a 3-D elementwise op (a residual add or a permute of
+// [batch, seq, hidden]): dims 0 and 1 are tiled by 1 and parallel, so both
+// loops become one 2-D scf.parallel; with a batch of 1 the rows are split.
+// PAR-LABEL: func.func @add3d
+// PAR: arith.cmpi uge, %{{.*}}, %c131072 : index
+// PAR: scf.parallel (%{{.*}}, %{{.*}}) = (%c0, %c0) to (%{{.*}}, %{{.*}}) step (%c1, %c1)
+// PAR-NOT: scf.for {{.*}} step %c1 {
+// PAR: scf.for {{.*}} step %c16
+// PAR: arith.addf {{.*}} : vector<16xf32>
+// PAR: } else {
+func.func @add3d(%a: memref<?x?x?xf32>, %b: memref<?x?x?xf32>, %o: memref<?x?x?xf32>) {
+  linalg.add ins(%a, %b : memref<?x?x?xf32>, memref<?x?x?xf32>) outs(%o : memref<?x?x?xf32>)
   return
 }
 
