@@ -355,6 +355,9 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
         readConstantWeight(op.getWeight());
     if (!weight)
       return rewriter.notifyMatchFailure(op, "weight is not a constant");
+    // Matched: from here on the IR changes.
+    if (fused)
+      replaceDimUsers(op, rewriter);
     PackedAMXWeights packed =
         packAMXWeights(op.getContext(), *weight, n, k, colTiles);
 

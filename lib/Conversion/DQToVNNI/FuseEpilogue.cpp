@@ -64,6 +64,7 @@ FusedUser mlir::dq::fusableUser(LinearDynamicOp op) {
 }
 
 void mlir::dq::replaceDimUsers(LinearDynamicOp op, PatternRewriter &rewriter) {
+  OpBuilder::InsertionGuard guard(rewriter);
   Value x = op.getInput();
   int64_t last = op.getType().getRank() - 1;
   for (Operation *user : llvm::make_early_inc_range(op->getUsers())) {

@@ -35,10 +35,12 @@ FusedUser fusableUser(LinearDynamicOp op);
 
 /// Rewrites `op`'s tensor.dim users into dims of its input (its leading
 /// dims) or the constant N, so that `op` can be erased where its user is.
+/// For `Linear::rewrite` once it has matched; keeps the insertion point.
 void replaceDimUsers(LinearDynamicOp op, PatternRewriter &rewriter);
 
 /// `UserOp(dq.linear_dynamic)` through the kernel pattern `Linear`
-/// (`Linear::rewrite(op, rewriter, fused)`), the user in the epilogue.
+/// (`Linear::rewrite(op, rewriter, fused)`, which calls replaceDimUsers once
+/// it has matched), the user in the epilogue.
 /// Rooted at the user: walkAndApplyPatterns visits the linear first, and a
 /// rewrite must not erase an op the walk has yet to visit. The kernel goes
 /// where the user is, which the residual dominates. `Linear` itself leaves
@@ -58,7 +60,6 @@ struct FusedEpilogue : OpRewritePattern<UserOp> {
       FusedUser fused = fusableUser(op);
       if (fused.op != user.getOperation())
         continue;
-      replaceDimUsers(op, rewriter);
       rewriter.setInsertionPoint(user);
       return linear.rewrite(op, rewriter, fused);
     }

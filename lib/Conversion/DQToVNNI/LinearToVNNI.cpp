@@ -151,6 +151,9 @@ struct LinearToVNNI : OpRewritePattern<LinearDynamicOp> {
         readConstantWeight(op.getWeight());
     if (!weight)
       return rewriter.notifyMatchFailure(op, "weight is not a constant");
+    // Matched: from here on the IR changes.
+    if (fused)
+      replaceDimUsers(op, rewriter);
     PackedWeights packed = packWeights(op.getContext(), *weight, n, k, cols);
 
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);

@@ -248,3 +248,29 @@ func.func @linear_minus(%x: tensor<4x64xf32>, %r: tensor<4x32xf32>) -> tensor<4x
   } -> tensor<4x32xf32>
   return %s : tensor<4x32xf32>
 }
+
+// -----
+
+// A weight that is not a constant is left to dq-lower-to-linalg: the linear,
+// its tensor.dim user and the add stay as they are.
+// CHECK-LABEL: func @linear_residual_weight_arg
+// CHECK: %[[Y:.*]] = dq.linear_dynamic
+// CHECK: tensor.dim %[[Y]]
+// CHECK: linalg.generic
+// CHECK-NOT: dq.vpdpbusd
+func.func @linear_residual_weight_arg(%x: tensor<?x64xf32>, %w: tensor<32x64xi8>, %r: tensor<?x32xf32>) -> tensor<?x32xf32> {
+  %c0 = arith.constant 0 : index
+  %ws = arith.constant dense<0.5> : tensor<f32>
+  %y = dq.linear_dynamic %x, %w, %ws act asymmetric per_tensor
+      : tensor<?x64xf32>, tensor<32x64xi8>, tensor<f32> -> tensor<?x32xf32>
+  %d = tensor.dim %y, %c0 : tensor<?x32xf32>
+  %e = tensor.empty(%d) : tensor<?x32xf32>
+  %s = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>],
+                       iterator_types = ["parallel", "parallel"]}
+      ins(%y, %r : tensor<?x32xf32>, tensor<?x32xf32>) outs(%e : tensor<?x32xf32>) {
+  ^bb0(%a: f32, %c: f32, %o: f32):
+    %t = arith.addf %a, %c : f32
+    linalg.yield %t : f32
+  } -> tensor<?x32xf32>
+  return %s : tensor<?x32xf32>
+}
