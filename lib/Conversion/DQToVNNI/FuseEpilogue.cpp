@@ -25,6 +25,9 @@ static FusedUser residualAdd(linalg::GenericOp add, Value linear) {
       body.getTerminator()->getOperand(0) != sum.getResult() ||
       sum.getFastmath() != arith::FastMathFlags::none)
     return {};
+  // `linear` may also be (only) the init, which the body does not read.
+  if (add.getDpsInputs()[0] != linear && add.getDpsInputs()[1] != linear)
+    return {};
   unsigned self = add.getDpsInputs()[0] == linear ? 0 : 1;
   Value residual = add.getDpsInputs()[1 - self];
   BlockArgument mine = body.getArgument(self),

@@ -274,3 +274,26 @@ func.func @linear_residual_weight_arg(%x: tensor<?x64xf32>, %w: tensor<32x64xi8>
   } -> tensor<?x32xf32>
   return %s : tensor<?x32xf32>
 }
+
+// -----
+
+// The linear as the add's init (which the body does not read) is not a
+// residual add of it: not fused.
+// CHECK-LABEL: func @linear_as_init
+// CHECK: dq.vpdpbusd
+// CHECK: linalg.generic
+// CHECK: arith.addf %{{.*}}, %{{.*}} : f32
+func.func @linear_as_init(%x: tensor<4x64xf32>, %r: tensor<4x32xf32>, %q: tensor<4x32xf32>) -> tensor<4x32xf32> {
+  %w = arith.constant dense<3> : tensor<32x64xi8>
+  %ws = arith.constant dense<0.5> : tensor<f32>
+  %y = dq.linear_dynamic %x, %w, %ws act asymmetric per_tensor
+      : tensor<4x64xf32>, tensor<32x64xi8>, tensor<f32> -> tensor<4x32xf32>
+  %s = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>],
+                       iterator_types = ["parallel", "parallel"]}
+      ins(%r, %q : tensor<4x32xf32>, tensor<4x32xf32>) outs(%y : tensor<4x32xf32>) {
+  ^bb0(%a: f32, %c: f32, %o: f32):
+    %t = arith.addf %a, %c : f32
+    linalg.yield %t : f32
+  } -> tensor<4x32xf32>
+  return %s : tensor<4x32xf32>
+}
