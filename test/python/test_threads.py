@@ -100,7 +100,7 @@ def test_runtime_outlives_engines():
 
 @pytest.mark.parametrize("where", ["first", "middle", "last"])
 def test_parallel_range_finds_extremes_in_any_chunk(where):
-    # threads=2 splits the per-tensor range over row chunks (2^16 floats per
+    # threads=2 splits the per-tensor range over row chunks (2^14 floats per
     # thread and more); the extremes may sit in either chunk.
     q = make_qlinear(768, 256, seed=11)
     c = dqmlir.compile(q, (torch.randn(2, 768),), threads=2)

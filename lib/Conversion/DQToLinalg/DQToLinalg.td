@@ -25,7 +25,7 @@ def DQLowerToLinalg : Pass<"dq-lower-to-linalg"> {
   let options = [
     Option<"threads", "threads", "int64_t", /*default=*/"1",
            "Per-tensor dq.choose_qparams ranges split their rows over this "
-           "many scf.forall chunks (inputs of at least 2^16 floats per "
+           "many scf.forall chunks (inputs of at least 2^14 floats per "
            "chunk); the chunks' partial min/max are combined after.">,
   ];
   let dependentDialects = [

@@ -12,7 +12,7 @@ namespace mlir::dq {
 /// The same values as the scalar reduction: minnum/maxnum are exact, so the
 /// order does not matter (the sign of a zero min/max does not change the
 /// qparams). With `threads` > 1, the range over everything of an input of at
-/// least 2^16 floats per thread runs in row chunks of an scf.forall, each
+/// least 2^14 floats per thread runs in row chunks of an scf.forall, each
 /// folding its rows into partial min/max vectors, combined after: at 2
 /// threads the sequential range was a fifth of a 512-row linear.
 std::pair<Value, Value> buildVectorRange(ImplicitLocOpBuilder &b, Value input,

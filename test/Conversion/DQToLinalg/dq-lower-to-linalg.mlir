@@ -204,15 +204,15 @@ func.func @range_chains(%x: tensor<?x160xf32>) -> tensor<?xf32> {
 
 // -----
 
-// threads=2: the per-tensor range of an input of at least 2^16 floats per
-// thread (2 * 65536 / 768 -> 171 rows) runs in row chunks of an scf.forall;
+// threads=2: the per-tensor range of an input of at least 2^14 floats per
+// thread (2 * 16384 / 768 -> 43 rows) runs in row chunks of an scf.forall;
 // each chunk folds its rows into one min and one max vector, written to
 // its row of the partials, and the chunks' vectors are folded after. The
 // sequential form (threads=1) has no forall.
 // CHECK-LABEL: func @range_threads
 // CHECK-NOT: scf.forall
 // PAR-LABEL: func @range_threads
-// PAR: %[[BIG:.*]] = arith.cmpi uge, %{{.*}}, %c171{{.*}} : index
+// PAR: %[[BIG:.*]] = arith.cmpi uge, %{{.*}}, %c43{{.*}} : index
 // PAR: %[[CHUNKS:.*]] = arith.select %[[BIG]], %c2{{.*}}, %c1{{.*}} : index
 // PAR: %[[PARTS:.*]] = tensor.empty() : tensor<2x2x16xf32>
 // PAR: %[[ALL:.*]] = scf.forall (%[[C:.*]]) in (%[[CHUNKS]]) shared_outs(%[[P:.*]] = %[[PARTS]]) -> (tensor<2x2x16xf32>)
