@@ -1,4 +1,5 @@
 """The buffer cache compiled code allocates from (lib/Runtime/BufferCache.h)."""
+import ctypes
 import gc
 
 import pytest
@@ -97,3 +98,31 @@ def test_public_api_trims_and_limits(model, limit):
     assert dqmlir.buffer_cache_stats()["cached_bytes"] == 0
     with pytest.raises(ValueError):
         dqmlir.trim_buffer_cache(limit_bytes=-1)
+
+
+def test_huge_arena_places_weights_aligned():
+    # Bound weights of a large module share one 2 MiB aligned arena
+    # (advised for transparent huge pages), each at a 64-byte boundary.
+    import numpy as np
+
+    from dqmlir.runtime import _HugeArena
+
+    blobs = [bytes(range(256)) * 3, b"\x07" * 100, bytes(np.arange(5000, dtype=np.uint8))]
+    arena = _HugeArena(sum((len(b) + 63) // 64 * 64 for b in blobs))
+    assert arena.array.ctypes.data % (2 << 20) == 0
+    for b in blobs:
+        placed = arena.place(b)
+        assert placed.value % 64 == 0
+        got = np.ctypeslib.as_array((ctypes.c_uint8 * len(b)).from_address(placed.value))
+        assert got.tobytes() == b
+
+
+def test_large_model_weights_in_arena():
+    # 4 MiB of weights and more go to the arena; the model stays bit-exact.
+    torch.manual_seed(0)
+    big = torch.nn.Sequential(torch.nn.Linear(1024, 2048), torch.nn.ReLU(), torch.nn.Linear(2048, 1024))
+    q = torch.ao.quantization.quantize_dynamic(big.eval(), {torch.nn.Linear}, dtype=torch.qint8)
+    x = torch.randn(3, 40, 1024)
+    c = dqmlir.compile(q, (x,))
+    assert c._fn._arena is not None and c._fn.bound_bytes >= 4 << 20
+    assert torch.equal(c(x), q(x))
