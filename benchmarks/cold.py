@@ -15,10 +15,10 @@ control: no dqmlir code, same effect.
 from __future__ import annotations
 
 import argparse
+import pathlib
 import statistics
 import tempfile
 import time
-import pathlib
 
 import bench  # noqa: E402  (sets the environment, imports torch and dqmlir)
 import dqmlir  # noqa: E402

@@ -121,13 +121,11 @@ void dq::buildCPUPipeline(OpPassManager &pm,
     std::string n = std::to_string(options.threads);
     pipeline.insert(pipeline.find("func.func(convert-linalg-to-loops)"),
                     asyncPasses(n));
-    llvm::StringLiteral vectorize = "dq-vectorize-linalg";
-    pipeline.replace(pipeline.find(vectorize), vectorize.size(),
-                     "dq-vectorize-linalg{threads=" + n + "}");
-    llvm::StringLiteral lower = "dq-lower-to-linalg";
-    pipeline.replace(pipeline.find(lower), lower.size(),
-                     "dq-lower-to-linalg{threads=" + n + "}");
     threads = "{threads=" + n + "}";
+    // The passes with a `threads` option of their own.
+    for (llvm::StringRef pass : {llvm::StringRef("dq-lower-to-linalg"),
+                                 llvm::StringRef("dq-vectorize-linalg")})
+      pipeline.insert(pipeline.find(pass) + pass.size(), threads);
   }
   if (amx)
     pipeline = "dq-linear-to-amx" + threads + "," + pipeline;

@@ -154,23 +154,21 @@ class _HugeArena:
         self.array = raw[start:start + total]
         if hasattr(mmap, "MADV_HUGEPAGE"):
             try:
-                self.map.madvise(mmap.MADV_HUGEPAGE, start, (total + self.HUGE - 1) // self.HUGE * self.HUGE)
+                self.map.madvise(mmap.MADV_HUGEPAGE, start, len(self.map) - start)
             except OSError:  # no THP on this kernel: 4 KiB pages, as with _Bound
                 pass
         self.used = 0
 
-    def place(self, data: bytes) -> "_Placed":
+    def place(self, data: bytes) -> ctypes.c_void_p:
+        """Copies `data` in; its address, as the JIT binds it."""
         at = self.used
         self.array[at:at + len(data)] = np.frombuffer(data, dtype=np.uint8)
-        self.used = (at + len(data) + 63) // 64 * 64
-        return _Placed(self.array.ctypes.data + at)
+        self.used = _round64(at + len(data))
+        return ctypes.c_void_p(self.array.ctypes.data + at)
 
 
-class _Placed:
-    """A bound global's address inside a _HugeArena (`.value`)."""
-
-    def __init__(self, address: int):
-        self.value = address
+def _round64(n: int) -> int:
+    return (n + 63) // 64 * 64
 
 
 class JitFunction:
@@ -198,7 +196,7 @@ class JitFunction:
         # Weights of a model (at least _HUGE_MIN_BYTES) share one huge-page
         # arena; a small module keeps its own buffers (an arena rounds up to
         # 2 MiB).
-        total = sum((len(data) + 63) // 64 * 64 for _, data in detached)
+        total = sum(_round64(len(data)) for _, data in detached)
         self._arena = _HugeArena(total) if total >= _HUGE_MIN_BYTES else None
         for symbol, data in detached:
             self._engine.raw_register_runtime(

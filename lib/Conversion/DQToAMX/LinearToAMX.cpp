@@ -373,9 +373,7 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
     KernelContext kc = makeKernelContext(b, op, packed.data, packed.colsums,
                                          llvm::divideCeil(k, 4),
                                          /*quantize=*/false);
-    kc.gelu = fused.gelu;
-    kc.residual = fused.residual;
-    kc.residualFirst = fused.residualFirst;
+    kc.fused = fused;
 
     auto [leadDims, numRows] = leadingDims(b, x);
     int64_t kBlocks = packed.k64 / 64;
@@ -472,12 +470,7 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
 
     if (out.getType() != op.getType())
       out = tensor::CastOp::create(b, op.getType(), out);
-    if (fused) {
-      rewriter.replaceOp(fused.op, out);
-      rewriter.eraseOp(op);
-    } else {
-      rewriter.replaceOp(op, out);
-    }
+    replaceWithKernel(op, fused, out, rewriter);
     return success();
   }
 

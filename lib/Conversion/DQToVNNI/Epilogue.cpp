@@ -11,6 +11,7 @@
 
 #include "lib/Conversion/DQToVNNI/Epilogue.h"
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h"
+#include "lib/Conversion/DQToLinalg/Utils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -112,19 +113,18 @@ Value dq::emitEpilogue(ImplicitLocOpBuilder &b, const KernelContext &kc,
         r = kc.bias ? math::FmaOp::create(b, r, mult, cols.bias[v]).getResult()
                     : arith::MulFOp::create(b, r, mult).getResult();
       }
-      if (kc.gelu)
+      if (kc.fused.gelu)
         r = buildGelu(b, r);
       Value v16 = arith::ConstantIndexOp::create(b, v * 16);
       bool bounds[] = {!masked};
-      if (kc.residual) {
+      if (Value residual = kc.fused.residual) {
         // The residual is the whole output's shape: column n0 + 16 v.
         SmallVector<Value> at(row);
         at.push_back(arith::AddIOp::create(b, n0, v16));
-        Value res = vector::TransferReadOp::create(
-            b, lanes(f32), kc.residual, at,
-            arith::ConstantOp::create(b, b.getF32FloatAttr(0)), bounds);
-        r = kc.residualFirst ? arith::AddFOp::create(b, res, r)
-                             : arith::AddFOp::create(b, r, res);
+        Value res = vector::TransferReadOp::create(b, lanes(f32), residual, at,
+                                                   constF32(b, 0.0f), bounds);
+        r = kc.fused.residualFirst ? arith::AddFOp::create(b, res, r)
+                                   : arith::AddFOp::create(b, r, res);
       }
       SmallVector<Value> idx(row);
       idx.push_back(arith::AddIOp::create(b, outCol, v16));

@@ -66,6 +66,14 @@ FusedUser mlir::dq::fusableUser(LinearDynamicOp op) {
   return {};
 }
 
+void mlir::dq::replaceWithKernel(LinearDynamicOp op, const FusedUser &fused,
+                                 Value out, PatternRewriter &rewriter) {
+  if (!fused)
+    return rewriter.replaceOp(op, out);
+  rewriter.replaceOp(fused.op, out);
+  rewriter.eraseOp(op);
+}
+
 void mlir::dq::replaceDimUsers(LinearDynamicOp op, PatternRewriter &rewriter) {
   OpBuilder::InsertionGuard guard(rewriter);
   Value x = op.getInput();

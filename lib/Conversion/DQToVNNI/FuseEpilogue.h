@@ -13,22 +13,12 @@
 #ifndef DQMLIR_CONVERSION_DQTOVNNI_FUSEEPILOGUE_H
 #define DQMLIR_CONVERSION_DQTOVNNI_FUSEEPILOGUE_H
 
+#include "lib/Conversion/DQToVNNI/Kernel.h"
 #include "lib/Dialect/DQ/IR/DQOps.h"
 
 #include "mlir/IR/PatternMatch.h"
 
 namespace mlir::dq {
-
-/// The user of a linear that its epilogue applies (none: null `op`).
-struct FusedUser {
-  /// The dq.gelu or the add (linalg.generic); the kernel replaces it.
-  Operation *op = nullptr;
-  bool gelu = false;
-  /// The add's other operand, and whether it is the add's left one.
-  Value residual;
-  bool residualFirst = false;
-  explicit operator bool() const { return op != nullptr; }
-};
 
 /// The user of `op` that its kernel's epilogue can apply, if any.
 FusedUser fusableUser(LinearDynamicOp op);
@@ -37,6 +27,11 @@ FusedUser fusableUser(LinearDynamicOp op);
 /// dims) or the constant N, so that `op` can be erased where its user is.
 /// For `Linear::rewrite` once it has matched; keeps the insertion point.
 void replaceDimUsers(LinearDynamicOp op, PatternRewriter &rewriter);
+
+/// The kernel's result `out` replaces the fused user (and `op` goes), or
+/// `op` itself when nothing was fused.
+void replaceWithKernel(LinearDynamicOp op, const FusedUser &fused, Value out,
+                       PatternRewriter &rewriter);
 
 /// `UserOp(dq.linear_dynamic)` through the kernel pattern `Linear`
 /// (`Linear::rewrite(op, rewriter, fused)`, which calls replaceDimUsers once

@@ -8,6 +8,18 @@ namespace mlir::dq {
 
 class LinearDynamicOp;
 
+/// The user of a linear that its kernel's epilogue applies (FuseEpilogue.h;
+/// none: null `op`).
+struct FusedUser {
+  /// The dq.gelu or the add (linalg.generic); the kernel replaces it.
+  Operation *op = nullptr;
+  bool gelu = false;
+  /// The add's other operand, and whether it is the add's left one.
+  Value residual;
+  bool residualFirst = false;
+  explicit operator bool() const { return op != nullptr; }
+};
+
 /// The operands and static facts one dq.linear_dynamic's kernel is built
 /// from, as tensors (the kernel is emitted before bufferization).
 struct KernelContext {
@@ -22,11 +34,9 @@ struct KernelContext {
   Value scale, zeroPoint;
   /// Weight scale (rank-0 or [N]) and bias ([N], may be null).
   Value weightScale, bias;
-  /// The epilogue applies dq.gelu, or adds `residual` (as the left operand
-  /// if `residualFirst`): the linear's user, FuseEpilogue.h.
-  bool gelu = false;
-  Value residual;
-  bool residualFirst = false;
+  /// The linear's user that the epilogue applies (dq.gelu, or the add of
+  /// `fused.residual`), if any.
+  FusedUser fused;
 };
 
 /// Quantizes the activations of `op` (quantizeActivations; only their

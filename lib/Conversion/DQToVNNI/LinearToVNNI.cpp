@@ -166,9 +166,7 @@ struct LinearToVNNI : OpRewritePattern<LinearDynamicOp> {
     // Runtime qparams and quantization, as dq-lower-to-linalg makes them.
     KernelContext kc =
         makeKernelContext(b, op, packed.data, packed.colsums, packed.k4);
-    kc.gelu = fused.gelu;
-    kc.residual = fused.residual;
-    kc.residualFirst = fused.residualFirst;
+    kc.fused = fused;
 
     auto [leadDims, numRows] = leadingDims(b, x);
     KernelBuilder kb{kc, rows, leadDims, numRows};
@@ -201,12 +199,7 @@ struct LinearToVNNI : OpRewritePattern<LinearDynamicOp> {
 
     if (out.getType() != op.getType())
       out = tensor::CastOp::create(b, op.getType(), out);
-    if (fused) {
-      rewriter.replaceOp(fused.op, out);
-      rewriter.eraseOp(op);
-    } else {
-      rewriter.replaceOp(op, out);
-    }
+    replaceWithKernel(op, fused, out, rewriter);
     return success();
   }
 
@@ -218,6 +211,6 @@ void mlir::dq::populateLinearToVNNIPatterns(RewritePatternSet &patterns,
                                             int64_t rows, int64_t cols,
                                             int64_t threads) {
   patterns.add<LinearToVNNI, FusedEpilogue<LinearToVNNI, GeluOp>,
-               FusedEpilogue<LinearToVNNI, linalg::GenericOp>>(patterns.getContext(),
-                                                     rows, cols, threads);
+               FusedEpilogue<LinearToVNNI, linalg::GenericOp>>(
+      patterns.getContext(), rows, cols, threads);
 }
