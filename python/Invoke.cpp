@@ -16,6 +16,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "python/Invoke.h"
+#include "lib/Runtime/AsyncRuntime.h"
 #include "lib/Runtime/BufferCache.h"
 
 #include <nanobind/ndarray.h>
@@ -44,9 +45,9 @@ int64_t descriptorWords(int64_t rank) { return 3 + 2 * rank; }
 class Invoker {
 public:
   Invoker(uintptr_t fn, std::vector<nb::tuple> args,
-          std::vector<nb::tuple> results, nb::object mismatch)
+          std::vector<nb::tuple> results, nb::object mismatch, bool wake)
       : fn(reinterpret_cast<void (*)(void **)>(fn)),
-        mismatch(std::move(mismatch)) {
+        mismatch(std::move(mismatch)), wake(wake) {
     nb::module_ torch = nb::module_::import_("torch");
     tensorType = torch.attr("Tensor");
     empty = torch.attr("empty");
@@ -69,6 +70,10 @@ public:
   nb::object call(nb::args args) {
     if (args.size() != argSpecs.size())
       return mismatch;
+    // Pool threads asleep since the last call wake while the arguments are
+    // read, not when the first parallel region already waits for them.
+    if (wake)
+      mlir::dq::wakeAsyncWorkers();
     std::vector<nb::object> keep; // contiguous copies, alive over the call
     std::vector<int64_t> words;
     std::vector<size_t> starts;
@@ -167,6 +172,7 @@ private:
   nb::object mismatch, tensorType, empty;
   std::vector<ArgSpec> argSpecs;
   std::vector<ResultSpec> resultSpecs;
+  bool wake;
 };
 } // namespace
 
@@ -175,11 +181,12 @@ void dqmlir::python::populateInvoke(nb::module_ &m) {
                       "Calls a compiled function's packed `_mlir_` wrapper "
                       "on torch tensors (see python/Invoke.cpp).")
       .def(nb::init<uintptr_t, std::vector<nb::tuple>, std::vector<nb::tuple>,
-                    nb::object>(),
+                    nb::object, bool>(),
            nb::arg("fn"), nb::arg("args"), nb::arg("results"),
-           nb::arg("mismatch"),
+           nb::arg("mismatch"), nb::arg("wake") = false,
            "fn: address of the packed wrapper; args: [(torch dtype, dims "
            "with -1 for dynamic)]; results: [(torch dtype, dlpack code, "
-           "bits, rank)]; mismatch: returned for arguments that do not fit.")
+           "bits, rank)]; mismatch: returned for arguments that do not fit; "
+           "wake: wake the async runtime's threads as a call starts.")
       .def("__call__", &Invoker::call);
 }

@@ -8,7 +8,9 @@
 // as much as a 768 x 768 layer at batch 128. Here a pool thread spins for a
 // while after its last task (DQMLIR_ASYNC_SPIN_US, default 100) and the
 // caller spins before it sleeps, so the regions of one model call hand over
-// in well under a microsecond; idle threads still sleep. A caller waiting
+// in well under a microsecond; idle threads still sleep, and a threaded
+// call wakes them as it starts (wakeAsyncWorkers, from python/Invoke.cpp) so
+// the wake-up overlaps reading its arguments. A caller waiting
 // for a region runs its queued tasks itself (async-parallel-for makes up to
 // 4 blocks per worker; a caller that only waited left them to one thread).
 //
@@ -184,6 +186,16 @@ public:
     if (sleepers)
       cv.notify_one();
   }
+  /// Gets sleeping threads spinning again, before the tasks come.
+  void wake() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!sleepers)
+        return;
+      ++wakes;
+    }
+    cv.notify_all();
+  }
   int64_t size;
 
 private:
@@ -204,8 +216,11 @@ private:
       if (!spinUntil([&] { return tryPop(task); })) {
         std::unique_lock<std::mutex> lock(mu);
         ++sleepers;
-        cv.wait(lock, [&] { return !tasks.empty(); });
+        uint64_t seen = wakes;
+        cv.wait(lock, [&] { return !tasks.empty() || wakes != seen; });
         --sleepers;
+        if (tasks.empty())
+          continue; // woken ahead of a call: spin for its tasks
         task = tasks.front();
         tasks.pop_front();
         queued.fetch_sub(1, std::memory_order_relaxed);
@@ -219,6 +234,7 @@ private:
   std::deque<std::pair<void *, Resume>> tasks;
   std::atomic<int64_t> queued{0};
   int sleepers = 0;
+  uint64_t wakes = 0; // wake() calls that found sleepers
 };
 
 /// One per process, never destroyed: engines come and go, the threads stay.
@@ -294,6 +310,8 @@ void dqAsyncAwaitAllInGroupAndExecute(void *group, void *handle,
 }
 int64_t dqAsyncNumWorkerThreads() { return pool().size; }
 }
+
+void mlir::dq::wakeAsyncWorkers() { pool().wake(); }
 
 std::vector<std::pair<const char *, void *>> mlir::dq::asyncRuntimeSymbols() {
   auto fn = [](auto f) { return reinterpret_cast<void *>(f); };

@@ -15,6 +15,9 @@ namespace mlir::dq {
 /// (mlirAsyncRuntime* name, address of dq's implementation) for every
 /// function convert-async-to-llvm may call.
 std::vector<std::pair<const char *, void *>> asyncRuntimeSymbols();
+/// Gets the pool's sleeping threads spinning (for the spin time) ahead of a
+/// call's first parallel region: waking one costs tens of microseconds.
+void wakeAsyncWorkers();
 } // namespace mlir::dq
 
 #endif // DQMLIR_RUNTIME_ASYNCRUNTIME_H

@@ -211,7 +211,8 @@ class JitFunction:
             raise RuntimeError(f"no function {name} with a C interface in the module")
         self._invoke = _dqmlir.Invoker(
             address, [(s.dtype, [-1 if d is None else d for d in s.shape]) for s in self.specs],
-            [(s.dtype, *_DLPACK_DTYPES[s.dtype], len(s.shape)) for s in self.result_specs], _MISMATCH)
+            [(s.dtype, *_DLPACK_DTYPES[s.dtype], len(s.shape)) for s in self.result_specs], _MISMATCH,
+            wake=async_runtime)
 
     def _check(self, i: int, t, spec: TensorSpec) -> None:
         where = f"{self.name}: argument {i}"

@@ -86,6 +86,23 @@ def test_concurrent_callers_share_the_pool():
 
 
 @pytest.mark.skipif(not HAS_VNNI, reason="needs AVX512-VNNI")
+def test_calls_after_the_pool_fell_asleep():
+    # Pool threads sleep after DQMLIR_ASYNC_SPIN_US (100 us) without tasks;
+    # a 2-thread call wakes them as it starts (Invoker), ahead of its first
+    # region. Woken threads that find no task go back to spinning, then to
+    # sleep: calls after idle gaps of every length still get all their tasks run.
+    import time
+
+    q = make_qlinear(768, 768, seed=13)
+    c = dqmlir.compile(q, (torch.randn(2, 768),), threads=2)
+    x = torch.randn(160, 768)
+    ref = q(x)
+    for gap_us in [0, 50, 150, 1000, 5000, 0, 20000, 300]:
+        time.sleep(gap_us / 1e6)
+        assert torch.equal(c(x), ref), gap_us
+
+
+@pytest.mark.skipif(not HAS_VNNI, reason="needs AVX512-VNNI")
 def test_runtime_outlives_engines():
     # The async runtime functions are bound to each engine by name; engines
     # come and go, the process-wide pool stays.
