@@ -14,7 +14,10 @@ def test_quick_bench_writes_results(tmp_path):
     row = result["linears"][0]
     for impl in ("dqmlir", "pytorch_int8", "pytorch_fp32", "ort_int8"):
         assert row[f"{impl}_ms"] > 0
+    two = [r for r in result["linears"] if r["threads"] == 2]
+    assert two and all(r["dqmlir_b2b_ms"] > 0 and r["dqmlir_1t_b2b_ms"] > 0 for r in two)
     assert (tmp_path / "smoke.png").stat().st_size > 1000
     assert "| M | K×N |" in (tmp_path / "smoke.md").read_text()
     assert "% AMX peak" in (tmp_path / "smoke.md").read_text()
+    assert "same, back to back" in (tmp_path / "smoke.md").read_text()
     assert result["amx_peak_gops"] is None or result["amx_peak_gops"] > 0
