@@ -51,6 +51,9 @@ public:
     nb::module_ torch = nb::module_::import_("torch");
     tensorType = torch.attr("Tensor");
     empty = torch.attr("empty");
+    // torch.utils.dlpack.from_dlpack, less its Python layer (imports,
+    // hasattr, keyword retries): several us per result, more when cold.
+    fromDLPack = torch.attr("_C").attr("_from_dlpack");
     for (nb::tuple a : args)
       argSpecs.push_back(
           {a[0], nb::cast<std::vector<int64_t>>(a[1])});
@@ -162,14 +165,14 @@ private:
     if (allocated)
       owner = nb::capsule(allocated,
                           [](void *p) noexcept { dqmlirBufferFree(p); });
-    nb::ndarray<nb::pytorch> array(aligned + d[2] * r.itemBytes, r.rank,
-                                   shape.data(), owner, strides, r.dl,
-                                   nb::device::cpu::value);
-    return nb::cast(array, nb::rv_policy::reference);
+    // No framework: nanobind exports a "dltensor" capsule.
+    nb::ndarray<> array(aligned + d[2] * r.itemBytes, r.rank, shape.data(),
+                        owner, strides, r.dl, nb::device::cpu::value);
+    return fromDLPack(nb::cast(array, nb::rv_policy::reference));
   }
 
   void (*fn)(void **);
-  nb::object mismatch, tensorType, empty;
+  nb::object mismatch, tensorType, empty, fromDLPack;
   std::vector<ArgSpec> argSpecs;
   std::vector<ResultSpec> resultSpecs;
   bool wake;
