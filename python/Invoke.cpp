@@ -74,8 +74,10 @@ public:
     if (args.size() != argSpecs.size())
       return mismatch;
     // Pool threads asleep since the last call wake while the arguments are
-    // read, not when the first parallel region already waits for them.
-    if (wake)
+    // read, not when the first parallel region already waits for them; not
+    // if the last call queued no task (too few rows to split): a futex wake
+    // costs the caller ~20 us on the VM measured.
+    if (wake && lastUsedPool)
       mlir::dq::wakeAsyncWorkers();
     std::vector<nb::object> keep; // contiguous copies, alive over the call
     std::vector<int64_t> words;
@@ -127,7 +129,10 @@ public:
       packed.push_back(&p);
     {
       nb::gil_scoped_release release;
+      uint64_t queued = wake ? mlir::dq::asyncTasksQueued() : 0;
       fn(packed.data());
+      if (wake)
+        lastUsedPool = mlir::dq::asyncTasksQueued() != queued;
     }
 
     std::vector<nb::object> outs;
@@ -176,6 +181,7 @@ private:
   std::vector<ArgSpec> argSpecs;
   std::vector<ResultSpec> resultSpecs;
   bool wake;
+  bool lastUsedPool = true; // racy across callers of one function: a hint
 };
 } // namespace
 

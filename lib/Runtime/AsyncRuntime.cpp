@@ -187,6 +187,7 @@ public:
     std::lock_guard<std::mutex> lock(mu);
     tasks.emplace_back(handle, resume);
     queued.fetch_add(1, std::memory_order_release);
+    pushed.fetch_add(1, std::memory_order_relaxed);
     if (sleepers)
       cv.notify_one();
   }
@@ -201,6 +202,7 @@ public:
     cv.notify_all();
   }
   int64_t size;
+  std::atomic<uint64_t> pushed{0}; // tasks ever queued
 
 private:
   bool tryPop(std::pair<void *, Resume> &task) {
@@ -316,6 +318,9 @@ int64_t dqAsyncNumWorkerThreads() { return pool().size; }
 }
 
 void mlir::dq::wakeAsyncWorkers() { pool().wake(); }
+uint64_t mlir::dq::asyncTasksQueued() {
+  return pool().pushed.load(std::memory_order_relaxed);
+}
 
 std::vector<std::pair<const char *, void *>> mlir::dq::asyncRuntimeSymbols() {
   auto fn = [](auto f) { return reinterpret_cast<void *>(f); };

@@ -8,6 +8,7 @@
 #ifndef DQMLIR_RUNTIME_ASYNCRUNTIME_H
 #define DQMLIR_RUNTIME_ASYNCRUNTIME_H
 
+#include <cstdint>
 #include <utility>
 #include <vector>
 
@@ -18,6 +19,8 @@ std::vector<std::pair<const char *, void *>> asyncRuntimeSymbols();
 /// Gets the pool's sleeping threads spinning (for the spin time) ahead of a
 /// call's first parallel region: waking one costs tens of microseconds.
 void wakeAsyncWorkers();
+/// How many tasks the pool has queued so far (all callers).
+uint64_t asyncTasksQueued();
 } // namespace mlir::dq
 
 #endif // DQMLIR_RUNTIME_ASYNCRUNTIME_H
