@@ -22,6 +22,7 @@
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/vector.h>
 
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
@@ -77,7 +78,7 @@ public:
     // read, not when the first parallel region already waits for them; not
     // if the last call queued no task (too few rows to split): a futex wake
     // costs the caller ~20 us on the VM measured.
-    if (wake && lastUsedPool)
+    if (wake && lastUsedPool.load(std::memory_order_relaxed))
       mlir::dq::wakeAsyncWorkers();
     std::vector<nb::object> keep; // contiguous copies, alive over the call
     std::vector<int64_t> words;
@@ -132,7 +133,8 @@ public:
       uint64_t queued = wake ? mlir::dq::asyncTasksQueued() : 0;
       fn(packed.data());
       if (wake)
-        lastUsedPool = mlir::dq::asyncTasksQueued() != queued;
+        lastUsedPool.store(mlir::dq::asyncTasksQueued() != queued,
+                           std::memory_order_relaxed);
     }
 
     std::vector<nb::object> outs;
@@ -181,7 +183,8 @@ private:
   std::vector<ArgSpec> argSpecs;
   std::vector<ResultSpec> resultSpecs;
   bool wake;
-  bool lastUsedPool = true; // racy across callers of one function: a hint
+  // A hint: concurrent callers of one function may overwrite each other's.
+  std::atomic<bool> lastUsedPool{true};
 };
 } // namespace
 
