@@ -39,9 +39,9 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
           clEnumValN(KernelMode::Generic, "generic", "linalg"))};
   Option<int64_t> threads{
       *this, "threads",
-      llvm::cl::desc("Threads for the VNNI and AMX kernels (their weight "
-                     "panels as async tasks: the code then needs the MLIR "
-                     "async runtime); 1: sequential code"),
+      llvm::cl::desc("Threads for the VNNI and AMX kernels (their rows or "
+                     "weight panels as async tasks: the code then needs the "
+                     "MLIR async runtime); 1: sequential code"),
       llvm::cl::init(1)};
   Option<bool> bufferCache{
       *this, "buffer-cache",

@@ -38,6 +38,44 @@ def test_two_threads_same_as_pytorch(kernel, k, n, per_channel, monkeypatch):
         assert torch.equal(ours, ref), (m, (ours - ref).abs().max())
 
 
+@pytest.mark.skipif(not HAS_AMX, reason="needs AMX-INT8")
+@pytest.mark.parametrize("lead", [(600,), (1, 300), (8, 64), (17, 16), (3, 128), (2, 1, 300),
+                                  (1, 1, 257), (1, 130, 2), (255,)],
+                         ids=lambda lead: "x".join(map(str, lead)))
+def test_amx_chunks_of_rows_same_as_pytorch(lead, monkeypatch):
+    # From 128 rows per thread the AMX kernel splits rows (ParallelRows.h):
+    # along the first leading dim that is not 1, if it divides evenly or has
+    # 8 entries per thread (17 x 16: 8 and 9), else panels (3 x 128, and
+    # 255 rows). The chunks' rows, their results and the masked last panel
+    # (N = 1000) must land where one thread puts them.
+    monkeypatch.setattr(dqir, "CPU_PIPELINE", "builtin.module(dq-cpu-pipeline{kernel=amx})")
+    q = make_qlinear(256, 1000, seed=len(lead))
+    compiled = dqmlir.compile(q, (torch.randn(*([2] * len(lead)), 256),), threads=2)
+    torch.manual_seed(sum(lead))
+    x = torch.randn(*lead, 256) * 2 - 0.5
+    ours, ref = compiled(x), q(x)
+    record_parity(ours, ref)
+    assert torch.equal(ours, ref), (lead, (ours - ref).abs().max())
+
+
+@pytest.mark.skipif(not HAS_AMX, reason="needs AMX-INT8")
+def test_amx_chunks_of_rows_torchao_per_row(monkeypatch):
+    # Symmetric per-row activations: each chunk reads its rows' own scales.
+    from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
+
+    monkeypatch.setattr(dqir, "CPU_PIPELINE", "builtin.module(dq-cpu-pipeline{kernel=amx})")
+    torch.manual_seed(1)
+    m = torch.nn.Sequential(torch.nn.Linear(256, 512)).eval()
+    quantize_(m, Int8DynamicActivationInt8WeightConfig())
+    compiled = dqmlir.compile(m, (torch.randn(2, 2, 256),), threads=2)
+    assert compiled.ir("dq").count("act symmetric per_row") == 1
+    for lead in [(2, 300), (1, 600), (3, 100)]:
+        x = torch.randn(*lead, 256) * torch.linspace(0.1, 4, lead[-1]).unsqueeze(-1)
+        with torch.no_grad():
+            ref = m(x)
+        assert record_parity(compiled(x), ref) == 0, lead
+
+
 @pytest.mark.skipif(not HAS_VNNI, reason="needs AVX512-VNNI")
 def test_rank3_and_threads_api():
     q = make_qlinear(256, 1000, seed=3)

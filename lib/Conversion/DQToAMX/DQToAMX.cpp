@@ -61,17 +61,18 @@ struct DQLinearToAMX : dq::impl::DQLinearToAMXBase<DQLinearToAMX> {
     // 8 tile registers: the accumulators, all tiles of the smaller side and
     // one of the other (see AMXKernel::block).
     if (rowTiles < 1 || colTiles < 1 || vnniBelow < 0 || threads < 1 ||
+        rowsPerThread < 0 ||
         rowTiles * colTiles + std::min<int64_t>(rowTiles, colTiles) + 1 > 8) {
       emitError(getOperation()->getLoc(),
                 "dq-linear-to-amx: needs row-tiles, col-tiles, threads >= 1, "
-                "vnni-below >= 0 and "
+                "vnni-below, rows-per-thread >= 0 and "
                 "row-tiles * col-tiles + min(row-tiles, col-tiles) + 1 <= 8 "
                 "(tile registers)");
       return signalPassFailure();
     }
     RewritePatternSet patterns(&getContext());
     dq::populateLinearToAMXPatterns(patterns, rowTiles, colTiles, vnniBelow,
-                                    threads);
+                                    threads, rowsPerThread);
     // Non-constant weights stay for dq-lower-to-linalg; one walk suffices.
     walkAndApplyPatterns(getOperation(), std::move(patterns));
   }

@@ -65,8 +65,12 @@ def DQLinearToAMX : Pass<"dq-linear-to-amx"> {
            "Inputs with fewer rows run the VNNI micro-kernel (vpdpbusd) on "
            "the same packed weights instead of AMX (0: never)">,
     Option<"threads", "threads", "int64_t", /*default=*/"1",
-           "Threads to split the weight panels over (scf.forall); 1: one "
-           "sequential loop">,
+           "Threads to split the work over (scf.forall); 1: one sequential "
+           "loop">,
+    Option<"rowsPerThread", "rows-per-thread", "int64_t", /*default=*/"128",
+           "With threads > 1, inputs of at least this many rows per thread "
+           "split rows over the threads, smaller ones split the weight "
+           "panels (0: always rows)">,
   ];
   let dependentDialects = [
     "::mlir::amx::AMXDialect",

@@ -8,14 +8,17 @@
 //           as it is packed, 16 floats at a time (dq.quantize's arithmetic;
 //           masked reads of the K tail; symmetric: ^ 0x80)
 //   out   = tensor.empty
-//   for each weight panel of 16 * colTiles columns (packed at compile time;
-//   with threads > 1 an scf.forall over chunks of panels, each with its own
-//   scratch, see lib/Conversion/DQToVNNI/ParallelPanels.h):
+//   for each weight panel of 16 * colTiles columns (packed at compile time):
 //     for each block of 16 * rowTiles rows (then the rest by 16 rows):
 //       C[i][j] = tile_zero;  for kb < K/64: C[i][j] += A tile x B tile
 //       tile_store C to scratch; for each valid row: out = epilogue(scratch)
 // The panel loop is outermost so a panel (16 colTiles x K bytes) stays in
-// cache while all rows stream past it. Tiles are 16 x 64 i8 (A, B) and
+// cache while all rows stream past it.
+//
+// With threads > 1, many rows are split over the threads: each chunk packs
+// and multiplies its own rows (ParallelRows.h). Fewer rows split the panels
+// (lib/Conversion/DQToVNNI/ParallelPanels.h), each chunk with its own
+// scratch, after a first scf.forall has packed the rows in chunks. Tiles are 16 x 64 i8 (A, B) and
 // 16 x 16 i32 (C): one tile configuration for the whole function.
 //
 // The kernel is emitted before bufferization like the VNNI one: q, the
@@ -29,6 +32,7 @@
 
 #include "lib/Conversion/DQToAMX/DQToAMX.h"
 #include "lib/Conversion/DQToAMX/PackAMXWeights.h"
+#include "lib/Conversion/DQToAMX/ParallelRows.h"
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h"
 #include "lib/Conversion/DQToLinalg/Utils.h"
 #include "lib/Conversion/DQToVNNI/Epilogue.h"
@@ -68,6 +72,22 @@ struct AMXKernel {
   Value acts, weights, scratch;
   /// The first column `out` holds (null: 0), see emitEpilogue.
   Value outN0 = nullptr;
+  /// In a chunk of rows (ParallelRows.h): the input row of the chunk's row
+  /// 0 (`numRows` is the chunk's), and `out`'s leading sizes.
+  Value firstRow = nullptr;
+  SmallVector<Value> outDims;
+  /// The input's index of (the chunk's) row m.
+  RowIndex inputRow(ImplicitLocOpBuilder &b, Value m) {
+    if (firstRow)
+      m = arith::AddIOp::create(b, firstRow, m);
+    return delinearizeRow(b, m, leadDims);
+  }
+  /// `out`'s index of it, where not the input's.
+  SmallVector<RowIndex> outRow(ImplicitLocOpBuilder &b, Value m) {
+    if (!firstRow)
+      return {};
+    return {delinearizeRow(b, m, outDims)};
+  }
   /// Byte offset of row m, column k (a multiple of 64) in `acts`:
   /// ((m / 16) * kBlocks + k / 64) * 1024 + (m % 16) * 64.
   Value actsOffset(ImplicitLocOpBuilder &b, Value m, Value k) {
@@ -97,14 +117,13 @@ struct AMXKernel {
     packActivations(b, first, end);
   }
 
-  /// Quantizes rows [firstRow, endRow) of the input into `acts` as it packs
+  /// Quantizes rows [rowLo, rowHi) (of the chunk) into `acts` as it packs
   /// them, 64 bytes (one tile row) at a time, with dq.quantize's arithmetic
   /// (quantizeValue): the quantized activations are written once, into their
   /// tiles. Symmetric (si8) values get their sign bit flipped: u8 for
   /// tdpbusd. K padding bytes (quantized zeros in a partial vector, else 0)
   /// meet zero weights.
-  void packActivations(ImplicitLocOpBuilder &b, Value firstRow,
-                       Value endRow) {
+  void packActivations(ImplicitLocOpBuilder &b, Value rowLo, Value rowHi) {
     Type f32 = b.getF32Type(), i8 = b.getI8Type();
     auto fType = VectorType::get({16}, f32);
     auto bType = VectorType::get({16}, i8);
@@ -158,10 +177,10 @@ struct AMXKernel {
     };
     int64_t fullBlocks = kc.k / 64;
     scf::ForOp::create(
-        b, firstRow, endRow, cIndex(b, 1), ValueRange{},
+        b, rowLo, rowHi, cIndex(b, 1), ValueRange{},
         [&](OpBuilder &nb, Location loc, Value m, ValueRange) {
           ImplicitLocOpBuilder ib(loc, nb);
-          RowIndex row = delinearizeRow(ib, m, leadDims);
+          RowIndex row = inputRow(ib, m);
           std::pair<Value, Value> qp =
               kc.perRow ? qparams(ib, row) : tensorQParams;
           if (fullBlocks > 0)
@@ -252,15 +271,16 @@ struct AMXKernel {
         b, cIndex(b, 0), valid, cIndex(b, 1), ValueRange{out},
         [&](OpBuilder &nb, Location loc, Value r, ValueRange iter) {
           ImplicitLocOpBuilder ib(loc, nb);
-          RowIndex row = delinearizeRow(
-              ib, arith::AddIOp::create(ib, m0, r), leadDims);
+          Value m = arith::AddIOp::create(ib, m0, r);
+          RowIndex row = inputRow(ib, m);
           SmallVector<Value> accs;
           for (int64_t v = 0; v < nt; ++v)
             accs.push_back(vector::LoadOp::create(
                 ib, VectorType::get({16}, i32), scratch,
                 ValueRange{r, cIndex(ib, 16 * v)}));
           scf::YieldOp::create(ib, emitEpilogue(ib, kc, cols, {row}, accs, n0,
-                                                nt, masked, iter[0], outN0));
+                                                nt, masked, iter[0], outN0,
+                                                outRow(ib, m)));
         });
     return rowLoop.getResult(0);
   }
@@ -326,9 +346,10 @@ struct AMXKernel {
 
 struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
   LinearToAMX(MLIRContext *ctx, int64_t rowTiles, int64_t colTiles,
-              int64_t vnniBelow, int64_t threads)
+              int64_t vnniBelow, int64_t threads, int64_t rowsPerThread)
       : OpRewritePattern(ctx), rowTiles(rowTiles), colTiles(colTiles),
-        vnniBelow(vnniBelow), threads(threads) {}
+        vnniBelow(vnniBelow), threads(threads), rowsPerThread(rowsPerThread) {
+  }
 
   LogicalResult matchAndRewrite(LinearDynamicOp op,
                                 PatternRewriter &rewriter) const override {
@@ -398,7 +419,9 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
     int64_t cols = 16 * colTiles, innerPanels = n / cols;
     Value parallel = threads > 1 ? worthThreads(b, numRows, k, n, threads)
                                  : Value();
-    auto allPanels = [&](ImplicitLocOpBuilder &pb, bool vnni) {
+    // Chunks of panels: the VNNI path's, and the AMX path's for few rows.
+    auto allPanels = [&](ImplicitLocOpBuilder &pb, bool vnni, Value out,
+                         Value parallel) {
       auto panels = [&](ImplicitLocOpBuilder &rb, Value lb, Value ub,
                         Value outN0, Value slice) -> Value {
         kernel.outN0 = outN0;
@@ -415,33 +438,91 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
                    })
             .getResult(0);
       };
-      Value out =
-          emitPanels(pb, empty, innerPanels, cols, threads, parallel, panels);
+      Value scratchHere = kernel.scratch;
+      out = emitPanels(pb, out, innerPanels, cols, parallel ? threads : 1,
+                       parallel, panels);
       kernel.outN0 = nullptr;
-      kernel.scratch = scratch;
+      kernel.scratch = scratchHere;
       if (int64_t n0 = innerPanels * cols; n0 < n)
         out = kernel.panel(pb, cIndex(pb, n0),
                            std::min(cols, packed.n16 - n0) / 16,
                            /*masked=*/n % 16 != 0, vnni, out);
       return out;
     };
-    auto amxPath = [&](ImplicitLocOpBuilder &pb) {
-      // Rows padded to 16: the last row tile's extra rows are never stored.
+    // A for kernel.numRows rows (padded to 16: the last row tile's extra
+    // rows are never stored).
+    auto allocActs = [&](ImplicitLocOpBuilder &pb) {
       Value paddedRows = arith::MulIOp::create(
-          pb, arith::CeilDivUIOp::create(pb, numRows, cIndex(pb, 16)),
+          pb, arith::CeilDivUIOp::create(pb, kernel.numRows, cIndex(pb, 16)),
           cIndex(pb, 16));
       kernel.acts = memref::AllocOp::create(
           pb, MemRefType::get({ShapedType::kDynamic}, i8),
           ValueRange{arith::MulIOp::create(pb, paddedRows,
                                            cIndex(pb, packed.k64))},
           pb.getI64IntegerAttr(64));
-      kernel.packActivations(
-          pb, parallel ? arith::SelectOp::create(pb, parallel,
-                                                 cIndex(pb, threads),
-                                                 cIndex(pb, 1))
-                             .getResult()
-                       : Value());
-      return allPanels(pb, /*vnni=*/false);
+    };
+    // All rows, packed then multiplied by the panels, in chunks of each
+    // when `chunks` (null: sequential).
+    auto amxPanels = [&](ImplicitLocOpBuilder &pb, Value chunks) {
+      allocActs(pb);
+      kernel.packActivations(pb, chunks);
+      return allPanels(pb, /*vnni=*/false, empty, chunks ? parallel : Value());
+    };
+    // Chunks of rows, each packed and multiplied by all panels.
+    auto amxRows = [&](ImplicitLocOpBuilder &pb, const RowSplit &split,
+                       Value chunks) {
+      return emitRowChunks(
+          pb, empty, split, chunks,
+          [&](ImplicitLocOpBuilder &cb, Value first, Value count,
+              ArrayRef<Value> sliceDims, Value slice) {
+            kernel.firstRow = first;
+            kernel.numRows = count;
+            kernel.outDims.assign(sliceDims.begin(), sliceDims.end());
+            kernel.scratch = newScratch(cb);
+            allocActs(cb);
+            kernel.packActivations(cb, Value());
+            Value result = allPanels(cb, /*vnni=*/false, slice, Value());
+            kernel.firstRow = nullptr;
+            kernel.numRows = numRows;
+            kernel.scratch = scratch;
+            return result;
+          });
+    };
+    auto amxPath = [&](ImplicitLocOpBuilder &pb) -> Value {
+      // A rank-1 input is one row.
+      if (!parallel || leadDims.empty())
+        return amxPanels(pb, parallel ? arith::SelectOp::create(
+                                            pb, parallel, cIndex(pb, threads),
+                                            cIndex(pb, 1))
+                                            .getResult()
+                                      : Value());
+      Value chunks = arith::SelectOp::create(pb, parallel, cIndex(pb, threads),
+                                             cIndex(pb, 1));
+      RowSplit split = splitRows(pb, leadDims);
+      // Rows where each thread gets rowsPerThread and the split dim divides
+      // evenly (or nearly: at least 8 entries per thread).
+      Value many = arith::CmpIOp::create(
+          pb, arith::CmpIPredicate::uge, numRows,
+          cIndex(pb, rowsPerThread * threads));
+      Value even = arith::OrIOp::create(
+          pb,
+          arith::CmpIOp::create(
+              pb, arith::CmpIPredicate::eq,
+              arith::RemUIOp::create(pb, split.size, cIndex(pb, threads)),
+              cIndex(pb, 0)),
+          arith::CmpIOp::create(pb, arith::CmpIPredicate::uge, split.size,
+                                cIndex(pb, 8 * threads)));
+      auto ifOp = scf::IfOp::create(
+          pb, arith::AndIOp::create(pb, many, even),
+          [&](OpBuilder &nb, Location loc) {
+            ImplicitLocOpBuilder ib(loc, nb);
+            scf::YieldOp::create(ib, amxRows(ib, split, chunks));
+          },
+          [&](OpBuilder &nb, Location loc) {
+            ImplicitLocOpBuilder ib(loc, nb);
+            scf::YieldOp::create(ib, amxPanels(ib, chunks));
+          });
+      return ifOp.getResult(0);
     };
 
     Value out;
@@ -455,7 +536,7 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
           [&](OpBuilder &nb, Location loc) {
             ImplicitLocOpBuilder ib(loc, nb);
             kernel.kc.q = quantizeInput(ib, op, kc.scale, kc.zeroPoint);
-            Value vnniOut = allPanels(ib, /*vnni=*/true);
+            Value vnniOut = allPanels(ib, /*vnni=*/true, empty, parallel);
             kernel.kc.q = nullptr;
             scf::YieldOp::create(ib, vnniOut);
           },
@@ -474,14 +555,16 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
     return success();
   }
 
-  int64_t rowTiles, colTiles, vnniBelow, threads;
+  int64_t rowTiles, colTiles, vnniBelow, threads, rowsPerThread;
 };
 } // namespace
 
 void mlir::dq::populateLinearToAMXPatterns(RewritePatternSet &patterns,
                                            int64_t rowTiles, int64_t colTiles,
-                                           int64_t vnniBelow, int64_t threads) {
+                                           int64_t vnniBelow, int64_t threads,
+                                           int64_t rowsPerThread) {
   patterns.add<LinearToAMX, FusedEpilogue<LinearToAMX, GeluOp>,
                FusedEpilogue<LinearToAMX, linalg::GenericOp>>(
-      patterns.getContext(), rowTiles, colTiles, vnniBelow, threads);
+      patterns.getContext(), rowTiles, colTiles, vnniBelow, threads,
+      rowsPerThread);
 }

@@ -89,7 +89,8 @@ ColumnOperands dq::loadColumnOperands(ImplicitLocOpBuilder &b,
 Value dq::emitEpilogue(ImplicitLocOpBuilder &b, const KernelContext &kc,
                        const ColumnOperands &cols, ArrayRef<RowIndex> rows,
                        ArrayRef<Value> accs, Value n0, int64_t nv, bool masked,
-                       Value out, Value outN0) {
+                       Value out, Value outN0,
+                       ArrayRef<RowIndex> outRows) {
   Type f32 = b.getF32Type();
   Value outCol = outN0 ? arith::SubIOp::create(b, n0, outN0).getResult() : n0;
   bool perRow = kc.perRow;
@@ -126,7 +127,7 @@ Value dq::emitEpilogue(ImplicitLocOpBuilder &b, const KernelContext &kc,
         r = kc.fused.residualFirst ? arith::AddFOp::create(b, res, r)
                                    : arith::AddFOp::create(b, r, res);
       }
-      SmallVector<Value> idx(row);
+      SmallVector<Value> idx(outRows.empty() ? row : outRows[i]);
       idx.push_back(arith::AddIOp::create(b, outCol, v16));
       out = vector::TransferWriteOp::create(b, r, out, idx, bounds).getResult();
     }

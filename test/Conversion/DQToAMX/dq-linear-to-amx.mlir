@@ -82,11 +82,9 @@ func.func @linear_const(%x: tensor<?x?x6xf32>) -> tensor<?x?x2xf32> {
   return %y : tensor<?x?x2xf32>
 }
 
-// threads=2, N = 64: two panels of 32 columns, split into (at most) two
-// chunks of an scf.forall, in the VNNI branch (< 32 rows) and in the AMX
-// one; each AMX chunk stores its tiles to its own scratch. The AMX
-// branch's packing is split by rows the same way. Two chunks from
-// 2 * 2^24 multiply-adds on (8192 rows of 64 x 64), else one.
+// threads=2, N = 64: two chunks of an scf.forall from 2 * 2^24
+// multiply-adds on (8192 rows of 64 x 64), else one. Fewer than 32 rows
+// take the VNNI branch, its chunks split the two panels of 32 columns.
 // PAR-LABEL: func @linear_threads
 // PAR: %[[BIG:.*]] = arith.cmpi uge, %{{.*}}, %c8192 : index
 // PAR: scf.if
@@ -97,23 +95,48 @@ func.func @linear_const(%x: tensor<?x?x6xf32>) -> tensor<?x?x2xf32> {
 // PAR:       dq.vpdpbusd
 // PAR:     scf.forall.in_parallel
 // PAR-NEXT:  tensor.parallel_insert_slice
-// The AMX branch packs the activations in row chunks of a first forall.
+// The AMX branch splits rows from 128 per thread (256 rows) if the split
+// dim (here the only one) divides evenly or has >= 8 entries per thread.
 // PAR: } else {
-// PAR:   %[[ACTS:.*]] = memref.alloc
-// PAR:   %[[PCHUNKS:.*]] = arith.select %[[BIG]], %c2, %c1 : index
-// PAR:   scf.forall (%{{.*}}) in (%[[PCHUNKS]]) {
-// PAR:     scf.for
-// PAR:       math.fma
-// PAR:       vector.store %{{.*}}, %[[ACTS]]
-// PAR:   %[[CHUNKS2:.*]] = arith.select %[[BIG]], %c2, %c1 : index
-// PAR:   scf.forall (%{{.*}}) in (%[[CHUNKS2]]) shared_outs(%[[OUT2:.*]] = %{{.*}}) -> (tensor<?x64xf32>)
-// PAR:     %[[SLICE2:.*]] = tensor.extract_slice %[[OUT2]]
-// PAR:     %[[SCRATCH:.*]] = memref.alloca() {alignment = 64 : i64} : memref<32x32xi32>
-// PAR:     scf.for {{.*}} step %c32 iter_args(%{{.*}} = %[[SLICE2]]) -> (tensor<?x?xf32>)
-// PAR:       amx.tile_muli
-// PAR:       amx.tile_store %[[SCRATCH]]
-// PAR:     scf.forall.in_parallel
-// PAR-NEXT:  tensor.parallel_insert_slice
+// PAR:   %[[RCHUNKS:.*]] = arith.select %[[BIG]], %c2, %c1 : index
+// PAR:   %[[MANY:.*]] = arith.cmpi uge, %[[ROWS:.*]], %c256 : index
+// PAR:   %[[LONG:.*]] = arith.cmpi uge, %[[ROWS]], %c16 : index
+// PAR:   %[[REM:.*]] = arith.remui %[[ROWS]], %c2 : index
+// PAR:   %[[DIVIDES:.*]] = arith.cmpi eq, %[[REM]], %c0 : index
+// PAR:   %[[EVEN:.*]] = arith.ori %[[DIVIDES]], %[[LONG]] : i1
+// PAR:   %[[BYROWS:.*]] = arith.andi %[[MANY]], %[[EVEN]] : i1
+// PAR:   scf.if %[[BYROWS]]
+// Each chunk of rows packs its rows into its own A, then multiplies them by
+// all panels into its own scratch and its own rows of the result.
+// PAR:     scf.forall (%{{.*}}) in (%[[RCHUNKS]]) shared_outs(%[[ROUT:.*]] = %{{.*}}) -> (tensor<?x64xf32>)
+// PAR:       %[[RSLICE:.*]] = tensor.extract_slice %[[ROUT]][%{{.*}}, 0] [%[[RLEN:.*]], 64] [1, 1] : tensor<?x64xf32> to tensor<?x64xf32>
+// PAR:       %[[RSCRATCH:.*]] = memref.alloca() {alignment = 64 : i64} : memref<32x32xi32>
+// PAR:       %[[RACTS:.*]] = memref.alloc
+// PAR:       scf.for %{{.*}} = %c0 to %[[RLEN]] step %c1
+// PAR:         math.fma
+// PAR:         vector.store %{{.*}}, %[[RACTS]]
+// PAR:       scf.for {{.*}} step %c32 iter_args(%{{.*}} = %[[RSLICE]]) -> (tensor<?x64xf32>)
+// PAR:         amx.tile_load %[[RACTS]]
+// PAR:         amx.tile_muli
+// PAR:         amx.tile_store %[[RSCRATCH]]
+// PAR:       scf.forall.in_parallel
+// PAR-NEXT:    tensor.parallel_insert_slice
+// Else a first forall packs the rows in chunks, a second splits the panels.
+// PAR:   } else {
+// PAR:     %[[ACTS:.*]] = memref.alloc
+// PAR:     scf.forall (%{{.*}}) in (%[[RCHUNKS]]) {
+// PAR:       scf.for
+// PAR:         math.fma
+// PAR:         vector.store %{{.*}}, %[[ACTS]]
+// PAR:     %[[PCHUNKS:.*]] = arith.select %[[BIG]], %c2, %c1 : index
+// PAR:     scf.forall (%{{.*}}) in (%[[PCHUNKS]]) shared_outs(%[[OUT2:.*]] = %{{.*}}) -> (tensor<?x64xf32>)
+// PAR:       %[[SLICE2:.*]] = tensor.extract_slice %[[OUT2]]
+// PAR:       %[[SCRATCH:.*]] = memref.alloca() {alignment = 64 : i64} : memref<32x32xi32>
+// PAR:       scf.for {{.*}} step %c32 iter_args(%{{.*}} = %[[SLICE2]]) -> (tensor<?x?xf32>)
+// PAR:         amx.tile_muli
+// PAR:         amx.tile_store %[[SCRATCH]]
+// PAR:       scf.forall.in_parallel
+// PAR-NEXT:    tensor.parallel_insert_slice
 
 // dq-cpu-pipeline{threads=2}: the chunks become async tasks
 // (async-parallel-for); one chunk is a direct call of the outlined body.
@@ -132,6 +155,37 @@ func.func @linear_threads(%x: tensor<?x64xf32>) -> tensor<?x64xf32> {
   %y = dq.linear_dynamic %x, %w, %ws act asymmetric per_tensor
       : tensor<?x64xf32>, tensor<64x64xi8>, tensor<f32> -> tensor<?x64xf32>
   return %y : tensor<?x64xf32>
+}
+
+// Rank 3: rows are split along dim 0 unless it is 1, then along dim 1 (a
+// range of either is a box of the result and a range of linear rows).
+// PAR-LABEL: func @linear_threads_rank3
+// PAR:   %[[D0:.*]] = tensor.dim %{{.*}}, %c0 : tensor<?x?x64xf32>
+// PAR:   %[[D1:.*]] = tensor.dim %{{.*}}, %c1 : tensor<?x?x64xf32>
+// PAR: } else {
+// PAR:   %[[BATCH1:.*]] = arith.cmpi eq, %[[D0]], %c1 : index
+// PAR:   %[[SPLIT0:.*]] = arith.cmpi ne, %[[D0]], %c1 : index
+// PAR:   %[[SIZE:.*]] = arith.select %[[SPLIT0]], %[[D0]], %[[D1]] : index
+// PAR:   %[[PER:.*]] = arith.select %[[SPLIT0]], %[[D1]], %c1 : index
+// PAR:   scf.forall
+// PAR:     %[[LO:.*]] = arith.divui
+// PAR:     %[[HI:.*]] = arith.divui
+// PAR:     %[[LEN:.*]] = arith.subi %[[HI]], %[[LO]] : index
+// PAR:     %[[O0:.*]] = arith.select %[[SPLIT0]], %[[LO]], %c0 : index
+// PAR:     %[[S0:.*]] = arith.select %[[SPLIT0]], %[[LEN]], %[[D0]] : index
+// PAR:     %[[O1:.*]] = arith.select %[[BATCH1]], %[[LO]], %c0 : index
+// PAR:     %[[S1:.*]] = arith.select %[[BATCH1]], %[[LEN]], %[[D1]] : index
+// PAR:     tensor.extract_slice %{{.*}}[%[[O0]], %[[O1]], 0] [%[[S0]], %[[S1]], 64] [1, 1, 1]
+// PAR:     %[[COUNT:.*]] = arith.muli %[[LEN]], %[[PER]] : index
+// PAR:     %[[FIRST:.*]] = arith.muli %[[LO]], %[[PER]] : index
+// PAR:     scf.for %[[M:.*]] = %c0 to %[[COUNT]] step %c1 {
+// PAR:       arith.addi %[[FIRST]], %[[M]] : index
+func.func @linear_threads_rank3(%x: tensor<?x?x64xf32>) -> tensor<?x?x64xf32> {
+  %w = arith.constant dense<1> : tensor<64x64xi8>
+  %ws = arith.constant dense<0.5> : tensor<f32>
+  %y = dq.linear_dynamic %x, %w, %ws act asymmetric per_tensor
+      : tensor<?x?x64xf32>, tensor<64x64xi8>, tensor<f32> -> tensor<?x?x64xf32>
+  return %y : tensor<?x?x64xf32>
 }
 
 // A dq.gelu that is the linear's only user (a transformer's FFN1) is applied
