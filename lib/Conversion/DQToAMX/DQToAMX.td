@@ -41,12 +41,15 @@ def DQLinearToAMX : Pass<"dq-linear-to-amx"> {
       by the VNNI path's epilogue (lib/Conversion/DQToVNNI/Epilogue.h), row
       by row, vectorized and bit-exact with PyTorch.
 
-    With `threads` > 1 the panels are split into chunks as in
-    `dq-linear-to-vnni` (an `scf.forall` writing disjoint column slices of
-    the result); each chunk has its own accumulator scratch. The activation
-    copy stays sequential (it is O(M K), the kernel O(M K N)). AMX tile
-    permission and configuration are per process and per function, so the
-    outlined async tasks need nothing more.
+    With `threads` > 1 and at least `rows-per-thread` rows per thread, the
+    rows are split into chunks (an `scf.forall` writing disjoint boxes of
+    rows of the result, ParallelRows.h): each chunk packs its own rows into
+    its own tiles and multiplies them by all panels. With fewer rows, a
+    first `scf.forall` packs the rows in chunks and a second splits the
+    panels as in `dq-linear-to-vnni` (disjoint column slices). Each chunk
+    has its own accumulator scratch. AMX tile permission and configuration
+    are per process and per function, so the outlined async tasks need
+    nothing more.
 
     The amx ops need a CPU with amx-int8 and amx-tile, and on Linux the
     process must have asked for the tile state
@@ -70,7 +73,7 @@ def DQLinearToAMX : Pass<"dq-linear-to-amx"> {
     Option<"rowsPerThread", "rows-per-thread", "int64_t", /*default=*/"128",
            "With threads > 1, inputs of at least this many rows per thread "
            "split rows over the threads, smaller ones split the weight "
-           "panels (0: always rows)">,
+           "panels (0: rows wherever they split evenly)">,
   ];
   let dependentDialects = [
     "::mlir::amx::AMXDialect",

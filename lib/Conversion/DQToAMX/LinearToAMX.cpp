@@ -13,13 +13,13 @@
 //       C[i][j] = tile_zero;  for kb < K/64: C[i][j] += A tile x B tile
 //       tile_store C to scratch; for each valid row: out = epilogue(scratch)
 // The panel loop is outermost so a panel (16 colTiles x K bytes) stays in
-// cache while all rows stream past it.
+// cache while all rows stream past it. Tiles are 16 x 64 i8 (A, B) and
+// 16 x 16 i32 (C): one tile configuration for the whole function.
 //
 // With threads > 1, many rows are split over the threads: each chunk packs
 // and multiplies its own rows (ParallelRows.h). Fewer rows split the panels
 // (lib/Conversion/DQToVNNI/ParallelPanels.h), each chunk with its own
-// scratch, after a first scf.forall has packed the rows in chunks. Tiles are 16 x 64 i8 (A, B) and
-// 16 x 16 i32 (C): one tile configuration for the whole function.
+// scratch, after a first scf.forall has packed the rows in chunks.
 //
 // The kernel is emitted before bufferization like the VNNI one: q, the
 // output and the column operands stay tensors (the epilogue is shared with
@@ -421,7 +421,7 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
                                  : Value();
     // Chunks of panels: the VNNI path's, and the AMX path's for few rows.
     auto allPanels = [&](ImplicitLocOpBuilder &pb, bool vnni, Value out,
-                         Value parallel) {
+                         Value splitPanels) {
       auto panels = [&](ImplicitLocOpBuilder &rb, Value lb, Value ub,
                         Value outN0, Value slice) -> Value {
         kernel.outN0 = outN0;
@@ -439,8 +439,8 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
             .getResult(0);
       };
       Value scratchHere = kernel.scratch;
-      out = emitPanels(pb, out, innerPanels, cols, parallel ? threads : 1,
-                       parallel, panels);
+      out = emitPanels(pb, out, innerPanels, cols, splitPanels ? threads : 1,
+                       splitPanels, panels);
       kernel.outN0 = nullptr;
       kernel.scratch = scratchHere;
       if (int64_t n0 = innerPanels * cols; n0 < n)
@@ -489,15 +489,12 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
           });
     };
     auto amxPath = [&](ImplicitLocOpBuilder &pb) -> Value {
-      // A rank-1 input is one row.
-      if (!parallel || leadDims.empty())
-        return amxPanels(pb, parallel ? arith::SelectOp::create(
-                                            pb, parallel, cIndex(pb, threads),
-                                            cIndex(pb, 1))
-                                            .getResult()
-                                      : Value());
+      if (!parallel)
+        return amxPanels(pb, Value());
       Value chunks = arith::SelectOp::create(pb, parallel, cIndex(pb, threads),
                                              cIndex(pb, 1));
+      if (leadDims.empty()) // a rank-1 input is one row
+        return amxPanels(pb, chunks);
       RowSplit split = splitRows(pb, leadDims);
       // Rows where each thread gets rowsPerThread and the split dim divides
       // evenly (or nearly: at least 8 entries per thread).
