@@ -60,11 +60,13 @@ struct DQLinearToAMX : dq::impl::DQLinearToAMXBase<DQLinearToAMX> {
   void runOnOperation() override {
     // 8 tile registers: the accumulators, all tiles of the smaller side and
     // one of the other (see AMXKernel::block).
-    if (rowTiles < 1 || colTiles < 1 || vnniBelow < 0 || threads < 1 ||
+    // row-tiles 0 picks 1 or 2 per layer.
+    int64_t maxRows = rowTiles ? rowTiles : 2;
+    if (rowTiles < 0 || colTiles < 1 || vnniBelow < 0 || threads < 1 ||
         rowsPerThread < 0 ||
-        rowTiles * colTiles + std::min<int64_t>(rowTiles, colTiles) + 1 > 8) {
+        maxRows * colTiles + std::min<int64_t>(maxRows, colTiles) + 1 > 8) {
       emitError(getOperation()->getLoc(),
-                "dq-linear-to-amx: needs row-tiles, col-tiles, threads >= 1, "
+                "dq-linear-to-amx: needs col-tiles, threads >= 1, row-tiles, "
                 "vnni-below, rows-per-thread >= 0 and "
                 "row-tiles * col-tiles + min(row-tiles, col-tiles) + 1 <= 8 "
                 "(tile registers)");

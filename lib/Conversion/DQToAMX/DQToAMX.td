@@ -58,8 +58,9 @@ def DQLinearToAMX : Pass<"dq-linear-to-amx"> {
     pass only with `kernel=amx` or `kernel=auto` on such a host.
   }];
   let options = [
-    Option<"rowTiles", "row-tiles", "int64_t", /*default=*/"2",
-           "Row tiles (of 16 rows) of a register block">,
+    Option<"rowTiles", "row-tiles", "int64_t", /*default=*/"0",
+           "Row tiles (of 16 rows) of a register block; 0: by the layer's "
+           "shape (1 for K <= 768 and N >= 3072, else 2)">,
     Option<"colTiles", "col-tiles", "int64_t", /*default=*/"2",
            "Column tiles (of 16 columns) of a register block and of a weight "
            "panel; row-tiles * col-tiles + min(row-tiles, col-tiles) + 1 "
