@@ -55,10 +55,6 @@
 using namespace mlir;
 using namespace mlir::dq;
 
-static Value cIndex(ImplicitLocOpBuilder &b, int64_t v) {
-  return arith::ConstantIndexOp::create(b, v);
-}
-
 namespace {
 /// Emits the loops of one dq.linear_dynamic's AMX kernel.
 struct AMXKernel {
@@ -93,13 +89,15 @@ struct AMXKernel {
   Value actsOffset(ImplicitLocOpBuilder &b, Value m, Value k) {
     Value tile = arith::AddIOp::create(
         b,
-        arith::MulIOp::create(
-            b, arith::DivUIOp::create(b, m, cIndex(b, 16)), cIndex(b, kBlocks)),
-        arith::DivUIOp::create(b, k, cIndex(b, 64)));
+        arith::MulIOp::create(b,
+                              arith::DivUIOp::create(b, m, constIndex(b, 16)),
+                              constIndex(b, kBlocks)),
+        arith::DivUIOp::create(b, k, constIndex(b, 64)));
     return arith::AddIOp::create(
-        b, arith::MulIOp::create(b, tile, cIndex(b, 1024)),
-        arith::MulIOp::create(b, arith::RemUIOp::create(b, m, cIndex(b, 16)),
-                              cIndex(b, 64)));
+        b, arith::MulIOp::create(b, tile, constIndex(b, 1024)),
+        arith::MulIOp::create(b,
+                              arith::RemUIOp::create(b, m, constIndex(b, 16)),
+                              constIndex(b, 64)));
   }
 
   /// Rows [0, numRows) split into `chunks` ranges, packed in parallel (an
@@ -107,7 +105,7 @@ struct AMXKernel {
   /// quarter of the call. Null `chunks`: all rows, sequentially.
   void packActivations(ImplicitLocOpBuilder &b, Value chunks) {
     if (!chunks)
-      return packActivations(b, cIndex(b, 0), numRows);
+      return packActivations(b, constIndex(b, 0), numRows);
     auto forall = scf::ForallOp::create(b, ArrayRef<OpFoldResult>{chunks},
                                         ValueRange{}, std::nullopt);
     OpBuilder::InsertionGuard guard(b);
@@ -153,8 +151,8 @@ struct AMXKernel {
       Value pad = arith::ConstantOp::create(ib, ib.getF32FloatAttr(0.0f));
       int64_t k0 = tail ? kc.k / 64 * 64 : 0;
       for (int64_t j = 0; j < 4; ++j) {
-        Value at = j ? arith::AddIOp::create(ib, base, cIndex(ib, 16 * j))
-                     : base;
+        Value at =
+            j ? arith::AddIOp::create(ib, base, constIndex(ib, 16 * j)) : base;
         if (tail && k0 + 16 * j >= kc.k) { // all padding
           vector::StoreOp::create(
               ib,
@@ -164,7 +162,8 @@ struct AMXKernel {
           continue;
         }
         SmallVector<Value> idx(row);
-        idx.push_back(j ? arith::AddIOp::create(ib, k, cIndex(ib, 16 * j)) : k);
+        idx.push_back(j ? arith::AddIOp::create(ib, k, constIndex(ib, 16 * j))
+                        : k);
         bool bounds[] = {!tail || k0 + 16 * (j + 1) <= kc.k};
         Value x = vector::TransferReadOp::create(ib, fType, kc.input, idx, pad,
                                                  bounds);
@@ -177,7 +176,7 @@ struct AMXKernel {
     };
     int64_t fullBlocks = kc.k / 64;
     scf::ForOp::create(
-        b, rowLo, rowHi, cIndex(b, 1), ValueRange{},
+        b, rowLo, rowHi, constIndex(b, 1), ValueRange{},
         [&](OpBuilder &nb, Location loc, Value m, ValueRange) {
           ImplicitLocOpBuilder ib(loc, nb);
           RowIndex row = inputRow(ib, m);
@@ -185,15 +184,15 @@ struct AMXKernel {
               kc.perRow ? qparams(ib, row) : tensorQParams;
           if (fullBlocks > 0)
             scf::ForOp::create(
-                ib, cIndex(ib, 0), cIndex(ib, fullBlocks * 64), cIndex(ib, 64),
-                ValueRange{},
+                ib, constIndex(ib, 0), constIndex(ib, fullBlocks * 64),
+                constIndex(ib, 64), ValueRange{},
                 [&](OpBuilder &nb2, Location loc2, Value k, ValueRange) {
                   ImplicitLocOpBuilder ib2(loc2, nb2);
                   pack(ib2, row, m, k, false, qp);
                   scf::YieldOp::create(ib2);
                 });
           if (kc.k % 64 != 0)
-            pack(ib, row, m, cIndex(ib, fullBlocks * 64), true, qp);
+            pack(ib, row, m, constIndex(ib, fullBlocks * 64), true, qp);
           scf::YieldOp::create(ib);
         });
   }
@@ -208,23 +207,25 @@ struct AMXKernel {
     SmallVector<Value> acc;
     for (int64_t t = 0; t < mt * nt; ++t)
       acc.push_back(amx::TileZeroOp::create(b, cType));
-    Value panelBase = arith::MulIOp::create(b, n0, cIndex(b, 64 * kBlocks));
+    Value panelBase = arith::MulIOp::create(b, n0, constIndex(b, 64 * kBlocks));
     auto kLoop = scf::ForOp::create(
-        b, cIndex(b, 0), cIndex(b, kBlocks), cIndex(b, 1), acc,
+        b, constIndex(b, 0), constIndex(b, kBlocks), constIndex(b, 1), acc,
         [&](OpBuilder &nb, Location loc, Value kb, ValueRange iter) {
           ImplicitLocOpBuilder ib(loc, nb);
-          Value k = arith::MulIOp::create(ib, kb, cIndex(ib, 64));
+          Value k = arith::MulIOp::create(ib, kb, constIndex(ib, 64));
           Value bBase = arith::AddIOp::create(
-              ib, panelBase, arith::MulIOp::create(ib, kb, cIndex(ib, nt * 1024)));
-          Value stride = cIndex(ib, 64);
+              ib, panelBase,
+              arith::MulIOp::create(ib, kb, constIndex(ib, nt * 1024)));
+          Value stride = constIndex(ib, 64);
           auto loadA = [&](int64_t i) -> Value {
-            Value m = arith::AddIOp::create(ib, m0, cIndex(ib, 16 * i));
+            Value m = arith::AddIOp::create(ib, m0, constIndex(ib, 16 * i));
             return amx::TileLoadOp::create(ib, abType, acts,
                                            ValueRange{actsOffset(ib, m, k)},
                                            stride);
           };
           auto loadB = [&](int64_t j) -> Value {
-            Value off = arith::AddIOp::create(ib, bBase, cIndex(ib, j * 1024));
+            Value off =
+                arith::AddIOp::create(ib, bBase, constIndex(ib, j * 1024));
             return amx::TileLoadOp::create(ib, abType, weights, ValueRange{off},
                                            stride);
           };
@@ -260,24 +261,25 @@ struct AMXKernel {
         });
     for (int64_t i = 0; i < mt; ++i)
       for (int64_t j = 0; j < nt; ++j)
-        amx::TileStoreOp::create(b, scratch,
-                                 ValueRange{cIndex(b, 16 * i), cIndex(b, 16 * j)},
-                                 kLoop.getResult(i * nt + j));
+        amx::TileStoreOp::create(
+            b, scratch,
+            ValueRange{constIndex(b, 16 * i), constIndex(b, 16 * j)},
+            kLoop.getResult(i * nt + j));
 
     // The block's valid rows, dequantized one by one from the scratch.
     Value valid = arith::MinUIOp::create(
-        b, arith::SubIOp::create(b, numRows, m0), cIndex(b, 16 * mt));
+        b, arith::SubIOp::create(b, numRows, m0), constIndex(b, 16 * mt));
     auto rowLoop = scf::ForOp::create(
-        b, cIndex(b, 0), valid, cIndex(b, 1), ValueRange{out},
+        b, constIndex(b, 0), valid, constIndex(b, 1), ValueRange{out},
         [&](OpBuilder &nb, Location loc, Value r, ValueRange iter) {
           ImplicitLocOpBuilder ib(loc, nb);
           Value m = arith::AddIOp::create(ib, m0, r);
           RowIndex row = inputRow(ib, m);
           SmallVector<Value> accs;
           for (int64_t v = 0; v < nt; ++v)
-            accs.push_back(vector::LoadOp::create(
-                ib, VectorType::get({16}, i32), scratch,
-                ValueRange{r, cIndex(ib, 16 * v)}));
+            accs.push_back(
+                vector::LoadOp::create(ib, VectorType::get({16}, i32), scratch,
+                                       ValueRange{r, constIndex(ib, 16 * v)}));
           scf::YieldOp::create(ib, emitEpilogue(ib, kc, cols, {row}, accs, n0,
                                                 nt, masked, iter[0], outN0,
                                                 outRow(ib, m)));
@@ -290,7 +292,7 @@ struct AMXKernel {
                 Value n0, int64_t nt, bool masked, const ColumnOperands &cols,
                 Value out) {
     return scf::ForOp::create(
-               b, lb, ub, cIndex(b, 16 * mt), ValueRange{out},
+               b, lb, ub, constIndex(b, 16 * mt), ValueRange{out},
                [&](OpBuilder &nb, Location loc, Value m0, ValueRange iter) {
                  ImplicitLocOpBuilder ib(loc, nb);
                  scf::YieldOp::create(
@@ -304,15 +306,16 @@ struct AMXKernel {
   Value vnniRows(ImplicitLocOpBuilder &b, Value lb, Value ub, int64_t step,
                  Value n0, int64_t nt, bool masked, const ColumnOperands &cols,
                  Value out) {
-    Value panelBase = arith::MulIOp::create(b, n0, cIndex(b, 64 * kBlocks));
+    Value panelBase = arith::MulIOp::create(b, n0, constIndex(b, 64 * kBlocks));
     return scf::ForOp::create(
-               b, lb, ub, cIndex(b, step), ValueRange{out},
+               b, lb, ub, constIndex(b, step), ValueRange{out},
                [&](OpBuilder &nb, Location loc, Value m, ValueRange iter) {
                  ImplicitLocOpBuilder ib(loc, nb);
                  SmallVector<RowIndex> tileRows;
                  for (int64_t i = 0; i < step; ++i)
                    tileRows.push_back(delinearizeRow(
-                       ib, i ? arith::AddIOp::create(ib, m, cIndex(ib, i)) : m,
+                       ib,
+                       i ? arith::AddIOp::create(ib, m, constIndex(ib, i)) : m,
                        leadDims));
                  SmallVector<Value> accs = emitDotTile(ib, kc, tileRows,
                                                        panelBase, nt, 16);
@@ -329,16 +332,16 @@ struct AMXKernel {
     ColumnOperands cols = loadColumnOperands(b, kc, n0, nt, masked);
     if (vnni) {
       Value full = arith::SubIOp::create(
-          b, numRows, arith::RemUIOp::create(b, numRows, cIndex(b, 4)));
-      out = vnniRows(b, cIndex(b, 0), full, 4, n0, nt, masked, cols, out);
+          b, numRows, arith::RemUIOp::create(b, numRows, constIndex(b, 4)));
+      out = vnniRows(b, constIndex(b, 0), full, 4, n0, nt, masked, cols, out);
       return vnniRows(b, full, numRows, 1, n0, nt, masked, cols, out);
     }
-    Value zero = cIndex(b, 0);
+    Value zero = constIndex(b, 0);
     if (rowTiles == 1)
       return rowLoop(b, zero, numRows, 1, n0, nt, masked, cols, out);
     Value fullRows = arith::SubIOp::create(
         b, numRows,
-        arith::RemUIOp::create(b, numRows, cIndex(b, 16 * rowTiles)));
+        arith::RemUIOp::create(b, numRows, constIndex(b, 16 * rowTiles)));
     out = rowLoop(b, zero, fullRows, rowTiles, n0, nt, masked, cols, out);
     return rowLoop(b, fullRows, numRows, 1, n0, nt, masked, cols, out);
   }
@@ -359,8 +362,7 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
   LinearToAMX(MLIRContext *ctx, int64_t rowTiles, int64_t colTiles,
               int64_t vnniBelow, int64_t threads, int64_t rowsPerThread)
       : OpRewritePattern(ctx), rowTiles(rowTiles), colTiles(colTiles),
-        vnniBelow(vnniBelow), threads(threads), rowsPerThread(rowsPerThread) {
-  }
+        vnniBelow(vnniBelow), threads(threads), rowsPerThread(rowsPerThread) {}
 
   LogicalResult matchAndRewrite(LinearDynamicOp op,
                                 PatternRewriter &rewriter) const override {
@@ -415,12 +417,19 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
     int64_t rt = rowTiles ? rowTiles : autoRowTiles(k, n);
     auto newScratch = [&](ImplicitLocOpBuilder &sb) -> Value {
       return memref::AllocaOp::create(
-          sb, MemRefType::get({16 * rt, 16 * colTiles}, i32),
-          ValueRange{}, sb.getI64IntegerAttr(64));
+          sb, MemRefType::get({16 * rt, 16 * colTiles}, i32), ValueRange{},
+          sb.getI64IntegerAttr(64));
     };
     Value scratch = newScratch(b);
-    AMXKernel kernel{kc, rt, colTiles, kBlocks, leadDims, numRows,
-                     /*acts=*/nullptr, weights, scratch};
+    AMXKernel kernel{kc,
+                     rt,
+                     colTiles,
+                     kBlocks,
+                     leadDims,
+                     numRows,
+                     /*acts=*/nullptr,
+                     weights,
+                     scratch};
 
     SmallVector<OpFoldResult> outSizes = tensor::getMixedSizes(b, b.getLoc(), x);
     outSizes.back() = b.getIndexAttr(n);
@@ -441,7 +450,7 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
         if (outN0 && !vnni)
           kernel.scratch = newScratch(rb);
         return scf::ForOp::create(
-                   rb, lb, ub, cIndex(rb, cols), ValueRange{slice},
+                   rb, lb, ub, constIndex(rb, cols), ValueRange{slice},
                    [&](OpBuilder &nb, Location loc, Value n0, ValueRange iter) {
                      ImplicitLocOpBuilder ib(loc, nb);
                      scf::YieldOp::create(ib, kernel.panel(ib, n0, colTiles,
@@ -456,7 +465,7 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
       kernel.outN0 = nullptr;
       kernel.scratch = scratchHere;
       if (int64_t n0 = innerPanels * cols; n0 < n)
-        out = kernel.panel(pb, cIndex(pb, n0),
+        out = kernel.panel(pb, constIndex(pb, n0),
                            std::min(cols, packed.n16 - n0) / 16,
                            /*masked=*/n % 16 != 0, vnni, out);
       return out;
@@ -465,12 +474,13 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
     // rows are never stored).
     auto allocActs = [&](ImplicitLocOpBuilder &pb) {
       Value paddedRows = arith::MulIOp::create(
-          pb, arith::CeilDivUIOp::create(pb, kernel.numRows, cIndex(pb, 16)),
-          cIndex(pb, 16));
+          pb,
+          arith::CeilDivUIOp::create(pb, kernel.numRows, constIndex(pb, 16)),
+          constIndex(pb, 16));
       kernel.acts = memref::AllocOp::create(
           pb, MemRefType::get({ShapedType::kDynamic}, i8),
           ValueRange{arith::MulIOp::create(pb, paddedRows,
-                                           cIndex(pb, packed.k64))},
+                                           constIndex(pb, packed.k64))},
           pb.getI64IntegerAttr(64));
     };
     // All rows, packed then multiplied by the panels, in chunks of each
@@ -503,24 +513,24 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
     auto amxPath = [&](ImplicitLocOpBuilder &pb) -> Value {
       if (!parallel)
         return amxPanels(pb, Value());
-      Value chunks = arith::SelectOp::create(pb, parallel, cIndex(pb, threads),
-                                             cIndex(pb, 1));
+      Value chunks = arith::SelectOp::create(
+          pb, parallel, constIndex(pb, threads), constIndex(pb, 1));
       if (leadDims.empty()) // a rank-1 input is one row
         return amxPanels(pb, chunks);
       RowSplit split = splitRows(pb, leadDims);
       // Rows where each thread gets rowsPerThread and the split dim divides
       // evenly (or nearly: at least 8 entries per thread).
-      Value many = arith::CmpIOp::create(
-          pb, arith::CmpIPredicate::uge, numRows,
-          cIndex(pb, rowsPerThread * threads));
+      Value many =
+          arith::CmpIOp::create(pb, arith::CmpIPredicate::uge, numRows,
+                                constIndex(pb, rowsPerThread * threads));
       Value even = arith::OrIOp::create(
           pb,
           arith::CmpIOp::create(
               pb, arith::CmpIPredicate::eq,
-              arith::RemUIOp::create(pb, split.size, cIndex(pb, threads)),
-              cIndex(pb, 0)),
+              arith::RemUIOp::create(pb, split.size, constIndex(pb, threads)),
+              constIndex(pb, 0)),
           arith::CmpIOp::create(pb, arith::CmpIPredicate::uge, split.size,
-                                cIndex(pb, 8 * threads)));
+                                constIndex(pb, 8 * threads)));
       auto ifOp = scf::IfOp::create(
           pb, arith::AndIOp::create(pb, many, even),
           [&](OpBuilder &nb, Location loc) {
@@ -539,7 +549,7 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
       // Fewer rows than a few tiles: AMX would mostly multiply padding, and
       // its first instruction after idling costs more than the work.
       Value few = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, numRows,
-                                        cIndex(b, vnniBelow));
+                                        constIndex(b, vnniBelow));
       auto ifOp = scf::IfOp::create(
           b, few,
           [&](OpBuilder &nb, Location loc) {

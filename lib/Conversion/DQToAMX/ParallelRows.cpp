@@ -24,24 +24,21 @@ using namespace mlir;
 using namespace mlir::dq;
 
 RowSplit dq::splitRows(ImplicitLocOpBuilder &b, ArrayRef<Value> leadDims) {
-  auto index = [&](int64_t v) -> Value {
-    return arith::ConstantIndexOp::create(b, v);
-  };
   int64_t rank = leadDims.size();
   assert(rank > 0 && "no rows to split");
   // isSplit[d]: the dims before d are 1, and d is not (or is the last).
   // The size and rows per entry by selects: no division, a dim may be 0.
   Value yes = arith::ConstantIntOp::create(b, 1, 1);
   RowSplit s{SmallVector<Value>(leadDims), SmallVector<Value>(rank),
-             leadDims[rank - 1], index(1)};
+             leadDims[rank - 1], constIndex(b, 1)};
   SmallVector<Value> rowsAfter(rank);
-  rowsAfter[rank - 1] = index(1);
+  rowsAfter[rank - 1] = constIndex(b, 1);
   for (int64_t d = rank - 1; d-- > 0;)
     rowsAfter[d] = arith::MulIOp::create(b, rowsAfter[d + 1], leadDims[d + 1]);
   Value onesBefore = yes;
   for (int64_t d = 0; d + 1 < rank; ++d) {
-    Value one = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
-                                      leadDims[d], index(1));
+    Value one = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, leadDims[d],
+                                      constIndex(b, 1));
     s.isSplit[d] = arith::AndIOp::create(b, onesBefore,
                                          arith::XOrIOp::create(b, one, yes));
     onesBefore = arith::AndIOp::create(b, onesBefore, one);
@@ -58,9 +55,6 @@ RowSplit dq::splitRows(ImplicitLocOpBuilder &b, ArrayRef<Value> leadDims) {
 Value dq::emitRowChunks(ImplicitLocOpBuilder &b, Value out,
                         const RowSplit &split, Value chunks,
                         RowChunkBuilder body) {
-  auto index = [&](int64_t v) -> Value {
-    return arith::ConstantIndexOp::create(b, v);
-  };
   int64_t rank = split.leadDims.size();
   auto forall = scf::ForallOp::create(b, ArrayRef<OpFoldResult>{chunks},
                                       ValueRange{out}, std::nullopt);
@@ -74,7 +68,7 @@ Value dq::emitRowChunks(ImplicitLocOpBuilder &b, Value out,
   SmallVector<Value> sliceDims;
   for (int64_t d = 0; d < rank; ++d) {
     offsets.push_back(
-        arith::SelectOp::create(b, split.isSplit[d], lo, index(0))
+        arith::SelectOp::create(b, split.isSplit[d], lo, constIndex(b, 0))
             .getResult());
     sliceDims.push_back(
         arith::SelectOp::create(b, split.isSplit[d], len, split.leadDims[d]));
@@ -85,9 +79,9 @@ Value dq::emitRowChunks(ImplicitLocOpBuilder &b, Value out,
   SmallVector<OpFoldResult> strides(rank + 1, b.getIndexAttr(1));
   Value slice =
       tensor::ExtractSliceOp::create(b, shared, offsets, sizes, strides);
-  Value result = body(b, arith::MulIOp::create(b, lo, split.rowsPerEntry),
-                      arith::MulIOp::create(b, len, split.rowsPerEntry),
-                      sliceDims, slice);
+  Value result =
+      body(b, arith::MulIOp::create(b, lo, split.rowsPerEntry),
+           arith::MulIOp::create(b, len, split.rowsPerEntry), sliceDims, slice);
 
   b.setInsertionPointToStart(forall.getTerminator().getBody());
   tensor::ParallelInsertSliceOp::create(b, result, shared, offsets, sizes,

@@ -71,6 +71,9 @@ Value dq::constF64(ImplicitLocOpBuilder &b, double v) {
 Value dq::constI32(ImplicitLocOpBuilder &b, int32_t v) {
   return arith::ConstantOp::create(b, b.getI32IntegerAttr(v));
 }
+Value dq::constIndex(ImplicitLocOpBuilder &b, int64_t v) {
+  return arith::ConstantIndexOp::create(b, v);
+}
 
 std::pair<Value, Value> dq::chunkBounds(ImplicitLocOpBuilder &b, Value chunk,
                                         Value chunks, Value total) {

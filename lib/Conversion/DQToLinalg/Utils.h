@@ -43,6 +43,7 @@ std::pair<SmallVector<Value>, Value> leadingDims(ImplicitLocOpBuilder &b,
 Value constF32(ImplicitLocOpBuilder &b, float v);
 Value constF64(ImplicitLocOpBuilder &b, double v);
 Value constI32(ImplicitLocOpBuilder &b, int32_t v);
+Value constIndex(ImplicitLocOpBuilder &b, int64_t v);
 
 } // namespace mlir::dq
 

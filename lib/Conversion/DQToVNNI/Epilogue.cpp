@@ -89,8 +89,7 @@ ColumnOperands dq::loadColumnOperands(ImplicitLocOpBuilder &b,
 Value dq::emitEpilogue(ImplicitLocOpBuilder &b, const KernelContext &kc,
                        const ColumnOperands &cols, ArrayRef<RowIndex> rows,
                        ArrayRef<Value> accs, Value n0, int64_t nv, bool masked,
-                       Value out, Value outN0,
-                       ArrayRef<RowIndex> outRows) {
+                       Value out, Value outN0, ArrayRef<RowIndex> outRows) {
   Type f32 = b.getF32Type();
   Value outCol = outN0 ? arith::SubIOp::create(b, n0, outN0).getResult() : n0;
   bool perRow = kc.perRow;

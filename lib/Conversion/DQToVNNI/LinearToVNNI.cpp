@@ -40,10 +40,6 @@ using namespace mlir::dq;
 /// any Linear layer of the models dqmlir compiles.
 static constexpr int64_t kMaxPackedBytes = int64_t(1) << 30;
 
-static Value cIndex(ImplicitLocOpBuilder &b, int64_t v) {
-  return arith::ConstantIndexOp::create(b, v);
-}
-
 KernelContext mlir::dq::makeKernelContext(ImplicitLocOpBuilder &b,
                                           LinearDynamicOp op,
                                           Attribute packedData,
@@ -86,13 +82,13 @@ struct KernelBuilder {
                 Value panelBase, Value n0, int64_t nv, bool masked,
                 const ColumnOperands &cols, Value out) {
     auto loop = scf::ForOp::create(
-        b, lb, ub, cIndex(b, step), ValueRange{out},
+        b, lb, ub, constIndex(b, step), ValueRange{out},
         [&](OpBuilder &nb, Location loc, Value m, ValueRange iter) {
           ImplicitLocOpBuilder ib(loc, nb);
           SmallVector<RowIndex> tileRows;
           for (int64_t i = 0; i < step; ++i)
             tileRows.push_back(delinearizeRow(
-                ib, i ? arith::AddIOp::create(ib, m, cIndex(ib, i)) : m,
+                ib, i ? arith::AddIOp::create(ib, m, constIndex(ib, i)) : m,
                 leadDims));
           SmallVector<Value> accs =
               emitDotTile(ib, kc, tileRows, panelBase, nv);
@@ -107,13 +103,13 @@ struct KernelBuilder {
   Value panel(ImplicitLocOpBuilder &b, Value n0, int64_t nv, bool masked,
               Value out) {
     ColumnOperands cols = loadColumnOperands(b, kc, n0, nv, masked);
-    Value panelBase = arith::MulIOp::create(b, n0, cIndex(b, 4 * kc.k4));
-    Value zero = cIndex(b, 0);
+    Value panelBase = arith::MulIOp::create(b, n0, constIndex(b, 4 * kc.k4));
+    Value zero = constIndex(b, 0);
     if (rows == 1)
       return rowLoop(b, zero, numRows, 1, panelBase, n0, nv, masked, cols,
                      out);
     Value fullRows = arith::SubIOp::create(
-        b, numRows, arith::RemUIOp::create(b, numRows, cIndex(b, rows)));
+        b, numRows, arith::RemUIOp::create(b, numRows, constIndex(b, rows)));
     out = rowLoop(b, zero, fullRows, rows, panelBase, n0, nv, masked, cols,
                   out);
     return rowLoop(b, fullRows, numRows, 1, panelBase, n0, nv, masked, cols,
@@ -181,7 +177,7 @@ struct LinearToVNNI : OpRewritePattern<LinearDynamicOp> {
                       Value outN0, Value slice) -> Value {
       kb.outN0 = outN0;
       return scf::ForOp::create(
-                 pb, lb, ub, cIndex(pb, cols), ValueRange{slice},
+                 pb, lb, ub, constIndex(pb, cols), ValueRange{slice},
                  [&](OpBuilder &nb, Location loc, Value n0, ValueRange iter) {
                    ImplicitLocOpBuilder ib(loc, nb);
                    scf::YieldOp::create(
@@ -194,7 +190,7 @@ struct LinearToVNNI : OpRewritePattern<LinearDynamicOp> {
     out = emitPanels(b, out, innerPanels, cols, threads, parallel, panels);
     kb.outN0 = nullptr;
     if (int64_t n0 = innerPanels * cols; n0 < n)
-      out = kb.panel(b, cIndex(b, n0), std::min(cols, packed.n16 - n0) / 16,
+      out = kb.panel(b, constIndex(b, n0), std::min(cols, packed.n16 - n0) / 16,
                      /*masked=*/n % 16 != 0, out);
 
     if (out.getType() != op.getType())

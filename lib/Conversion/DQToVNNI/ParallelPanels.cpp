@@ -17,17 +17,13 @@
 using namespace mlir;
 using namespace mlir::dq;
 
-static Value cIndex(ImplicitLocOpBuilder &b, int64_t v) {
-  return arith::ConstantIndexOp::create(b, v);
-}
-
 Value dq::worthThreads(ImplicitLocOpBuilder &b, Value numRows, int64_t k,
                        int64_t n, int64_t threads) {
   constexpr int64_t kMinMacsPerThread = int64_t(1) << 24;
   int64_t perRow = std::max<int64_t>(1, k * n);
   int64_t minRows = llvm::divideCeil(threads * kMinMacsPerThread, perRow);
   return arith::CmpIOp::create(b, arith::CmpIPredicate::uge, numRows,
-                               cIndex(b, minRows));
+                               constIndex(b, minRows));
 }
 
 Value dq::emitPanels(ImplicitLocOpBuilder &b, Value out, int64_t numPanels,
@@ -36,12 +32,12 @@ Value dq::emitPanels(ImplicitLocOpBuilder &b, Value out, int64_t numPanels,
   if (numPanels == 0)
     return out;
   if (threads <= 1 || numPanels == 1)
-    return body(b, cIndex(b, 0), cIndex(b, numPanels * cols), Value(), out);
+    return body(b, constIndex(b, 0), constIndex(b, numPanels * cols), Value(),
+                out);
 
-  Value chunks =
-      arith::SelectOp::create(b, parallel,
-                              cIndex(b, std::min(threads, numPanels)),
-                              cIndex(b, 1));
+  Value chunks = arith::SelectOp::create(
+      b, parallel, constIndex(b, std::min(threads, numPanels)),
+      constIndex(b, 1));
   auto forall = scf::ForallOp::create(
       b, ArrayRef<OpFoldResult>{chunks}, ValueRange{out}, std::nullopt);
   Block *forallBody = forall.getBody();
@@ -50,9 +46,9 @@ Value dq::emitPanels(ImplicitLocOpBuilder &b, Value out, int64_t numPanels,
   b.setInsertionPointToStart(forallBody);
   // Chunk c: panels [c P / chunks, (c + 1) P / chunks), as columns.
   auto [firstPanel, endPanel] =
-      chunkBounds(b, c, chunks, cIndex(b, numPanels));
-  Value lb = arith::MulIOp::create(b, firstPanel, cIndex(b, cols));
-  Value ub = arith::MulIOp::create(b, endPanel, cIndex(b, cols));
+      chunkBounds(b, c, chunks, constIndex(b, numPanels));
+  Value lb = arith::MulIOp::create(b, firstPanel, constIndex(b, cols));
+  Value ub = arith::MulIOp::create(b, endPanel, constIndex(b, cols));
   Value width = arith::SubIOp::create(b, ub, lb);
 
   auto outType = cast<RankedTensorType>(out.getType());
