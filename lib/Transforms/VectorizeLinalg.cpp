@@ -84,44 +84,75 @@ SmallVector<OpFoldResult> indexAttrs(OpBuilder &b, ArrayRef<int64_t> sizes) {
 
 /// With threads > 1: the loop over dim 0 of a tiled op whose dim 0 is
 /// parallel and tiled by 1 (batch x heads of attention, rows of GELU and
-/// softmax) becomes an scf.parallel, which dq-cpu-pipeline gives to
-/// async-parallel-for, when the op has at least `minIterations` iterations
-/// per thread (a hand-off costs microseconds); smaller ones keep the
-/// scf.for, in the other branch of an scf.if. With `twoLoops`, the dim-1
-/// loop nested in it (also parallel, tiled by 1) joins the scf.parallel:
-/// with a batch of 1, the heads or rows are what there is to split.
+/// softmax) becomes an scf.parallel over chunks of its iterations, which
+/// dq-cpu-pipeline gives to async-parallel-for: `threads` chunks when the
+/// op has at least `minIterations` iterations per thread (a hand-off costs
+/// microseconds), else one, which runs inline in the caller. One copy of
+/// the body serves both: a sequential copy beside the parallel one doubled
+/// the code of every such op (and the JIT's time). With `twoLoops`, the
+/// dim-1 loop nested in it (also parallel, tiled by 1) joins the chunked
+/// range: with a batch of 1, the heads or rows are what there is to split.
 /// Iterations write disjoint slices of the output: the dims are parallel
-/// dims of it. Returns the scf.if.
+/// dims of it. Returns the scf.parallel.
 Operation *parallelizeOuterLoop(RewriterBase &rewriter, scf::ForOp loop,
                                 bool twoLoops, Value iterations,
                                 int64_t threads, int64_t minIterations) {
-  Location loc = loop.getLoc();
   rewriter.setInsertionPoint(loop);
-  Value worth = arith::CmpIOp::create(
-      rewriter, loc, arith::CmpIPredicate::uge, iterations,
-      arith::ConstantIndexOp::create(rewriter, loc, threads * minIterations));
-  auto ifOp = scf::IfOp::create(rewriter, loc, worth, /*withElseRegion=*/true);
-  rewriter.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+  ImplicitLocOpBuilder b(loop.getLoc(), rewriter);
+  auto index = [&](OpBuilder &ob, int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(ob, loop.getLoc(), v);
+  };
+  Value worth = arith::CmpIOp::create(b, arith::CmpIPredicate::uge, iterations,
+                                      index(b, threads * minIterations));
+  Value chunks =
+      arith::SelectOp::create(b, worth, index(b, threads), index(b, 1));
   SmallVector<scf::ForOp> loops = {loop};
   if (twoLoops)
     loops.push_back(cast<scf::ForOp>(&loop.getBody()->front()));
-  SmallVector<Value> lbs, ubs, steps;
+  // The loops' iterations, numbered row-major: trip counts and their
+  // product.
+  SmallVector<Value> trips;
+  Value total = index(b, 1);
   for (scf::ForOp l : loops) {
-    lbs.push_back(l.getLowerBound());
-    ubs.push_back(l.getUpperBound());
-    steps.push_back(l.getStep());
+    trips.push_back(arith::CeilDivUIOp::create(
+        b, arith::SubIOp::create(b, l.getUpperBound(), l.getLowerBound()),
+        l.getStep()));
+    total = arith::MulIOp::create(b, total, trips.back());
   }
-  scf::ParallelOp::create(
-      rewriter, loc, lbs, ubs, steps,
-      [&](OpBuilder &b, Location, ValueRange ivs) {
-        IRMapping map;
-        for (auto [l, iv] : llvm::zip(loops, ivs))
-          map.map(l.getInductionVar(), iv);
-        for (Operation &op : loops.back().getBody()->without_terminator())
-          b.clone(op, map);
+  auto parallel = scf::ParallelOp::create(
+      b, ValueRange{index(b, 0)}, ValueRange{chunks}, ValueRange{index(b, 1)},
+      [&](OpBuilder &pb, Location loc, ValueRange ivs) {
+        // Chunk c: iterations [c * total / chunks, (c + 1) * total / chunks).
+        auto start = [&](Value c) -> Value {
+          return arith::DivUIOp::create(
+              pb, loc, arith::MulIOp::create(pb, loc, c, total), chunks);
+        };
+        Value lo = start(ivs[0]);
+        Value hi = start(arith::AddIOp::create(pb, loc, ivs[0], index(pb, 1)));
+        scf::ForOp::create(
+            pb, loc, lo, hi, index(pb, 1), ValueRange{},
+            [&](OpBuilder &fb, Location, Value i, ValueRange) {
+              IRMapping map;
+              for (size_t d = loops.size(); d-- > 0;) {
+                Value at = i;
+                if (d + 1 < loops.size()) {
+                  at = arith::DivUIOp::create(fb, loc, i, trips[d + 1]);
+                } else if (loops.size() > 1) {
+                  at = arith::RemUIOp::create(fb, loc, i, trips[d]);
+                }
+                scf::ForOp l = loops[d];
+                map.map(l.getInductionVar(),
+                        arith::AddIOp::create(
+                            fb, loc, l.getLowerBound(),
+                            arith::MulIOp::create(fb, loc, at, l.getStep())));
+              }
+              for (Operation &op : loops.back().getBody()->without_terminator())
+                fb.clone(op, map);
+              scf::YieldOp::create(fb, loc);
+            });
       });
-  rewriter.moveOpBefore(loop, ifOp.elseBlock()->getTerminator());
-  return ifOp;
+  rewriter.eraseOp(loop);
+  return parallel;
 }
 
 /// Tiles `op` by `sizes` (0 = not tiled), then peels the loops whose tiles

@@ -59,19 +59,20 @@ func.func @row_sum(%x: memref<?x?xf32>, %y: memref<?xf32>) {
 // CHECK: scf.for
 // CHECK: vector.mask {{.*}} vector.contract
 // threads=2: the batch loop (dim 0, parallel, tiled by 1) becomes an
-// scf.parallel when the op has at least 2 * 2^16 iterations (b*m*n*k, at
-// run time), else it stays the scf.for. Both copies are vectorized. Dim 1
-// (m) is tiled by 8: it stays a loop of its own.
+// scf.parallel over 2 chunks of it when the op has at least 2 * 2^16
+// iterations (b*m*n*k, at run time), else over 1 (run inline): one copy of
+// the body, vectorized. Dim 1 (m) is tiled by 8: it stays a loop of its own.
 // PAR-LABEL: func.func @scores
 // PAR: %[[WORTH:.*]] = arith.cmpi uge, %{{.*}}, %c131072 : index
-// PAR: scf.if %[[WORTH]] {
-// PAR:   scf.parallel
+// PAR: %[[CHUNKS:.*]] = arith.select %[[WORTH]], %c2, %c1 : index
+// PAR: scf.parallel (%[[C:.*]]) = (%c0) to (%[[CHUNKS]]) step (%c1) {
+// PAR:   %[[LO:.*]] = arith.divui %{{.*}}, %[[CHUNKS]] : index
+// PAR:   %[[HI:.*]] = arith.divui %{{.*}}, %[[CHUNKS]] : index
+// PAR:   scf.for %{{.*}} = %[[LO]] to %[[HI]] step %c1 {
 // PAR:     scf.for {{.*}} step %c8
 // PAR:       vector.contract
-// PAR: } else {
-// PAR:   scf.for
-// PAR:     scf.for {{.*}} step %c8
-// PAR:       vector.contract
+// PAR-NOT: scf.if
+// PAR-LABEL: func.func @context
 func.func @scores(%a: memref<?x?x32xf32>, %b: memref<?x32x?xf32>, %c: memref<?x?x?xf32>) {
   linalg.batch_matmul ins(%a, %b : memref<?x?x32xf32>, memref<?x32x?xf32>) outs(%c : memref<?x?x?xf32>)
   return
@@ -150,12 +151,18 @@ func.func @transpose_of_reshape(%a: memref<2x24x128xf32>, %o: memref<2x2x64x24xf
 // [batch, seq, hidden]): dims 0 and 1 are tiled by 1 and parallel, so both
 // loops become one 2-D scf.parallel; with a batch of 1 the rows are split.
 // PAR-LABEL: func.func @add3d
-// PAR: arith.cmpi uge, %{{.*}}, %c131072 : index
-// PAR: scf.parallel (%{{.*}}, %{{.*}}) = (%c0, %c0) to (%{{.*}}, %{{.*}}) step (%c1, %c1)
+// PAR: %[[WORTH:.*]] = arith.cmpi uge, %{{.*}}, %c131072 : index
+// PAR: %[[CHUNKS:.*]] = arith.select %[[WORTH]], %c2, %c1 : index
+// PAR: scf.parallel (%{{.*}}) = (%c0) to (%[[CHUNKS]]) step (%c1) {
+// PAR:   scf.for %[[I:.*]] = %{{.*}} to %{{.*}} step %c1 {
+// PAR:     %[[J:.*]] = arith.remui %[[I]], %[[D1:.*]] : index
+// PAR:     %[[B:.*]] = arith.divui %[[I]], %[[D1]] : index
 // PAR-NOT: scf.for {{.*}} step %c1 {
-// PAR: scf.for {{.*}} step %c16
-// PAR: arith.addf {{.*}} : vector<16xf32>
-// PAR: } else {
+// PAR:     scf.for {{.*}} step %c16
+// PAR:       vector.transfer_read %{{.*}}[%[[B]], %[[J]], %{{.*}}]
+// PAR:       arith.addf {{.*}} : vector<16xf32>
+// PAR-NOT: scf.if
+// PAR-LABEL: func.func @transpose_dynamic
 func.func @add3d(%a: memref<?x?x?xf32>, %b: memref<?x?x?xf32>, %o: memref<?x?x?xf32>) {
   linalg.add ins(%a, %b : memref<?x?x?xf32>, memref<?x?x?xf32>) outs(%o : memref<?x?x?xf32>)
   return
