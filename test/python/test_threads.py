@@ -43,16 +43,17 @@ def test_two_threads_same_as_pytorch(kernel, k, n, per_channel, monkeypatch):
                                   (1, 1, 257), (1, 130, 2), (255,)],
                          ids=lambda lead: "x".join(map(str, lead)))
 def test_amx_chunks_of_rows_same_as_pytorch(lead, monkeypatch):
-    # From 128 rows per thread the AMX kernel splits rows (ParallelRows.h):
-    # along the first leading dim that is not 1, if it divides evenly or has
-    # 8 entries per thread (17 x 16: 8 and 9), else panels (3 x 128, and
-    # 255 rows). The chunks' rows, their results and the masked last panel
-    # (N = 1000) must land where one thread puts them.
+    # With weights over 1 MiB (1088 x 1000) the AMX kernel splits rows from
+    # 128 rows per thread (ParallelRows.h): along the first leading dim that
+    # is not 1, if it divides evenly or has 8 entries per thread (17 x 16:
+    # 8 and 9), else panels (3 x 128, and 255 rows). The chunks' rows, their
+    # results and the masked last panel (N = 1000) must land where one
+    # thread puts them.
     monkeypatch.setattr(dqir, "CPU_PIPELINE", "builtin.module(dq-cpu-pipeline{kernel=amx})")
-    q = make_qlinear(256, 1000, seed=len(lead))
-    compiled = dqmlir.compile(q, (torch.randn(*([2] * len(lead)), 256),), threads=2)
+    q = make_qlinear(1088, 1000, seed=len(lead))
+    compiled = dqmlir.compile(q, (torch.randn(*([2] * len(lead)), 1088),), threads=2)
     torch.manual_seed(sum(lead))
-    x = torch.randn(*lead, 256) * 2 - 0.5
+    x = torch.randn(*lead, 1088) * 2 - 0.5
     ours, ref = compiled(x), q(x)
     record_parity(ours, ref)
     assert torch.equal(ours, ref), (lead, (ours - ref).abs().max())

@@ -63,18 +63,18 @@ struct DQLinearToAMX : dq::impl::DQLinearToAMXBase<DQLinearToAMX> {
     // row-tiles 0 picks 1 or 2 per layer.
     int64_t maxRows = rowTiles ? rowTiles : 2;
     if (rowTiles < 0 || colTiles < 1 || vnniBelow < 0 || threads < 1 ||
-        rowsPerThread < 0 ||
+        rowsPerThread < 0 || rowsBelowBytes < 0 ||
         maxRows * colTiles + std::min<int64_t>(maxRows, colTiles) + 1 > 8) {
       emitError(getOperation()->getLoc(),
                 "dq-linear-to-amx: needs col-tiles, threads >= 1, row-tiles, "
-                "vnni-below, rows-per-thread >= 0 and "
+                "vnni-below, rows-per-thread, rows-below-bytes >= 0 and "
                 "row-tiles * col-tiles + min(row-tiles, col-tiles) + 1 <= 8 "
                 "(tile registers)");
       return signalPassFailure();
     }
     RewritePatternSet patterns(&getContext());
     dq::populateLinearToAMXPatterns(patterns, rowTiles, colTiles, vnniBelow,
-                                    threads, rowsPerThread);
+                                    threads, rowsPerThread, rowsBelowBytes);
     // Non-constant weights stay for dq-lower-to-linalg; one walk suffices.
     walkAndApplyPatterns(getOperation(), std::move(patterns));
   }

@@ -16,11 +16,13 @@ namespace dq {
 /// the VNNI path's epilogue; inputs of fewer than `vnniBelow` rows take the
 /// VNNI micro-kernel on the same packed weights instead (0: never). With
 /// `threads` > 1 the work is split over them (scf.forall): by rows from
-/// `rowsPerThread` rows per thread, else by panels (ParallelRows.h).
+/// `rowsPerThread` rows per thread, or at any row count for weights of at
+/// most `rowsBelowBytes`, else by panels (ParallelRows.h).
 void populateLinearToAMXPatterns(RewritePatternSet &patterns, int64_t rowTiles,
                                  int64_t colTiles, int64_t vnniBelow,
                                  int64_t threads = 1,
-                                 int64_t rowsPerThread = 128);
+                                 int64_t rowsPerThread = 128,
+                                 int64_t rowsBelowBytes = 1 << 20);
 
 /// Whether the host CPU has amx-tile and amx-int8 (it says nothing about the
 /// process's permission to use the tile state; see python/dqmlir/amx.py).

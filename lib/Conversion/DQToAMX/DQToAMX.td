@@ -75,6 +75,11 @@ def DQLinearToAMX : Pass<"dq-linear-to-amx"> {
            "With threads > 1, inputs of at least this many rows per thread "
            "split rows over the threads, smaller ones split the weight "
            "panels (0: rows wherever they split evenly)">,
+    Option<"rowsBelowBytes", "rows-below-bytes", "int64_t",
+           /*default=*/"1048576",
+           "With threads > 1, weights of at most this many bytes split rows "
+           "at any row count: every thread reads them all, which costs "
+           "little when they are small">,
   ];
   let dependentDialects = [
     "::mlir::amx::AMXDialect",

@@ -16,8 +16,9 @@
 // cache while all rows stream past it. Tiles are 16 x 64 i8 (A, B) and
 // 16 x 16 i32 (C): one tile configuration for the whole function.
 //
-// With threads > 1, many rows are split over the threads: each chunk packs
-// and multiplies its own rows (ParallelRows.h). Fewer rows split the panels
+// With threads > 1, many rows (or any number, with small weights) are split
+// over the threads: each chunk packs and multiplies its own rows
+// (ParallelRows.h). Fewer rows split the panels
 // (lib/Conversion/DQToVNNI/ParallelPanels.h), each chunk with its own
 // scratch, after a first scf.forall has packed the rows in chunks.
 //
@@ -360,9 +361,11 @@ static int64_t autoRowTiles(int64_t k, int64_t n) {
 
 struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
   LinearToAMX(MLIRContext *ctx, int64_t rowTiles, int64_t colTiles,
-              int64_t vnniBelow, int64_t threads, int64_t rowsPerThread)
+              int64_t vnniBelow, int64_t threads, int64_t rowsPerThread,
+              int64_t rowsBelowBytes)
       : OpRewritePattern(ctx), rowTiles(rowTiles), colTiles(colTiles),
-        vnniBelow(vnniBelow), threads(threads), rowsPerThread(rowsPerThread) {}
+        vnniBelow(vnniBelow), threads(threads), rowsPerThread(rowsPerThread),
+        rowsBelowBytes(rowsBelowBytes) {}
 
   LogicalResult matchAndRewrite(LinearDynamicOp op,
                                 PatternRewriter &rewriter) const override {
@@ -518,12 +521,12 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
       if (leadDims.empty()) // a rank-1 input is one row
         return amxPanels(pb, chunks);
       RowSplit split = splitRows(pb, leadDims);
-      // Rows where each thread gets rowsPerThread and the split dim divides
-      // evenly (or nearly: at least 8 entries per thread).
-      Value many =
-          arith::CmpIOp::create(pb, arith::CmpIPredicate::uge, numRows,
-                                constIndex(pb, rowsPerThread * threads));
-      Value even = arith::OrIOp::create(
+      // Rows where each thread gets rowsPerThread (any number when the
+      // weights are at most rowsBelowBytes: reading them twice costs
+      // little) and the split dim divides evenly (or nearly: at least 8
+      // entries per thread).
+      int64_t minRows = k * n <= rowsBelowBytes ? 0 : rowsPerThread * threads;
+      Value byRows = arith::OrIOp::create(
           pb,
           arith::CmpIOp::create(
               pb, arith::CmpIPredicate::eq,
@@ -531,8 +534,14 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
               constIndex(pb, 0)),
           arith::CmpIOp::create(pb, arith::CmpIPredicate::uge, split.size,
                                 constIndex(pb, 8 * threads)));
+      if (minRows > 0)
+        byRows = arith::AndIOp::create(
+            pb,
+            arith::CmpIOp::create(pb, arith::CmpIPredicate::uge, numRows,
+                                  constIndex(pb, minRows)),
+            byRows);
       auto ifOp = scf::IfOp::create(
-          pb, arith::AndIOp::create(pb, many, even),
+          pb, byRows,
           [&](OpBuilder &nb, Location loc) {
             ImplicitLocOpBuilder ib(loc, nb);
             scf::YieldOp::create(ib, amxRows(ib, split, chunks));
@@ -574,16 +583,17 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
     return success();
   }
 
-  int64_t rowTiles, colTiles, vnniBelow, threads, rowsPerThread;
+  int64_t rowTiles, colTiles, vnniBelow, threads, rowsPerThread, rowsBelowBytes;
 };
 } // namespace
 
 void mlir::dq::populateLinearToAMXPatterns(RewritePatternSet &patterns,
                                            int64_t rowTiles, int64_t colTiles,
                                            int64_t vnniBelow, int64_t threads,
-                                           int64_t rowsPerThread) {
+                                           int64_t rowsPerThread,
+                                           int64_t rowsBelowBytes) {
   patterns.add<LinearToAMX, FusedEpilogue<LinearToAMX, GeluOp>,
                FusedEpilogue<LinearToAMX, linalg::GenericOp>>(
       patterns.getContext(), rowTiles, colTiles, vnniBelow, threads,
-      rowsPerThread);
+      rowsPerThread, rowsBelowBytes);
 }

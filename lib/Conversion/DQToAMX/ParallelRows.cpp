@@ -8,8 +8,13 @@
 // one process against panels (back-to-back calls, medians, both orders):
 // 512 x 768 x 768 157-180 against 198-214 us, 512 x 3072 x 768 750-804
 // against 952-1021 us; BERT-base 8 x 128 139-151 against 146-169 ms.
-// BERT-base 1 x 128 (128 rows) took 5% longer by rows, where each linear's
-// weights come from L3: it keeps the panels.
+// BERT-base 1 x 128 (128 rows) took 5% longer with every linear split by
+// rows, where each linear's weights come from L3; with only the linears of
+// at most 1 MiB of weights split by rows at any row count
+// (rows-below-bytes), it is unchanged (19.9-20.7 against 19.9-20.5 ms), as
+// are MiniLM and BERT-base 8 x 128, while those linears alone got faster
+// (128 x 768 x 768 back to back 39-40 against 50-59 us, 128 x 1536 x 384
+// 47-56 against 64 us).
 //
 //===----------------------------------------------------------------------===//
 

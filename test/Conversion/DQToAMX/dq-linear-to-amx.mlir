@@ -1,5 +1,6 @@
 // RUN: dq-opt %s --dq-linear-to-amx --canonicalize | FileCheck %s
-// RUN: dq-opt %s --dq-linear-to-amx=threads=2 --canonicalize | FileCheck %s --check-prefix=PAR
+// RUN: dq-opt %s --dq-linear-to-amx="threads=2 rows-below-bytes=0" --canonicalize | FileCheck %s --check-prefix=PAR
+// RUN: dq-opt %s --dq-linear-to-amx=threads=2 --canonicalize --mlir-elide-elementsattrs-if-larger=16 | FileCheck %s --check-prefix=SMALLW
 // RUN: dq-opt %s --dq-cpu-pipeline="kernel=amx threads=2" | FileCheck %s --check-prefix=ASYNC
 // RUN: dq-opt %s --dq-cpu-pipeline=kernel=amx | FileCheck %s --check-prefix=LLVM
 // RUN: dq-opt %s --dq-linear-to-amx --mlir-elide-elementsattrs-if-larger=16 | FileCheck %s --check-prefix=RULE
@@ -99,13 +100,15 @@ func.func @linear_const(%x: tensor<?x?x6xf32>) -> tensor<?x?x2xf32> {
 // PAR-NEXT:  tensor.parallel_insert_slice
 // The AMX branch splits rows from 128 per thread (256 rows) if the split
 // dim (here the only one) divides evenly or has >= 8 entries per thread.
+// This run sets rows-below-bytes=0; by default weights of at most 1 MiB,
+// like these, split rows at any row count (the SMALLW prefix).
 // PAR: } else {
 // PAR:   %[[RCHUNKS:.*]] = arith.select %[[BIG]], %c2, %c1 : index
-// PAR:   %[[MANY:.*]] = arith.cmpi uge, %[[ROWS:.*]], %c256 : index
-// PAR:   %[[LONG:.*]] = arith.cmpi uge, %[[ROWS]], %c16 : index
+// PAR:   %[[LONG:.*]] = arith.cmpi uge, %[[ROWS:.*]], %c16 : index
 // PAR:   %[[REM:.*]] = arith.remui %[[ROWS]], %c2 : index
 // PAR:   %[[DIVIDES:.*]] = arith.cmpi eq, %[[REM]], %c0 : index
 // PAR:   %[[EVEN:.*]] = arith.ori %[[DIVIDES]], %[[LONG]] : i1
+// PAR:   %[[MANY:.*]] = arith.cmpi uge, %[[ROWS]], %c256 : index
 // PAR:   %[[BYROWS:.*]] = arith.andi %[[MANY]], %[[EVEN]] : i1
 // PAR:   scf.if %[[BYROWS]]
 // Each chunk of rows packs its rows into its own A, then multiplies them by
@@ -158,6 +161,17 @@ func.func @linear_threads(%x: tensor<?x64xf32>) -> tensor<?x64xf32> {
       : tensor<?x64xf32>, tensor<64x64xi8>, tensor<f32> -> tensor<?x64xf32>
   return %y : tensor<?x64xf32>
 }
+
+// SMALLW-LABEL: func @linear_threads
+// SMALLW: } else {
+// SMALLW:   %[[CHUNKS:.*]] = arith.select
+// SMALLW-NOT: %c256
+// SMALLW:   %[[LONG:.*]] = arith.cmpi uge, %[[ROWS:.*]], %c16 : index
+// SMALLW:   %[[REM:.*]] = arith.remui %[[ROWS]], %c2 : index
+// SMALLW:   %[[DIVIDES:.*]] = arith.cmpi eq, %[[REM]], %c0 : index
+// SMALLW:   %[[EVEN:.*]] = arith.ori %[[DIVIDES]], %[[LONG]] : i1
+// SMALLW:   scf.if %[[EVEN]]
+// SMALLW:     scf.forall (%{{.*}}) in (%[[CHUNKS]]) shared_outs
 
 // Rank 3: rows are split along dim 0 unless it is 1, then along dim 1 (a
 // range of either is a box of the result and a range of linear rows).
