@@ -82,6 +82,8 @@ NB_MODULE(_dqmlir, m) {
         d["misses"] = s.misses;
         d["cached_bytes"] = s.cachedBytes;
         d["limit_bytes"] = s.limitBytes;
+        d["live_bytes"] = s.liveBytes;
+        d["peak_live_bytes"] = s.peakLiveBytes;
         return d;
       },
       "Hits, misses and bytes held by the buffer cache of compiled code.");

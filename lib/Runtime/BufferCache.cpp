@@ -1,11 +1,27 @@
-//===- BufferCache.cpp - malloc for JIT-compiled dq code ------------------===//
+//===- BufferCache.cpp - malloc for compiled dq code ----------------------===//
 //
 // Each buffer carries a 16-byte header right before the pointer handed out:
-// the system block it lives in and its size class (0: not cacheable), and a
-// tag that tells our buffers from foreign ones. Size classes are the size
-// rounded up to 64 bytes, so a model called on the same shapes gets exact
-// hits. One mutex: calls from several threads (and the async runtime's
-// workers) are rare and short compared with the work between them.
+// the system block it lives in, its size class (0: not cacheable) and a tag
+// that tells our buffers from foreign ones (and mmap'ed blocks from malloc'ed
+// ones).
+//
+// Size classes: up to 4 KiB the size rounded up to 64 bytes; above, to a
+// quarter of its power of two (at most 25% more than asked). A model called
+// on the same shapes gets exact hits; a server whose shapes vary reuses one
+// class for a range of sizes instead of keeping a buffer of every size it
+// has seen.
+//
+// What the cache keeps is bounded by the largest working set seen: the peak
+// of the bytes handed out and not yet freed (a call's intermediates and
+// results; several calls' when they overlap). Freed buffers beyond that
+// bound, or beyond DQMLIR_BUFFER_CACHE_MB, evict the least recently freed
+// ones. So the memory of the process stays within about twice its largest
+// call, whatever the sequence of shapes.
+//
+// Blocks of 1 MiB and more are mmap'ed: their memory returns to the system
+// when released, instead of staying in malloc's heap.
+//
+// One mutex: the lists are touched for a few instructions per allocation.
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,11 +29,14 @@
 
 #include <cstdlib>
 #include <mutex>
+#include <sys/mman.h>
 #include <unordered_map>
-#include <vector>
 
 namespace {
-constexpr uint32_t kTag = 0xdb0fca5e;
+constexpr uint32_t kTag = 0xdb0fca5e;       // malloc'ed block
+constexpr uint32_t kTagMapped = 0xdb0fca5f; // mmap'ed block
+constexpr uint64_t kMapBytes = 1 << 20;     // from here blocks are mmap'ed
+constexpr uint64_t kFineBytes = 4096;       // up to here classes step by 64
 
 struct Header {
   void *block;
@@ -26,10 +45,19 @@ struct Header {
 };
 static_assert(sizeof(Header) == 16, "header layout");
 
+/// A cached buffer's own memory holds its links (classes are >= 64 bytes):
+/// the list of its size class and the cache-wide list in order of freeing.
+struct Links {
+  Links *classPrev, *classNext;
+  Links *lruPrev, *lruNext;
+};
+
 struct Cache {
   std::mutex mutex;
-  std::unordered_map<uint64_t, std::vector<void *>> free; // class -> buffers
+  std::unordered_map<uint64_t, Links *> classes; // class -> most recent
+  Links *oldest = nullptr, *newest = nullptr;    // the LRU list
   uint64_t hits = 0, misses = 0, cachedBytes = 0;
+  uint64_t liveBytes = 0, peakLiveBytes = 0;
   uint64_t limitBytes = [] {
     const char *mb = std::getenv("DQMLIR_BUFFER_CACHE_MB");
     return (mb ? std::strtoull(mb, nullptr, 10) : 512) << 20;
@@ -37,7 +65,7 @@ struct Cache {
 };
 
 Cache &cache() {
-  static Cache *c = new Cache; // never destroyed: JIT code may run at exit
+  static Cache *c = new Cache; // never destroyed: compiled code may run at exit
   return *c;
 }
 
@@ -45,44 +73,105 @@ Header *headerOf(void *ptr) {
   return reinterpret_cast<Header *>(static_cast<char *>(ptr) - sizeof(Header));
 }
 
+uint64_t sizeClassOf(uint64_t size) {
+  if (size <= kFineBytes)
+    return ((size ? size : 1) + 63) / 64 * 64;
+  uint64_t step = (uint64_t(1) << (63 - __builtin_clzll(size))) / 4;
+  return (size + step - 1) / step * step;
+}
+
+/// Bytes of the system block for `size` bytes at `alignment` after a header.
+uint64_t blockBytes(uint64_t room, uint64_t size) {
+  return ((room + size + 63) / 64) * 64;
+}
+
 /// A new system block holding `size` bytes at `alignment` after a header.
 void *fresh(uint64_t alignment, uint64_t size, uint64_t sizeClass) {
   uint64_t room = (alignment > sizeof(Header) ? alignment : sizeof(Header));
-  void *block = std::aligned_alloc(alignment < 64 ? 64 : alignment,
-                                   ((room + size + 63) / 64) * 64);
-  if (!block)
-    return nullptr;
+  uint64_t bytes = blockBytes(room, size);
+  void *block;
+  uint32_t tag = kTag;
+  if (sizeClass >= kMapBytes && room == 64) {
+    block = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (block == MAP_FAILED)
+      return nullptr;
+    tag = kTagMapped;
+  } else {
+    block = std::aligned_alloc(alignment < 64 ? 64 : alignment, bytes);
+    if (!block)
+      return nullptr;
+  }
   void *ptr = static_cast<char *>(block) + room;
-  *headerOf(ptr) = {block, kTag, uint32_t(sizeClass / 64)};
+  *headerOf(ptr) = {block, tag, uint32_t(sizeClass / 64)};
   return ptr;
 }
 
 /// Gives a buffer of ours back to the system.
 void release(void *ptr) {
   Header *h = headerOf(ptr);
+  void *block = h->block;
+  uint64_t sizeClass = uint64_t(h->sizeClass64) * 64;
+  bool mapped = h->tag == kTagMapped;
   h->tag = 0;
-  std::free(h->block);
+  if (mapped)
+    munmap(block, blockBytes(64, sizeClass)); // mapped only with room 64
+  else
+    std::free(block);
+}
+
+uint64_t classOfCached(Links *l) {
+  return uint64_t(headerOf(l)->sizeClass64) * 64;
+}
+
+/// Takes `l` off both lists (the cache's mutex held).
+void unlink(Cache &c, Links *l) {
+  uint64_t sizeClass = classOfCached(l);
+  if (l->classPrev)
+    l->classPrev->classNext = l->classNext;
+  if (l->classNext)
+    l->classNext->classPrev = l->classPrev;
+  else if (l->classPrev)
+    c.classes[sizeClass] = l->classPrev;
+  else
+    c.classes.erase(sizeClass);
+  (l->lruPrev ? l->lruPrev->lruNext : c.oldest) = l->lruNext;
+  (l->lruNext ? l->lruNext->lruPrev : c.newest) = l->lruPrev;
+  c.cachedBytes -= sizeClass;
+}
+
+/// What the cache may hold now: the largest working set seen, within the
+/// configured limit.
+uint64_t bound(const Cache &c) {
+  return c.peakLiveBytes < c.limitBytes ? c.peakLiveBytes : c.limitBytes;
 }
 } // namespace
 
 extern "C" void *dqmlirBufferAlloc(uint64_t size) {
-  uint64_t sizeClass = ((size ? size : 1) + 63) / 64 * 64;
+  uint64_t sizeClass = sizeClassOf(size);
   if (sizeClass / 64 > UINT32_MAX)
     return fresh(64, size, 0);
   Cache &c = cache();
   {
     std::lock_guard<std::mutex> lock(c.mutex);
-    auto it = c.free.find(sizeClass);
-    if (it != c.free.end() && !it->second.empty()) {
-      void *ptr = it->second.back();
-      it->second.pop_back();
-      c.cachedBytes -= sizeClass;
+    c.liveBytes += sizeClass;
+    if (c.liveBytes > c.peakLiveBytes)
+      c.peakLiveBytes = c.liveBytes;
+    auto it = c.classes.find(sizeClass);
+    if (it != c.classes.end()) {
+      Links *l = it->second;
+      unlink(c, l);
       ++c.hits;
-      return ptr;
+      return l;
     }
     ++c.misses;
   }
-  return fresh(64, sizeClass, sizeClass);
+  void *ptr = fresh(64, sizeClass, sizeClass);
+  if (!ptr) {
+    std::lock_guard<std::mutex> lock(c.mutex);
+    c.liveBytes -= sizeClass;
+  }
+  return ptr;
 }
 
 extern "C" void *dqmlirBufferAlignedAlloc(uint64_t alignment, uint64_t size) {
@@ -95,37 +184,68 @@ extern "C" void dqmlirBufferFree(void *ptr) {
   if (!ptr)
     return;
   Header h = *headerOf(ptr);
-  if (h.tag != kTag) {
+  if (h.tag != kTag && h.tag != kTagMapped) {
     std::free(ptr); // not ours: what the code freed before this cache
     return;
   }
   uint64_t sizeClass = uint64_t(h.sizeClass64) * 64;
-  if (sizeClass) {
-    Cache &c = cache();
+  if (!sizeClass)
+    return release(ptr);
+  Cache &c = cache();
+  Links *evicted = nullptr; // released after the lock is dropped
+  {
     std::lock_guard<std::mutex> lock(c.mutex);
-    if (c.cachedBytes + sizeClass <= c.limitBytes) {
-      c.free[sizeClass].push_back(ptr);
+    c.liveBytes -= sizeClass;
+    if (sizeClass > bound(c)) {
+      evicted = static_cast<Links *>(ptr);
+      evicted->lruNext = nullptr;
+    } else {
+      while (c.cachedBytes + sizeClass > bound(c)) {
+        Links *old = c.oldest;
+        unlink(c, old);
+        old->lruNext = evicted;
+        evicted = old;
+      }
+      auto *l = static_cast<Links *>(ptr);
+      Links *&top = c.classes[sizeClass];
+      *l = {top, nullptr, c.newest, nullptr};
+      if (top)
+        top->classNext = l;
+      top = l;
+      (c.newest ? c.newest->lruNext : c.oldest) = l;
+      c.newest = l;
       c.cachedBytes += sizeClass;
-      return;
     }
   }
-  release(ptr);
+  while (evicted) {
+    Links *next = evicted->lruNext;
+    release(evicted);
+    evicted = next;
+  }
 }
 
 mlir::dq::BufferCacheStats mlir::dq::bufferCacheStats() {
   Cache &c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
-  return {c.hits, c.misses, c.cachedBytes, c.limitBytes};
+  return {c.hits, c.misses, c.cachedBytes, c.limitBytes, c.liveBytes,
+          c.peakLiveBytes};
 }
 
 void mlir::dq::bufferCacheTrim() {
   Cache &c = cache();
-  std::lock_guard<std::mutex> lock(c.mutex);
-  for (auto &[sizeClass, buffers] : c.free)
-    for (void *ptr : buffers)
-      release(ptr);
-  c.free.clear();
-  c.cachedBytes = 0;
+  Links *all;
+  {
+    std::lock_guard<std::mutex> lock(c.mutex);
+    all = c.oldest;
+    c.classes.clear();
+    c.oldest = c.newest = nullptr;
+    c.cachedBytes = 0;
+  }
+  while (all) {
+    Links *next = all->lruNext;
+    release(all);
+    all = next;
+  }
 }
 
 void mlir::dq::setBufferCacheLimit(uint64_t bytes) {

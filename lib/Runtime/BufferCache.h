@@ -26,11 +26,15 @@ void dqmlirBufferFree(void *ptr);
 namespace mlir::dq {
 struct BufferCacheStats {
   uint64_t hits, misses, cachedBytes, limitBytes;
+  /// Bytes handed out and not freed yet, and their peak (what bounds the
+  /// cache).
+  uint64_t liveBytes, peakLiveBytes;
 };
 BufferCacheStats bufferCacheStats();
 /// Frees every cached buffer.
 void bufferCacheTrim();
-/// The most bytes kept cached (default 512 MiB, or DQMLIR_BUFFER_CACHE_MB).
+/// The most bytes kept cached (default 512 MiB, or DQMLIR_BUFFER_CACHE_MB);
+/// the cache keeps no more than the peak of live bytes either.
 void setBufferCacheLimit(uint64_t bytes);
 } // namespace mlir::dq
 

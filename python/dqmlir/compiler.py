@@ -21,8 +21,10 @@ from mlir.dialects import func
 
 from . import ir as dqir
 from .frontend import emit
-from .frontend.quantized_linear import UnsupportedModuleError, from_dynamic_linear
+from .errors import UnsupportedModuleError
+from .frontend.quantized_linear import from_dynamic_linear
 from .runtime import JitFunction, TensorSpec
+from .signature import Signature
 from .threads import get_num_threads
 
 log = logging.getLogger("dqmlir")
@@ -45,26 +47,24 @@ def _text(module: ir.Module) -> str:
 
 
 class CompiledModule:
-    """A compiled model: call it like the model; `.ir(stage)` shows each stage."""
+    """A compiled model: call it like the model; `.ir(stage)` shows each stage.
+
+    Calls are checked against `signature` (signature.py) before the compiled
+    code runs: wrong arguments raise TypeError/ValueError naming them."""
 
     def __init__(self, fn: JitFunction, stages: dict, timings: dict, source: str,
-                 flatten=None, unflatten=None, threads: int = 1):
+                 signature: Signature, threads: int = 1):
         self._fn = fn
         self.threads = threads
         self._stages = stages
-        self._flatten = flatten
-        self._unflatten = unflatten
+        self.signature = signature
         self.timings = timings
         self.source = source
 
     def __call__(self, *args, **kwargs):
-        if self._flatten is None:
-            if kwargs:
-                raise TypeError(f"{self.source} takes no keyword arguments")
-            return self._fn(*args)
-        flat = self._flatten(args, kwargs)
-        out = self._fn(*flat)
-        return self._unflatten(list(out) if isinstance(out, tuple) else [out])
+        tensors = self.signature.bind(args, kwargs)
+        out = self._fn(*tensors)
+        return self.signature.outputs(out if isinstance(out, tuple) else (out,))
 
     def ir(self, stage: str = "dq") -> str:
         """The module's MLIR at `stage` (one of STAGES), weights elided."""
@@ -75,8 +75,7 @@ class CompiledModule:
         return self._stages[stage]
 
     def __repr__(self) -> str:
-        sig = ", ".join(map(str, self._fn.specs))
-        return f"<dqmlir.CompiledModule {self.source}({sig})>"
+        return f"<dqmlir.CompiledModule {self.signature!r}>"
 
 
 def _lower_text(text: str, pipeline: str) -> str:
@@ -116,7 +115,7 @@ def _dump(stages: dict, module_for_dump: ir.Module | None) -> None:
 
 
 def _finish(module: ir.Module, name: str, stages: dict, timings: dict, source: str, threads: int,
-            keepalive=(), flatten=None, unflatten=None) -> CompiledModule:
+            signature: Signature | None = None, keepalive=(), arg_names=None) -> CompiledModule:
     """dq module -> LLVM -> JIT, the kernels on `threads` threads."""
     specs, result_specs = _signature(module, name)
     stages["dq"] = _text(module)
@@ -131,7 +130,10 @@ def _finish(module: ir.Module, name: str, stages: dict, timings: dict, source: s
     fn = JitFunction(module, name, specs, result_specs, keepalive=keepalive,
                      async_runtime=threads > 1)
     timings["jit"] = time.perf_counter() - start
-    return CompiledModule(fn, stages, timings, source, flatten, unflatten, threads)
+    if signature is None:
+        signature = Signature.for_tensors(source, [(s.dtype, s.shape) for s in specs],
+                                          len(result_specs), arg_names)
+    return CompiledModule(fn, stages, timings, source, signature, threads)
 
 
 def _threads(threads) -> int:
@@ -179,12 +181,14 @@ def _compile_linear(model, example_args, threads) -> CompiledModule:
                 return emit.linear_dynamic(a, lin)
         forward.func_op.attributes["llvm.emit_c_interface"] = ir.UnitAttr.get()
         timings["frontend"] = time.perf_counter() - start
-        return _finish(module, "forward", {}, timings, type(model).__name__, threads, keepalive=(lin,))
+        return _finish(module, "forward", {}, timings, type(model).__name__, threads,
+                       keepalive=(lin,), arg_names=["input"])
 
 
 def _compile_model(model, example_args, example_kwargs, quantize, dynamic, threads) -> CompiledModule:
+    from .frontend.export import export_model
+    from .frontend.importer import import_program
     from .frontend.to_dq import to_dq
-    from .frontend.torch_bridge import import_model
 
     kwargs = {}
     if quantize is not None:
@@ -196,20 +200,23 @@ def _compile_model(model, example_args, example_kwargs, quantize, dynamic, threa
         kwargs = dict(quantize=True, qconfig=qconfig, reduce_range=scheme["reduce_range"],
                       act_granularity=scheme["act_granularity"])
     source = type(model).__name__
-    log.info("dqmlir: exporting and importing %s with torch-mlir", source)
-    start = time.perf_counter()
-    result = import_model(model, example_args, example_kwargs, dynamic=dynamic, **kwargs)
-    timings = {"import": time.perf_counter() - start}
-    if not result.linears:
+    log.info("dqmlir: exporting %s", source)
+    exported = export_model(model, example_args, example_kwargs, dynamic=dynamic, **kwargs)
+    if not exported.linears:
         log.warning("dqmlir: %s has no quantized linear layers", source)
-    stages = {"torch": result.torch_text} if result.torch_text else {}
+    log.info("dqmlir: importing %s with torch-mlir", source)
+    start = time.perf_counter()
+    imported = import_program(exported)
+    timings = dict(exported.timings)
+    timings["import"] = time.perf_counter() - start
+    stages = {"torch": imported.torch_text} if imported.torch_text else {}
     with dqir.make_context(), ir.Location.unknown():
         start = time.perf_counter()
-        module = to_dq(result, ir.Context.current)
+        module = to_dq(imported.text, imported.resources, exported.linears, imported.func_name,
+                       ir.Context.current)
         timings["to_dq"] = time.perf_counter() - start
-        return _finish(module, result.func_name, stages, timings, source, threads,
-                       keepalive=(result,), flatten=result.flatten_inputs,
-                       unflatten=result.unflatten_outputs)
+        return _finish(module, imported.func_name, stages, timings, source, threads,
+                       signature=exported.signature, keepalive=(imported, exported.linears))
 
 
 def compile(model: torch.nn.Module, example_args, example_kwargs=None, quantize=None,

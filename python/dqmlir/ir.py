@@ -14,12 +14,9 @@ from mlir.passmanager import PassManager
 
 from . import amx
 from ._mlir_libs import _dqmlir
+from .errors import CompileError
 
 _dqmlir.register_passes()
-# dq-cpu-pipeline{kernel=auto} uses AMX tiles only when this process holds
-# Linux's permission for them; ask once, up front (DQMLIR_NO_AMX=1 opts out).
-if not os.environ.get("DQMLIR_NO_AMX"):
-    amx.request_amx_permission()
 
 # The CPU pipeline of lib/Pipelines/CPUPipeline.cpp; the JIT binds the
 # buffer cache's allocation functions (runtime.py).
@@ -27,7 +24,14 @@ CPU_PIPELINE = "builtin.module(dq-cpu-pipeline{buffer-cache=true})"
 
 
 def cpu_pipeline(threads: int) -> str:
-    """CPU_PIPELINE with dq-cpu-pipeline's `threads` option set (if > 1)."""
+    """CPU_PIPELINE with dq-cpu-pipeline's `threads` option set (if > 1).
+
+    Its kernel=auto uses AMX tiles only when this process holds Linux's
+    permission for them: the permission is asked for here, when code is about
+    to be compiled for (and run in) this process, not on import
+    (DQMLIR_NO_AMX=1 opts out)."""
+    if not os.environ.get("DQMLIR_NO_AMX"):
+        amx.request_amx_permission()
     if threads <= 1:
         return CPU_PIPELINE
     return CPU_PIPELINE.replace("dq-cpu-pipeline{", f"dq-cpu-pipeline{{threads={threads} ", 1)
@@ -40,10 +44,6 @@ def make_context() -> ir.Context:
     return ctx
 
 
-class CompileError(RuntimeError):
-    """A pass pipeline failed; carries MLIR's diagnostics."""
-
-
 def run_pipeline(module: ir.Module, pipeline: str) -> float:
     """Runs `pipeline` on `module` in place; returns the seconds it took."""
     start = time.perf_counter()
@@ -53,5 +53,5 @@ def run_pipeline(module: ir.Module, pipeline: str) -> float:
             module.operation.verify()
             pm.run(module.operation)
         except ir.MLIRError as e:
-            raise CompileError(f"{pipeline} failed:\n{e}") from None
+            raise CompileError(f"{pipeline} failed:\n{e}", stage="lowering") from None
     return time.perf_counter() - start

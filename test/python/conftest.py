@@ -49,3 +49,54 @@ def pytest_terminal_summary(terminalreporter):
 @pytest.fixture(scope="session")
 def has_vnni():
     return HAS_VNNI
+
+
+# ---------------------------------------------------------------------------
+# Small models shared by the tests (random weights, seeded).
+# ---------------------------------------------------------------------------
+def quantize(model: torch.nn.Module, per_channel: bool = False) -> torch.nn.Module:
+    """torch.ao's quantize_dynamic of every nn.Linear (qint8)."""
+    qconfig = (torch.ao.quantization.per_channel_dynamic_qconfig if per_channel
+               else torch.ao.quantization.default_dynamic_qconfig)
+    return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear: qconfig},
+                                                  dtype=torch.qint8)
+
+
+def tiny_bert(layers: int = 2, hidden: int = 64, heads: int = 2, vocab: int = 100,
+              max_positions: int = 64, seed: int = 0, **config):
+    """A random-weight HF BertModel (eval), small enough to compile in seconds."""
+    from transformers import BertConfig, BertModel
+    torch.manual_seed(seed)
+    cfg = BertConfig(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers,
+                     num_attention_heads=heads, intermediate_size=2 * hidden,
+                     max_position_embeddings=max_positions, **config)
+    return BertModel(cfg).eval()
+
+
+def token_batch(batch: int, seq: int, vocab: int = 100, pad_from=None, seed: int = 0):
+    """(input_ids, attention_mask); rows padded from column `pad_from[i]`."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, vocab, (batch, seq), generator=g)
+    mask = torch.ones(batch, seq, dtype=torch.long)
+    for i, start in enumerate(pad_from or []):
+        mask[i, start:] = 0
+    return ids, mask
+
+
+@pytest.fixture(scope="session")
+def bert_q():
+    """(quantized tiny BERT, its compiled model with input_ids and attention_mask)."""
+    import dqmlir
+    q = quantize(tiny_bert())
+    ids, mask = token_batch(2, 16)
+    return q, dqmlir.compile(q, (ids,), {"attention_mask": mask})
+
+
+def run_python(code: str, timeout: float = 300, env=None):
+    """Runs `code` in a fresh interpreter (for what could kill this one);
+    returns the CompletedProcess (stdout, stderr, returncode)."""
+    import os
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})

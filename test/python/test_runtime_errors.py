@@ -14,32 +14,32 @@ def compiled():
 
 
 def test_wrong_rank(compiled):
-    with pytest.raises(ValueError, match=r"expected shape float32\[\?, 16\], got \[16\]"):
+    with pytest.raises(ValueError, match=r"argument 'input' must have 2 dims \(float32\[\?, 16\]\), got shape \[16\]"):
         compiled(torch.randn(16))
 
 
 def test_wrong_last_dim(compiled):
-    with pytest.raises(ValueError, match=r"expected shape float32\[\?, 16\], got \[3, 15\]"):
+    with pytest.raises(ValueError, match=r"argument 'input' dim 1 must be 16, got 15"):
         compiled(torch.randn(3, 15))
 
 
 def test_wrong_dtype(compiled):
-    with pytest.raises(TypeError, match="expected dtype torch.float32, got torch.float64"):
+    with pytest.raises(TypeError, match="argument 'input' must have dtype float32, got float64"):
         compiled(torch.randn(3, 16, dtype=torch.float64))
 
 
 def test_not_a_tensor(compiled):
-    with pytest.raises(TypeError, match="expected a torch.Tensor"):
+    with pytest.raises(TypeError, match="argument 'input' must be a Tensor"):
         compiled([[0.0] * 16])
 
 
 def test_wrong_arity(compiled):
-    with pytest.raises(TypeError, match="expected 1 arguments"):
+    with pytest.raises(TypeError, match=r"Linear\(\) too many positional arguments"):
         compiled(torch.randn(3, 16), torch.randn(3, 16))
 
 
 def test_meta_device(compiled):
-    with pytest.raises(ValueError, match="expected a CPU tensor"):
+    with pytest.raises(ValueError, match="argument 'input' must be a CPU tensor, got device meta"):
         compiled(torch.empty(3, 16, device="meta"))
 
 

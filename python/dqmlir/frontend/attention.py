@@ -27,11 +27,9 @@ from typing import Tuple
 
 import torch
 
-from .custom_ops import rewrite_to_calls
+from . import registry
 
 OP_NAME = "dqmlir::flash_softmax"
-MLIR_OP_NAME = "torch.dqmlir.flash_softmax"
-DECL_PREFIX = "dq_flash_softmax_"
 LANES = 16
 
 
@@ -235,11 +233,19 @@ def flash_attention(query, key, value, attn_mask=None, scale=None) -> torch.Tens
     return out * inv
 
 
-def rewrite_custom_ops(module) -> None:
-    """torch.operator "torch.dqmlir.flash_softmax" -> func.call of a private
-    declaration tagged dq.flash_softmax with the scale as dq.scale."""
-    rewrite_to_calls(module, MLIR_OP_NAME, DECL_PREFIX, "dq.flash_softmax", ("scale",))
-    rewrite_to_calls(module, "torch.dqmlir.flash_scores_fixup", "dq_flash_scores_fixup_",
-                     "dq.flash_scores_fixup")
-    rewrite_to_calls(module, "torch.dqmlir.flash_output_fixup", "dq_flash_output_fixup_",
-                     "dq.flash_output_fixup")
+@registry.register("flash_softmax", attrs=("scale",))
+def _emit_softmax(ctx, operands, attrs, result_types):
+    from . import emit
+    return emit.flash_softmax(operands[0], operands[1], attrs["scale"], result_types)
+
+
+@registry.register("flash_scores_fixup")
+def _emit_scores_fixup(ctx, operands, attrs, result_types):
+    from . import emit
+    return emit.flash_fixup("flash_scores_fixup", *operands)
+
+
+@registry.register("flash_output_fixup")
+def _emit_output_fixup(ctx, operands, attrs, result_types):
+    from . import emit
+    return emit.flash_fixup("flash_output_fixup", *operands)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .quantized_linear import UnsupportedModuleError
+from ..errors import UnsupportedModuleError
 
 aten = torch.ops.aten
 _VIEWS = (aten.view.default, aten._unsafe_view.default, aten.reshape.default)
@@ -43,3 +43,23 @@ def check_dynamic_collapses(gm: torch.fx.GraphModule, node_paths: dict) -> None:
                 f"'{node_paths.get(node.name) or '<root>'}' (fx node {node.name}) merges the dynamic "
                 f"dims {', '.join(map(str, merged))}, which torch-mlir lowers wrongly; compile with "
                 f"dynamic=False or keep one of them static")
+
+
+def check_data_dependent(gm: torch.fx.GraphModule, node_paths: dict) -> None:
+    """Ops whose output shape depends on tensor values (boolean-mask indexing,
+    nonzero, masked_select, unique, .item() used as a size) get "unbacked"
+    symbolic sizes in the exported program. torch-mlir's pipeline does not
+    terminate on them (its memory grows until the process is killed), and the
+    compiled code could not size its buffers: refuse them here, naming the op."""
+    from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
+    for node in gm.graph.nodes:
+        if node.op != "call_function":
+            continue
+        val = node.meta.get("val")
+        if val is None or not free_unbacked_symbols(val):
+            continue
+        raise UnsupportedModuleError(
+            f"{node.target} in module '{node_paths.get(node.name) or '<root>'}' (fx node "
+            f"{node.name}) gives a result whose shape depends on the values of its input "
+            "(boolean-mask indexing, nonzero, masked_select, .item() as a size); dqmlir "
+            "compiles programs whose shapes follow from the input shapes only")

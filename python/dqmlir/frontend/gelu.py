@@ -14,11 +14,9 @@ from typing import Dict
 
 import torch
 
-from .custom_ops import rewrite_to_calls
+from . import registry
 
 OP_NAME = "dqmlir::gelu"
-MLIR_OP_NAME = "torch.dqmlir.gelu"
-DECL_PREFIX = "dq_gelu_"
 aten = torch.ops.aten
 
 
@@ -51,6 +49,7 @@ def decompositions(table: Dict) -> Dict:
     return table
 
 
-def rewrite_custom_ops(module) -> None:
-    """torch.operator "torch.dqmlir.gelu" -> func.call of a declaration tagged dq.gelu."""
-    rewrite_to_calls(module, MLIR_OP_NAME, DECL_PREFIX, "dq.gelu")
+@registry.register("gelu")
+def _emit(ctx, operands, attrs, result_types):
+    from . import emit
+    return emit.gelu(operands[0])

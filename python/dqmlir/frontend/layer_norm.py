@@ -15,11 +15,9 @@ from typing import Dict
 
 import torch
 
-from .custom_ops import rewrite_to_calls
+from . import registry
 
 OP_NAME = "dqmlir::layer_norm"
-MLIR_OP_NAME = "torch.dqmlir.layer_norm"
-DECL_PREFIX = "dq_layer_norm_"
 aten = torch.ops.aten
 
 
@@ -71,7 +69,7 @@ def decompositions(table: Dict) -> Dict:
     return table
 
 
-def rewrite_custom_ops(module) -> None:
-    """torch.operator "torch.dqmlir.layer_norm" -> func.call of a private
-    declaration tagged dq.layer_norm with the eps as dq.eps."""
-    rewrite_to_calls(module, MLIR_OP_NAME, DECL_PREFIX, "dq.layer_norm", ("eps",))
+@registry.register("layer_norm", attrs=("eps",))
+def _emit(ctx, operands, attrs, result_types):
+    from . import emit
+    return emit.layer_norm(*operands, attrs["eps"])

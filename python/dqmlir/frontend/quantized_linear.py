@@ -15,9 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-
-class UnsupportedModuleError(TypeError):
-    """A module (or op) dqmlir cannot compile; names it."""
+from ..errors import UnsupportedModuleError
 
 
 @dataclass

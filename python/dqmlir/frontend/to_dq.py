@@ -1,24 +1,31 @@
 """torch-mlir's linalg text -> an upstream MLIR 22 module with dq ops.
 
-The bridge (torch_bridge.py) leaves every quantized linear as a `func.call` to
-a private declaration tagged `dq.layer = <id>`, and big constants as
-`dense_resource<key>` references without data. Here the data is attached from
-the numpy arrays (no hex text) and each call becomes `dq.linear_dynamic` with
-the layer's weights as constants; each call of a `dq.layer_norm` declaration
-becomes `dq.layer_norm` (and of a `dq.gelu` one, `dq.gelu`; of a
-`dq.flash_softmax` one, `dq.flash_softmax`).
+The importer leaves every custom op of registry.py as a `func.call` of a
+tagged declaration, and big constants as `dense_resource<key>` references
+without data. Here the data is attached from the numpy arrays (no hex text)
+and each call becomes its dq op (`registry.lower_calls`), e.g.
+`dq.linear_dynamic` with the layer's weights as constants.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List
 
 import numpy as np
 from mlir import ir
 
-from . import emit
-from .fp32_linear import linear_f32
-from .torch_bridge import ImportResult
+from . import registry
+from .quantized_linear import QuantizedLinear
 
 
-def _attach_resources(module: ir.Module, resources: dict) -> None:
+@dataclass
+class EmitContext:
+    """What the registry's emitters may need besides the call's operands."""
+
+    linears: List[QuantizedLinear]
+
+
+def _attach_resources(module: ir.Module, resources: Dict[str, np.ndarray]) -> None:
     cache = {}
 
     def visit(op):
@@ -39,59 +46,15 @@ def _attach_resources(module: ir.Module, resources: dict) -> None:
     module.operation.walk(visit)
 
 
-def to_dq(result: ImportResult, ctx: ir.Context) -> ir.Module:
-    """Parses the bridge's text into `ctx` and makes its quantized linears dq ops."""
+def to_dq(text: str, resources: Dict[str, np.ndarray], linears: List[QuantizedLinear],
+          func_name: str, ctx: ir.Context) -> ir.Module:
+    """Parses the importer's text into `ctx` and makes its custom-op calls dq ops."""
     with ctx, ir.Location.unknown():
-        module = ir.Module.parse(result.text)
-        _attach_resources(module, result.resources)
-        decls = {}
-        for op in module.body.operations:
-            if op.operation.name == "func.func" and ("dq.layer" in op.attributes
-                                                     or "dq.layer_norm" in op.attributes
-                                                     or "dq.gelu" in op.attributes
-                                                     or "dq.flash_softmax" in op.attributes
-                                                     or "dq.flash_scores_fixup" in op.attributes
-                                                     or "dq.flash_output_fixup" in op.attributes
-                                                     or "dq.f32_linear" in op.attributes):
-                decls[ir.StringAttr(op.attributes["sym_name"]).value] = op
-        calls = []
-
-        def visit(op):
-            if op.name == "func.call" and ir.FlatSymbolRefAttr(op.attributes["callee"]).value in decls:
-                calls.append(op)
-            return ir.WalkResult.ADVANCE
-
-        module.operation.walk(visit)
-        for call in calls:
-            decl = decls[ir.FlatSymbolRefAttr(call.attributes["callee"]).value]
-            with ir.InsertionPoint(call), call.location:
-                if "dq.layer_norm" in decl.attributes:
-                    eps = ir.FloatAttr(decl.attributes["dq.eps"]).value
-                    y = emit.layer_norm(*call.operands, eps)
-                elif "dq.gelu" in decl.attributes:
-                    y = emit.gelu(call.operands[0])
-                elif "dq.flash_softmax" in decl.attributes:
-                    scale = ir.FloatAttr(decl.attributes["dq.scale"]).value
-                    y = emit.flash_softmax(call.operands[0], call.operands[1], scale,
-                                           [r.type for r in call.results])
-                elif "dq.flash_scores_fixup" in decl.attributes:
-                    y = emit.flash_fixup("flash_scores_fixup", *call.operands)
-                elif "dq.flash_output_fixup" in decl.attributes:
-                    y = emit.flash_fixup("flash_output_fixup", *call.operands)
-                elif "dq.f32_linear" in decl.attributes:
-                    ops = list(call.operands)
-                    y = linear_f32(ops[0], ops[1], ops[2] if len(ops) > 2 else None,
-                                   ir.BoolAttr(decl.attributes["dq.weight_kn"]).value)
-                else:
-                    layer = ir.IntegerAttr(decl.attributes["dq.layer"]).value
-                    y = emit.linear_dynamic(call.operands[0], result.linears[layer], name=f"w{layer}")
-            for old, new in zip(call.results, y if isinstance(y, list) else [y]):
-                old.replace_all_uses_with(new)
-            call.erase()
-        for decl in decls.values():
-            decl.operation.erase()
+        module = ir.Module.parse(text)
+        _attach_resources(module, resources)
+        registry.lower_calls(module, EmitContext(linears))
         main = next(op for op in module.body.operations if op.operation.name == "func.func"
-                    and ir.StringAttr(op.attributes["sym_name"]).value == result.func_name)
+                    and ir.StringAttr(op.attributes["sym_name"]).value == func_name)
         main.attributes["llvm.emit_c_interface"] = ir.UnitAttr.get()
         module.operation.verify()
     return module

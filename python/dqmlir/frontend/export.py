@@ -1,0 +1,220 @@
+"""PyTorch module -> a decomposed, checked torch.export program.
+
+The linear layers are swapped for exportable stand-ins (stubs.py), the model
+is exported with dynamic batch and sequence dims, decomposed with
+torch-mlir's table plus dqmlir's (numerics-preserving custom ops for layer
+norm, GELU and attention), cleaned, and checked for what torch-mlir would
+mishandle. The call signature (signature.py) is read off the program here.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import logging
+import re
+import time
+from typing import Any, Dict, List
+
+import torch
+import torch.nn as nn
+from torch.utils import _pytree as pytree
+
+from ..errors import UnsupportedModuleError
+from ..signature import Signature
+from . import attention as _attention  # noqa: F401  (registers its custom ops)
+from . import gelu as _gelu
+from . import layer_norm as _layer_norm
+from .fx_checks import check_data_dependent, check_dynamic_collapses
+from .fx_cleanup import drop_noop_expands
+from .quantized_linear import QuantizedLinear
+from .stubs import swapped
+
+log = logging.getLogger("dqmlir")
+
+
+@dataclasses.dataclass
+class Exported:
+    program: Any                        # torch.export.ExportedProgram, decomposed
+    linears: List[QuantizedLinear]      # indexed by the stubs' layer ids
+    signature: Signature
+    node_paths: Dict[str, str]          # fx node name -> the user's module path
+    timings: Dict[str, float]
+
+
+def export_model(model: nn.Module, example_args, example_kwargs=None, dynamic: Any = True,
+                 quantize: Any = None, qconfig=None, reduce_range: bool = True,
+                 act_granularity: str = "per_tensor") -> Exported:
+    """Exports `model` called with the example arguments.
+
+    quantize: None -> the quantized linears are the torch.ao dynamic quantized
+      (or torchao) modules already in `model`; True -> every nn.Linear of an
+      fp32 model; a set of qualified names -> those nn.Linear modules.
+    qconfig: for fp32 linears (default torch.ao default_dynamic_qconfig).
+    reduce_range: activation range 0..127 for fp32 linears quantized here.
+    dynamic: True -> batch/sequence dims dynamic where export can keep them
+      (see _dynamic_shapes), False -> static, or a torch.export dynamic_shapes
+      spec.
+    """
+    from .decompositions import decomposition_table
+
+    if model.training:
+        raise ValueError("call model.eval() first (export would record training-mode ops)")
+    if qconfig is None:
+        qconfig = torch.ao.quantization.default_dynamic_qconfig
+    kwargs = dict(example_kwargs or {})
+    args = tuple(example_args)
+    timings = {}
+    t0 = time.perf_counter()
+    dyn = dynamic if not isinstance(dynamic, bool) else _dynamic_shapes(model, args, kwargs, dynamic)
+    if dynamic is True:
+        args, kwargs = _widen_examples(model, args, kwargs, dyn)
+    with swapped(model, quantize, qconfig, reduce_range, act_granularity) as linears:
+        ep = _export(model, args, kwargs, dyn)
+    timings["export"] = time.perf_counter() - t0
+    if dynamic is True:
+        _warn_static_dims(model, ep, args, kwargs, dyn)
+
+    t0 = time.perf_counter()
+    ep = ep.run_decompositions(
+        _gelu.decompositions(_layer_norm.decompositions(decomposition_table())))
+    # Non-persistent buffers (HF position_ids, token_type_ids) live in
+    # ep.constants, but the frozen importer looks every buffer up in state_dict.
+    for name in ep.graph_signature.non_persistent_buffers:
+        ep.state_dict[name] = ep.constants[name]
+    const_inputs = _drop_constant_inputs(ep)
+    drop_noop_expands(ep.graph_module)
+    node_paths = {n.name: _module_path(n) for n in ep.graph.nodes}
+    check_data_dependent(ep.graph_module, node_paths)
+    check_dynamic_collapses(ep.graph_module, node_paths)
+    signature = Signature.from_export(model, ep, args, kwargs, const_inputs)
+    timings["decompose"] = time.perf_counter() - t0
+    return Exported(ep, linears, signature, node_paths, timings)
+
+
+def _export(model, args, kwargs, dyn):
+    from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
+    try:
+        return torch.export.export(model, args, kwargs, dynamic_shapes=dyn, strict=False)
+    except GuardOnDataDependentSymNode as e:
+        first = str(e).strip().splitlines()[0]
+        raise UnsupportedModuleError(
+            f"{type(model).__name__}: control flow or a shape depends on tensor values "
+            f"({first}); dqmlir compiles programs whose shapes follow from the input shapes "
+            "only") from None
+    except RuntimeError as e:
+        # A KV cache object (HF GPT-2's default use_cache=True) in the outputs.
+        m = re.search(r"Found <class '([\w.]+)'> in output", str(e))
+        if m is None:
+            raise
+        hint = ("; pass use_cache=False (in example_kwargs and on every call)"
+                if "cache" in m.group(1).lower() else "")
+        raise UnsupportedModuleError(f"{type(model).__name__} returns a {m.group(1)}, which "
+                                     f"dqmlir cannot return{hint}") from None
+
+
+def _module_path(node) -> str:
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return ""
+    path, _ = list(stack.values())[-1]
+    return path
+
+
+def _dynamic_shapes(model, args, kwargs, dynamic):
+    """Batch (dim 0) and sequence (dim 1) dims as Dim.AUTO: dynamic where the
+    program allows it (export infers ranges, e.g. HF BERT bounds the sequence
+    by max_position_embeddings, and ties equal dims across inputs), static
+    where the model fixes them (ViT's channels, Whisper's mel bins); the
+    latter get one warning (_warn_static_dims)."""
+    if not dynamic:
+        return None
+    from torch.export import Dim
+    auto = Dim.AUTO
+
+    def spec(t):
+        if not isinstance(t, torch.Tensor) or t.dim() == 0:
+            return None
+        if t.dim() == 1:
+            return {0: auto}
+        return {0: auto, 1: auto} if t.dim() >= 3 or _looks_like_tokens(t) else {0: auto}
+
+    # torch.export wants the spec keyed by forward()'s parameter names.
+    bound = inspect.signature(model.forward).bind(*args, **kwargs)
+    return {k: pytree.tree_map(spec, v) for k, v in bound.arguments.items()}
+
+
+def _looks_like_tokens(t: torch.Tensor) -> bool:
+    # [batch, seq] integer/bool inputs (input_ids, attention_mask) get a dynamic
+    # sequence; a [batch, features] float input of an MLP does not.
+    return not t.is_floating_point()
+
+
+def _widen_examples(model, args, kwargs, dyn):
+    """torch.export specializes dims of size 0 and 1 even when asked for a
+    dynamic dim. Repeat such example tensors to size 2 along their dynamic
+    dims (values do not matter for export); the compiled code takes any size."""
+    if not dyn:
+        return args, kwargs
+    bound = inspect.signature(model.forward).bind(*args, **kwargs)
+    for name, value in list(bound.arguments.items()):
+        specs = dyn.get(name)
+        flat, tree = pytree.tree_flatten(value)
+        flat_specs = pytree.tree_leaves(specs, is_leaf=lambda x: x is None or isinstance(x, dict))
+        if len(flat_specs) != len(flat):
+            continue
+        for i, (t, sp) in enumerate(zip(flat, flat_specs)):
+            if isinstance(t, torch.Tensor) and sp:
+                reps = [2 if d in sp and t.shape[d] == 1 else 1 for d in range(t.dim())]
+                if any(r > 1 for r in reps):
+                    flat[i] = t.repeat(*reps)
+        bound.arguments[name] = pytree.tree_unflatten(flat, tree)
+    # Same positional/keyword split as given: it is part of the exported spec.
+    # A `*args` parameter binds all the rest positionally, as one tuple.
+    if any(p.kind is p.VAR_POSITIONAL for p in bound.signature.parameters.values()):
+        return bound.args, bound.kwargs
+    names = list(bound.arguments)
+    return (tuple(bound.arguments[n] for n in names[:len(args)]),
+            {k: bound.arguments[k] for k in kwargs})
+
+
+def _warn_static_dims(model, ep, args, kwargs, dyn) -> None:
+    """One warning naming the dims asked to be dynamic that export fixed."""
+    from torch.export.graph_signature import InputKind, TensorArgument
+    bound = inspect.signature(model.forward).bind(*args, **kwargs)
+    asked = []
+    for name, value in bound.arguments.items():
+        for path, sp in pytree.tree_flatten_with_path(
+                dyn.get(name), is_leaf=lambda x: x is None or isinstance(x, dict))[0]:
+            asked.append((name + pytree.keystr(path), sorted(sp) if sp else []))
+    placeholders = {n.name: n for n in ep.graph.nodes if n.op == "placeholder"}
+    tensors = [placeholders[s.arg.name].meta["val"] for s in ep.graph_signature.input_specs
+               if s.kind == InputKind.USER_INPUT and isinstance(s.arg, TensorArgument)]
+    fixed = []
+    for (name, dims), val in zip(asked, tensors):
+        for d in dims:
+            if d < val.dim() and isinstance(val.shape[d], int):
+                fixed.append(f"{name} dim {d} = {val.shape[d]}")
+    if fixed:
+        log.warning("dqmlir: %s: the model fixes these dims, which are static in the compiled "
+                    "code: %s (pass dynamic=... to choose)", type(model).__name__,
+                    ", ".join(fixed))
+
+
+def _drop_constant_inputs(ep) -> Dict[int, Any]:
+    """Non-tensor user inputs (use_cache=False, ints) are specialized by export
+    but still appear as placeholders, which torch-mlir would turn into function
+    arguments (an i1 for a bool). Remove unused ones; return {flat input index:
+    exported value} so callers can check and skip them."""
+    from torch.export.graph_signature import ConstantArgument, InputKind
+    consts, user_i = {}, 0
+    placeholders = {n.name: n for n in ep.graph.nodes if n.op == "placeholder"}
+    for spec in ep.graph_signature.input_specs:
+        if spec.kind != InputKind.USER_INPUT:
+            continue
+        if isinstance(spec.arg, ConstantArgument):
+            node = placeholders.get(spec.arg.name)
+            if node is not None and not node.users:
+                ep.graph.erase_node(node)
+            consts[user_i] = spec.arg.value
+        user_i += 1
+    return consts

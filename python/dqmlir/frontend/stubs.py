@@ -1,0 +1,188 @@
+"""Exportable stand-ins for linear layers, swapped into the model while it
+is exported.
+
+A `quantize_dynamic`'d Linear keeps its weights in an fbgemm packed-params
+script object that torch.export cannot trace. While the model is exported,
+every quantized linear (and, with `quantize=`, every fp32 nn.Linear / HF
+Conv1D to be quantized) is replaced by a `_DQLinearStub` calling the custom
+op `dqmlir::linear_dynamic` with a layer id; the weights stay on the Python
+side (`QuantizedLinear`, read by quantized_linear.py) and reach MLIR as
+constants when `to_dq` emits `dq.linear_dynamic`. fp32 linears left
+unquantized become `dqmlir::linear_f32` (see fp32_linear.py for why). The
+user's modules are put back afterwards, whatever happens.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Dict, List, Optional
+
+import torch
+import torch.nn as nn
+
+from . import registry
+from .quantized_linear import (QuantizedLinear, from_dynamic_linear, from_torchao_linear,
+                               is_torchao_linear)
+
+# Layer id -> the quantized module; only populated while a model is swapped
+# (the reference implementation is usable for eager checks inside that window).
+_ACTIVE: Dict[int, Any] = {}
+
+
+@torch.library.custom_op("dqmlir::linear_dynamic", mutates_args=())
+def linear_dynamic(x: torch.Tensor, layer: int, out_features: int,
+                   reduce_range: bool, has_bias: bool) -> torch.Tensor:
+    """y = dequant(quant_dyn(x) @ W_q[layer]^T) + b. Reference: the quantized
+    module itself (PyTorch's quantized::linear_dynamic, or torchao's linear)."""
+    return _ACTIVE[layer](x)
+
+
+@linear_dynamic.register_fake
+def _(x, layer, out_features, reduce_range, has_bias):
+    return x.new_empty((*x.shape[:-1], out_features))
+
+
+@registry.register("linear_dynamic", attrs=("layer", "out_features", "reduce_range", "has_bias"))
+def _emit_linear(ctx, operands, attrs, result_types):
+    from . import emit
+    layer = attrs["layer"]
+    return emit.linear_dynamic(operands[0], ctx.linears[layer], name=f"w{layer}")
+
+
+class _DQLinearStub(nn.Module):
+    """Exportable stand-in: no parameters, so no weight reaches the graph."""
+
+    def __init__(self, layer: int, in_features: int, out_features: int, reduce_range: bool,
+                 has_bias: bool):
+        super().__init__()
+        self.layer, self.in_features, self.out_features = layer, in_features, out_features
+        self.reduce_range, self.has_bias = reduce_range, has_bias
+
+    def forward(self, x):
+        # The kernel needs a static K: a dynamic last dim becomes this one.
+        torch._check(x.shape[-1] == self.in_features)
+        return torch.ops.dqmlir.linear_dynamic(
+            x, self.layer, self.out_features, self.reduce_range, self.has_bias)
+
+
+@torch.library.custom_op("dqmlir::linear_f32", mutates_args=())
+def linear_f32(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
+               weight_kn: bool) -> torch.Tensor:
+    """An fp32 linear layer kept whole through export (see fp32_linear.py):
+    x @ W + b with W [K, N] (HF Conv1D) or [N, K] (nn.Linear)."""
+    y = x @ weight if weight_kn else x @ weight.t()
+    return y if bias is None else y + bias
+
+
+@linear_f32.register_fake
+def _(x, weight, bias, weight_kn):
+    return x.new_empty((*x.shape[:-1], weight.shape[1] if weight_kn else weight.shape[0]))
+
+
+@registry.register("linear_f32", attrs=("weight_kn",))
+def _emit_f32(ctx, operands, attrs, result_types):
+    from .fp32_linear import linear_f32 as emit_f32
+    x, w, b = operands
+    return emit_f32(x, w, b, attrs["weight_kn"])
+
+
+class _F32LinearStub(nn.Module):
+    """Stand-in for an fp32 nn.Linear / Conv1D; shares the layer's parameters
+    (tied weights stay one constant)."""
+
+    def __init__(self, orig: nn.Module, weight_kn: bool):
+        super().__init__()
+        self.weight, self.bias, self.weight_kn = orig.weight, orig.bias, weight_kn
+
+    def forward(self, x):
+        return torch.ops.dqmlir.linear_f32(x, self.weight, self.bias, self.weight_kn)
+
+
+def _is_conv1d(m: nn.Module) -> bool:
+    return type(m).__name__ == "Conv1D" and type(m).__module__.startswith("transformers")
+
+
+def _f32_stub(m: nn.Module) -> Optional[nn.Module]:
+    if type(m) is nn.Linear:
+        return _F32LinearStub(m, weight_kn=False)
+    if _is_conv1d(m):
+        return _F32LinearStub(m, weight_kn=True)
+    return None
+
+
+def _is_dynamic_qlinear(m: nn.Module) -> bool:
+    import torch.ao.nn.quantized.dynamic as nnqd
+    return isinstance(m, nnqd.Linear)
+
+
+def _as_linear(m: nn.Module) -> Optional[nn.Linear]:
+    """nn.Linear itself, or HF's Conv1D (GPT-2: y = x @ W + b, W [in, out]) as
+    an equivalent nn.Linear; None for anything else."""
+    if type(m) is nn.Linear:
+        return m
+    if _is_conv1d(m):
+        lin = nn.Linear(m.weight.shape[0], m.weight.shape[1], bias=m.bias is not None)
+        with torch.no_grad():
+            lin.weight.copy_(m.weight.t())
+            if m.bias is not None:
+                lin.bias.copy_(m.bias)
+        return lin
+    return None
+
+
+def _quantize_fp32_linear(lin: nn.Linear, qconfig):
+    """fp32 nn.Linear -> torch.ao dynamic quantized Linear, via the same
+    observer quantize_dynamic would use (bit-identical weights and scales)."""
+    import torch.ao.nn.quantized.dynamic as nnqd
+    lin.qconfig = qconfig
+    try:
+        return nnqd.Linear.from_float(lin)
+    finally:
+        del lin.qconfig
+
+
+def _set_submodule(root: nn.Module, path: str, new: nn.Module) -> None:
+    parent, _, name = path.rpartition(".")
+    setattr(root.get_submodule(parent) if parent else root, name, new)
+
+
+@contextlib.contextmanager
+def swapped(model: nn.Module, quantize: Any, qconfig, reduce_range: bool,
+            act_granularity: str = "per_tensor"):
+    """Yields the QuantizedLinear list while every (to be) quantized linear of
+    `model` is replaced by a _DQLinearStub. `quantize`: True = every nn.Linear
+    of an fp32 model, or a collection of qualified names; None = only modules
+    that are already torch.ao dynamic quantized."""
+    chosen, fp32 = [], []
+    for path, m in model.named_modules():
+        if not path:
+            continue
+        if _is_dynamic_qlinear(m) or is_torchao_linear(m):
+            chosen.append((path, m, m))
+        elif _as_linear(m) is not None and (quantize is True or
+                                             (quantize and path in quantize)):
+            chosen.append((path, m, _quantize_fp32_linear(_as_linear(m), qconfig)))
+        elif _f32_stub(m) is not None:
+            fp32.append((path, m))
+    linears: List[QuantizedLinear] = []
+    originals = []
+    for i, (path, orig, qmod) in enumerate(chosen):
+        ql = (from_torchao_linear(qmod, path) if is_torchao_linear(qmod)
+              else from_dynamic_linear(qmod, path))
+        if orig is not qmod:          # fp32 linear quantized on the caller's request
+            ql.reduce_range = reduce_range
+            ql.act_granularity = act_granularity
+        linears.append(ql)
+        originals.append((path, orig))
+        _ACTIVE[i] = qmod
+    originals += fp32
+    try:
+        for i, ql in enumerate(linears):
+            _set_submodule(model, ql.path, _DQLinearStub(
+                i, ql.in_features, ql.out_features, ql.reduce_range, ql.bias is not None))
+        for path, m in fp32:
+            _set_submodule(model, path, _f32_stub(m))
+        yield linears
+    finally:
+        for path, orig in originals:
+            _set_submodule(model, path, orig)
+        _ACTIVE.clear()

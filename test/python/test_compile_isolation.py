@@ -1,0 +1,84 @@
+"""Compile stages run in a child process (isolate.py): what goes wrong there
+becomes an exception in the caller, which survives."""
+import os
+import time
+
+import pytest
+import torch
+from conftest import quantize
+
+import dqmlir
+from dqmlir import isolate
+
+
+def test_result_comes_back():
+    big = torch.arange(1000)
+    assert isolate.run(lambda: int(big.sum()), stage="sum") == 499500
+
+
+def test_abort_becomes_compile_error():
+    with pytest.raises(dqmlir.CompileError, match=r"stage x crashed \(signal SIGABRT\)") as e:
+        isolate.run(os.abort, stage="stage x")
+    assert e.value.stage == "stage x"
+
+
+def test_stderr_of_the_child_is_in_the_error():
+    def fail():
+        os.write(2, b"Assertion `index < size' failed.\n")
+        os.abort()
+    with pytest.raises(dqmlir.CompileError, match="Assertion `index < size' failed"):
+        isolate.run(fail, stage="s")
+
+
+def test_memory_is_bounded(monkeypatch):
+    monkeypatch.setenv("DQMLIR_COMPILE_MEMORY_MB", "256")
+
+    def grow():
+        blocks = []
+        while True:
+            blocks.append(bytearray(16 << 20))
+    start = time.monotonic()
+    with pytest.raises(dqmlir.CompileError, match="out of memory"):
+        isolate.run(grow, stage="grow")
+    assert time.monotonic() - start < 30
+
+
+def test_deadline(monkeypatch):
+    monkeypatch.setenv("DQMLIR_COMPILE_TIMEOUT_S", "1")
+    with pytest.raises(dqmlir.CompileError, match="did not finish within 1 s"):
+        isolate.run(lambda: time.sleep(60), stage="sleep")
+
+
+def test_exceptions_keep_their_class():
+    def unsupported():
+        raise dqmlir.UnsupportedModuleError("op foo in module 'a.b'")
+    with pytest.raises(dqmlir.UnsupportedModuleError, match="op foo in module 'a.b'"):
+        isolate.run(unsupported, stage="s")
+    with pytest.raises(dqmlir.CompileError, match="KeyError"):
+        isolate.run(lambda: {}["missing"], stage="s")
+
+
+class _MaskIndex(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(8, 8)
+
+    def forward(self, x):
+        y = self.fc(x)
+        return y[y > 0]
+
+
+class _Item(torch.nn.Module):
+    def forward(self, x):
+        n = int(x.abs().max().item())
+        return torch.zeros(n)
+
+
+@pytest.mark.parametrize("module", [_MaskIndex, _Item])
+def test_data_dependent_shapes_are_refused_quickly(module):
+    m = module().eval()
+    start = time.monotonic()
+    with pytest.raises(dqmlir.UnsupportedModuleError, match="depends on the values|depends on "
+                                                             "tensor values"):
+        dqmlir.compile(quantize(m) if module is _MaskIndex else m, (torch.randn(4, 8),))
+    assert time.monotonic() - start < 60
