@@ -46,9 +46,10 @@ int64_t descriptorWords(int64_t rank) { return 3 + 2 * rank; }
 class Invoker {
 public:
   Invoker(uintptr_t fn, std::vector<nb::tuple> args,
-          std::vector<nb::tuple> results, nb::object mismatch, bool wake)
+          std::vector<nb::tuple> results, nb::object mismatch, bool wake,
+          bool status)
       : fn(reinterpret_cast<void (*)(void **)>(fn)),
-        mismatch(std::move(mismatch)), wake(wake) {
+        mismatch(std::move(mismatch)), wake(wake), status(status) {
     nb::module_ torch = nb::module_::import_("torch");
     tensorType = torch.attr("Tensor");
     empty = torch.attr("empty");
@@ -137,9 +138,32 @@ public:
                            std::memory_order_relaxed);
     }
 
+    size_t numOutputs = resultSpecs.size();
+    if (status) {
+      // The last result is dq-runtime-checks' status (a rank-0 i32): read it
+      // and free its buffer; on a failed check, free every result and hand
+      // the code to Python, which raises the check's message.
+      --numOutputs;
+      const int64_t *s = results.data();
+      for (size_t i = 0; i < numOutputs; ++i)
+        s += descriptorWords(resultSpecs[i].rank);
+      int32_t code = *(reinterpret_cast<const int32_t *>(s[1]) + s[2]);
+      if (s[0])
+        dqmlirBufferFree(reinterpret_cast<void *>(s[0]));
+      if (code != 0) {
+        const int64_t *d = results.data();
+        for (size_t i = 0; i < numOutputs; ++i) {
+          if (d[0])
+            dqmlirBufferFree(reinterpret_cast<void *>(d[0]));
+          d += descriptorWords(resultSpecs[i].rank);
+        }
+        return nb::make_tuple(mismatch, code);
+      }
+    }
     std::vector<nb::object> outs;
     const int64_t *d = results.data();
-    for (const ResultSpec &r : resultSpecs) {
+    for (size_t i = 0; i < numOutputs; ++i) {
+      const ResultSpec &r = resultSpecs[i];
       outs.push_back(toTensor(r, d));
       d += descriptorWords(r.rank);
     }
@@ -183,6 +207,7 @@ private:
   std::vector<ArgSpec> argSpecs;
   std::vector<ResultSpec> resultSpecs;
   bool wake;
+  bool status; // the last result is a check status
   // A hint: concurrent callers of one function may overwrite each other's.
   std::atomic<bool> lastUsedPool{true};
 };
@@ -193,12 +218,15 @@ void dqmlir::python::populateInvoke(nb::module_ &m) {
                       "Calls a compiled function's packed `_mlir_` wrapper "
                       "on torch tensors (see python/Invoke.cpp).")
       .def(nb::init<uintptr_t, std::vector<nb::tuple>, std::vector<nb::tuple>,
-                    nb::object, bool>(),
+                    nb::object, bool, bool>(),
            nb::arg("fn"), nb::arg("args"), nb::arg("results"),
            nb::arg("mismatch"), nb::arg("wake") = false,
+           nb::arg("status") = false,
            "fn: address of the packed wrapper; args: [(torch dtype, dims "
            "with -1 for dynamic)]; results: [(torch dtype, dlpack code, "
            "bits, rank)]; mismatch: returned for arguments that do not fit; "
-           "wake: wake the async runtime's threads as a call starts.")
+           "wake: wake the async runtime's threads as a call starts; status: "
+           "the last result is a check status: (mismatch, code) is "
+           "returned when it is not 0.")
       .def("__call__", &Invoker::call);
 }

@@ -39,6 +39,9 @@ static constexpr const char *kPipeline =
     "function-boundary-type-conversion=identity-layout-map},"
     "drop-equivalent-buffer-results,"
     "buffer-deallocation-pipeline,"
+    // Clones the deallocation adds (buffers yielded by scf.if: the run-time
+    // checks guard the body with one) become allocations and copies.
+    "convert-bufferization-to-memref,"
     "canonicalize,"
     // Frees each buffer after its last use instead of at the return: the
     // peak (and glibc's heap growth and trim, page faults, on every call)

@@ -118,4 +118,39 @@ def DQEarlyDealloc : Pass<"dq-early-dealloc", "func::FuncOp"> {
   let dependentDialects = ["::mlir::memref::MemRefDialect"];
 }
 
+def DQRuntimeChecks : Pass<"dq-runtime-checks", "ModuleOp"> {
+  let summary = "Turn run-time assertions into a status result; never abort";
+  let description = [{
+    For each entry function (`llvm.emit_c_interface`): every `cf.assert`,
+    every data-dependent `tensor.extract` index inside a `linalg.generic`
+    (gathers, embeddings) and every integer division by a value that may be
+    zero becomes a check whose failure sets a status, returned as an extra
+    last result `tensor<i32>` (0: fine; k: the k-th message of the
+    function's `dq.checks` attribute). Code a check protects does not run
+    once a check failed: generics with in-body checks run under an `scf.if`
+    (their check, a reduction over just the loops the checked values depend
+    on, runs first); top-level checks on argument sizes move to the start and
+    guard the whole body; other top-level checks guard the rest of their
+    block. Messages start with the Python exception to raise (IndexError,
+    ZeroDivisionError, RuntimeError) and name the module path from the
+    importer's locations.
+
+    Example:
+    ```mlir
+    func.func @f(%t: tensor<10xf32>, %i: tensor<?xi64>) -> tensor<?xf32>
+        attributes {llvm.emit_c_interface} {
+      // a gather: %t[%i[k]] for every k
+      ...
+    }
+    // becomes
+    func.func @f(...) -> (tensor<?xf32>, tensor<i32>)
+        attributes {dq.checks = ["IndexError: index out of range ..."], ...}
+    ```
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 #endif // DQMLIR_TRANSFORMS_PASSES_TD

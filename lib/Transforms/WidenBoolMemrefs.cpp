@@ -63,7 +63,8 @@ struct RetypeOp : ConversionPattern {
              memref::SubViewOp, memref::CastOp, memref::ExpandShapeOp,
              memref::CollapseShapeOp, memref::ReinterpretCastOp,
              memref::CopyOp, memref::DimOp, memref::ExtractStridedMetadataOp,
-             memref::GetGlobalOp, memref::ViewOp, memref::TransposeOp>(op))
+             memref::GetGlobalOp, memref::ViewOp, memref::TransposeOp,
+             memref::ExtractAlignedPointerAsIndexOp>(op))
       return failure();
     SmallVector<Type> types;
     if (failed(getTypeConverter()->convertTypes(op->getResultTypes(), types)))

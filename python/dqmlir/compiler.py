@@ -117,7 +117,10 @@ def _dump(stages: dict, module_for_dump: ir.Module | None) -> None:
 def _finish(module: ir.Module, name: str, stages: dict, timings: dict, source: str, threads: int,
             signature: Signature | None = None, keepalive=(), arg_names=None) -> CompiledModule:
     """dq module -> LLVM -> JIT, the kernels on `threads` threads."""
+    checks = _add_runtime_checks(module, name)
     specs, result_specs = _signature(module, name)
+    if checks:
+        result_specs = result_specs[:-1]
     stages["dq"] = _text(module)
     _dump(stages, module if os.environ.get("DQMLIR_DUMP_DIR") else None)
     log.info("dqmlir: lowering %s (dq-cpu-pipeline)", source)
@@ -127,13 +130,27 @@ def _finish(module: ir.Module, name: str, stages: dict, timings: dict, source: s
         _dump(stages, None)
     log.info("dqmlir: JIT-compiling %s", source)
     start = time.perf_counter()
-    fn = JitFunction(module, name, specs, result_specs, keepalive=keepalive,
-                     async_runtime=threads > 1)
+    fn = JitFunction(module, name, specs, result_specs + ([_STATUS] if checks else []),
+                     keepalive=keepalive, async_runtime=threads > 1, checks=checks)
     timings["jit"] = time.perf_counter() - start
     if signature is None:
         signature = Signature.for_tensors(source, [(s.dtype, s.shape) for s in specs],
                                           len(result_specs), arg_names)
     return CompiledModule(fn, stages, timings, source, signature, threads)
+
+
+_STATUS = TensorSpec((), torch.int32)
+
+
+def _add_runtime_checks(module: ir.Module, name: str) -> list:
+    """dq-runtime-checks on the entry function; its messages (the function
+    then returns a status last)."""
+    dqir.run_pipeline(module, "builtin.module(dq-runtime-checks)")
+    for op in module.body.operations:
+        if op.operation.name == "func.func" and ir.StringAttr(op.attributes["sym_name"]).value == name:
+            if "dq.checks" in op.attributes:
+                return [ir.StringAttr(a).value for a in ir.ArrayAttr(op.attributes["dq.checks"])]
+    return []
 
 
 def _threads(threads) -> int:

@@ -71,6 +71,9 @@ def run(fn: Callable[[], Any], stage: str, timeout: float | None = None) -> Any:
         try:
             os.close(r)
             os.dup2(err.fileno(), 2)
+            # A crash is reported by the parent, with the stderr captured here.
+            import faulthandler
+            faulthandler.disable()
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
             _single_threaded_torch()
             try:

@@ -171,6 +171,19 @@ def _round64(n: int) -> int:
     return (n + 63) // 64 * 64
 
 
+_CHECK_ERRORS = {"IndexError": IndexError, "ZeroDivisionError": ZeroDivisionError,
+                 "ValueError": ValueError, "RuntimeError": RuntimeError}
+
+
+def check_error(messages, code: int) -> Exception:
+    """The exception for a failed run-time check (dq-runtime-checks): its
+    message says which class ("IndexError: ...")."""
+    if not 0 < code <= len(messages):
+        return RuntimeError(f"compiled code reported an unknown check failure ({code})")
+    kind, _, text = messages[code - 1].partition(": ")
+    return _CHECK_ERRORS.get(kind, RuntimeError)(text or kind)
+
+
 class JitFunction:
     """A function of a lowered (LLVM dialect) module, callable on tensors.
 
@@ -180,8 +193,11 @@ class JitFunction:
     """
 
     def __init__(self, module: ir.Module, name: str, specs, result_specs, opt_level: int = 2,
-                 keepalive=(), async_runtime: bool = False):
+                 keepalive=(), async_runtime: bool = False, checks=()):
         self.name = name
+        # dq-runtime-checks' messages; the function's last result is then
+        # its status (python/Invoke.cpp reads it).
+        self.checks = list(checks)
         self.specs = list(specs)
         self.result_specs = list(result_specs)
         self._keepalive = keepalive
@@ -212,7 +228,7 @@ class JitFunction:
         self._invoke = _dqmlir.Invoker(
             address, [(s.dtype, [-1 if d is None else d for d in s.shape]) for s in self.specs],
             [(s.dtype, *_DLPACK_DTYPES[s.dtype], len(s.shape)) for s in self.result_specs], _MISMATCH,
-            wake=async_runtime)
+            wake=async_runtime, status=bool(self.checks))
 
     def _check(self, i: int, t, spec: TensorSpec) -> None:
         where = f"{self.name}: argument {i}"
@@ -241,4 +257,6 @@ class JitFunction:
         out = self._invoke(*args)
         if out is _MISMATCH:
             self._raise_mismatch(args)
+        if type(out) is tuple and out and out[0] is _MISMATCH:
+            raise check_error(self.checks, out[1])
         return out

@@ -184,9 +184,10 @@ def _install_module_path_locations(importer, node_paths: Dict[str, str]):
 
     class CC(type(base)):
         def get_node_location(self, node):
-            loc = super().get_node_location(node) or ir.Location.unknown(self._c)
+            # Only the module path and node: the source file and line of
+            # every op would double the text for no use downstream.
             return ir.Location.name(f"{node_paths.get(node.name, '')}|{node.name}",
-                                    childLoc=loc, context=self._c)
+                                    context=self._c)
 
     importer._cc = CC(importer._c, py_attr_tracker=importer._py_attr_tracker)
 
@@ -261,7 +262,9 @@ def _fail_on(ops: List[str], what: str):
 def _print_without_resources(module) -> str:
     # Elide every blob (limit 0) and drop the trailing {-# dialect_resources #-}
     # section: the consumer attaches the data from ImportResult.resources.
+    # With locations: diagnostics and run-time check messages name the
+    # user's module path.
     text = module.operation.get_asm(print_generic_op_form=True, large_resource_limit=0,
-                                    enable_debug_info=False)
+                                    enable_debug_info=True)
     cut = text.find("\n{-#")
     return text if cut < 0 else text[:cut + 1]

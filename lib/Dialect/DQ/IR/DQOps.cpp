@@ -2,6 +2,7 @@
 
 #include "lib/Dialect/DQ/IR/DQOps.h"
 
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/OpImplementation.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/MathExtras.h"
@@ -251,3 +252,50 @@ LogicalResult LookupOp::verify() {
   // Shapes: the Elementwise trait's verifier.
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// Result sizes in terms of the operands' (ReifyRankedShapedTypeOpInterface).
+//===----------------------------------------------------------------------===//
+
+/// Every dq op on tensors keeps its first operand's dynamic sizes in place:
+/// a result dim is static, or the first operand's dim at the same position
+/// (linear_dynamic's leading dims, flash_softmax's inv_sum rows, the rows of
+/// per-row qparams). Lets shape checks see through dq ops
+/// (dq-runtime-checks, resolve-ranked-shaped-type-result-dims).
+static LogicalResult reifyLikeFirstOperand(Operation *op, OpBuilder &b,
+                                           ReifiedRankedShapedTypeDims &shapes) {
+  Value source = op->getOperand(0);
+  for (Type t : op->getResultTypes()) {
+    auto type = cast<RankedTensorType>(t);
+    SmallVector<OpFoldResult> dims;
+    for (int64_t d = 0; d < type.getRank(); ++d) {
+      if (!type.isDynamicDim(d)) {
+        dims.push_back(b.getIndexAttr(type.getDimSize(d)));
+        continue;
+      }
+      auto sourceType = cast<RankedTensorType>(source.getType());
+      if (d >= sourceType.getRank())
+        return failure();
+      dims.push_back(
+          tensor::DimOp::create(b, op->getLoc(), source, d).getResult());
+    }
+    shapes.push_back(dims);
+  }
+  return success();
+}
+
+#define DQ_REIFY_LIKE_FIRST_OPERAND(Op)                                        \
+  LogicalResult Op::reifyResultShapes(OpBuilder &b,                            \
+                                      ReifiedRankedShapedTypeDims &shapes) {   \
+    return reifyLikeFirstOperand(getOperation(), b, shapes);                   \
+  }
+DQ_REIFY_LIKE_FIRST_OPERAND(ChooseQParamsOp)
+DQ_REIFY_LIKE_FIRST_OPERAND(QuantizeOp)
+DQ_REIFY_LIKE_FIRST_OPERAND(DequantizeOp)
+DQ_REIFY_LIKE_FIRST_OPERAND(LinearDynamicOp)
+DQ_REIFY_LIKE_FIRST_OPERAND(LayerNormOp)
+DQ_REIFY_LIKE_FIRST_OPERAND(GeluOp)
+DQ_REIFY_LIKE_FIRST_OPERAND(FlashSoftmaxOp)
+DQ_REIFY_LIKE_FIRST_OPERAND(FlashScoresFixupOp)
+DQ_REIFY_LIKE_FIRST_OPERAND(FlashOutputFixupOp)
+#undef DQ_REIFY_LIKE_FIRST_OPERAND

@@ -13,7 +13,7 @@ class DQ_Op<string mnemonic, list<Trait> traits = []>
 def DQ_F32Tensor : RankedTensorOf<[F32]>;
 def DQ_I32Tensor : RankedTensorOf<[I32]>;
 
-def DQ_ChooseQParamsOp : DQ_Op<"choose_qparams", [Pure]> {
+def DQ_ChooseQParamsOp : DQ_Op<"choose_qparams", [Pure, DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface, ["reifyResultShapes"]>]> {
   let summary = "compute scale and zero point from the values of a tensor";
   let description = [{
     Computes quantization parameters at run time, exactly as PyTorch's
@@ -46,7 +46,7 @@ def DQ_ChooseQParamsOp : DQ_Op<"choose_qparams", [Pure]> {
   let hasVerifier = 1;
 }
 
-def DQ_QuantizeOp : DQ_Op<"quantize", [Pure]> {
+def DQ_QuantizeOp : DQ_Op<"quantize", [Pure, DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface, ["reifyResultShapes"]>]> {
   let summary = "quantize fp32 values with runtime qparams";
   let description = [{
     `q = clamp(round_half_even(x * (1 / scale)) + zero_point, lo, hi)`, with
@@ -70,7 +70,7 @@ def DQ_QuantizeOp : DQ_Op<"quantize", [Pure]> {
   let hasVerifier = 1;
 }
 
-def DQ_DequantizeOp : DQ_Op<"dequantize", [Pure]> {
+def DQ_DequantizeOp : DQ_Op<"dequantize", [Pure, DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface, ["reifyResultShapes"]>]> {
   let summary = "dequantize int8 values with runtime qparams";
   let description = [{
     `x = float(q - zero_point) * scale`, the inverse of `dq.quantize`, with
@@ -91,7 +91,7 @@ def DQ_DequantizeOp : DQ_Op<"dequantize", [Pure]> {
   let hasVerifier = 1;
 }
 
-def DQ_LinearDynamicOp : DQ_Op<"linear_dynamic", [Pure]> {
+def DQ_LinearDynamicOp : DQ_Op<"linear_dynamic", [Pure, DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface, ["reifyResultShapes"]>]> {
   let summary = "dynamically quantized linear layer (quantized::linear_dynamic)";
   let description = [{
     `y = dequant(quant(x) @ W^T) + bias` with activation qparams chosen at run
@@ -131,7 +131,7 @@ def DQ_LinearDynamicOp : DQ_Op<"linear_dynamic", [Pure]> {
   let hasVerifier = 1;
 }
 
-def DQ_LayerNormOp : DQ_Op<"layer_norm", [Pure]> {
+def DQ_LayerNormOp : DQ_Op<"layer_norm", [Pure, DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface, ["reifyResultShapes"]>]> {
   let summary = "layer norm over the last dimension, bit-exact to ATen's CPU kernel";
   let description = [{
     `y = (x - mean) * rstd * gamma + beta` per row (all leading dimensions
@@ -160,7 +160,7 @@ def DQ_LayerNormOp : DQ_Op<"layer_norm", [Pure]> {
   let hasVerifier = 1;
 }
 
-def DQ_GeluOp : DQ_Op<"gelu", [Pure, SameOperandsAndResultType]> {
+def DQ_GeluOp : DQ_Op<"gelu", [Pure, DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface, ["reifyResultShapes"]>, SameOperandsAndResultType]> {
   let summary = "exact (erf) GELU, bit-exact to PyTorch's CPU kernel";
   let description = [{
     `y = x * (1 + erf(x / sqrt(2))) / 2` elementwise, rounded as
@@ -181,7 +181,7 @@ def DQ_GeluOp : DQ_Op<"gelu", [Pure, SameOperandsAndResultType]> {
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
-def DQ_FlashSoftmaxOp : DQ_Op<"flash_softmax", [Pure]> {
+def DQ_FlashSoftmaxOp : DQ_Op<"flash_softmax", [Pure, DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface, ["reifyResultShapes"]>]> {
   let summary = "attention softmax numerator and 1/sum, bit-exact to PyTorch's CPU flash attention";
   let description = [{
     The softmax part of `torch.nn.functional.scaled_dot_product_attention`
@@ -221,7 +221,7 @@ def DQ_FlashSoftmaxOp : DQ_Op<"flash_softmax", [Pure]> {
 }
 
 def DQ_FlashScoresFixupOp : DQ_Op<"flash_scores_fixup",
-    [Pure, AllTypesMatch<["scores", "result"]>]> {
+    [DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface, ["reifyResultShapes"]>, Pure, AllTypesMatch<["scores", "result"]>]> {
   let summary = "q @ k^T rows that MKL computes in another order inside flash attention";
   let description = [{
     `scores` is `q @ k^T` ([..., L, Lk] from q [..., L, 32] and k
@@ -249,7 +249,7 @@ def DQ_FlashScoresFixupOp : DQ_Op<"flash_scores_fixup",
 }
 
 def DQ_FlashOutputFixupOp : DQ_Op<"flash_output_fixup",
-    [Pure, AllTypesMatch<["output", "result"]>]> {
+    [DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface, ["reifyResultShapes"]>, Pure, AllTypesMatch<["output", "result"]>]> {
   let summary = "e @ v rows that MKL computes in another order inside flash attention";
   let description = [{
     `output` is `e @ v` ([..., L, 32] from e [..., L, Lk] and v [..., Lk, 32])

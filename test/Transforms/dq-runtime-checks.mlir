@@ -1,0 +1,109 @@
+// RUN: dq-opt %s --dq-runtime-checks --split-input-file | FileCheck %s
+
+// An embedding lookup as torch-mlir lowers it: the check is a reduction over
+// the indices only (not the hidden dim), the lookup reads a clamped index,
+// and the status is the last result.
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#rows = affine_map<(d0, d1) -> (d0)>
+// CHECK-LABEL: func.func @lookup
+// CHECK-SAME: -> (tensor<?x8xf32>, tensor<i32>)
+// CHECK-SAME: dq.checks = ["IndexError: index out of range in 'emb' (embedding): an index is negative or not below the size it indexes"]
+// CHECK: %[[OK:.*]] = linalg.generic {{.*}}iterator_types = ["reduction"]
+// CHECK-SAME: ins(%arg0 : tensor<?xi64>) outs(%{{.*}} : tensor<i1>)
+// CHECK: arith.cmpi sge
+// CHECK: arith.cmpi slt
+// CHECK: %[[V:.*]] = tensor.extract %[[OK]][] : tensor<i1>
+// CHECK: arith.select %[[V]]
+// CHECK: linalg.generic
+// CHECK: %[[C:.*]] = arith.minsi
+// CHECK: arith.maxsi %[[C]]
+// CHECK-NOT: cf.assert
+// CHECK: tensor.from_elements %{{.*}} : tensor<i32>
+// CHECK: return %{{.*}}, %{{.*}} : tensor<?x8xf32>, tensor<i32>
+func.func @lookup(%ids: tensor<?xi64>, %table: tensor<100x8xf32>) -> tensor<?x8xf32>
+    attributes {llvm.emit_c_interface} {
+  %c0 = arith.constant 0 : index
+  %c0_i64 = arith.constant 0 : i64
+  %c100 = arith.constant 100 : index
+  %n = tensor.dim %ids, %c0 : tensor<?xi64>
+  %init = tensor.empty(%n) : tensor<?x8xf32>
+  %r = linalg.generic {indexing_maps = [#rows, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%ids : tensor<?xi64>) outs(%init : tensor<?x8xf32>) {
+  ^bb0(%i: i64, %o: f32):
+    %idx = arith.index_cast %i : i64 to index
+    %j = linalg.index 1 : index
+    %lt = arith.cmpi slt, %idx, %c100 : index
+    cf.assert %lt, "index must be smaller than dim size"
+    %ge = arith.cmpi sge, %i, %c0_i64 : i64
+    cf.assert %ge, "index must be larger or equal to 0"
+    %v = tensor.extract %table[%idx, %j] : tensor<100x8xf32>
+    linalg.yield %v : f32
+  } -> tensor<?x8xf32> loc("emb|embedding")
+  return %r : tensor<?x8xf32>
+}
+
+// -----
+
+// A shape assert on the arguments' sizes moves to the start and guards the
+// whole body; a division by a size never traps (its divisor is selected).
+// CHECK-LABEL: func.func @shapes
+// CHECK-SAME: dq.checks = ["RuntimeError: mismatched size for broadcast", "RuntimeError: a size computation divides by zero
+// CHECK: %[[EQ:.*]] = arith.cmpi eq
+// CHECK: %[[NZ:.*]] = arith.cmpi ne
+// CHECK: %[[R:.*]]:2 = scf.if
+// CHECK: %[[SAFE:.*]] = arith.select %[[NZ]]
+// CHECK: arith.divsi %{{.*}}, %[[SAFE]]
+// CHECK: linalg.generic
+// CHECK: scf.yield
+// CHECK: } else {
+// CHECK: tensor.empty(%{{.*}}) : tensor<?xf32>
+// CHECK: scf.yield
+// CHECK: return %[[R]]#0, %{{.*}}
+func.func @shapes(%a: tensor<?xf32>, %b: tensor<?xf32>) -> tensor<?xf32>
+    attributes {llvm.emit_c_interface} {
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %a, %c0 : tensor<?xf32>
+  %m = tensor.dim %b, %c0 : tensor<?xf32>
+  %eq = arith.cmpi eq, %n, %m : index
+  cf.assert %eq, "mismatched size for broadcast"
+  %q = arith.divsi %n, %m : index
+  %init = tensor.empty(%q) : tensor<?xf32>
+  %r = linalg.generic {indexing_maps = [affine_map<(d0) -> (d0)>], iterator_types = ["parallel"]}
+      outs(%init : tensor<?xf32>) {
+  ^bb0(%o: f32):
+    %one = arith.constant 1.0 : f32
+    linalg.yield %one : f32
+  } -> tensor<?xf32>
+  return %r : tensor<?xf32>
+}
+
+// -----
+
+// A check on a value computed from data cannot move: the rest of the block
+// runs under it.
+// CHECK-LABEL: func.func @data_assert
+// CHECK: %[[X:.*]] = tensor.extract %arg0[]
+// CHECK: %[[P:.*]] = arith.cmpi sgt, %[[X]]
+// CHECK: arith.select %[[P]]
+// CHECK: scf.if
+// CHECK: tensor.empty
+func.func @data_assert(%t: tensor<i64>) -> tensor<?xf32> attributes {llvm.emit_c_interface} {
+  %c0 = arith.constant 0 : i64
+  %x = tensor.extract %t[] : tensor<i64>
+  %pos = arith.cmpi sgt, %x, %c0 : i64
+  cf.assert %pos, "size must be positive"
+  %n = arith.index_cast %x : i64 to index
+  %e = tensor.empty(%n) : tensor<?xf32>
+  return %e : tensor<?xf32>
+}
+
+// -----
+
+// Functions that are not entry points keep their asserts.
+// CHECK-LABEL: func.func @helper
+// CHECK-NOT: dq.checks
+// CHECK: cf.assert
+func.func @helper(%p: i1) {
+  cf.assert %p, "kept"
+  return
+}
