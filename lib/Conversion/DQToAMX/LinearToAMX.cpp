@@ -35,7 +35,7 @@
 #include "lib/Conversion/DQToAMX/PackAMXWeights.h"
 #include "lib/Conversion/DQToAMX/ParallelRows.h"
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h"
-#include "lib/Conversion/DQToLinalg/Utils.h"
+#include "lib/Utils/Utils.h"
 #include "lib/Conversion/DQToVNNI/Epilogue.h"
 #include "lib/Conversion/DQToVNNI/FuseEpilogue.h"
 #include "lib/Conversion/DQToVNNI/MicroKernel.h"

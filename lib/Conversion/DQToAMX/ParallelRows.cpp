@@ -19,7 +19,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "lib/Conversion/DQToAMX/ParallelRows.h"
-#include "lib/Conversion/DQToLinalg/Utils.h"
+#include "lib/Utils/Utils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"

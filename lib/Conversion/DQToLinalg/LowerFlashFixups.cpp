@@ -22,7 +22,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h"
-#include "lib/Conversion/DQToLinalg/Utils.h"
+#include "lib/Utils/Utils.h"
 #include "lib/Dialect/DQ/IR/DQOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -40,10 +40,6 @@ static constexpr int64_t kHeadDim = 32;
 
 namespace {
 
-Value cIdx(ImplicitLocOpBuilder &b, int64_t v) {
-  return arith::ConstantIndexOp::create(b, v);
-}
-
 /// Lanes l and l ^ s added for s = 8, 4, 2, 1; lane 0.
 Value reduceAdd(ImplicitLocOpBuilder &b, Value v) {
   for (int64_t s : {8, 4, 2, 1}) {
@@ -59,15 +55,15 @@ Value reduceAdd(ImplicitLocOpBuilder &b, Value v) {
 /// with flash attention's qSplit for L.
 Value singleQueryBlock(ImplicitLocOpBuilder &b, Value l) {
   auto lt = [&](Value x, int64_t v) {
-    return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, x, cIdx(b, v));
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, x, constIndex(b, v));
   };
   Value qSplit = arith::SelectOp::create(
-      b, lt(l, 192), cIdx(b, 32),
-      arith::SelectOp::create(b, lt(l, 768), cIdx(b, 64), cIdx(b, 256)));
+      b, lt(l, 192), constIndex(b, 32),
+      arith::SelectOp::create(b, lt(l, 768), constIndex(b, 64), constIndex(b, 256)));
   Value one = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
                                     arith::RemUIOp::create(b, l, qSplit),
-                                    cIdx(b, 1));
-  Value big = arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, l, cIdx(b, 1));
+                                    constIndex(b, 1));
+  Value big = arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, l, constIndex(b, 1));
   return arith::AndIOp::create(b, one, big);
 }
 
@@ -80,14 +76,14 @@ Value forEachBatch(
     function_ref<Value(ImplicitLocOpBuilder &, ArrayRef<Value>, Value)> body) {
   int64_t rank = cast<RankedTensorType>(like.getType()).getRank();
   SmallVector<Value> dims;
-  Value n = cIdx(b, 1);
+  Value n = constIndex(b, 1);
   for (int64_t d = 0; d + 2 < rank; ++d) {
     dims.push_back(tensor::DimOp::create(b, like, d));
     n = arith::MulIOp::create(b, n, dims.back());
   }
-  n = arith::SelectOp::create(b, cond, n, cIdx(b, 0));
+  n = arith::SelectOp::create(b, cond, n, constIndex(b, 0));
   auto loop = scf::ForOp::create(
-      b, cIdx(b, 0), n, cIdx(b, 1), ValueRange{init},
+      b, constIndex(b, 0), n, constIndex(b, 1), ValueRange{init},
       [&](OpBuilder &nb, Location loc, Value r, ValueRange iter) {
         ImplicitLocOpBuilder ib(loc, nb);
         SmallVector<Value> row = delinearizeRow(ib, r, dims);
@@ -135,18 +131,18 @@ struct LowerFlashScoresFixup : OpRewritePattern<FlashScoresFixupOp> {
     Value result = forEachBatch(b, singleQueryBlock(b, l), q, scores,
                                 [&](ImplicitLocOpBuilder &rb,
                                     ArrayRef<Value> row, Value s) {
-        Value i = arith::SubIOp::create(rb, l, cIdx(rb, 1));
-        Value q0 = tensor::ExtractOp::create(rb, q, at(row, {i, cIdx(rb, 0)}));
-        Value qa = read16(rb, q, at(row, {i, cIdx(rb, 1)}), true);
-        Value qb = read16(rb, q, at(row, {i, cIdx(rb, 17)}), false);
+        Value i = arith::SubIOp::create(rb, l, constIndex(rb, 1));
+        Value q0 = tensor::ExtractOp::create(rb, q, at(row, {i, constIndex(rb, 0)}));
+        Value qa = read16(rb, q, at(row, {i, constIndex(rb, 1)}), true);
+        Value qb = read16(rb, q, at(row, {i, constIndex(rb, 17)}), false);
         auto keys = scf::ForOp::create(
-            rb, cIdx(rb, 0), lk, cIdx(rb, 1), ValueRange{s},
+            rb, constIndex(rb, 0), lk, constIndex(rb, 1), ValueRange{s},
             [&](OpBuilder &nb, Location loc, Value j, ValueRange it) {
               ImplicitLocOpBuilder kb(loc, nb);
               Value k0 =
-                  tensor::ExtractOp::create(kb, k, at(row, {j, cIdx(kb, 0)}));
-              Value ka = read16(kb, k, at(row, {j, cIdx(kb, 1)}), true);
-              Value kbv = read16(kb, k, at(row, {j, cIdx(kb, 17)}), false);
+                  tensor::ExtractOp::create(kb, k, at(row, {j, constIndex(kb, 0)}));
+              Value ka = read16(kb, k, at(row, {j, constIndex(kb, 1)}), true);
+              Value kbv = read16(kb, k, at(row, {j, constIndex(kb, 17)}), false);
               Value p0 = arith::MulFOp::create(kb, q0, k0);
               Value init = vector::InsertOp::create(kb, p0, zeros, int64_t{0});
               Value t = reduceAdd(kb, math::FmaOp::create(kb, qa, ka, init));
@@ -162,10 +158,10 @@ struct LowerFlashScoresFixup : OpRewritePattern<FlashScoresFixupOp> {
               Value isRest = arith::AndIOp::create(
                   kb,
                   arith::CmpIOp::create(kb, arith::CmpIPredicate::eq, j,
-                                        arith::SubIOp::create(kb, lk, cIdx(kb, 1))),
+                                        arith::SubIOp::create(kb, lk, constIndex(kb, 1))),
                   arith::CmpIOp::create(kb, arith::CmpIPredicate::eq,
-                                        arith::RemUIOp::create(kb, lk, cIdx(kb, 8)),
-                                        cIdx(kb, 1)));
+                                        arith::RemUIOp::create(kb, lk, constIndex(kb, 8)),
+                                        constIndex(kb, 1)));
               t = arith::SelectOp::create(kb, isRest, rest, t);
               scf::YieldOp::create(
                   kb, Value(tensor::InsertOp::create(kb, t, it[0],
@@ -179,25 +175,25 @@ struct LowerFlashScoresFixup : OpRewritePattern<FlashScoresFixupOp> {
         b,
         arith::CmpIOp::create(b, arith::CmpIPredicate::eq, l, lk),
         arith::AndIOp::create(
-            b, arith::CmpIOp::create(b, arith::CmpIPredicate::uge, l, cIdx(b, 2)),
-            arith::CmpIOp::create(b, arith::CmpIPredicate::ule, l, cIdx(b, 3))));
+            b, arith::CmpIOp::create(b, arith::CmpIPredicate::uge, l, constIndex(b, 2)),
+            arith::CmpIOp::create(b, arith::CmpIPredicate::ule, l, constIndex(b, 3))));
     result = forEachBatch(b, small, q, result, [&](ImplicitLocOpBuilder &rb,
                                                    ArrayRef<Value> row, Value s) {
         auto rows = scf::ForOp::create(
-            rb, cIdx(rb, 0), l, cIdx(rb, 1), ValueRange{s},
+            rb, constIndex(rb, 0), l, constIndex(rb, 1), ValueRange{s},
             [&](OpBuilder &nb, Location loc, Value i, ValueRange it) {
               ImplicitLocOpBuilder ib(loc, nb);
               Value odd = arith::CmpIOp::create(
                   ib, arith::CmpIPredicate::eq,
-                  arith::RemUIOp::create(ib, i, cIdx(ib, 2)), cIdx(ib, 1));
-              Value qlo = read16(ib, q, at(row, {i, cIdx(ib, 0)}), true);
-              Value qhi = read16(ib, q, at(row, {i, cIdx(ib, 16)}), true);
+                  arith::RemUIOp::create(ib, i, constIndex(ib, 2)), constIndex(ib, 1));
+              Value qlo = read16(ib, q, at(row, {i, constIndex(ib, 0)}), true);
+              Value qhi = read16(ib, q, at(row, {i, constIndex(ib, 16)}), true);
               auto cols = scf::ForOp::create(
-                  ib, cIdx(ib, 0), lk, cIdx(ib, 1), ValueRange{it[0]},
+                  ib, constIndex(ib, 0), lk, constIndex(ib, 1), ValueRange{it[0]},
                   [&](OpBuilder &nb2, Location loc2, Value j, ValueRange it2) {
                     ImplicitLocOpBuilder jb(loc2, nb2);
-                    Value klo = read16(jb, k, at(row, {j, cIdx(jb, 0)}), true);
-                    Value khi = read16(jb, k, at(row, {j, cIdx(jb, 16)}), true);
+                    Value klo = read16(jb, k, at(row, {j, constIndex(jb, 0)}), true);
+                    Value khi = read16(jb, k, at(row, {j, constIndex(jb, 16)}), true);
                     Value lo = arith::MulFOp::create(jb, qlo, klo);
                     Value fused = math::FmaOp::create(jb, qhi, khi, lo);
                     Value apart = arith::AddFOp::create(
@@ -238,10 +234,10 @@ struct LowerFlashOutputFixup : OpRewritePattern<FlashOutputFixupOp> {
     // shorter Lk keeps the chain.
     Value cond = arith::AndIOp::create(
         b, singleQueryBlock(b, l),
-        arith::CmpIOp::create(b, arith::CmpIPredicate::uge, lk, cIdx(b, 8)));
+        arith::CmpIOp::create(b, arith::CmpIPredicate::uge, lk, constIndex(b, 8)));
     Value result = forEachBatch(b, cond, e, out, [&](ImplicitLocOpBuilder &rb,
                                                     ArrayRef<Value> row, Value o) {
-        Value i = arith::SubIOp::create(rb, l, cIdx(rb, 1));
+        Value i = arith::SubIOp::create(rb, l, constIndex(rb, 1));
         auto ev = [&](ImplicitLocOpBuilder &xb, Value j) -> Value {
           return vector::BroadcastOp::create(
               xb, vType, tensor::ExtractOp::create(xb, e, at(row, {i, j})));
@@ -249,11 +245,11 @@ struct LowerFlashOutputFixup : OpRewritePattern<FlashOutputFixupOp> {
         auto vv = [&](ImplicitLocOpBuilder &xb, Value j) -> Value {
           bool bounds[] = {true};
           return vector::TransferReadOp::create(
-              xb, vType, v, at(row, {j, cIdx(xb, 0)}), constF32(xb, 0.0f),
+              xb, vType, v, at(row, {j, constIndex(xb, 0)}), constF32(xb, 0.0f),
               bounds);
         };
         auto off = [&](ImplicitLocOpBuilder &xb, Value base, int64_t d) {
-          return arith::AddIOp::create(xb, base, cIdx(xb, d)).getResult();
+          return arith::AddIOp::create(xb, base, constIndex(xb, d)).getResult();
         };
         // (x_i + x_j) = fma(e_i, v_i, e_j v_j)
         auto pair = [&](ImplicitLocOpBuilder &xb, Value base, int64_t a,
@@ -269,14 +265,14 @@ struct LowerFlashOutputFixup : OpRewritePattern<FlashOutputFixupOp> {
         auto quad = [&](ImplicitLocOpBuilder &xb, Value base, int64_t s) {
           return add(xb, pair(xb, base, s, s + 2), pair(xb, base, s + 1, s + 3));
         };
-        Value c0 = cIdx(rb, 0);
+        Value c0 = constIndex(rb, 0);
         Value acc = add(rb, quad(rb, c0, 0), quad(rb, c0, 4));
-        Value blocks = arith::DivUIOp::create(rb, lk, cIdx(rb, 8));
+        Value blocks = arith::DivUIOp::create(rb, lk, constIndex(rb, 8));
         auto loop = scf::ForOp::create(
-            rb, cIdx(rb, 1), blocks, cIdx(rb, 1), ValueRange{acc},
+            rb, constIndex(rb, 1), blocks, constIndex(rb, 1), ValueRange{acc},
             [&](OpBuilder &nb, Location loc, Value blk, ValueRange it) {
               ImplicitLocOpBuilder xb(loc, nb);
-              Value base = arith::MulIOp::create(xb, blk, cIdx(xb, 8));
+              Value base = arith::MulIOp::create(xb, blk, constIndex(xb, 8));
               Value a = it[0];
               for (int64_t d : {6, 4}) {
                 Value j = off(xb, base, d);
@@ -287,7 +283,7 @@ struct LowerFlashOutputFixup : OpRewritePattern<FlashOutputFixupOp> {
               scf::YieldOp::create(xb, a);
             });
         auto tail = scf::ForOp::create(
-            rb, arith::MulIOp::create(rb, blocks, cIdx(rb, 8)), lk, cIdx(rb, 1),
+            rb, arith::MulIOp::create(rb, blocks, constIndex(rb, 8)), lk, constIndex(rb, 1),
             ValueRange{loop.getResult(0)},
             [&](OpBuilder &nb, Location loc, Value j, ValueRange it) {
               ImplicitLocOpBuilder xb(loc, nb);
@@ -297,7 +293,7 @@ struct LowerFlashOutputFixup : OpRewritePattern<FlashOutputFixupOp> {
             });
         bool bounds[] = {true};
         return vector::TransferWriteOp::create(rb, tail.getResult(0), o,
-                                               at(row, {i, cIdx(rb, 0)}),
+                                               at(row, {i, constIndex(rb, 0)}),
                                                bounds)
             .getResult();
     });

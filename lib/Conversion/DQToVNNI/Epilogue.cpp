@@ -11,7 +11,7 @@
 
 #include "lib/Conversion/DQToVNNI/Epilogue.h"
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h"
-#include "lib/Conversion/DQToLinalg/Utils.h"
+#include "lib/Utils/Utils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -30,7 +30,7 @@ static Value readColumns(ImplicitLocOpBuilder &b, Value source, Value n0,
                          int64_t v, bool inBounds) {
   Type elementType = cast<RankedTensorType>(source.getType()).getElementType();
   Value off = arith::AddIOp::create(
-      b, n0, arith::ConstantIndexOp::create(b, v * 16));
+      b, n0, constIndex(b, v * 16));
   Value pad = arith::ConstantOp::create(b, b.getZeroAttr(elementType));
   bool bounds[] = {inBounds};
   return vector::TransferReadOp::create(b, lanes(elementType), source,
@@ -115,7 +115,7 @@ Value dq::emitEpilogue(ImplicitLocOpBuilder &b, const KernelContext &kc,
       }
       if (kc.fused.gelu)
         r = buildGelu(b, r);
-      Value v16 = arith::ConstantIndexOp::create(b, v * 16);
+      Value v16 = constIndex(b, v * 16);
       bool bounds[] = {!masked};
       if (Value residual = kc.fused.residual) {
         // The residual is the whole output's shape: column n0 + 16 v.

@@ -1,6 +1,7 @@
 //===- FuseEpilogue.cpp - which users a linear's epilogue applies ---------===//
 
 #include "lib/Conversion/DQToVNNI/FuseEpilogue.h"
+#include "lib/Utils/Utils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -86,9 +87,7 @@ void mlir::dq::replaceDimUsers(LinearDynamicOp op, PatternRewriter &rewriter) {
     std::optional<int64_t> index = dim.getConstantIndex();
     Value replacement =
         index && *index == last
-            ? arith::ConstantIndexOp::create(rewriter, dim.getLoc(),
-                                             op.getType().getDimSize(last))
-                  .getResult()
+            ? constIndex(rewriter, dim.getLoc(), op.getType().getDimSize(last))
             : tensor::DimOp::create(rewriter, dim.getLoc(), x, dim.getIndex())
                   .getResult();
     rewriter.replaceOp(dim, replacement);

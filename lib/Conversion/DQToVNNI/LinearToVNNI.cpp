@@ -18,7 +18,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h"
-#include "lib/Conversion/DQToLinalg/Utils.h"
+#include "lib/Utils/Utils.h"
 #include "lib/Conversion/DQToVNNI/DQToVNNI.h"
 #include "lib/Conversion/DQToVNNI/Epilogue.h"
 #include "lib/Conversion/DQToVNNI/FuseEpilogue.h"

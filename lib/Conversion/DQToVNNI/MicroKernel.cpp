@@ -12,6 +12,7 @@
 
 #include "lib/Conversion/DQToVNNI/MicroKernel.h"
 #include "lib/Dialect/DQ/IR/DQOps.h"
+#include "lib/Utils/Utils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -59,26 +60,26 @@ static SmallVector<Value> dotStep(ImplicitLocOpBuilder &b,
   if (kGroup == 1) {
     base = arith::AddIOp::create(
         b, panelBase,
-        arith::MulIOp::create(b, k4, arith::ConstantIndexOp::create(b, nv * 64)));
+        arith::MulIOp::create(b, k4, constIndex(b, nv * 64)));
   } else {
-    Value g = arith::ConstantIndexOp::create(b, kGroup);
+    Value g = constIndex(b, kGroup);
     Value group = arith::MulIOp::create(
         b, arith::DivUIOp::create(b, k4, g),
-        arith::ConstantIndexOp::create(b, nv * 64 * kGroup));
+        constIndex(b, nv * 64 * kGroup));
     Value inGroup = arith::MulIOp::create(b, arith::RemUIOp::create(b, k4, g),
-                                          arith::ConstantIndexOp::create(b, 64));
+                                          constIndex(b, 64));
     base = arith::AddIOp::create(
         b, panelBase, arith::AddIOp::create(b, group, inGroup));
   }
   SmallVector<Value> w;
   for (int64_t v = 0; v < nv; ++v) {
     Value off = arith::AddIOp::create(
-        b, base, arith::ConstantIndexOp::create(b, v * 64 * kGroup));
+        b, base, constIndex(b, v * 64 * kGroup));
     bool bounds[] = {true};
     w.push_back(vector::TransferReadOp::create(b, wType, kc.packed,
                                                ValueRange{off}, pad, bounds));
   }
-  Value k = arith::MulIOp::create(b, k4, arith::ConstantIndexOp::create(b, 4));
+  Value k = arith::MulIOp::create(b, k4, constIndex(b, 4));
   SmallVector<Value> next;
   for (auto [i, row] : llvm::enumerate(rows)) {
     Value a = broadcastActivations(b, kc, row, k, inBounds);
@@ -101,9 +102,9 @@ SmallVector<Value> dq::emitDotTile(ImplicitLocOpBuilder &b,
   int64_t fullSteps = kc.k / 4;
   if (fullSteps > 0) {
     auto loop = scf::ForOp::create(
-        b, arith::ConstantIndexOp::create(b, 0),
-        arith::ConstantIndexOp::create(b, fullSteps),
-        arith::ConstantIndexOp::create(b, 1), accs,
+        b, constIndex(b, 0),
+        constIndex(b, fullSteps),
+        constIndex(b, 1), accs,
         [&](OpBuilder &nb, Location loc, Value k4, ValueRange iter) {
           ImplicitLocOpBuilder ib(loc, nb);
           scf::YieldOp::create(
@@ -113,7 +114,7 @@ SmallVector<Value> dq::emitDotTile(ImplicitLocOpBuilder &b,
   }
   if (kc.k % 4 != 0)
     accs = dotStep(b, kc, rows, panelBase, nv, kGroup,
-                   arith::ConstantIndexOp::create(b, fullSteps), accs,
+                   constIndex(b, fullSteps), accs,
                    /*inBounds=*/false);
   return accs;
 }

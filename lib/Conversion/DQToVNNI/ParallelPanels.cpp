@@ -9,7 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "lib/Conversion/DQToVNNI/ParallelPanels.h"
-#include "lib/Conversion/DQToLinalg/Utils.h"
+#include "lib/Utils/Utils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"

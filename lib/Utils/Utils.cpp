@@ -1,6 +1,6 @@
-//===- Utils.cpp - helpers shared by the dq lowering patterns -------------===//
+//===- Utils.cpp - small IR helpers shared by dqmlir's libraries ----------===//
 
-#include "lib/Conversion/DQToLinalg/Utils.h"
+#include "lib/Utils/Utils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
@@ -52,7 +52,7 @@ SmallVector<Value> dq::delinearizeRow(ImplicitLocOpBuilder &b, Value m,
 std::pair<SmallVector<Value>, Value> dq::leadingDims(ImplicitLocOpBuilder &b,
                                                      Value input) {
   SmallVector<Value> dims;
-  Value rows = arith::ConstantIndexOp::create(b, 1);
+  Value rows = constIndex(b, 1);
   unsigned rank = cast<RankedTensorType>(input.getType()).getRank();
   for (unsigned d = 0; d + 1 < rank; ++d) {
     dims.push_back(getValueOrCreateConstantIndexOp(
@@ -74,6 +74,9 @@ Value dq::constI32(ImplicitLocOpBuilder &b, int32_t v) {
 Value dq::constIndex(ImplicitLocOpBuilder &b, int64_t v) {
   return arith::ConstantIndexOp::create(b, v);
 }
+Value dq::constIndex(OpBuilder &b, Location loc, int64_t v) {
+  return arith::ConstantIndexOp::create(b, loc, v);
+}
 
 std::pair<Value, Value> dq::chunkBounds(ImplicitLocOpBuilder &b, Value chunk,
                                         Value chunks, Value total) {
@@ -81,7 +84,6 @@ std::pair<Value, Value> dq::chunkBounds(ImplicitLocOpBuilder &b, Value chunk,
     return arith::DivUIOp::create(b, arith::MulIOp::create(b, c, total),
                                   chunks);
   };
-  Value next =
-      arith::AddIOp::create(b, chunk, arith::ConstantIndexOp::create(b, 1));
+  Value next = arith::AddIOp::create(b, chunk, constIndex(b, 1));
   return {start(chunk), start(next)};
 }

@@ -1,6 +1,11 @@
-//===- Utils.h - helpers shared by the dq lowering patterns -----*- C++ -*-===//
-#ifndef DQMLIR_CONVERSION_DQTOLINALG_UTILS_H
-#define DQMLIR_CONVERSION_DQTOLINALG_UTILS_H
+//===- Utils.h - small IR helpers shared by dqmlir's libraries --*- C++ -*-===//
+//
+// Constants, index arithmetic and linalg boilerplate that the conversions,
+// the kernels and the transforms all need; nothing here knows about dq ops.
+//
+//===----------------------------------------------------------------------===//
+#ifndef DQMLIR_UTILS_UTILS_H
+#define DQMLIR_UTILS_UTILS_H
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
@@ -9,7 +14,7 @@ namespace mlir::dq {
 
 /// tensor.empty with the (possibly dynamic) sizes of `like` and `elementType`.
 Value emptyLike(ImplicitLocOpBuilder &b, Value like, Type elementType);
-/// tensor.empty of `shape`, dynamic sizes taken from `sizesOf` dim by dim.
+/// tensor.empty of `sizes` (static or dynamic) and `elementType`.
 Value emptyWithShapeOf(ImplicitLocOpBuilder &b, ArrayRef<OpFoldResult> sizes,
                        Type elementType);
 
@@ -18,8 +23,8 @@ Value emptyWithShapeOf(ImplicitLocOpBuilder &b, ArrayRef<OpFoldResult> sizes,
 /// loop.
 AffineMap qparamMap(MLIRContext *ctx, unsigned rank, bool perRow);
 
-/// Builds a linalg.generic whose results have the given init tensors, with
-/// all-parallel loops except `reductions`.
+/// The iterator types of a linalg.generic of `rank` loops: all parallel
+/// except `reductions`.
 SmallVector<utils::IteratorType> iterators(unsigned rank,
                                            ArrayRef<unsigned> reductions = {});
 
@@ -44,7 +49,8 @@ Value constF32(ImplicitLocOpBuilder &b, float v);
 Value constF64(ImplicitLocOpBuilder &b, double v);
 Value constI32(ImplicitLocOpBuilder &b, int32_t v);
 Value constIndex(ImplicitLocOpBuilder &b, int64_t v);
+Value constIndex(OpBuilder &b, Location loc, int64_t v);
 
 } // namespace mlir::dq
 
-#endif // DQMLIR_CONVERSION_DQTOLINALG_UTILS_H
+#endif // DQMLIR_UTILS_UTILS_H
