@@ -17,12 +17,11 @@
 //===----------------------------------------------------------------------===//
 
 #include "lib/Pipelines/CPUPipeline.h"
-#include "lib/Conversion/DQToAMX/DQToAMX.h"
+#include "lib/Target/X86/HostCPU.h"
 
 #include "mlir/Pass/PassRegistry.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/raw_ostream.h"
-#include "llvm/TargetParser/Host.h"
 
 using namespace mlir;
 
@@ -87,12 +86,6 @@ static std::string asyncPasses(const std::string &threads) {
          "async-to-async-runtime,"
          "func.func(async-runtime-ref-counting,async-runtime-ref-counting-opt),"
          "convert-async-to-llvm,";
-}
-
-bool dq::hostHasVNNI() {
-  auto features = llvm::sys::getHostCPUFeatures();
-  return features.lookup("avx512f") && features.lookup("avx512bw") &&
-         features.lookup("avx512vnni");
 }
 
 void dq::buildCPUPipeline(OpPassManager &pm,

@@ -52,9 +52,6 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::init(false)};
 };
 
-/// Whether the host CPU has what the VNNI kernel runs on.
-bool hostHasVNNI();
-
 /// dq + linalg on tensors -> LLVM dialect, ready to JIT or translate.
 void buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &options);
 

@@ -24,16 +24,6 @@ void populateLinearToAMXPatterns(RewritePatternSet &patterns, int64_t rowTiles,
                                  int64_t rowsPerThread = 128,
                                  int64_t rowsBelowBytes = 1 << 20);
 
-/// Whether the host CPU has amx-tile and amx-int8 (it says nothing about the
-/// process's permission to use the tile state; see python/dqmlir/amx.py).
-bool hostHasAMX();
-
-/// Whether this process has been granted the AMX tile state (Linux
-/// arch_prctl(ARCH_GET_XCOMP_PERM) reports XFEATURE_XTILEDATA): the
-/// permission is per process, so a JIT in the same process that asked for it
-/// (python/dqmlir/amx.py) can run amx code. Always false elsewhere.
-bool processMayUseAMX();
-
 #define GEN_PASS_REGISTRATION
 #include "lib/Conversion/DQToAMX/DQToAMX.h.inc"
 
