@@ -1,7 +1,7 @@
 //===- CPUPipeline.cpp - dq on tensors to LLVM for x86 CPUs ---------------===//
 //
 // Upstream passes do the work after the dq lowerings. Things to keep:
-// - dq-linear-to-vnni runs only when the code will run on a CPU with
+// - convert-dq-to-vnni runs only when the code will run on a CPU with
 //   avx512vnni: the backend aborts on the vpdpbusd intrinsic otherwise. The
 //   JIT compiles for the host, hence `vnni=auto` asks the host.
 // - linalg-specialize-generic-ops is never run: MLIR 22 turns the u8 x s8
@@ -26,7 +26,7 @@
 using namespace mlir;
 
 static constexpr const char *kPipeline =
-    "dq-lower-to-linalg,"
+    "convert-dq-to-linalg,"
     "canonicalize,cse,"
     // Fuses torch-mlir's chains of elementwise generics (and most boolean
     // intermediates with them); contractions are never fused into.
@@ -116,14 +116,14 @@ void dq::buildCPUPipeline(OpPassManager &pm,
                     asyncPasses(n));
     threads = "{threads=" + n + "}";
     // The passes with a `threads` option of their own.
-    for (llvm::StringRef pass : {llvm::StringRef("dq-lower-to-linalg"),
+    for (llvm::StringRef pass : {llvm::StringRef("convert-dq-to-linalg"),
                                  llvm::StringRef("dq-vectorize-linalg")})
       pipeline.insert(pipeline.find(pass) + pass.size(), threads);
   }
   if (amx)
-    pipeline = "dq-linear-to-amx" + threads + "," + pipeline;
+    pipeline = "convert-dq-to-amx" + threads + "," + pipeline;
   else if (vnni)
-    pipeline = "dq-linear-to-vnni" + threads + "," + pipeline;
+    pipeline = "convert-dq-to-vnni" + threads + "," + pipeline;
   std::string errors;
   llvm::raw_string_ostream os(errors);
   if (failed(parsePassPipeline(pipeline, pm, os)))

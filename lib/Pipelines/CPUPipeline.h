@@ -7,7 +7,7 @@
 
 namespace mlir::dq {
 
-/// Whether dq.linear_dynamic gets the AVX-512 VNNI kernel (dq-linear-to-vnni).
+/// Whether dq.linear_dynamic gets the AVX-512 VNNI kernel (convert-dq-to-vnni).
 enum class VNNIMode { Auto, On, Off };
 
 /// Which kernel dq.linear_dynamic with constant weights gets.
@@ -28,8 +28,8 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::desc(
           "Kernel for dq.linear_dynamic with constant weights: auto (AMX if "
           "the host has amx-int8 and this process was granted the tile state, "
-          "else as `vnni` says), amx (dq-linear-to-amx; the code then needs "
-          "such a CPU and the permission), vnni (dq-linear-to-vnni), generic "
+          "else as `vnni` says), amx (convert-dq-to-amx; the code then needs "
+          "such a CPU and the permission), vnni (convert-dq-to-vnni), generic "
           "(linalg)"),
       llvm::cl::init(KernelMode::Auto),
       llvm::cl::values(

@@ -1,4 +1,4 @@
-//===- LowerLookup.cpp - dq.lookup to permutes or extracts ---------------===//
+//===- LowerLookup.cpp - dq.lookup to permutes or extracts ----------------===//
 //
 // A table of up to 32 floats fits two zmm registers, and vpermi2ps selects
 // from both with one index vector: that is how oneDNN's GELU reads its

@@ -1,4 +1,4 @@
-//===- Passes.td - dqmlir's target-independent transforms -*- tablegen -*-===//
+//===- Passes.td - dqmlir's target-independent transforms --*- tablegen -*-===//
 
 #ifndef DQMLIR_TRANSFORMS_PASSES_TD
 #define DQMLIR_TRANSFORMS_PASSES_TD

@@ -23,15 +23,15 @@
 // OFF-NOT: vpdpbusd
 
 // The kernel comes first, its intrinsic only after buffer deallocation.
-// PIPELINE: dq-linear-to-vnni
-// PIPELINE: dq-lower-to-linalg
+// PIPELINE: convert-dq-to-vnni
+// PIPELINE: convert-dq-to-linalg
 // PIPELINE: ownership-based-buffer-deallocation
 // PIPELINE: dq-vnni-to-llvm
 // PIPELINE: convert-vector-to-llvm
 
 // threads=2: the kernel's scf.forall, bufferized and past deallocation,
 // becomes async tasks, lowered to calls of the async runtime.
-// THREADS: dq-linear-to-vnni{{.*}}threads=2
+// THREADS: convert-dq-to-vnni{{.*}}threads=2
 // THREADS: ownership-based-buffer-deallocation
 // THREADS: scf-forall-to-parallel
 // THREADS: async-parallel-for{{.*}}min-task-size=1 num-workers=2

@@ -1,4 +1,4 @@
-"""The AVX-512 VNNI kernel (dq-linear-to-vnni) against the portable path.
+"""The AVX-512 VNNI kernel (convert-dq-to-vnni) against the portable path.
 
 `dq-cpu-pipeline` uses the kernel on CPUs with avx512vnni (`vnni=auto`); the
 parity tests then compare it with PyTorch. Here it is compared bit for bit

@@ -1,4 +1,4 @@
-//===- DQToAMX.cpp - the dq-linear-to-amx and dq-amx-to-llvm passes -------===//
+//===- DQToAMX.cpp - the convert-dq-to-amx and dq-amx-to-llvm passes ------===//
 
 #include "lib/Conversion/DQToAMX/DQToAMX.h"
 #include "lib/Dialect/DQ/IR/DQOps.h"
@@ -20,7 +20,7 @@
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
 
 namespace mlir::dq {
-#define GEN_PASS_DEF_DQLINEARTOAMX
+#define GEN_PASS_DEF_CONVERTDQTOAMX
 #define GEN_PASS_DEF_DQAMXTOLLVM
 #include "lib/Conversion/DQToAMX/DQToAMX.h.inc"
 } // namespace mlir::dq
@@ -28,7 +28,7 @@ namespace mlir::dq {
 using namespace mlir;
 
 namespace {
-struct DQLinearToAMX : dq::impl::DQLinearToAMXBase<DQLinearToAMX> {
+struct ConvertDQToAMX : dq::impl::ConvertDQToAMXBase<ConvertDQToAMX> {
   using Base::Base;
 
   void runOnOperation() override {
@@ -40,7 +40,7 @@ struct DQLinearToAMX : dq::impl::DQLinearToAMXBase<DQLinearToAMX> {
         rowsPerThread < 0 || rowsBelowBytes < 0 ||
         maxRows * colTiles + std::min<int64_t>(maxRows, colTiles) + 1 > 8) {
       emitError(getOperation()->getLoc(),
-                "dq-linear-to-amx: needs col-tiles, threads >= 1, row-tiles, "
+                "convert-dq-to-amx: needs col-tiles, threads >= 1, row-tiles, "
                 "vnni-below, rows-per-thread, rows-below-bytes >= 0 and "
                 "row-tiles * col-tiles + min(row-tiles, col-tiles) + 1 <= 8 "
                 "(tile registers)");
@@ -49,7 +49,7 @@ struct DQLinearToAMX : dq::impl::DQLinearToAMXBase<DQLinearToAMX> {
     RewritePatternSet patterns(&getContext());
     dq::populateLinearToAMXPatterns(patterns, rowTiles, colTiles, vnniBelow,
                                     threads, rowsPerThread, rowsBelowBytes);
-    // Non-constant weights stay for dq-lower-to-linalg; one walk suffices.
+    // Non-constant weights stay for convert-dq-to-linalg; one walk suffices.
     walkAndApplyPatterns(getOperation(), std::move(patterns));
   }
 };

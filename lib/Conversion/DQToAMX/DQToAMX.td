@@ -1,18 +1,18 @@
-//===- DQToAMX.td - dq.linear_dynamic to an AMX kernel ----*- tablegen -*-===//
+//===- DQToAMX.td - dq.linear_dynamic to an AMX kernel -----*- tablegen -*-===//
 
 #ifndef DQ_CONVERSION_DQTOAMX_TD
 #define DQ_CONVERSION_DQTOAMX_TD
 
 include "mlir/Pass/PassBase.td"
 
-def DQLinearToAMX : Pass<"dq-linear-to-amx"> {
+def ConvertDQToAMX : Pass<"convert-dq-to-amx"> {
   let summary = "Lower dq.linear_dynamic with constant weights to an "
                 "AMX-INT8 (tdpbusd) tile kernel";
   let description = [{
     Rewrites each `dq.linear_dynamic` whose weight is a constant into
     `dq.choose_qparams` + `dq.quantize` (lowered later by
-    `dq-lower-to-linalg`; the AMX path quantizes while it packs) and a tile kernel made of `scf.for`, `vector` and
-    upstream `amx` ops:
+    `convert-dq-to-linalg`; the AMX path quantizes while it packs) and a
+    tile kernel made of `scf.for`, `vector` and upstream `amx` ops:
 
     - a `dq.gelu` that is the linear's only user, or an elementwise add of a
       same-typed tensor (a residual) that is its only user besides
@@ -33,7 +33,7 @@ def DQLinearToAMX : Pass<"dq-linear-to-amx"> {
       B tiles, `amx.tile_muli %a zext, %b` = tdpbusd, u8 x s8 -> i32);
       remaining rows (< 16 * row-tiles) use blocks of one row tile;
     - inputs of fewer than `vnni-below` rows (a runtime `scf.if`) take the
-      `dq-linear-to-vnni` micro-kernel instead (lib/Conversion/DQToVNNI/
+      `convert-dq-to-vnni` micro-kernel instead (lib/Conversion/DQToVNNI/
       MicroKernel.h, reading the same packed weights as K/4 steps in groups
       of 16): AMX would mostly multiply row padding, and its first tile
       instruction after idling costs more than such a call's work;
@@ -46,7 +46,7 @@ def DQLinearToAMX : Pass<"dq-linear-to-amx"> {
     rows of the result, ParallelRows.h): each chunk packs its own rows into
     its own tiles and multiplies them by all panels. With fewer rows, a
     first `scf.forall` packs the rows in chunks and a second splits the
-    panels as in `dq-linear-to-vnni` (disjoint column slices). Each chunk
+    panels as in `convert-dq-to-vnni` (disjoint column slices). Each chunk
     has its own accumulator scratch. AMX tile permission and configuration
     are per process and per function, so the outlined async tasks need
     nothing more.

@@ -24,7 +24,7 @@
 //
 // The kernel is emitted before bufferization like the VNNI one: q, the
 // output and the column operands stay tensors (the epilogue is shared with
-// dq-linear-to-vnni); only what amx ops touch is a memref: the padded
+// convert-dq-to-vnni); only what amx ops touch is a memref: the padded
 // activations (memref.alloc, freed by the deallocation pipeline), the
 // packed weights (bufferization.to_buffer of their constant) and the
 // accumulator scratch (memref.alloca).
@@ -384,7 +384,7 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
       return rewriter.notifyMatchFailure(op, "needs static N and K");
     int64_t n = wType.getDimSize(0), k = wType.getDimSize(1);
     // Packing copies the (padded) weight at compile time: leave absurd sizes
-    // (a huge splat) to dq-lower-to-linalg. 1 GiB is far above any layer.
+    // (a huge splat) to convert-dq-to-linalg. 1 GiB is far above any layer.
     int64_t n16 = llvm::alignTo(n, 16), k64 = llvm::alignTo(k, 64);
     if (k64 > 0 && n16 > (int64_t(1) << 30) / k64)
       return rewriter.notifyMatchFailure(op, "weight too large to pack");
@@ -405,7 +405,7 @@ struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
     bool symmetric = op.getActMode() == QuantMode::Symmetric;
     Type f32 = b.getF32Type(), i32 = b.getI32Type(), i8 = b.getI8Type();
 
-    // Runtime qparams and quantization, as dq-lower-to-linalg makes them.
+    // Runtime qparams and quantization, as convert-dq-to-linalg makes them.
     // The AMX path quantizes as it packs; only the VNNI rows read q.
     KernelContext kc = makeKernelContext(b, op, packed.data, packed.colsums,
                                          llvm::divideCeil(k, 4),

@@ -4,7 +4,7 @@
 // activation tiles it multiplies and writes whole output rows, so neither
 // crosses cores, and the packing needs no region of its own. Every thread
 // reads all the weights, which costs more than that saves when each thread
-// has few rows (dq-linear-to-amx's rows-per-thread, 128). On 2 threads, in
+// has few rows (convert-dq-to-amx's rows-per-thread, 128). On 2 threads, in
 // one process against panels (back-to-back calls, medians, both orders):
 // 512 x 768 x 768 157-180 against 198-214 us, 512 x 3072 x 768 750-804
 // against 952-1021 us; BERT-base 8 x 128 139-151 against 146-169 ms.

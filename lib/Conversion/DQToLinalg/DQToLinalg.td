@@ -1,11 +1,11 @@
-//===- DQToLinalg.td - dq to linalg lowering pass ---------*- tablegen -*-===//
+//===- DQToLinalg.td - dq to linalg lowering pass ----------*- tablegen -*-===//
 
 #ifndef DQ_CONVERSION_DQTOLINALG_TD
 #define DQ_CONVERSION_DQTOLINALG_TD
 
 include "mlir/Pass/PassBase.td"
 
-def DQLowerToLinalg : Pass<"dq-lower-to-linalg"> {
+def ConvertDQToLinalg : Pass<"convert-dq-to-linalg"> {
   let summary = "Lower dq ops to linalg, tensor, arith and math on tensors";
   let description = [{
     `dq.linear_dynamic` becomes `dq.choose_qparams` + `dq.quantize` + a

@@ -1,4 +1,4 @@
-//===- DQToVNNI.cpp - the dq-linear-to-vnni pass --------------------------===//
+//===- DQToVNNI.cpp - the convert-dq-to-vnni pass -------------------------===//
 
 #include "lib/Conversion/DQToVNNI/DQToVNNI.h"
 #include "lib/Dialect/DQ/IR/DQOps.h"
@@ -12,7 +12,7 @@
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
 
 namespace mlir::dq {
-#define GEN_PASS_DEF_DQLINEARTOVNNI
+#define GEN_PASS_DEF_CONVERTDQTOVNNI
 #define GEN_PASS_DEF_DQVNNITOLLVM
 #include "lib/Conversion/DQToVNNI/DQToVNNI.h.inc"
 } // namespace mlir::dq
@@ -20,20 +20,20 @@ namespace mlir::dq {
 using namespace mlir;
 
 namespace {
-struct DQLinearToVNNI : dq::impl::DQLinearToVNNIBase<DQLinearToVNNI> {
+struct ConvertDQToVNNI : dq::impl::ConvertDQToVNNIBase<ConvertDQToVNNI> {
   using Base::Base;
 
   void runOnOperation() override {
     if (rows < 1 || cols < 16 || cols % 16 != 0 || threads < 1) {
       emitError(getOperation()->getLoc(),
-                "dq-linear-to-vnni: rows and threads must be >= 1 and cols a "
+                "convert-dq-to-vnni: rows and threads must be >= 1 and cols a "
                 "positive multiple of 16");
       return signalPassFailure();
     }
     RewritePatternSet patterns(&getContext());
     dq::populateLinearToVNNIPatterns(patterns, rows, cols, threads);
     // Ops it does not match (non-constant weights) stay for
-    // dq-lower-to-linalg. The rewrite creates no new linear_dynamic, so one
+    // convert-dq-to-linalg. The rewrite creates no new linear_dynamic, so one
     // walk is enough; folding is left to the pipeline's canonicalize.
     walkAndApplyPatterns(getOperation(), std::move(patterns));
   }

@@ -1,17 +1,17 @@
-//===- DQToVNNI.td - dq.linear_dynamic to a VNNI kernel ---*- tablegen -*-===//
+//===- DQToVNNI.td - dq.linear_dynamic to a VNNI kernel ----*- tablegen -*-===//
 
 #ifndef DQ_CONVERSION_DQTOVNNI_TD
 #define DQ_CONVERSION_DQTOVNNI_TD
 
 include "mlir/Pass/PassBase.td"
 
-def DQLinearToVNNI : Pass<"dq-linear-to-vnni"> {
+def ConvertDQToVNNI : Pass<"convert-dq-to-vnni"> {
   let summary = "Lower dq.linear_dynamic with constant weights to an "
                 "AVX-512 VNNI (vpdpbusd) micro-kernel";
   let description = [{
     Rewrites each `dq.linear_dynamic` whose weight is a constant into
     `dq.choose_qparams` + `dq.quantize` (lowered later by
-    `dq-lower-to-linalg`) and a register-blocked kernel on tensors made of
+    `convert-dq-to-linalg`) and a register-blocked kernel on tensors made of
     `scf.for` and `vector` ops:
 
     - a `dq.gelu` that is the linear's only user, or an elementwise add of a
@@ -28,7 +28,7 @@ def DQLinearToVNNI : Pass<"dq-linear-to-vnni"> {
       `dq.vpdpbusd` (u8 activations x s8 weights; `dq-vnni-to-llvm` makes it
       the `llvm.x86.avx512.vpdpbusd.512` intrinsic after bufferization);
     - the dequantize epilogue is fused into the tile's store and rounds
-      exactly like `dq-lower-to-linalg`'s (bit-exact with PyTorch).
+      exactly like `convert-dq-to-linalg`'s (bit-exact with PyTorch).
 
     With `threads` > 1 the panels are split into that many chunks of
     consecutive panels, an `scf.forall` whose iterations write disjoint

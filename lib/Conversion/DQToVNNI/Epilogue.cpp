@@ -1,6 +1,6 @@
 //===- Epilogue.cpp - the dequantize epilogue of a VNNI tile --------------===//
 //
-// Rounds exactly like dq-lower-to-linalg's epilogue (bit-exact with PyTorch):
+// Rounds exactly like convert-dq-to-linalg's epilogue (bit-exact with PyTorch):
 //   asymmetric (fbgemm): fma(float(acc - zp * colsum[n]), s * ws[n], bias[n])
 //                        or float(...) * (s * ws[n]) without bias
 //   symmetric (torchao): (float(acc) * s) * ws[n] + bias[n]

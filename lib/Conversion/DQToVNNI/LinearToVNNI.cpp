@@ -139,7 +139,7 @@ struct LinearToVNNI : OpRewritePattern<LinearDynamicOp> {
     int64_t n = wType.getDimSize(0), k = wType.getDimSize(1);
     // Packing copies the weight (padded) into a new constant at compile
     // time; a splat of a huge type would take gigabytes. Such weights stay
-    // for dq-lower-to-linalg, which reads them where they are.
+    // for convert-dq-to-linalg, which reads them where they are.
     int64_t n16 = llvm::alignTo(n, 16), k4 = llvm::divideCeil(k, 4);
     if (k4 > 0 && n16 > kMaxPackedBytes / (4 * k4))
       return rewriter.notifyMatchFailure(op, "weight too large to pack");
@@ -159,7 +159,7 @@ struct LinearToVNNI : OpRewritePattern<LinearDynamicOp> {
     bool symmetric = op.getActMode() == QuantMode::Symmetric;
     Type f32 = b.getF32Type(), i32 = b.getI32Type();
 
-    // Runtime qparams and quantization, as dq-lower-to-linalg makes them.
+    // Runtime qparams and quantization, as convert-dq-to-linalg makes them.
     KernelContext kc =
         makeKernelContext(b, op, packed.data, packed.colsums, packed.k4);
     kc.fused = fused;

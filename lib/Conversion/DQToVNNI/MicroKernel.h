@@ -15,7 +15,7 @@ namespace mlir::dq {
 /// `kGroup` > 1 reads a panel whose K/4 steps come in groups of kGroup:
 /// step k4, vector v at byte ((k4 / g) * nv + v) * 64 g + (k4 % g) * 64 --
 /// the AMX B-tile layout with g = 16 (lib/Conversion/DQToAMX/PackAMXWeights.h),
-/// so dq-linear-to-amx can run this kernel on its own packed weights.
+/// so convert-dq-to-amx can run this kernel on its own packed weights.
 SmallVector<Value> emitDotTile(ImplicitLocOpBuilder &b, const KernelContext &kc,
                                ArrayRef<RowIndex> rows, Value panelBase,
                                int64_t nv, int64_t kGroup = 1);

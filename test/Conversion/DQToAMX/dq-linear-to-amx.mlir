@@ -1,10 +1,10 @@
-// RUN: dq-opt %s --dq-linear-to-amx --canonicalize | FileCheck %s
-// RUN: dq-opt %s --dq-linear-to-amx="threads=2 rows-below-bytes=0" --canonicalize | FileCheck %s --check-prefix=PAR
-// RUN: dq-opt %s --dq-linear-to-amx=threads=2 --canonicalize --mlir-elide-elementsattrs-if-larger=16 | FileCheck %s --check-prefix=SMALLW
+// RUN: dq-opt %s --convert-dq-to-amx --canonicalize | FileCheck %s
+// RUN: dq-opt %s --convert-dq-to-amx="threads=2 rows-below-bytes=0" --canonicalize | FileCheck %s --check-prefix=PAR
+// RUN: dq-opt %s --convert-dq-to-amx=threads=2 --canonicalize --mlir-elide-elementsattrs-if-larger=16 | FileCheck %s --check-prefix=SMALLW
 // RUN: dq-opt %s --dq-cpu-pipeline="kernel=amx threads=2" | FileCheck %s --check-prefix=ASYNC
 // RUN: dq-opt %s --dq-cpu-pipeline=kernel=amx | FileCheck %s --check-prefix=LLVM
-// RUN: dq-opt %s --dq-linear-to-amx --mlir-elide-elementsattrs-if-larger=16 | FileCheck %s --check-prefix=RULE
-// RUN: dq-opt %s --dq-linear-to-amx=row-tiles=2 --mlir-elide-elementsattrs-if-larger=16 | FileCheck %s --check-prefix=RULE2
+// RUN: dq-opt %s --convert-dq-to-amx --mlir-elide-elementsattrs-if-larger=16 | FileCheck %s --check-prefix=RULE
+// RUN: dq-opt %s --convert-dq-to-amx=row-tiles=2 --mlir-elide-elementsattrs-if-larger=16 | FileCheck %s --check-prefix=RULE2
 // RUN: dq-opt %s --dq-cpu-pipeline=kernel=amx | mlir-translate --mlir-to-llvmir \
 // RUN:   | llc -O3 -mattr=+amx-int8,+amx-tile,+avx512f,+avx512bw,+avx512vnni | FileCheck %s --check-prefix=ASM
 

@@ -1,4 +1,4 @@
-// RUN: dq-opt %s --dq-lower-to-linalg | FileCheck %s
+// RUN: dq-opt %s --convert-dq-to-linalg | FileCheck %s
 
 // The rows MKL computes with other kernels are recomputed in loops whose
 // trip count is zero unless the sequence length selects them: a

@@ -1,4 +1,4 @@
-// RUN: dq-opt %s --dq-lower-to-linalg | FileCheck %s
+// RUN: dq-opt %s --convert-dq-to-linalg | FileCheck %s
 
 // dq.flash_softmax is a loop over rows; per row: t = fma(s, scale, mask)
 // with its maximum on vectors of 16, exp_u20 of t - max on the whole

@@ -1,4 +1,4 @@
-// RUN: dq-opt %s --dq-lower-to-linalg | FileCheck %s
+// RUN: dq-opt %s --convert-dq-to-linalg | FileCheck %s
 
 // dq.gelu is one elementwise generic: oneDNN's interval index from the bits
 // of |x|, a degree-5 polynomial in |x| (six table lookups, five fmas), the

@@ -1,4 +1,4 @@
-// RUN: dq-opt %s --dq-lower-to-linalg | FileCheck %s
+// RUN: dq-opt %s --convert-dq-to-linalg | FileCheck %s
 
 // N = 20: two vectors of 8 (one Welford chunk) and a scalar tail of 4. The
 // Welford steps and the lane merges are math.fma, the tail is not; the

@@ -1,5 +1,5 @@
-// RUN: dq-opt %s --dq-lower-to-linalg --split-input-file | FileCheck %s
-// RUN: dq-opt %s --dq-lower-to-linalg=threads=2 --split-input-file | FileCheck %s --check-prefix=PAR
+// RUN: dq-opt %s --convert-dq-to-linalg --split-input-file | FileCheck %s
+// RUN: dq-opt %s --convert-dq-to-linalg=threads=2 --split-input-file | FileCheck %s --check-prefix=PAR
 
 // A constant weight: its column sums are folded at compile time, the
 // contraction is a mixed-sign u8 x s8 -> i32 linalg.generic (never a
@@ -165,7 +165,7 @@ func.func @quantize_rank0(%x: tensor<f32>, %s: tensor<f32>, %z: tensor<i32>) -> 
 
 // Found by test/fuzz: the column sums of a splat weight are K times its
 // value, not a walk over N * K elements (4 G here: minutes, and gigabytes
-// with dq-linear-to-vnni). They wrap around in 32 bits like the i32
+// with convert-dq-to-vnni). They wrap around in 32 bits like the i32
 // reduction of a weight argument: 3 * 2^16 = 196608, -1 * 2^32 -> 0.
 // CHECK-LABEL: func @linear_huge_splat
 // CHECK-DAG: arith.constant dense<196608> : tensor<65536xi32>

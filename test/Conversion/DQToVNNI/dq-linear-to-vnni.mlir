@@ -1,6 +1,6 @@
-// RUN: dq-opt %s --dq-linear-to-vnni="rows=4 cols=64" --canonicalize --split-input-file | FileCheck %s
-// RUN: dq-opt %s --dq-linear-to-vnni=rows=2 --canonicalize --split-input-file | FileCheck %s --check-prefix=ROWS2
-// RUN: dq-opt %s --dq-linear-to-vnni="cols=64 threads=2" --canonicalize --split-input-file | FileCheck %s --check-prefix=PAR
+// RUN: dq-opt %s --convert-dq-to-vnni="rows=4 cols=64" --canonicalize --split-input-file | FileCheck %s
+// RUN: dq-opt %s --convert-dq-to-vnni=rows=2 --canonicalize --split-input-file | FileCheck %s --check-prefix=ROWS2
+// RUN: dq-opt %s --convert-dq-to-vnni="cols=64 threads=2" --canonicalize --split-input-file | FileCheck %s --check-prefix=PAR
 
 // Rank 3, K = 6 (one full group of 4 and a masked tail), N = 2 (padded to
 // 16, masked stores). The weights are packed at compile time into a
@@ -126,7 +126,7 @@ func.func @linear_symmetric(%x: tensor<?x8xf32>) -> tensor<?x136xf32> {
 
 // -----
 
-// A weight that is not a constant is left to dq-lower-to-linalg.
+// A weight that is not a constant is left to convert-dq-to-linalg.
 // CHECK-LABEL: func @linear_arg
 // CHECK: dq.linear_dynamic
 // CHECK-NOT: dq.vpdpbusd
@@ -140,7 +140,7 @@ func.func @linear_arg(%x: tensor<?x8xf32>, %w: tensor<16x8xi8>, %ws: tensor<f32>
 
 // Found by test/fuzz: packing copies the weight into a new constant, so a
 // splat of a huge type took gigabytes (out of memory). Weights whose packed
-// form exceeds 1 GiB are left to dq-lower-to-linalg.
+// form exceeds 1 GiB are left to convert-dq-to-linalg.
 // CHECK-LABEL: func @linear_huge_splat
 // CHECK: dq.linear_dynamic
 // CHECK-NOT: dq.vpdpbusd
@@ -251,7 +251,7 @@ func.func @linear_minus(%x: tensor<4x64xf32>, %r: tensor<4x32xf32>) -> tensor<4x
 
 // -----
 
-// A weight that is not a constant is left to dq-lower-to-linalg: the linear,
+// A weight that is not a constant is left to convert-dq-to-linalg: the linear,
 // its tensor.dim user and the add stay as they are.
 // CHECK-LABEL: func @linear_residual_weight_arg
 // CHECK: %[[Y:.*]] = dq.linear_dynamic

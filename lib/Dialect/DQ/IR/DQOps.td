@@ -1,4 +1,4 @@
-//===- DQOps.td - dq dialect operations -------------------*- tablegen -*-===//
+//===- DQOps.td - dq dialect operations --------------------*- tablegen -*-===//
 
 #ifndef DQ_OPS_TD
 #define DQ_OPS_TD
@@ -299,7 +299,7 @@ def DQ_VpdpbusdOp : DQ_Op<"vpdpbusd", [Pure, AllTypesMatch<["acc", "result"]>,
     signless i8.
 
     This is `llvm.x86.avx512.vpdpbusd.512` with known (no) memory effects:
-    the kernel of `dq-linear-to-vnni` is built on tensors, and the buffer
+    the kernel of `convert-dq-to-vnni` is built on tensors, and the buffer
     deallocation after bufferization rejects ops of unknown effects such as
     `llvm.call_intrinsic`. `dq-vnni-to-llvm` lowers it to that intrinsic;
     running the result needs a CPU with avx512vnni.
