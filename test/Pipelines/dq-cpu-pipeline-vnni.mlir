@@ -1,11 +1,11 @@
 // The VNNI kernel through the whole pipeline down to x86 machine code.
-// RUN: dq-opt %s --dq-cpu-pipeline=vnni=on | mlir-translate --mlir-to-llvmir \
+// RUN: dq-opt %s --dq-cpu-pipeline=kernel=vnni | mlir-translate --mlir-to-llvmir \
 // RUN:   | llc -O3 -mattr=+avx512f,+avx512bw,+avx512vnni | FileCheck %s --check-prefix=ASM
-// RUN: dq-opt %s --dq-cpu-pipeline=vnni=on | FileCheck %s
-// RUN: dq-opt %s --dq-cpu-pipeline=vnni=off | FileCheck %s --check-prefix=OFF
-// RUN: dq-opt %s --dq-cpu-pipeline=vnni=on --dump-pass-pipeline 2>&1 >/dev/null \
+// RUN: dq-opt %s --dq-cpu-pipeline=kernel=vnni | FileCheck %s
+// RUN: dq-opt %s --dq-cpu-pipeline=kernel=generic | FileCheck %s --check-prefix=OFF
+// RUN: dq-opt %s --dq-cpu-pipeline=kernel=vnni --dump-pass-pipeline 2>&1 >/dev/null \
 // RUN:   | FileCheck %s --check-prefix=PIPELINE
-// RUN: dq-opt %s --dq-cpu-pipeline="vnni=on threads=2" --dump-pass-pipeline 2>&1 >/dev/null \
+// RUN: dq-opt %s --dq-cpu-pipeline="kernel=vnni threads=2" --dump-pass-pipeline 2>&1 >/dev/null \
 // RUN:   | FileCheck %s --check-prefix=THREADS
 
 // ASM-LABEL: forward:

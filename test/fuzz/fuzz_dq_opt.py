@@ -8,7 +8,7 @@ byte flips, truncation, token swaps and splices, type/shape/attribute
 rewrites, and freshly generated functions of dq ops with random attributes,
 shapes and types (mostly valid, some deliberately not). Each input runs
 through one dq-opt configuration: parsing + verification only,
---convert-dq-to-linalg, --dq-cpu-pipeline (vnni auto/on/off) or
+--convert-dq-to-linalg, --dq-cpu-pipeline (kernel auto/vnni/generic) or
 --convert-dq-to-vnni.
 
 Everything is a function of --seed and the input's index, so a run is
@@ -67,8 +67,8 @@ CONFIGS = [
     ("lower-to-linalg", ["--convert-dq-to-linalg"], 4),
     ("lower-to-linalg+canon", ["--convert-dq-to-linalg", "--canonicalize", "--cse"], 1),
     ("cpu-pipeline", ["--dq-cpu-pipeline"], 4),
-    ("cpu-pipeline-vnni-off", ["--dq-cpu-pipeline=vnni=off"], 2),
-    ("cpu-pipeline-vnni-on", ["--dq-cpu-pipeline=vnni=on"], 2),
+    ("cpu-pipeline-generic", ["--dq-cpu-pipeline=kernel=generic"], 2),
+    ("cpu-pipeline-vnni", ["--dq-cpu-pipeline=kernel=vnni"], 2),
     ("linear-to-vnni", ["--convert-dq-to-vnni"], 1),
     ("linear-to-vnni-opts", None, 1),  # random rows/cols, filled in per input
 ]
