@@ -19,6 +19,9 @@
 #include "lib/Conversion/DQToAMX/DQToAMX.h"
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h"
 #include "lib/Conversion/DQToVNNI/DQToVNNI.h"
+#include "lib/Conversion/DQToX86/DQToX86.h"
+#include "lib/Conversion/X86ToLLVM/X86ToLLVM.h"
+#include "lib/Dialect/DQ/Transforms/Passes.h"
 #include "lib/Target/X86/HostCPU.h"
 #include "lib/Transforms/Passes.h"
 
@@ -118,11 +121,12 @@ void dq::addVectorization(OpPassManager &pm, int64_t threads, bool avx512) {
   DQVectorizeLinalgOptions vectorize;
   vectorize.threads = threads;
   func.addPass(createDQVectorizeLinalg(vectorize));
-  // After vectorization, which widens the lookups in linalg bodies. vpermi2ps
-  // needs AVX-512F; the hosts of both int8 kernels have it.
-  DQLowerLookupOptions lookup;
-  lookup.avx512 = avx512;
-  func.addPass(createDQLowerLookup(lookup));
+  // After vectorization, which widens the lookups in linalg bodies: 16
+  // lanes to vpermi2ps, which needs AVX-512F (the hosts of both int8
+  // kernels have it), the others to element extracts.
+  if (avx512)
+    func.addPass(createConvertDQToDQX86());
+  func.addPass(createDQLowerLookup());
   func.addPass(createCanonicalizerPass());
   func.addPass(createCSEPass());
 }
@@ -158,16 +162,15 @@ void dq::addLowerToLoops(OpPassManager &pm) {
 }
 
 void dq::addLowerToLLVM(OpPassManager &pm, bool bufferCache) {
-  // The AMX kernel: amx ops to intrinsics, tiles in scf.for iter_args
-  // included (before scf-to-cf: block arguments are not converted).
-  pm.addPass(createDQAMXToLLVM());
+  // The kernels' x86 ops (amx, vpdpbusd, vpermi2ps) to intrinsics: after
+  // buffer deallocation, which rejects calls of unknown effects, and before
+  // scf-to-cf, whose block arguments (tiles in scf.for iter_args) would not
+  // be converted.
+  pm.addPass(createConvertDQX86ToLLVM());
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
-  // The VNNI kernel: dq.vpdpbusd to its intrinsic (only now: buffer
-  // deallocation rejects calls of unknown effects), 1-D transfers to
-  // (masked) loads and stores.
-  pm.addPass(createDQVNNIToLLVM());
+  // 1-D transfers to (masked) loads and stores.
   ConvertVectorToLLVMPassOptions vectorToLLVM;
   vectorToLLVM.vectorContractLowering =
       vector::VectorContractLowering::OuterProduct;

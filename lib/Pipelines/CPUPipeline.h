@@ -66,8 +66,8 @@ void addDQToLinalg(OpPassManager &pm, int64_t threads);
 void addElementwiseFusion(OpPassManager &pm);
 /// Tensors to buffers, each freed right after its last use.
 void addBufferization(OpPassManager &pm);
-/// The float linalg ops to vector code; dq.lookup to vpermi2ps (`avx512`)
-/// or element extracts.
+/// The float linalg ops to vector code; dq.lookup to vpermi2ps (16 lanes,
+/// with `avx512`) or element extracts.
 void addVectorization(OpPassManager &pm, int64_t threads, bool avx512);
 /// The kernels' and vectorized ops' parallel loops to async tasks.
 void addAsyncParallelism(OpPassManager &pm, int64_t threads);

@@ -79,24 +79,6 @@ def DQVectorizeLinalg : Pass<"dq-vectorize-linalg", "func::FuncOp"> {
                            "::mlir::vector::VectorDialect"];
 }
 
-def DQLowerLookup : Pass<"dq-lower-lookup", "func::FuncOp"> {
-  let summary = "Lower dq.lookup (constant-table lookups) for x86";
-  let description = [{
-    `dq.lookup` on `vector<16xi32>` becomes one AVX-512 two-table permute
-    (`llvm.x86.avx512.vpermi2var.ps.512`, vpermi2ps) when `avx512` is set;
-    every other shape, and every shape without `avx512`, extracts each
-    element from the table held as a constant vector. Runs after
-    dq-vectorize-linalg, which widens scalar lookups inside linalg bodies.
-  }];
-  let options = [
-    Option<"avx512", "avx512", "bool", "false",
-           "The code will run on a CPU with AVX-512F (use vpermi2ps)">,
-  ];
-  let dependentDialects = ["::mlir::arith::ArithDialect",
-                           "::mlir::LLVM::LLVMDialect",
-                           "::mlir::vector::VectorDialect"];
-}
-
 def DQEarlyDealloc : Pass<"dq-early-dealloc", "func::FuncOp"> {
   let summary = "Free each buffer right after its last use";
   let description = [{

@@ -65,6 +65,14 @@ std::pair<SmallVector<Value>, Value> dq::leadingDims(ImplicitLocOpBuilder &b,
 Value dq::constF32(ImplicitLocOpBuilder &b, float v) {
   return arith::ConstantOp::create(b, b.getF32FloatAttr(v));
 }
+Value dq::constF32Vector(ImplicitLocOpBuilder &b, ArrayRef<float> values,
+                         int64_t size) {
+  SmallVector<float> padded(values);
+  padded.resize(size, 0.0f);
+  auto type = VectorType::get({size}, b.getF32Type());
+  return arith::ConstantOp::create(
+      b, DenseElementsAttr::get(type, ArrayRef<float>(padded)));
+}
 Value dq::constF64(ImplicitLocOpBuilder &b, double v) {
   return arith::ConstantOp::create(b, b.getF64FloatAttr(v));
 }

@@ -46,6 +46,9 @@ std::pair<SmallVector<Value>, Value> leadingDims(ImplicitLocOpBuilder &b,
                                                  Value input);
 
 Value constF32(ImplicitLocOpBuilder &b, float v);
+/// A constant vector<size x f32> of `values` padded with zeros.
+Value constF32Vector(ImplicitLocOpBuilder &b, ArrayRef<float> values,
+                     int64_t size);
 Value constF64(ImplicitLocOpBuilder &b, double v);
 Value constI32(ImplicitLocOpBuilder &b, int32_t v);
 Value constIndex(ImplicitLocOpBuilder &b, int64_t v);

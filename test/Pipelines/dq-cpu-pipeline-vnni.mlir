@@ -26,7 +26,7 @@
 // PIPELINE: convert-dq-to-vnni
 // PIPELINE: convert-dq-to-linalg
 // PIPELINE: ownership-based-buffer-deallocation
-// PIPELINE: dq-vnni-to-llvm
+// PIPELINE: convert-dqx86-to-llvm
 // PIPELINE: convert-vector-to-llvm
 
 // threads=2: the kernel's scf.forall, bufferized and past deallocation,
@@ -37,7 +37,7 @@
 // THREADS: async-parallel-for{{.*}}min-task-size=1 num-workers=2
 // THREADS: async-to-async-runtime
 // THREADS: convert-async-to-llvm
-// THREADS: dq-vnni-to-llvm
+// THREADS: convert-dqx86-to-llvm
 func.func @forward(%x: tensor<?x?x67xf32>) -> tensor<?x?x37xf32> attributes {llvm.emit_c_interface} {
   %w = arith.constant dense<3> : tensor<37x67xi8>
   %ws = arith.constant dense<0.01> : tensor<37xf32>

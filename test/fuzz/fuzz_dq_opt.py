@@ -56,7 +56,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 CRASH_MARKERS = ("PLEASE submit", "Assertion", "LLVM ERROR", "UNREACHABLE",
                  "Stack dump", "Segmentation fault", "terminate called")
-DQ_OP_RE = re.compile(r"\bdq\.[a-z_]+|\"dq\.")
+DQ_OP_RE = re.compile(r"\bdq(?:x86)?\.[a-z_0-9]+|\"dq(?:x86)?\.")
 
 # ---------------------------------------------------------------------------
 # Configurations: (name, extra dq-opt arguments), with weights.
@@ -466,7 +466,7 @@ class Gen:
         a = f.arg(bt) if rng.random() < 0.7 else self._vconst(f, bt, "1")
         b = f.arg(bt) if rng.random() < 0.7 else self._vconst(f, bt, "-1")
         r = f.fresh("r")
-        f.body.append(f"{r} = dq.vpdpbusd {acc}, {a}, {b} : {bt} into {at}")
+        f.body.append(f"{r} = dqx86.vpdpbusd {acc}, {a}, {b} : {bt} into {at}")
         return r, at, None
 
     def _vconst(self, f: Func, ty: str, v: str) -> str:

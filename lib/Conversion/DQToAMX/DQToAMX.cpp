@@ -1,27 +1,21 @@
-//===- DQToAMX.cpp - the convert-dq-to-amx and dq-amx-to-llvm passes ------===//
+//===- DQToAMX.cpp - the convert-dq-to-amx pass ------===//
 
 #include "lib/Conversion/DQToAMX/DQToAMX.h"
 #include "lib/Dialect/DQ/IR/DQOps.h"
+#include "lib/Dialect/X86/IR/X86Dialect.h"
 
-#include "mlir/Conversion/LLVMCommon/ConversionTarget.h"
-#include "mlir/Conversion/LLVMCommon/TypeConverter.h"
 #include "mlir/Dialect/AMX/AMXDialect.h"
-#include "mlir/Dialect/AMX/Transforms.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
-#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/Dialect/SCF/Transforms/Patterns.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
-#include "mlir/Transforms/DialectConversion.h"
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
 
 namespace mlir::dq {
 #define GEN_PASS_DEF_CONVERTDQTOAMX
-#define GEN_PASS_DEF_DQAMXTOLLVM
 #include "lib/Conversion/DQToAMX/DQToAMX.h.inc"
 } // namespace mlir::dq
 
@@ -54,31 +48,4 @@ struct ConvertDQToAMX : dq::impl::ConvertDQToAMXBase<ConvertDQToAMX> {
   }
 };
 
-struct DQAMXToLLVM : dq::impl::DQAMXToLLVMBase<DQAMXToLLVM> {
-  void runOnOperation() override {
-    MLIRContext *ctx = &getContext();
-    bool hasAMX = false;
-    getOperation()->walk([&](Operation *op) {
-      if (isa<amx::AMXDialect>(op->getDialect())) {
-        hasAMX = true;
-        return WalkResult::interrupt();
-      }
-      return WalkResult::advance();
-    });
-    if (!hasAMX)
-      return;
-    LLVMTypeConverter converter(ctx);
-    RewritePatternSet patterns(ctx);
-    LLVMConversionTarget target(*ctx);
-    populateAMXLegalizeForLLVMExportPatterns(converter, patterns);
-    configureAMXLegalizeForExportTarget(target);
-    // Tiles carried by scf.for become !llvm.x86_amx iter_args.
-    scf::populateSCFStructuralTypeConversionsAndLegality(converter, patterns,
-                                                         target);
-    target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
-    if (failed(applyPartialConversion(getOperation(), target,
-                                      std::move(patterns))))
-      signalPassFailure();
-  }
-};
 } // namespace

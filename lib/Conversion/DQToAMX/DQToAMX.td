@@ -86,28 +86,13 @@ def ConvertDQToAMX : Pass<"convert-dq-to-amx"> {
     "::mlir::arith::ArithDialect",
     "::mlir::bufferization::BufferizationDialect",
     "::mlir::dq::DQDialect",
+    "::mlir::dq::x86::X86Dialect",
     "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect",
     "::mlir::vector::VectorDialect",
   ];
-}
-
-def DQAMXToLLVM : Pass<"dq-amx-to-llvm"> {
-  let summary = "Lower amx ops to LLVM intrinsics, tiles in scf loops included";
-  let description = [{
-    Applies upstream `populateAMXLegalizeForLLVMExportPatterns` (the amx ops
-    become `llvm.x86.t*.internal` intrinsics, `!amx.tile` becomes
-    `!llvm.x86_amx`) together with the structural type conversion of `scf`
-    ops, so accumulator tiles carried by `scf.for` iter_args are converted
-    too (`convert-vector-to-llvm{enable-amx}` converts the ops only, leaving
-    tile-typed loop values that nothing later can convert). Runs after
-    bufferization, before `convert-scf-to-cf`; memref and index operands are
-    bridged with unrealized casts that the later LLVM conversions resolve.
-    LLVM inserts the tile configuration (ldtilecfg) itself.
-  }];
-  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
 #endif // DQ_CONVERSION_DQTOAMX_TD

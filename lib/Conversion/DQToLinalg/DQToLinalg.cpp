@@ -37,8 +37,6 @@ struct ConvertDQToLinalg
     // it, not a silent partial lowering.
     ConversionTarget target(*ctx);
     target.addIllegalDialect<dq::DQDialect>();
-    // The VNNI kernel's instruction is lowered later, by dq-vnni-to-llvm.
-    target.addLegalOp<dq::VpdpbusdOp>();
     // Table lookups (GELU) stay until dq-lower-lookup, after vectorization.
     target.addLegalOp<dq::LookupOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });

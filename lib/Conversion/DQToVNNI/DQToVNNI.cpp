@@ -2,9 +2,9 @@
 
 #include "lib/Conversion/DQToVNNI/DQToVNNI.h"
 #include "lib/Dialect/DQ/IR/DQOps.h"
+#include "lib/Dialect/X86/IR/X86Dialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -13,7 +13,6 @@
 
 namespace mlir::dq {
 #define GEN_PASS_DEF_CONVERTDQTOVNNI
-#define GEN_PASS_DEF_DQVNNITOLLVM
 #include "lib/Conversion/DQToVNNI/DQToVNNI.h.inc"
 } // namespace mlir::dq
 
@@ -39,25 +38,4 @@ struct ConvertDQToVNNI : dq::impl::ConvertDQToVNNIBase<ConvertDQToVNNI> {
   }
 };
 
-struct LowerVpdpbusd : OpRewritePattern<dq::VpdpbusdOp> {
-  using OpRewritePattern::OpRewritePattern;
-
-  LogicalResult matchAndRewrite(dq::VpdpbusdOp op,
-                                PatternRewriter &rewriter) const override {
-    // Operand order matters: (acc, u8 activations, s8 weights).
-    rewriter.replaceOpWithNewOp<LLVM::CallIntrinsicOp>(
-        op, op.getType(),
-        rewriter.getStringAttr("llvm.x86.avx512.vpdpbusd.512"),
-        ValueRange{op.getAcc(), op.getA(), op.getB()});
-    return success();
-  }
-};
-
-struct DQVNNIToLLVM : dq::impl::DQVNNIToLLVMBase<DQVNNIToLLVM> {
-  void runOnOperation() override {
-    RewritePatternSet patterns(&getContext());
-    patterns.add<LowerVpdpbusd>(&getContext());
-    walkAndApplyPatterns(getOperation(), std::move(patterns));
-  }
-};
 } // namespace

@@ -25,8 +25,9 @@ def ConvertDQToVNNI : Pass<"convert-dq-to-vnni"> {
     - a tile of `rows` x `cols` outputs keeps `rows * cols / 16`
       `vector<16xi32>` accumulators in registers over an `scf.for` on K/4;
       each step broadcasts 4 activation bytes to `vector<64xi8>` and issues
-      `dq.vpdpbusd` (u8 activations x s8 weights; `dq-vnni-to-llvm` makes it
-      the `llvm.x86.avx512.vpdpbusd.512` intrinsic after bufferization);
+      `dqx86.vpdpbusd` (u8 activations x s8 weights;
+      `convert-dqx86-to-llvm` makes it the `llvm.x86.avx512.vpdpbusd.512`
+      intrinsic after bufferization);
     - the dequantize epilogue is fused into the tile's store and rounds
       exactly like `convert-dq-to-linalg`'s (bit-exact with PyTorch).
 
@@ -58,23 +59,12 @@ def ConvertDQToVNNI : Pass<"convert-dq-to-vnni"> {
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::dq::DQDialect",
+    "::mlir::dq::x86::X86Dialect",
     "::mlir::math::MathDialect",
     "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect",
     "::mlir::vector::VectorDialect",
   ];
-}
-
-def DQVNNIToLLVM : Pass<"dq-vnni-to-llvm"> {
-  let summary = "Lower dq.vpdpbusd to llvm.call_intrinsic";
-  let description = [{
-    `dq.vpdpbusd` becomes `llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"`
-    on (vector<16xi32>, vector<64xi8>, vector<64xi8>) -- the operand types
-    LLVM 22 declares (byte operands typed vector<16xi32> verify in MLIR but
-    fail at translation). Runs after bufferization and buffer deallocation,
-    which reject ops of unknown memory effects like the intrinsic call.
-  }];
-  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
 #endif // DQ_CONVERSION_DQTOVNNI_TD

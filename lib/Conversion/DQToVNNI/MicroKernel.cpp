@@ -6,12 +6,12 @@
 //   acc[i][v] = vpdpbusd(acc[i][v], a[i], w[v])    (u8 x s8, exact i32)
 // MLIR has no op for vpdpbusd (x86vector's dot.i8 is the signed AVX-VNNI-INT8
 // form) and LLVM does not form it from mul/add reductions, so the kernel
-// uses dq.vpdpbusd, which dq-vnni-to-llvm turns into the intrinsic.
+// uses dqx86.vpdpbusd, which convert-dqx86-to-llvm turns into the intrinsic.
 //
 //===----------------------------------------------------------------------===//
 
 #include "lib/Conversion/DQToVNNI/MicroKernel.h"
-#include "lib/Dialect/DQ/IR/DQOps.h"
+#include "lib/Dialect/X86/IR/X86Ops.h"
 #include "lib/Utils/Utils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -85,7 +85,7 @@ static SmallVector<Value> dotStep(ImplicitLocOpBuilder &b,
     Value a = broadcastActivations(b, kc, row, k, inBounds);
     for (int64_t v = 0; v < nv; ++v) {
       Value acc = accs[i * nv + v];
-      next.push_back(VpdpbusdOp::create(b, acc.getType(), acc, a, w[v]));
+      next.push_back(x86::VpdpbusdOp::create(b, acc.getType(), acc, a, w[v]));
     }
   }
   return next;

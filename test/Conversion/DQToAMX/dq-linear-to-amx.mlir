@@ -24,7 +24,7 @@
 // CHECK: scf.if
 // CHECK: %[[Q:.*]] = dq.quantize
 // CHECK: tensor.bitcast %[[Q]] : tensor<?x?x6xui8> to tensor<?x?x6xi8>
-// CHECK: dq.vpdpbusd
+// CHECK: dqx86.vpdpbusd
 // CHECK: } else {
 // CHECK-NOT: dq.quantize
 // Activations quantized as they are packed into tiles
@@ -95,7 +95,7 @@ func.func @linear_const(%x: tensor<?x?x6xf32>) -> tensor<?x?x2xf32> {
 // PAR:   scf.forall (%{{.*}}) in (%[[CHUNKS]]) shared_outs(%[[OUT:.*]] = %{{.*}}) -> (tensor<?x64xf32>)
 // PAR:     %[[SLICE:.*]] = tensor.extract_slice %[[OUT]]
 // PAR:     scf.for {{.*}} step %c32 iter_args(%{{.*}} = %[[SLICE]]) -> (tensor<?x?xf32>)
-// PAR:       dq.vpdpbusd
+// PAR:       dqx86.vpdpbusd
 // PAR:     scf.forall.in_parallel
 // PAR-NEXT:  tensor.parallel_insert_slice
 // The AMX branch splits rows from 128 per thread (256 rows) if the split
@@ -210,7 +210,7 @@ func.func @linear_threads_rank3(%x: tensor<?x?x64xf32>) -> tensor<?x?x64xf32> {
 // and no dq.gelu is left.
 // CHECK-LABEL: func @linear_gelu
 // CHECK-NOT: dq.gelu
-// CHECK: dq.vpdpbusd
+// CHECK: dqx86.vpdpbusd
 // CHECK: math.fma
 // CHECK: dq.lookup
 // CHECK: vector.transfer_write
@@ -250,7 +250,7 @@ func.func @linear_gelu_shared(%x: tensor<?x64xf32>) -> (tensor<?x32xf32>, tensor
 // CHECK-LABEL: func @linear_residual
 // CHECK-SAME: (%[[X:.*]]: tensor<?x64xf32>, %[[R:.*]]: tensor<?x32xf32>)
 // CHECK-NOT: linalg.generic
-// CHECK: dq.vpdpbusd
+// CHECK: dqx86.vpdpbusd
 // CHECK: %[[Y:.*]] = math.fma
 // CHECK: %[[RES:.*]] = vector.transfer_read %[[R]]
 // CHECK: arith.addf %[[RES]], %[[Y]] : vector<16xf32>

@@ -28,12 +28,12 @@
 // CHECK:   %[[A2:.*]] = vector.extract %[[A1]][0]
 // CHECK:   %[[A3:.*]] = vector.broadcast %[[A2]] : i32 to vector<16xi32>
 // CHECK:   %[[A4:.*]] = vector.bitcast %[[A3]] : vector<16xi32> to vector<64xi8>
-// CHECK:   dq.vpdpbusd %{{.*}}, %[[A4]], %[[W0]] : vector<64xi8> into vector<16xi32>
-// CHECK-COUNT-3: dq.vpdpbusd
+// CHECK:   dqx86.vpdpbusd %{{.*}}, %[[A4]], %[[W0]] : vector<64xi8> into vector<16xi32>
+// CHECK-COUNT-3: dqx86.vpdpbusd
 // The last, partial group of 4: activations read masked (no in_bounds).
 // CHECK:   vector.transfer_read %[[W]][%c64]
 // CHECK:   vector.transfer_read %[[A]][{{.*}}, %c4], %{{.*}} : tensor<?x?x6xi8>, vector<4xi8>
-// CHECK-COUNT-4: dq.vpdpbusd
+// CHECK-COUNT-4: dqx86.vpdpbusd
 // Fused epilogue: fma(float(acc - zp * colsum), s * ws, bias), masked store.
 // CHECK:   %[[D:.*]] = arith.subi %{{.*}}, %[[CORR]] : vector<16xi32>
 // CHECK:   %[[F:.*]] = arith.sitofp %[[D]] : vector<16xi32> to vector<16xf32>
@@ -43,7 +43,7 @@
 // CHECK:   scf.yield
 // The remaining rows one at a time.
 // CHECK: scf.for {{.*}} step %c1
-// CHECK-COUNT-2: dq.vpdpbusd
+// CHECK-COUNT-2: dqx86.vpdpbusd
 // CHECK: vector.transfer_write
 // CHECK-NOT: dq.linear_dynamic
 // CHECK: dq_vnni_colsums: "0x04000000090000000400000000000000
@@ -60,9 +60,9 @@ func.func @linear_const(%x: tensor<?x?x6xf32>) -> tensor<?x?x2xf32> {
 // The register tile's rows are an option.
 // ROWS2-LABEL: func @linear_const
 // ROWS2: scf.for {{.*}} step %c2 iter_args
-// ROWS2-COUNT-4: dq.vpdpbusd
+// ROWS2-COUNT-4: dqx86.vpdpbusd
 // ROWS2: scf.for {{.*}} step %c1 iter_args
-// ROWS2-COUNT-2: dq.vpdpbusd
+// ROWS2-COUNT-2: dqx86.vpdpbusd
 // ROWS2-LABEL: func @linear_symmetric
 
 // -----
@@ -80,7 +80,7 @@ func.func @linear_const(%x: tensor<?x?x6xf32>) -> tensor<?x?x2xf32> {
 // CHECK:     scf.for %{{.*}} = %c0 to %c2 step %c1 iter_args({{.*}}) -> (vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>)
 // CHECK:       vector.broadcast %{{.*}} : i32 to vector<16xi32>
 // CHECK:       arith.xori %{{.*}}, %cst{{.*}} : vector<16xi32>
-// CHECK-COUNT-4: dq.vpdpbusd
+// CHECK-COUNT-4: dqx86.vpdpbusd
 // CHECK:     tensor.extract %{{.*}}[%{{.*}}] : tensor<?xf32>
 // CHECK:     arith.muli
 // CHECK:     arith.subi
@@ -107,7 +107,7 @@ func.func @linear_const(%x: tensor<?x?x6xf32>) -> tensor<?x?x2xf32> {
 // PAR:   %[[W:.*]] = arith.subi %[[UB]], %[[LB]]
 // PAR:   %[[SLICE:.*]] = tensor.extract_slice %[[OUT]][0, %[[LB]]] [%{{.*}}, %[[W]]] [1, 1] : tensor<?x136xf32> to tensor<?x?xf32>
 // PAR:   %[[R:.*]] = scf.for %[[N0:.*]] = %[[LB]] to %[[UB]] step %c64 iter_args(%{{.*}} = %[[SLICE]]) -> (tensor<?x?xf32>)
-// PAR:     dq.vpdpbusd
+// PAR:     dqx86.vpdpbusd
 // Stores at the panel's column within the slice.
 // PAR:     %[[COL:.*]] = arith.subi %[[N0]], %[[LB]] : index
 // PAR:     vector.transfer_write %{{.*}}[%{{.*}}, %[[COL]]] {in_bounds = [true]} : vector<16xf32>, tensor<?x?xf32>
@@ -129,7 +129,7 @@ func.func @linear_symmetric(%x: tensor<?x8xf32>) -> tensor<?x136xf32> {
 // A weight that is not a constant is left to convert-dq-to-linalg.
 // CHECK-LABEL: func @linear_arg
 // CHECK: dq.linear_dynamic
-// CHECK-NOT: dq.vpdpbusd
+// CHECK-NOT: dqx86.vpdpbusd
 func.func @linear_arg(%x: tensor<?x8xf32>, %w: tensor<16x8xi8>, %ws: tensor<f32>) -> tensor<?x16xf32> {
   %y = dq.linear_dynamic %x, %w, %ws act asymmetric per_tensor
       : tensor<?x8xf32>, tensor<16x8xi8>, tensor<f32> -> tensor<?x16xf32>
@@ -143,7 +143,7 @@ func.func @linear_arg(%x: tensor<?x8xf32>, %w: tensor<16x8xi8>, %ws: tensor<f32>
 // form exceeds 1 GiB are left to convert-dq-to-linalg.
 // CHECK-LABEL: func @linear_huge_splat
 // CHECK: dq.linear_dynamic
-// CHECK-NOT: dq.vpdpbusd
+// CHECK-NOT: dqx86.vpdpbusd
 func.func @linear_huge_splat(%x: tensor<?x65536xf32>) -> tensor<?x65536xf32> {
   %w = arith.constant dense<3> : tensor<65536x65536xi8>
   %ws = arith.constant dense<0.01> : tensor<f32>
@@ -158,7 +158,7 @@ func.func @linear_huge_splat(%x: tensor<?x65536xf32>) -> tensor<?x65536xf32> {
 // epilogue too (lib/Conversion/DQToVNNI/FuseEpilogue.h).
 // CHECK-LABEL: func @linear_gelu
 // CHECK-NOT: dq.gelu
-// CHECK: dq.vpdpbusd
+// CHECK: dqx86.vpdpbusd
 // CHECK: dq.lookup
 // CHECK: vector.transfer_write
 // CHECK-NOT: dq.gelu
@@ -181,7 +181,7 @@ func.func @linear_gelu(%x: tensor<?x64xf32>) -> tensor<?x32xf32> {
 // CHECK-SAME: (%[[X:.*]]: tensor<?x64xf32>, %[[R:.*]]: tensor<?x32xf32>)
 // CHECK: tensor.dim %[[X]], %c0
 // CHECK-NOT: linalg.generic
-// CHECK: dq.vpdpbusd
+// CHECK: dqx86.vpdpbusd
 // CHECK: %[[Y:.*]] = math.fma
 // CHECK: %[[RES:.*]] = vector.transfer_read %[[R]]
 // CHECK: %[[SUM:.*]] = arith.addf %[[Y]], %[[RES]] : vector<16xf32>
@@ -211,11 +211,11 @@ func.func @linear_residual(%x: tensor<?x64xf32>, %r: tensor<?x32xf32>) -> tensor
 // Not fused: the linear has another user (the add would read it anyway), or
 // the add is a subtraction.
 // CHECK-LABEL: func @linear_residual_shared
-// CHECK: dq.vpdpbusd
+// CHECK: dqx86.vpdpbusd
 // CHECK: linalg.generic
 // CHECK: arith.addf %{{.*}}, %{{.*}} : f32
 // CHECK-LABEL: func @linear_minus
-// CHECK: dq.vpdpbusd
+// CHECK: dqx86.vpdpbusd
 // CHECK: linalg.generic
 // CHECK: arith.subf %{{.*}}, %{{.*}} : f32
 func.func @linear_residual_shared(%x: tensor<4x64xf32>, %r: tensor<4x32xf32>) -> (tensor<4x32xf32>, tensor<4x32xf32>) {
@@ -257,7 +257,7 @@ func.func @linear_minus(%x: tensor<4x64xf32>, %r: tensor<4x32xf32>) -> tensor<4x
 // CHECK: %[[Y:.*]] = dq.linear_dynamic
 // CHECK: tensor.dim %[[Y]]
 // CHECK: linalg.generic
-// CHECK-NOT: dq.vpdpbusd
+// CHECK-NOT: dqx86.vpdpbusd
 func.func @linear_residual_weight_arg(%x: tensor<?x64xf32>, %w: tensor<32x64xi8>, %r: tensor<?x32xf32>) -> tensor<?x32xf32> {
   %c0 = arith.constant 0 : index
   %ws = arith.constant dense<0.5> : tensor<f32>
@@ -280,7 +280,7 @@ func.func @linear_residual_weight_arg(%x: tensor<?x64xf32>, %w: tensor<32x64xi8>
 // The linear as the add's init (which the body does not read) is not a
 // residual add of it: not fused.
 // CHECK-LABEL: func @linear_as_init
-// CHECK: dq.vpdpbusd
+// CHECK: dqx86.vpdpbusd
 // CHECK: linalg.generic
 // CHECK: arith.addf %{{.*}}, %{{.*}} : f32
 func.func @linear_as_init(%x: tensor<4x64xf32>, %r: tensor<4x32xf32>, %q: tensor<4x32xf32>) -> tensor<4x32xf32> {

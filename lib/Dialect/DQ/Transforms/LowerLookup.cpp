@@ -1,39 +1,27 @@
-//===- LowerLookup.cpp - dq.lookup to permutes or extracts ----------------===//
+//===- LowerLookup.cpp - dq.lookup to element extracts --------------------===//
 //
-// A table of up to 32 floats fits two zmm registers, and vpermi2ps selects
-// from both with one index vector: that is how oneDNN's GELU reads its
-// coefficients, and what 16-lane lookups become here. LLVM has no generic
-// instruction for a variable in-register permute, hence the intrinsic.
+// The portable lowering of dq.lookup. On x86 with AVX-512, 16-lane lookups
+// are one vpermi2ps each instead (convert-dq-to-dqx86, which runs first).
 //
 //===----------------------------------------------------------------------===//
 
 #include "lib/Dialect/DQ/IR/DQOps.h"
-#include "lib/Transforms/Passes.h"
+#include "lib/Dialect/DQ/Transforms/Passes.h"
+#include "lib/Utils/Utils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace mlir::dq {
 #define GEN_PASS_DEF_DQLOWERLOOKUP
-#include "lib/Transforms/Passes.h.inc"
+#include "lib/Dialect/DQ/Transforms/Passes.h.inc"
 } // namespace mlir::dq
 
 using namespace mlir;
 
 namespace {
-
-/// `values` padded with zeros to `size`, as a constant vector<size x f32>.
-Value tableVector(ImplicitLocOpBuilder &b, ArrayRef<float> values,
-                  int64_t size) {
-  SmallVector<float> padded(values);
-  padded.resize(size, 0.0f);
-  auto type = VectorType::get({size}, b.getF32Type());
-  return arith::ConstantOp::create(
-      b, DenseElementsAttr::get(type, ArrayRef<float>(padded)));
-}
 
 /// table[index] for one i32 index (an extractelement).
 Value extract(ImplicitLocOpBuilder &b, Value table, Value index) {
@@ -42,8 +30,7 @@ Value extract(ImplicitLocOpBuilder &b, Value table, Value index) {
 }
 
 struct LowerLookup : OpRewritePattern<dq::LookupOp> {
-  LowerLookup(MLIRContext *ctx, bool avx512)
-      : OpRewritePattern(ctx), avx512(avx512) {}
+  using OpRewritePattern::OpRewritePattern;
 
   LogicalResult matchAndRewrite(dq::LookupOp op,
                                 PatternRewriter &rewriter) const override {
@@ -51,25 +38,16 @@ struct LowerLookup : OpRewritePattern<dq::LookupOp> {
     ArrayRef<float> values = op.getTable();
     auto vecType = dyn_cast<VectorType>(op.getType());
     if (!vecType) {
-      Value table = tableVector(b, values, values.size());
+      Value table = dq::constF32Vector(b, values, values.size());
       rewriter.replaceOp(op, extract(b, table, op.getIndex()));
       return success();
     }
-    if (avx512 && vecType.getRank() == 1 && vecType.getNumElements() == 16 &&
-        !vecType.isScalable()) {
-      Value lo = tableVector(b, values.take_front(std::min<size_t>(16, values.size())), 16);
-      Value hi = tableVector(b, values.drop_front(std::min<size_t>(16, values.size())), 16);
-      rewriter.replaceOpWithNewOp<LLVM::CallIntrinsicOp>(
-          op, vecType, b.getStringAttr("llvm.x86.avx512.vpermi2var.ps.512"),
-          ValueRange{lo, op.getIndex(), hi});
-      return success();
-    }
-    // Any other shape: element by element on the flattened vector.
+    // Element by element on the flattened vector.
     int64_t n = vecType.getNumElements();
     auto flatType = VectorType::get({n}, b.getF32Type());
     Value index = vector::ShapeCastOp::create(
         b, VectorType::get({n}, b.getI32Type()), op.getIndex());
-    Value table = tableVector(b, values, values.size());
+    Value table = dq::constF32Vector(b, values, values.size());
     Value result = arith::ConstantOp::create(
         b, DenseElementsAttr::get(flatType, 0.0f));
     for (int64_t lane = 0; lane < n; ++lane) {
@@ -79,15 +57,12 @@ struct LowerLookup : OpRewritePattern<dq::LookupOp> {
     rewriter.replaceOpWithNewOp<vector::ShapeCastOp>(op, vecType, result);
     return success();
   }
-
-  bool avx512;
 };
 
 struct DQLowerLookup : dq::impl::DQLowerLookupBase<DQLowerLookup> {
-  using DQLowerLookupBase::DQLowerLookupBase;
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<LowerLookup>(&getContext(), avx512);
+    patterns.add<LowerLookup>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }
