@@ -26,13 +26,11 @@ struct ConvertDQToAMX : dq::impl::ConvertDQToAMXBase<ConvertDQToAMX> {
   using Base::Base;
 
   void runOnOperation() override {
-    // 8 tile registers: the accumulators, all tiles of the smaller side and
-    // one of the other (see AMXKernel::block).
-    // row-tiles 0 picks 1 or 2 per layer.
-    int64_t maxRows = rowTiles ? rowTiles : 2;
+    // row-tiles 0 picks up to kMaxAutoRowTiles per layer.
+    int64_t maxRows = rowTiles ? rowTiles : dq::kMaxAutoRowTiles;
     if (rowTiles < 0 || colTiles < 1 || vnniBelow < 0 || threads < 1 ||
         rowsPerThread < 0 || rowsBelowBytes < 0 ||
-        maxRows * colTiles + std::min<int64_t>(maxRows, colTiles) + 1 > 8) {
+        !dq::amxBlockFits(maxRows, colTiles)) {
       emitError(getOperation()->getLoc(),
                 "convert-dq-to-amx: needs col-tiles, threads >= 1, row-tiles, "
                 "vnni-below, rows-per-thread, rows-below-bytes >= 0 and "
@@ -40,9 +38,15 @@ struct ConvertDQToAMX : dq::impl::ConvertDQToAMXBase<ConvertDQToAMX> {
                 "(tile registers)");
       return signalPassFailure();
     }
+    dq::ConvertDQToAMXOptions options;
+    options.rowTiles = rowTiles;
+    options.colTiles = colTiles;
+    options.vnniBelow = vnniBelow;
+    options.threads = threads;
+    options.rowsPerThread = rowsPerThread;
+    options.rowsBelowBytes = rowsBelowBytes;
     RewritePatternSet patterns(&getContext());
-    dq::populateLinearToAMXPatterns(patterns, rowTiles, colTiles, vnniBelow,
-                                    threads, rowsPerThread, rowsBelowBytes);
+    dq::populateLinearToAMXPatterns(patterns, options);
     // Non-constant weights stay for convert-dq-to-linalg; one walk suffices.
     walkAndApplyPatterns(getOperation(), std::move(patterns));
   }

@@ -33,17 +33,18 @@ def ConvertDQToAMX : Pass<"convert-dq-to-amx"> {
       B tiles, `amx.tile_muli %a zext, %b` = tdpbusd, u8 x s8 -> i32);
       remaining rows (< 16 * row-tiles) use blocks of one row tile;
     - inputs of fewer than `vnni-below` rows (a runtime `scf.if`) take the
-      `convert-dq-to-vnni` micro-kernel instead (lib/Conversion/DQToVNNI/
-      MicroKernel.h, reading the same packed weights as K/4 steps in groups
-      of 16): AMX would mostly multiply row padding, and its first tile
-      instruction after idling costs more than such a call's work;
+      `convert-dq-to-vnni` micro-kernel instead (lib/Kernels/MicroKernel.h,
+      reading the same packed weights as K/4 steps in groups of 16): AMX
+      would mostly multiply row padding, and its first tile instruction
+      after idling costs more than such a call's work;
     - the accumulators are stored to a small scratch buffer and dequantized
-      by the VNNI path's epilogue (lib/Conversion/DQToVNNI/Epilogue.h), row
-      by row, vectorized and bit-exact with PyTorch.
+      by the VNNI path's epilogue (lib/Kernels/Epilogue.h), row by row,
+      vectorized and bit-exact with PyTorch.
 
-    With `threads` > 1 and at least `rows-per-thread` rows per thread, the
-    rows are split into chunks (an `scf.forall` writing disjoint boxes of
-    rows of the result, ParallelRows.h): each chunk packs its own rows into
+    With `threads` > 1 and at least `rows-per-thread` rows per thread (any
+    number for weights of at most `rows-below-bytes`), the rows are split
+    into chunks (an `scf.forall` writing disjoint boxes of rows of the
+    result, lib/Kernels/ParallelRows.h): each chunk packs its own rows into
     its own tiles and multiplies them by all panels. With fewer rows, a
     first `scf.forall` packs the rows in chunks and a second splits the
     panels as in `convert-dq-to-vnni` (disjoint column slices). Each chunk

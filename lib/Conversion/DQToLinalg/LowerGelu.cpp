@@ -17,6 +17,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "lib/Conversion/DQToLinalg/Builders.h"
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h"
 #include "lib/Utils/Utils.h"
 #include "lib/Dialect/DQ/IR/DQOps.h"

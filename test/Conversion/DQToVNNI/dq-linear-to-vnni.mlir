@@ -155,7 +155,7 @@ func.func @linear_huge_splat(%x: tensor<?x65536xf32>) -> tensor<?x65536xf32> {
 // -----
 
 // The VNNI kernel fuses a dq.gelu that is the linear's only user into its
-// epilogue too (lib/Conversion/DQToVNNI/FuseEpilogue.h).
+// epilogue too (lib/Kernels/FuseEpilogue.h).
 // CHECK-LABEL: func @linear_gelu
 // CHECK-NOT: dq.gelu
 // CHECK: dqx86.vpdpbusd

@@ -1,6 +1,6 @@
-//===- Kernel.h - what the parts of a VNNI kernel share ---------*- C++ -*-===//
-#ifndef DQMLIR_CONVERSION_DQTOVNNI_KERNEL_H
-#define DQMLIR_CONVERSION_DQTOVNNI_KERNEL_H
+//===- Kernel.h - what the parts of the int8 kernels share ------*- C++ -*-===//
+#ifndef DQMLIR_KERNELS_KERNEL_H
+#define DQMLIR_KERNELS_KERNEL_H
 
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
@@ -28,7 +28,7 @@ struct KernelContext {
   /// The f32 input, and its quantized activations as signless i8 in the
   /// same shape (null if the kernel quantizes as it packs).
   Value input, q;
-  /// Packed weights and column sums (see PackedWeights).
+  /// Packed weights and their column sums (PackWeights.h).
   Value packed, colsums;
   /// Activation qparams: rank-0, or the input's leading dims (per row).
   Value scale, zeroPoint;
@@ -51,4 +51,4 @@ using RowIndex = SmallVector<Value>;
 
 } // namespace mlir::dq
 
-#endif // DQMLIR_CONVERSION_DQTOVNNI_KERNEL_H
+#endif // DQMLIR_KERNELS_KERNEL_H

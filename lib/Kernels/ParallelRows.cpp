@@ -18,7 +18,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "lib/Conversion/DQToAMX/ParallelRows.h"
+#include "lib/Kernels/ParallelRows.h"
 #include "lib/Utils/Utils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"

@@ -9,8 +9,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "lib/Conversion/DQToVNNI/Epilogue.h"
-#include "lib/Conversion/DQToLinalg/DQToLinalg.h"
+#include "lib/Kernels/Epilogue.h"
+#include "lib/Conversion/DQToLinalg/Builders.h"
 #include "lib/Utils/Utils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"

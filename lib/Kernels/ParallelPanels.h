@@ -1,6 +1,6 @@
 //===- ParallelPanels.h - weight panels split over threads ------*- C++ -*-===//
-#ifndef DQMLIR_CONVERSION_DQTOVNNI_PARALLELPANELS_H
-#define DQMLIR_CONVERSION_DQTOVNNI_PARALLELPANELS_H
+#ifndef DQMLIR_KERNELS_PARALLELPANELS_H
+#define DQMLIR_KERNELS_PARALLELPANELS_H
 
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
@@ -36,4 +36,4 @@ Value worthThreads(ImplicitLocOpBuilder &b, Value numRows, int64_t k,
 
 } // namespace mlir::dq
 
-#endif // DQMLIR_CONVERSION_DQTOVNNI_PARALLELPANELS_H
+#endif // DQMLIR_KERNELS_PARALLELPANELS_H

@@ -10,7 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "lib/Conversion/DQToVNNI/MicroKernel.h"
+#include "lib/Kernels/MicroKernel.h"
 #include "lib/Dialect/X86/IR/X86Ops.h"
 #include "lib/Utils/Utils.h"
 
@@ -117,4 +117,26 @@ SmallVector<Value> dq::emitDotTile(ImplicitLocOpBuilder &b,
                    constIndex(b, fullSteps), accs,
                    /*inBounds=*/false);
   return accs;
+}
+
+Value dq::emitRowTiles(ImplicitLocOpBuilder &b, const KernelContext &kc,
+                       ArrayRef<Value> leadDims, Value lb, Value ub,
+                       int64_t step, Value panelBase, int64_t kGroup, Value n0,
+                       int64_t nv, bool masked, const ColumnOperands &cols,
+                       Value out, Value outN0) {
+  auto loop = scf::ForOp::create(
+      b, lb, ub, constIndex(b, step), ValueRange{out},
+      [&](OpBuilder &nb, Location loc, Value m, ValueRange iter) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        SmallVector<RowIndex> tileRows;
+        for (int64_t i = 0; i < step; ++i)
+          tileRows.push_back(delinearizeRow(
+              ib, i ? arith::AddIOp::create(ib, m, constIndex(ib, i)) : m,
+              leadDims));
+        SmallVector<Value> accs =
+            emitDotTile(ib, kc, tileRows, panelBase, nv, kGroup);
+        scf::YieldOp::create(ib, emitEpilogue(ib, kc, cols, tileRows, accs,
+                                              n0, nv, masked, iter[0], outN0));
+      });
+  return loop.getResult(0);
 }

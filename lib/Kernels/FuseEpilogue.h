@@ -10,10 +10,10 @@
 //   besides tensor.dim.
 //
 //===----------------------------------------------------------------------===//
-#ifndef DQMLIR_CONVERSION_DQTOVNNI_FUSEEPILOGUE_H
-#define DQMLIR_CONVERSION_DQTOVNNI_FUSEEPILOGUE_H
+#ifndef DQMLIR_KERNELS_FUSEEPILOGUE_H
+#define DQMLIR_KERNELS_FUSEEPILOGUE_H
 
-#include "lib/Conversion/DQToVNNI/Kernel.h"
+#include "lib/Kernels/Kernel.h"
 #include "lib/Dialect/DQ/IR/DQOps.h"
 
 #include "mlir/IR/PatternMatch.h"
@@ -66,4 +66,4 @@ struct FusedEpilogue : OpRewritePattern<UserOp> {
 
 } // namespace mlir::dq
 
-#endif // DQMLIR_CONVERSION_DQTOVNNI_FUSEEPILOGUE_H
+#endif // DQMLIR_KERNELS_FUSEEPILOGUE_H

@@ -1,6 +1,6 @@
 //===- FuseEpilogue.cpp - which users a linear's epilogue applies ---------===//
 
-#include "lib/Conversion/DQToVNNI/FuseEpilogue.h"
+#include "lib/Kernels/FuseEpilogue.h"
 #include "lib/Utils/Utils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"

@@ -1,8 +1,8 @@
 //===- Epilogue.h - the dequantize epilogue of a VNNI tile ------*- C++ -*-===//
-#ifndef DQMLIR_CONVERSION_DQTOVNNI_EPILOGUE_H
-#define DQMLIR_CONVERSION_DQTOVNNI_EPILOGUE_H
+#ifndef DQMLIR_KERNELS_EPILOGUE_H
+#define DQMLIR_KERNELS_EPILOGUE_H
 
-#include "lib/Conversion/DQToVNNI/Kernel.h"
+#include "lib/Kernels/Kernel.h"
 
 namespace mlir::dq {
 
@@ -38,4 +38,4 @@ Value emitEpilogue(ImplicitLocOpBuilder &b, const KernelContext &kc,
 
 } // namespace mlir::dq
 
-#endif // DQMLIR_CONVERSION_DQTOVNNI_EPILOGUE_H
+#endif // DQMLIR_KERNELS_EPILOGUE_H
