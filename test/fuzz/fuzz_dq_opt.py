@@ -64,13 +64,13 @@ DQ_OP_RE = re.compile(r"\bdq(?:x86)?\.[a-z_0-9]+|\"dq(?:x86)?\.")
 CONFIGS = [
     ("parse", [], 2),
     ("generic-roundtrip", ["--mlir-print-op-generic"], 1),
-    ("lower-to-linalg", ["--convert-dq-to-linalg"], 4),
-    ("lower-to-linalg+canon", ["--convert-dq-to-linalg", "--canonicalize", "--cse"], 1),
+    ("dq-to-linalg", ["--convert-dq-to-linalg"], 4),
+    ("dq-to-linalg+canon", ["--convert-dq-to-linalg", "--canonicalize", "--cse"], 1),
     ("cpu-pipeline", ["--dq-cpu-pipeline"], 4),
     ("cpu-pipeline-generic", ["--dq-cpu-pipeline=kernel=generic"], 2),
     ("cpu-pipeline-vnni", ["--dq-cpu-pipeline=kernel=vnni"], 2),
-    ("linear-to-vnni", ["--convert-dq-to-vnni"], 1),
-    ("linear-to-vnni-opts", None, 1),  # random rows/cols, filled in per input
+    ("dq-to-vnni", ["--convert-dq-to-vnni"], 1),
+    ("dq-to-vnni-opts", None, 1),  # random rows/cols, filled in per input
 ]
 
 # ---------------------------------------------------------------------------
