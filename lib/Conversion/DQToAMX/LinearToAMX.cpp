@@ -216,8 +216,9 @@ struct AMXKernel {
       Value pad = arith::ConstantOp::create(ib, ib.getF32FloatAttr(0.0f));
       int64_t k0 = tail ? kc.k / kTileRowBytes * kTileRowBytes : 0;
       for (int64_t j = 0; j < kTileRowBytes / kLanes; ++j) {
-        Value at = j ? arith::AddIOp::create(ib, base, constIndex(ib, kLanes * j))
-                     : base;
+        Value at =
+            j ? arith::AddIOp::create(ib, base, constIndex(ib, kLanes * j))
+              : base;
         if (tail && k0 + kLanes * j >= kc.k) { // all padding
           vector::StoreOp::create(
               ib,
@@ -291,7 +292,8 @@ struct AMXKernel {
         b, constIndex(b, 0), constIndex(b, kBlocks), constIndex(b, 1), acc,
         [&](OpBuilder &nb, Location loc, Value kb, ValueRange iter) {
           ImplicitLocOpBuilder ib(loc, nb);
-          Value k = arith::MulIOp::create(ib, kb, constIndex(ib, kTileRowBytes));
+          Value k =
+              arith::MulIOp::create(ib, kb, constIndex(ib, kTileRowBytes));
           Value bBase = arith::AddIOp::create(
               ib, panelBase,
               arith::MulIOp::create(ib, kb, constIndex(ib, nt * kTileBytes)));
@@ -304,8 +306,8 @@ struct AMXKernel {
                                            stride);
           };
           auto loadB = [&](int64_t j) -> Value {
-            Value off =
-                arith::AddIOp::create(ib, bBase, constIndex(ib, j * kTileBytes));
+            Value off = arith::AddIOp::create(
+                ib, bBase, constIndex(ib, j * kTileBytes));
             return amx::TileLoadOp::create(ib, abType, weights, ValueRange{off},
                                            stride);
           };
@@ -347,8 +349,9 @@ struct AMXKernel {
                                  kLoop.getResult(i * nt + j));
 
     // The block's valid rows, dequantized one by one from the scratch.
-    Value valid = arith::MinUIOp::create(
-        b, arith::SubIOp::create(b, numRows, m0), constIndex(b, kTileRows * mt));
+    Value valid =
+        arith::MinUIOp::create(b, arith::SubIOp::create(b, numRows, m0),
+                               constIndex(b, kTileRows * mt));
     auto rowLoop = scf::ForOp::create(
         b, constIndex(b, 0), valid, constIndex(b, 1), ValueRange{out},
         [&](OpBuilder &nb, Location loc, Value r, ValueRange iter) {
@@ -601,7 +604,8 @@ struct LinearToAMX : LinearKernelPattern<LinearToAMX> {
     kernel.weights = weights;
     kernel.scratch = kernel.newScratch(b);
 
-    SmallVector<OpFoldResult> outSizes = tensor::getMixedSizes(b, b.getLoc(), x);
+    SmallVector<OpFoldResult> outSizes =
+        tensor::getMixedSizes(b, b.getLoc(), x);
     outSizes.back() = b.getIndexAttr(n);
     kernel.empty = tensor::EmptyOp::create(b, outSizes, b.getF32Type());
     if (options.threads > 1)

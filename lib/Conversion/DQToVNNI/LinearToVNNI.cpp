@@ -85,7 +85,8 @@ struct LinearToVNNI : LinearKernelPattern<LinearToVNNI> {
 
     auto [leadDims, numRows] = leadingDims(b, x);
     KernelBuilder kb{kc, rows, leadDims, numRows};
-    SmallVector<OpFoldResult> outSizes = tensor::getMixedSizes(b, b.getLoc(), x);
+    SmallVector<OpFoldResult> outSizes =
+        tensor::getMixedSizes(b, b.getLoc(), x);
     outSizes.back() = b.getIndexAttr(n);
     Value out = tensor::EmptyOp::create(b, outSizes, b.getF32Type());
 
