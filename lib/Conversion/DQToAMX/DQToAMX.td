@@ -57,6 +57,32 @@ def ConvertDQToAMX : Pass<"convert-dq-to-amx"> {
     (arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA), see
     python/dqmlir/amx.py) or they raise SIGILL. `dq-cpu-pipeline` runs this
     pass only with `kernel=amx` or `kernel=auto` on such a host.
+
+    ```mlir
+    %y = dq.linear_dynamic %x, %w, %ws act asymmetric per_tensor
+        : tensor<?x64xf32>, tensor<16x64xi8>, tensor<f32> -> tensor<?x16xf32>
+    ```
+    becomes, in outline,
+    ```mlir
+    %packed = arith.constant dense_resource<dq_amx_weights> : tensor<1024xi8>
+    %wbuf = bufferization.to_buffer %packed read_only : tensor<1024xi8> to memref<1024xi8>
+    %s, %zp = dq.choose_qparams %x asymmetric per_tensor : ...
+    %y = scf.if %fewer_than_32_rows -> tensor<?x16xf32> {
+      // dq.quantize, then the VNNI micro-kernel (dqx86.vpdpbusd) on %packed
+    } else {
+      %acts = memref.alloc(%bytes) {alignment = 64 : i64} : memref<?xi8>
+      // quantize x into %acts, 16 floats at a time, in A-tile order
+      scf.for %m0 = ... step %c32 iter_args(%o = %empty) {  // register blocks
+        %c:2 = scf.for %kb = ... iter_args(%c0 = %zero, %c1 = %zero) {
+          %b = amx.tile_load %wbuf[%off], %c64 : memref<1024xi8> into !amx.tile<16x64xi8>
+          %a = amx.tile_load %acts[%aoff], %c64 : memref<?xi8> into !amx.tile<16x64xi8>
+          %n = amx.tile_muli %a zext, %b, %c0 : ... -> !amx.tile<16x16xi32>
+        }
+        amx.tile_store %scratch[%c0, %c0], %c#0 : memref<32x32xi32>, !amx.tile<16x16xi32>
+        // epilogue, row by row from %scratch
+      }
+    }
+    ```
   }];
   let options = [
     Option<"rowTiles", "row-tiles", "int64_t", /*default=*/"0",

@@ -42,7 +42,30 @@ def ConvertDQToVNNI : Pass<"convert-dq-to-vnni"> {
     bit (+128); the epilogue subtracts `128 * colsum` in int32.
 
     The intrinsic needs a CPU with avx512vnni: `dq-cpu-pipeline` runs this
-    pass only on such hosts (option `vnni`).
+    pass only on such hosts (`kernel=vnni`, or `kernel=auto` on a host
+    without usable AMX).
+
+    ```mlir
+    %y = dq.linear_dynamic %x, %w, %ws act asymmetric per_tensor
+        : tensor<?x64xf32>, tensor<16x64xi8>, tensor<f32> -> tensor<?x16xf32>
+    ```
+    becomes, in outline,
+    ```mlir
+    %packed = arith.constant dense_resource<dq_vnni_weights> : tensor<1024xi8>
+    %colsums = arith.constant dense_resource<dq_vnni_colsums> : tensor<16xi32>
+    %s, %zp = dq.choose_qparams %x asymmetric per_tensor : ...
+    %q = dq.quantize %x, %s, %zp : ... -> tensor<?x64xui8>
+    %out = scf.for %n0 = ... step %c48 iter_args(%o = %empty) {  // panels
+      scf.for %m = ... step %c8 iter_args(...) {              // row tiles
+        %acc:N = scf.for %k4 = %c0 to %c16 step %c1 iter_args(...) {
+          %w = vector.transfer_read %packed[...] : tensor<1024xi8>, vector<64xi8>
+          %a = vector.bitcast ... : vector<16xi32> to vector<64xi8>  // 4 bytes of q, broadcast
+          %r = dqx86.vpdpbusd %acc, %a, %w : vector<64xi8> into vector<16xi32>
+        }
+        // epilogue: float(acc - zp * colsum) * (s * ws), vector.transfer_write
+      }
+    }
+    ```
   }];
   let options = [
     // 8 x 48 (24 accumulators) measured best on 768/3072-sized layers: it

@@ -239,6 +239,11 @@ def DQ_FlashScoresFixupOp : DQ_Op<"flash_scores_fixup",
         (an fma onto q_l k_l in odd rows, two products added in even rows),
         lanes added l^8, l^4, l^2, l^1.
     Other scores pass through. Only for a head dim of 32 (a no-op otherwise).
+
+    ```mlir
+    %s2 = dq.flash_scores_fixup %s, %q, %k
+        : tensor<?x12x?x?xf32>, tensor<?x12x?x32xf32>, tensor<?x12x?x32xf32>
+    ```
   }];
   let arguments = (ins DQ_F32Tensor:$scores, DQ_F32Tensor:$query, DQ_F32Tensor:$key);
   let results = (outs DQ_F32Tensor:$result);
@@ -259,6 +264,11 @@ def DQ_FlashOutputFixupOp : DQ_Op<"flash_output_fixup",
     +x6, +x4 (fma), +(x5+x7), +((x0+x2)+(x1+x3)), then the rest one by one
     (fma), where (xi+xj) = fma(e_i, v_i, e_j v_j). That row is recomputed
     here. Only for a head dim of 32 (a no-op otherwise).
+
+    ```mlir
+    %o2 = dq.flash_output_fixup %o, %e, %v
+        : tensor<?x12x?x32xf32>, tensor<?x12x?x?xf32>, tensor<?x12x?x32xf32>
+    ```
   }];
   let arguments = (ins DQ_F32Tensor:$output, DQ_F32Tensor:$exp, DQ_F32Tensor:$value);
   let results = (outs DQ_F32Tensor:$result);
