@@ -26,7 +26,7 @@ build: $(BUILD)/build.ninja
 	$(VENV)/bin/ninja -C $(BUILD)
 
 check: build
-	$(VENV)/bin/lit -sv $(BUILD)/test
+	$(VENV)/bin/ninja -C $(BUILD) check-dqmlir
 	$(PY) -m pytest -q test/python
 
 demo: build

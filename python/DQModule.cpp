@@ -95,5 +95,5 @@ NB_MODULE(_dqmlir, m) {
   dqmlir::python::populateInvoke(m);
 
   m.def("register_passes", &dqmlirRegisterPasses,
-        "Registers dq-lower-to-linalg and dq-cpu-pipeline.");
+        "Registers convert-dq-to-linalg and dq-cpu-pipeline.");
 }

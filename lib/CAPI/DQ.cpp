@@ -1,12 +1,8 @@
 //===- DQ.cpp - C API of dqmlir -------------------------------------------===//
 
 #include "lib/CAPI/DQ.h"
-#include "lib/Conversion/DQToAMX/DQToAMX.h"
-#include "lib/Conversion/DQToLinalg/DQToLinalg.h"
-#include "lib/Conversion/DQToVNNI/DQToVNNI.h"
 #include "lib/Dialect/DQ/IR/DQDialect.h"
-#include "lib/Pipelines/CPUPipeline.h"
-#include "lib/Transforms/Passes.h"
+#include "lib/InitAll.h"
 
 #include "mlir/CAPI/IR.h"
 #include "mlir/CAPI/Registration.h"
@@ -22,13 +18,7 @@ MLIR_DEFINE_CAPI_DIALECT_REGISTRATION(DQ, dq, mlir::dq::DQDialect)
 
 void dqmlirRegisterPasses(void) {
   static std::once_flag once;
-  std::call_once(once, [] {
-    mlir::dq::registerDQToLinalgPasses();
-    mlir::dq::registerDQToVNNIPasses();
-    mlir::dq::registerDQToAMXPasses();
-    mlir::dq::registerDQTransformsPasses();
-    mlir::dq::registerCPUPipeline();
-  });
+  std::call_once(once, [] { mlir::dq::registerAllPasses(); });
 }
 
 /// The raw bytes of a constant global's initializer, if it has plain ones.

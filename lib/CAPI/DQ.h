@@ -14,7 +14,7 @@ extern "C" {
 
 MLIR_DECLARE_CAPI_DIALECT_REGISTRATION(DQ, dq);
 
-/// Registers the dq passes and pipelines (dq-lower-to-linalg,
+/// Registers the dq passes and pipelines (convert-dq-to-linalg,
 /// dq-cpu-pipeline) with the global pass registry. Idempotent.
 MLIR_CAPI_EXPORTED void dqmlirRegisterPasses(void);
 

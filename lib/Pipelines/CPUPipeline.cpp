@@ -1,143 +1,219 @@
 //===- CPUPipeline.cpp - dq on tensors to LLVM for x86 CPUs ---------------===//
 //
-// Upstream passes do the work after the dq lowerings. Things to keep:
-// - dq-linear-to-vnni runs only when the code will run on a CPU with
-//   avx512vnni: the backend aborts on the vpdpbusd intrinsic otherwise. The
-//   JIT compiles for the host, hence `vnni=auto` asks the host.
+// Upstream passes do most of the work after the dq lowerings. The order was
+// tuned; the comment at each step says why it is where it is. Rules that
+// hold across steps:
+// - the int8 kernels (vpdpbusd, AMX tiles) only run on CPUs that have them:
+//   the backend aborts on their intrinsics otherwise, and AMX needs the
+//   process's permission (see selectKernel);
 // - linalg-specialize-generic-ops is never run: MLIR 22 turns the u8 x s8
-//   contraction into a signed linalg.matmul (wrong results).
-// - math is lowered to LLVM intrinsics, not libm (glibc has no rsqrtf).
+//   contraction into a signed linalg.matmul (wrong results);
 // - buffer-cache: allocations call _mlir_memref_to_llvm_alloc/free, which
-//   python/dqmlir/runtime.py binds to lib/Runtime/BufferCache.
-// - threads > 1: the kernels' scf.forall (bufferized in place) becomes
-//   async tasks after buffer deallocation; the code then calls the MLIR
-//   async runtime API, which python/dqmlir/runtime.py binds to
-//   lib/Runtime/AsyncRuntime.
+//   python/dqmlir/runtime.py binds to lib/Runtime/BufferCache;
+// - threads > 1: the code calls the MLIR async runtime API, which
+//   python/dqmlir/runtime.py binds to lib/Runtime/AsyncRuntime.
 //
 //===----------------------------------------------------------------------===//
 
 #include "lib/Pipelines/CPUPipeline.h"
 #include "lib/Conversion/DQToAMX/DQToAMX.h"
+#include "lib/Conversion/DQToLinalg/DQToLinalg.h"
+#include "lib/Conversion/DQToVNNI/DQToVNNI.h"
+#include "lib/Conversion/DQToX86/DQToX86.h"
+#include "lib/Conversion/X86ToLLVM/X86ToLLVM.h"
+#include "lib/Dialect/DQ/Transforms/Passes.h"
+#include "lib/Target/X86/HostCPU.h"
+#include "lib/Transforms/Passes.h"
 
+#include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
+#include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
+#include "mlir/Conversion/BufferizationToMemRef/BufferizationToMemRef.h"
+#include "mlir/Conversion/AsyncToLLVM/AsyncToLLVM.h"
+#include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
+#include "mlir/Conversion/FuncToLLVM/ConvertFuncToLLVMPass.h"
+#include "mlir/Conversion/IndexToLLVM/IndexToLLVM.h"
+#include "mlir/Conversion/MathToLLVM/MathToLLVM.h"
+#include "mlir/Conversion/MathToLibm/MathToLibm.h"
+#include "mlir/Conversion/MemRefToLLVM/MemRefToLLVM.h"
+#include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
+#include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
+#include "mlir/Conversion/UBToLLVM/UBToLLVM.h"
+#include "mlir/Conversion/VectorToLLVM/ConvertVectorToLLVMPass.h"
+#include "mlir/Conversion/VectorToSCF/VectorToSCF.h"
+#include "mlir/Dialect/Async/Passes.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/SCF/Transforms/Passes.h"
+#include "mlir/Dialect/Vector/Transforms/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
-#include "llvm/ADT/StringMap.h"
-#include "llvm/Support/raw_ostream.h"
-#include "llvm/TargetParser/Host.h"
+#include "mlir/Transforms/Passes.h"
 
 using namespace mlir;
 
-static constexpr const char *kPipeline =
-    "dq-lower-to-linalg,"
-    "canonicalize,cse,"
-    // Fuses torch-mlir's chains of elementwise generics (and most boolean
-    // intermediates with them); contractions are never fused into.
-    "linalg-fuse-elementwise-ops,"
-    "canonicalize,cse,"
-    // keepdim reductions lose their unit dims (for dq-vectorize-linalg).
-    "func.func(linalg-fold-unit-extent-dims,canonicalize),"
-    "one-shot-bufferize{bufferize-function-boundaries "
-    "function-boundary-type-conversion=identity-layout-map},"
-    "drop-equivalent-buffer-results,"
-    "buffer-deallocation-pipeline,"
-    // Clones the deallocation adds (buffers yielded by scf.if: the run-time
-    // checks guard the body with one) become allocations and copies.
-    "convert-bufferization-to-memref,"
-    "canonicalize,"
-    // Frees each buffer after its last use instead of at the return: the
-    // peak (and glibc's heap growth and trim, page faults, on every call)
-    // is then that of the live buffers, not of all intermediates.
-    "func.func(dq-early-dealloc),"
-    // Everything else (attention, softmax, GELU, norms) in vectors.
-    "func.func(dq-vectorize-linalg,dq-lower-lookup{avx512=AVX512},canonicalize,cse),"
-    "func.func(convert-linalg-to-loops),"
-    // N-d vectors of the vectorized ops down to 1-D transfers.
-    "func.func(lower-vector-mask,lower-vector-multi-reduction,"
-    "convert-vector-to-scf{full-unroll}),"
-    // MemRefToLLVM asserts on i1 loads/stores: keep booleans in bytes.
-    "dq-widen-bool-memrefs,"
-    "lower-affine,"
-    // The AMX kernel: amx ops to intrinsics, tiles in scf.for iter_args
-    // included (before scf-to-cf: block arguments are not converted).
-    "dq-amx-to-llvm,"
-    "convert-scf-to-cf,"
-    "expand-strided-metadata,"
-    "lower-affine,"
-    // The VNNI kernel: dq.vpdpbusd to its intrinsic (only now: buffer
-    // deallocation rejects calls of unknown effects), 1-D transfers to
-    // (masked) loads and stores.
-    "dq-vnni-to-llvm,"
-    "convert-vector-to-llvm{vector-contract-lowering=outerproduct},"
-    "finalize-memref-to-llvm,"
-    "convert-math-to-llvm,"
-    // What has no LLVM intrinsic (erf for GELU) becomes a libm call; after
-    // math-to-llvm so that rsqrt is not turned into glibc's missing rsqrtf.
-    "convert-math-to-libm,"
-    "convert-arith-to-llvm,"
-    "convert-index-to-llvm,"
-    "convert-func-to-llvm,"
-    "convert-cf-to-llvm,"
-    "convert-ub-to-llvm,"
-    "reconcile-unrealized-casts";
-
-// scf.forall on buffers -> async tasks on the async runtime's thread pool.
-// The kernels emit at most `threads` iterations, so min-task-size=1 makes
-// one task per iteration; one iteration runs inline in the caller.
-static std::string asyncPasses(const std::string &threads) {
-  return "scf-forall-to-parallel,"
-         "async-parallel-for{min-task-size=1 num-workers=" +
-         threads +
-         "},"
-         "async-to-async-runtime,"
-         "func.func(async-runtime-ref-counting,async-runtime-ref-counting-opt),"
-         "convert-async-to-llvm,";
+dq::KernelMode dq::selectKernel(KernelMode requested) {
+  if (requested != KernelMode::Auto)
+    return requested;
+  // The JIT compiles for the host and runs in this process: AMX only if the
+  // process may use the tiles, else VNNI if the CPU has it.
+  if (hostHasAMX() && processMayUseAMX())
+    return KernelMode::AMX;
+  return hostHasVNNI() ? KernelMode::VNNI : KernelMode::Generic;
 }
 
-bool dq::hostHasVNNI() {
-  auto features = llvm::sys::getHostCPUFeatures();
-  return features.lookup("avx512f") && features.lookup("avx512bw") &&
-         features.lookup("avx512vnni");
+void dq::addRuntimeChecks(OpPassManager &pm) {
+  // On the entry function as it came from the frontend, before any lowering
+  // adds asserts or divisions of its own that the checks must not guard.
+  pm.addPass(createDQRuntimeChecks());
+}
+
+void dq::addInt8Kernel(OpPassManager &pm, KernelMode kernel,
+                       int64_t threads) {
+  // First, on the dq ops: the kernels take over dq.linear_dynamic (and a
+  // dq.gelu or residual add after it) before convert-dq-to-linalg lowers
+  // what is left. Non-constant weights stay for convert-dq-to-linalg.
+  if (kernel == KernelMode::AMX) {
+    ConvertDQToAMXOptions options;
+    options.threads = threads;
+    pm.addPass(createConvertDQToAMX(options));
+  } else if (kernel == KernelMode::VNNI) {
+    ConvertDQToVNNIOptions options;
+    options.threads = threads;
+    pm.addPass(createConvertDQToVNNI(options));
+  }
+}
+
+void dq::addDQToLinalg(OpPassManager &pm, int64_t threads) {
+  ConvertDQToLinalgOptions options;
+  options.threads = threads;
+  pm.addPass(createConvertDQToLinalg(options));
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+}
+
+void dq::addElementwiseFusion(OpPassManager &pm) {
+  // Fuses torch-mlir's chains of elementwise generics (and most boolean
+  // intermediates with them); contractions are never fused into.
+  pm.addPass(createLinalgElementwiseOpFusionPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  // keepdim reductions lose their unit dims (for dq-vectorize-linalg).
+  OpPassManager &func = pm.nest<func::FuncOp>();
+  func.addPass(createLinalgFoldUnitExtentDimsPass());
+  func.addPass(createCanonicalizerPass());
+}
+
+void dq::addBufferization(OpPassManager &pm) {
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  pm.addPass(bufferization::createDropEquivalentBufferResultsPass());
+  bufferization::buildBufferDeallocationPipeline(pm);
+  // Clones the deallocation adds (buffers yielded by scf.if: the run-time
+  // checks guard the body with one) become allocations and copies.
+  pm.addPass(createConvertBufferizationToMemRefPass());
+  pm.addPass(createCanonicalizerPass());
+  // Frees each buffer after its last use instead of at the return: the
+  // peak (and glibc's heap growth and trim, page faults, on every call)
+  // is then that of the live buffers, not of all intermediates.
+  pm.nest<func::FuncOp>().addPass(createDQEarlyDealloc());
+}
+
+void dq::addVectorization(OpPassManager &pm, int64_t threads, bool avx512) {
+  // Everything else (attention, softmax, GELU, norms) in vectors, on
+  // buffers: on tensors, one-shot bufferization's analysis of these loops
+  // next to the int8 kernels' took minutes.
+  OpPassManager &func = pm.nest<func::FuncOp>();
+  DQVectorizeLinalgOptions vectorize;
+  vectorize.threads = threads;
+  func.addPass(createDQVectorizeLinalg(vectorize));
+  // After vectorization, which widens the lookups in linalg bodies: 16
+  // lanes to vpermi2ps, which needs AVX-512F (the hosts of both int8
+  // kernels have it), the others to element extracts.
+  if (avx512)
+    func.addPass(createConvertDQToDQX86());
+  func.addPass(createDQLowerLookup());
+  func.addPass(createCanonicalizerPass());
+  func.addPass(createCSEPass());
+}
+
+void dq::addAsyncParallelism(OpPassManager &pm, int64_t threads) {
+  // scf.forall on buffers (bufferized in place, past deallocation) -> async
+  // tasks on the async runtime's thread pool. The kernels and vectorized ops
+  // emit at most `threads` iterations, so min-task-size=1 makes one task per
+  // iteration; one iteration runs inline in the caller.
+  pm.addPass(createForallToParallelLoopPass());
+  AsyncParallelForPassOptions parallelFor;
+  parallelFor.numWorkerThreads = threads;
+  parallelFor.minTaskSize = 1;
+  pm.addPass(createAsyncParallelForPass(parallelFor));
+  pm.addPass(createAsyncToAsyncRuntimePass());
+  OpPassManager &func = pm.nest<func::FuncOp>();
+  func.addPass(createAsyncRuntimeRefCountingPass());
+  func.addPass(createAsyncRuntimeRefCountingOptPass());
+  pm.addPass(createConvertAsyncToLLVMPass());
+}
+
+void dq::addLowerToLoops(OpPassManager &pm) {
+  pm.nest<func::FuncOp>().addPass(createConvertLinalgToLoopsPass());
+  // N-d vectors of the vectorized ops down to 1-D transfers.
+  OpPassManager &func = pm.nest<func::FuncOp>();
+  func.addPass(vector::createLowerVectorMaskPass());
+  func.addPass(vector::createLowerVectorMultiReductionPass());
+  func.addPass(createConvertVectorToSCFPass(
+      VectorTransferToSCFOptions().enableFullUnroll(true)));
+  // MemRefToLLVM asserts on i1 loads/stores: keep booleans in bytes.
+  pm.addPass(createDQWidenBoolMemrefs());
+  pm.addPass(createLowerAffinePass());
+}
+
+void dq::addLowerToLLVM(OpPassManager &pm, bool bufferCache) {
+  // The kernels' x86 ops (amx, vpdpbusd, vpermi2ps) to intrinsics: after
+  // buffer deallocation, which rejects calls of unknown effects, and before
+  // scf-to-cf, whose block arguments (tiles in scf.for iter_args) would not
+  // be converted.
+  pm.addPass(createConvertDQX86ToLLVM());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  // 1-D transfers to (masked) loads and stores.
+  ConvertVectorToLLVMPassOptions vectorToLLVM;
+  vectorToLLVM.vectorContractLowering =
+      vector::VectorContractLowering::OuterProduct;
+  pm.addPass(createConvertVectorToLLVMPass(vectorToLLVM));
+  FinalizeMemRefToLLVMConversionPassOptions memrefToLLVM;
+  memrefToLLVM.useGenericFunctions = bufferCache;
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefToLLVM));
+  pm.addPass(createConvertMathToLLVMPass());
+  // What has no LLVM intrinsic (erf for GELU) becomes a libm call; after
+  // math-to-llvm so that rsqrt is not turned into glibc's missing rsqrtf.
+  pm.addPass(createConvertMathToLibmPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createUBToLLVMConversionPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
 }
 
 void dq::buildCPUPipeline(OpPassManager &pm,
                           const CPUPipelineOptions &options) {
-  bool vnni = options.vnni == VNNIMode::On ||
-              (options.vnni == VNNIMode::Auto && hostHasVNNI());
-  // kernel=auto takes AMX only if this process may run it (the JIT runs in
-  // the process that compiles), else it keeps what `vnni` says.
-  bool amx = options.kernel == KernelMode::AMX ||
-             (options.kernel == KernelMode::Auto &&
-              options.vnni == VNNIMode::Auto && hostHasAMX() &&
-              processMayUseAMX());
-  if (options.kernel != KernelMode::Auto)
-    vnni = options.kernel == KernelMode::VNNI;
-  std::string pipeline = kPipeline;
-  // vpermi2ps needs AVX-512F; the VNNI kernel's hosts have it.
-  size_t at = pipeline.find("AVX512");
-  pipeline.replace(at, 6, vnni || amx ? "true" : "false");
-  if (options.bufferCache) {
-    llvm::StringLiteral pass = "finalize-memref-to-llvm";
-    pipeline.replace(pipeline.find(pass), pass.size(),
-                     "finalize-memref-to-llvm{use-generic-functions=true}");
-  }
-  std::string threads;
-  if (options.threads > 1) {
-    std::string n = std::to_string(options.threads);
-    pipeline.insert(pipeline.find("func.func(convert-linalg-to-loops)"),
-                    asyncPasses(n));
-    threads = "{threads=" + n + "}";
-    // The passes with a `threads` option of their own.
-    for (llvm::StringRef pass : {llvm::StringRef("dq-lower-to-linalg"),
-                                 llvm::StringRef("dq-vectorize-linalg")})
-      pipeline.insert(pipeline.find(pass) + pass.size(), threads);
-  }
-  if (amx)
-    pipeline = "dq-linear-to-amx" + threads + "," + pipeline;
-  else if (vnni)
-    pipeline = "dq-linear-to-vnni" + threads + "," + pipeline;
-  std::string errors;
-  llvm::raw_string_ostream os(errors);
-  if (failed(parsePassPipeline(pipeline, pm, os)))
-    llvm::report_fatal_error(llvm::Twine("dq-cpu-pipeline: ") + errors);
+  KernelMode kernel = selectKernel(options.kernel);
+  int64_t threads = options.threads;
+  addRuntimeChecks(pm);
+  addInt8Kernel(pm, kernel, threads);
+  addDQToLinalg(pm, threads);
+  addElementwiseFusion(pm);
+  addBufferization(pm);
+  addVectorization(pm, threads, /*avx512=*/kernel != KernelMode::Generic);
+  if (threads > 1)
+    addAsyncParallelism(pm, threads);
+  addLowerToLoops(pm);
+  addLowerToLLVM(pm, options.bufferCache);
 }
 
 void dq::registerCPUPipeline() {

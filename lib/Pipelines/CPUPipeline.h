@@ -1,4 +1,10 @@
 //===- CPUPipeline.h - dq on tensors to LLVM for x86 CPUs -------*- C++ -*-===//
+//
+// `dq-cpu-pipeline` as named steps. buildCPUPipeline calls them in order;
+// each adds the passes of one stage of the lowering, so a tool or a test can
+// also build a pipeline of its own from them.
+//
+//===----------------------------------------------------------------------===//
 #ifndef DQMLIR_PIPELINES_CPUPIPELINE_H
 #define DQMLIR_PIPELINES_CPUPIPELINE_H
 
@@ -7,30 +13,19 @@
 
 namespace mlir::dq {
 
-/// Whether dq.linear_dynamic gets the AVX-512 VNNI kernel (dq-linear-to-vnni).
-enum class VNNIMode { Auto, On, Off };
-
 /// Which kernel dq.linear_dynamic with constant weights gets.
 enum class KernelMode { Auto, AMX, VNNI, Generic };
 
 struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
-  Option<VNNIMode> vnni{
-      *this, "vnni",
-      llvm::cl::desc("Use the AVX-512 VNNI kernel for dq.linear_dynamic with "
-                     "constant weights: auto (if the host CPU has "
-                     "avx512vnni), on (code then needs such a CPU), off"),
-      llvm::cl::init(VNNIMode::Auto),
-      llvm::cl::values(clEnumValN(VNNIMode::Auto, "auto", "if the host has it"),
-                       clEnumValN(VNNIMode::On, "on", "always"),
-                       clEnumValN(VNNIMode::Off, "off", "never"))};
   Option<KernelMode> kernel{
       *this, "kernel",
       llvm::cl::desc(
           "Kernel for dq.linear_dynamic with constant weights: auto (AMX if "
           "the host has amx-int8 and this process was granted the tile state, "
-          "else as `vnni` says), amx (dq-linear-to-amx; the code then needs "
-          "such a CPU and the permission), vnni (dq-linear-to-vnni), generic "
-          "(linalg)"),
+          "else VNNI if the host has avx512vnni, else generic), amx "
+          "(convert-dq-to-amx; the code then needs such a CPU and the "
+          "permission), vnni (convert-dq-to-vnni; the code then needs "
+          "avx512vnni), generic (linalg, convert-dq-to-linalg)"),
       llvm::cl::init(KernelMode::Auto),
       llvm::cl::values(
           clEnumValN(KernelMode::Auto, "auto", "best the host can run"),
@@ -39,9 +34,10 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
           clEnumValN(KernelMode::Generic, "generic", "linalg"))};
   Option<int64_t> threads{
       *this, "threads",
-      llvm::cl::desc("Threads for the VNNI and AMX kernels (their rows or "
-                     "weight panels as async tasks: the code then needs the "
-                     "MLIR async runtime); 1: sequential code"),
+      llvm::cl::desc("Threads for the VNNI and AMX kernels, large per-tensor "
+                     "activation ranges and large float ops (as async tasks: "
+                     "the code then needs the MLIR async runtime); 1: "
+                     "sequential code"),
       llvm::cl::init(1)};
   Option<bool> bufferCache{
       *this, "buffer-cache",
@@ -52,8 +48,36 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::init(false)};
 };
 
-/// Whether the host CPU has what the VNNI kernel runs on.
-bool hostHasVNNI();
+/// The kernel that `requested` means on this host: `auto` becomes what the
+/// host CPU (and, for AMX, the OS) lets this process run, since the JIT runs
+/// the code where it is compiled; any other choice is kept.
+KernelMode selectKernel(KernelMode requested);
+
+/// The steps of dq-cpu-pipeline, in its order. `kernel` is a selected one
+/// (not Auto); `threads` > 1 makes the passes with a `threads` option split
+/// their work into that many chunks.
+
+/// Run-time assertions of the entry function to a status result
+/// (dq-runtime-checks): bad input never aborts or reads out of bounds.
+void addRuntimeChecks(OpPassManager &pm);
+/// The int8 kernel of dq.linear_dynamic with constant weights
+/// (convert-dq-to-amx or convert-dq-to-vnni; nothing for Generic).
+void addInt8Kernel(OpPassManager &pm, KernelMode kernel, int64_t threads);
+/// The remaining dq ops to linalg, tensor, scf and vector on tensors.
+void addDQToLinalg(OpPassManager &pm, int64_t threads);
+/// torch-mlir's chains of elementwise ops fused, unit dims dropped.
+void addElementwiseFusion(OpPassManager &pm);
+/// Tensors to buffers, each freed right after its last use.
+void addBufferization(OpPassManager &pm);
+/// The float linalg ops to vector code; dq.lookup to vpermi2ps (16 lanes,
+/// with `avx512`) or element extracts.
+void addVectorization(OpPassManager &pm, int64_t threads, bool avx512);
+/// The kernels' and vectorized ops' parallel loops to async tasks.
+void addAsyncParallelism(OpPassManager &pm, int64_t threads);
+/// What is left of linalg to loops, N-d vectors to 1-D transfers.
+void addLowerToLoops(OpPassManager &pm);
+/// Everything to the LLVM dialect.
+void addLowerToLLVM(OpPassManager &pm, bool bufferCache);
 
 /// dq + linalg on tensors -> LLVM dialect, ready to JIT or translate.
 void buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &options);

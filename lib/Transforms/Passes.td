@@ -1,4 +1,4 @@
-//===- Passes.td - dqmlir's target-independent transforms -*- tablegen -*-===//
+//===- Passes.td - dqmlir's target-independent transforms --*- tablegen -*-===//
 
 #ifndef DQMLIR_TRANSFORMS_PASSES_TD
 #define DQMLIR_TRANSFORMS_PASSES_TD
@@ -15,6 +15,20 @@ def DQWidenBoolMemrefs : Pass<"dq-widen-bool-memrefs", "ModuleOp"> {
     and views change type, loads are followed by `arith.trunci`, stores are
     preceded by `arith.extui`. Run it after the loops are materialized and
     before finalize-memref-to-llvm.
+
+    ```mlir
+    %m = memref.alloc(%n) : memref<?x4xi1>
+    memref.store %lt, %m[%i, %c0] : memref<?x4xi1>
+    %v = memref.load %m[%i, %c1] : memref<?x4xi1>
+    ```
+    becomes
+    ```mlir
+    %m = memref.alloc(%n) : memref<?x4xi8>
+    %e = arith.extui %lt : i1 to i8
+    memref.store %e, %m[%i, %c0] : memref<?x4xi8>
+    %b = memref.load %m[%i, %c1] : memref<?x4xi8>
+    %v = arith.trunci %b : i8 to i1
+    ```
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::memref::MemRefDialect"];
@@ -34,7 +48,9 @@ def DQVectorizeLinalg : Pass<"dq-vectorize-linalg", "func::FuncOp"> {
     - innermost reductions (max, sum): the rows are tiled by 1 and the
       reduction by V;
     - f32 contractions (batch_matmul, matmul): tiles of `rows` x `cols` in
-      the registers, the reduction dimension walked one step at a time.
+      the registers, the reduction dimension walked one step at a time (a
+      `linalg.generic` contraction is first made a `linalg.contract`, so
+      that it too becomes `vector.contract`, then fma).
 
     The vector loops are peeled: full tiles are static and unmasked (their
     accumulators stay in registers across the innermost loop), one masked
@@ -42,6 +58,28 @@ def DQVectorizeLinalg : Pass<"dq-vectorize-linalg", "func::FuncOp"> {
     (ApproximateMath.cpp), which vectorize (libm calls do not). Ops with
     boolean operands or gathers are left as they are. Runs on buffers
     (after bufferization).
+
+    ```mlir
+    linalg.generic {indexing_maps = [#id, #id],
+                    iterator_types = ["parallel", "parallel"]}
+        ins(%x : memref<?x?xf32>) outs(%y : memref<?x?xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %e = math.exp %in : f32
+      linalg.yield %e : f32
+    }
+    ```
+    becomes, in outline,
+    ```mlir
+    scf.for %i = %c0 to %rows step %c1 {
+      scf.for %j = %c0 to %full step %c16 {     // full tiles: unmasked
+        %v = vector.transfer_read %x[%i, %j], %pad {in_bounds = [true]}
+            : memref<?x?xf32>, vector<16xf32>
+        // expf_u10 as a vector polynomial
+        vector.transfer_write %e, %y[%i, %j] : vector<16xf32>, memref<?x?xf32>
+      }
+      // the last, partial tile: the same under vector.create_mask
+    }
+    ```
   }];
   let options = [
     Option<"threads", "threads", "int64_t", "1",
@@ -79,24 +117,6 @@ def DQVectorizeLinalg : Pass<"dq-vectorize-linalg", "func::FuncOp"> {
                            "::mlir::vector::VectorDialect"];
 }
 
-def DQLowerLookup : Pass<"dq-lower-lookup", "func::FuncOp"> {
-  let summary = "Lower dq.lookup (constant-table lookups) for x86";
-  let description = [{
-    `dq.lookup` on `vector<16xi32>` becomes one AVX-512 two-table permute
-    (`llvm.x86.avx512.vpermi2var.ps.512`, vpermi2ps) when `avx512` is set;
-    every other shape, and every shape without `avx512`, extracts each
-    element from the table held as a constant vector. Runs after
-    dq-vectorize-linalg, which widens scalar lookups inside linalg bodies.
-  }];
-  let options = [
-    Option<"avx512", "avx512", "bool", "false",
-           "The code will run on a CPU with AVX-512F (use vpermi2ps)">,
-  ];
-  let dependentDialects = ["::mlir::arith::ArithDialect",
-                           "::mlir::LLVM::LLVMDialect",
-                           "::mlir::vector::VectorDialect"];
-}
-
 def DQEarlyDealloc : Pass<"dq-early-dealloc", "func::FuncOp"> {
   let summary = "Free each buffer right after its last use";
   let description = [{
@@ -114,6 +134,26 @@ def DQEarlyDealloc : Pass<"dq-early-dealloc", "func::FuncOp"> {
     unknown op). Buffers that may escape (returned, passed to a call, turned
     into a pointer) keep their dealloc where it is. Run it after
     buffer-deallocation-pipeline.
+
+    ```mlir
+    %a = memref.alloc(%n) : memref<?xf32>
+    linalg.fill ins(%one : f32) outs(%a : memref<?xf32>)
+    %b = memref.alloc(%n) : memref<?xf32>
+    memref.copy %a, %b : memref<?xf32> to memref<?xf32>
+    memref.copy %b, %out : memref<?xf32> to memref<?xf32>
+    memref.dealloc %a : memref<?xf32>
+    memref.dealloc %b : memref<?xf32>
+    ```
+    becomes
+    ```mlir
+    %a = memref.alloc(%n) : memref<?xf32>
+    linalg.fill ins(%one : f32) outs(%a : memref<?xf32>)
+    %b = memref.alloc(%n) : memref<?xf32>
+    memref.copy %a, %b : memref<?xf32> to memref<?xf32>
+    memref.dealloc %a : memref<?xf32>
+    memref.copy %b, %out : memref<?xf32> to memref<?xf32>
+    memref.dealloc %b : memref<?xf32>
+    ```
   }];
   let dependentDialects = ["::mlir::memref::MemRefDialect"];
 }

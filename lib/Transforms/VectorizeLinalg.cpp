@@ -22,6 +22,7 @@
 
 #include "lib/Transforms/ApproximateMath.h"
 #include "lib/Transforms/Passes.h"
+#include "lib/Utils/Utils.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -99,20 +100,18 @@ Operation *parallelizeOuterLoop(RewriterBase &rewriter, scf::ForOp loop,
                                 int64_t threads, int64_t minIterations) {
   rewriter.setInsertionPoint(loop);
   ImplicitLocOpBuilder b(loop.getLoc(), rewriter);
-  auto index = [&](OpBuilder &ob, int64_t v) -> Value {
-    return arith::ConstantIndexOp::create(ob, loop.getLoc(), v);
-  };
-  Value worth = arith::CmpIOp::create(b, arith::CmpIPredicate::uge, iterations,
-                                      index(b, threads * minIterations));
-  Value chunks =
-      arith::SelectOp::create(b, worth, index(b, threads), index(b, 1));
+  Value worth =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::uge, iterations,
+                            dq::constIndex(b, threads * minIterations));
+  Value chunks = arith::SelectOp::create(b, worth, dq::constIndex(b, threads),
+                                         dq::constIndex(b, 1));
   SmallVector<scf::ForOp> loops = {loop};
   if (twoLoops)
     loops.push_back(cast<scf::ForOp>(&loop.getBody()->front()));
   // The loops' iterations, numbered row-major: trip counts and their
   // product.
   SmallVector<Value> trips;
-  Value total = index(b, 1);
+  Value total = dq::constIndex(b, 1);
   for (scf::ForOp l : loops) {
     trips.push_back(arith::CeilDivUIOp::create(
         b, arith::SubIOp::create(b, l.getUpperBound(), l.getLowerBound()),
@@ -120,17 +119,13 @@ Operation *parallelizeOuterLoop(RewriterBase &rewriter, scf::ForOp loop,
     total = arith::MulIOp::create(b, total, trips.back());
   }
   auto parallel = scf::ParallelOp::create(
-      b, ValueRange{index(b, 0)}, ValueRange{chunks}, ValueRange{index(b, 1)},
+      b, ValueRange{dq::constIndex(b, 0)}, ValueRange{chunks},
+      ValueRange{dq::constIndex(b, 1)},
       [&](OpBuilder &pb, Location loc, ValueRange ivs) {
-        // Chunk c: iterations [c * total / chunks, (c + 1) * total / chunks).
-        auto start = [&](Value c) -> Value {
-          return arith::DivUIOp::create(
-              pb, loc, arith::MulIOp::create(pb, loc, c, total), chunks);
-        };
-        Value lo = start(ivs[0]);
-        Value hi = start(arith::AddIOp::create(pb, loc, ivs[0], index(pb, 1)));
+        ImplicitLocOpBuilder cb(loc, pb);
+        auto [lo, hi] = dq::chunkBounds(cb, ivs[0], chunks, total);
         scf::ForOp::create(
-            pb, loc, lo, hi, index(pb, 1), ValueRange{},
+            pb, loc, lo, hi, dq::constIndex(cb, 1), ValueRange{},
             [&](OpBuilder &fb, Location, Value i, ValueRange) {
               IRMapping map;
               for (size_t d = loops.size(); d-- > 0;) {
@@ -173,7 +168,7 @@ tileAndPeel(RewriterBase &rewriter, linalg::LinalgOp op,
   if (outerParallel) {
     rewriter.setInsertionPoint(op);
     Location loc = op.getLoc();
-    iterations = arith::ConstantIndexOp::create(rewriter, loc, 1);
+    iterations = dq::constIndex(rewriter, loc, 1);
     for (Range r : op.createLoopRanges(rewriter, loc))
       iterations = arith::MulIOp::create(
           rewriter, loc, iterations,

@@ -3,7 +3,7 @@
 Linux hands out the AMX tile state (XFEATURE_XTILEDATA, 8 KiB per thread)
 only to processes that ask: until then every AMX instruction raises SIGILL.
 `request_amx_permission()` asks once for the whole process (threads included);
-the JIT'd kernels of `dq-linear-to-amx` need it before they run.
+the JIT'd kernels of `convert-dq-to-amx` need it before they run.
 `dq-cpu-pipeline{kernel=auto}` checks the same permission (ARCH_GET_XCOMP_PERM)
 when it chooses its kernel, so call this before compiling.
 """

@@ -3,7 +3,7 @@
 Stages (each printable with `compiled.ir(stage)`):
   torch  - torch-mlir's import (torch dialect), quantized linears as calls
   dq     - upstream MLIR 22 module: torch-mlir's linalg + dq.linear_dynamic
-  linalg - dq lowered to linalg (dq-lower-to-linalg), computed on request
+  linalg - dq lowered to linalg (convert-dq-to-linalg), computed on request
   llvm   - LLVM dialect after dq-cpu-pipeline, what the JIT compiles
 Set DQMLIR_DUMP_DIR to write every stage there with the dq-opt command lines
 that reproduce each step.
@@ -30,7 +30,7 @@ from .threads import get_num_threads
 log = logging.getLogger("dqmlir")
 
 STAGES = ("torch", "dq", "linalg", "llvm")
-LINALG_PIPELINE = "builtin.module(dq-lower-to-linalg,canonicalize,cse)"
+LINALG_PIPELINE = "builtin.module(convert-dq-to-linalg,canonicalize,cse)"
 # Quantization schemes for fp32 models (compile(..., quantize=...)).
 SCHEMES = {
     # Exactly what torch.ao.quantization.quantize_dynamic does: per-tensor int8
@@ -108,7 +108,7 @@ def _dump(stages: dict, module_for_dump: ir.Module | None) -> None:
         (d / "1-dq.full.mlir").write_text(str(module_for_dump))
     (d / "REPRODUCE.sh").write_text(
         "# dq-opt reproduces each step from 1-dq.full.mlir (weights included):\n"
-        "dq-opt 1-dq.full.mlir --dq-lower-to-linalg --canonicalize --cse > 2-linalg.mlir\n"
+        "dq-opt 1-dq.full.mlir --convert-dq-to-linalg --canonicalize --cse > 2-linalg.mlir\n"
         "dq-opt 1-dq.full.mlir --dq-cpu-pipeline > 3-llvm.mlir\n"
         "mlir-translate --mlir-to-llvmir 3-llvm.mlir > 3-llvm.ll\n")
     log.info("dqmlir: stages dumped to %s", d)

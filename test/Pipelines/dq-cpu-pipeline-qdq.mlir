@@ -1,4 +1,4 @@
-// RUN: dq-opt %s --dq-cpu-pipeline=vnni=off --split-input-file | FileCheck %s
+// RUN: dq-opt %s --dq-cpu-pipeline=kernel=generic --split-input-file | FileCheck %s
 // Standalone dq.choose_qparams / dq.quantize / dq.dequantize through the
 // whole pipeline. Shapes the fuzzer (test/fuzz) found crashing or failing.
 

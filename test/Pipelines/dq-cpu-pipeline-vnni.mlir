@@ -1,11 +1,11 @@
 // The VNNI kernel through the whole pipeline down to x86 machine code.
-// RUN: dq-opt %s --dq-cpu-pipeline=vnni=on | mlir-translate --mlir-to-llvmir \
+// RUN: dq-opt %s --dq-cpu-pipeline=kernel=vnni | mlir-translate --mlir-to-llvmir \
 // RUN:   | llc -O3 -mattr=+avx512f,+avx512bw,+avx512vnni | FileCheck %s --check-prefix=ASM
-// RUN: dq-opt %s --dq-cpu-pipeline=vnni=on | FileCheck %s
-// RUN: dq-opt %s --dq-cpu-pipeline=vnni=off | FileCheck %s --check-prefix=OFF
-// RUN: dq-opt %s --dq-cpu-pipeline=vnni=on --dump-pass-pipeline 2>&1 >/dev/null \
+// RUN: dq-opt %s --dq-cpu-pipeline=kernel=vnni | FileCheck %s
+// RUN: dq-opt %s --dq-cpu-pipeline=kernel=generic | FileCheck %s --check-prefix=OFF
+// RUN: dq-opt %s --dq-cpu-pipeline=kernel=vnni --dump-pass-pipeline 2>&1 >/dev/null \
 // RUN:   | FileCheck %s --check-prefix=PIPELINE
-// RUN: dq-opt %s --dq-cpu-pipeline="vnni=on threads=2" --dump-pass-pipeline 2>&1 >/dev/null \
+// RUN: dq-opt %s --dq-cpu-pipeline="kernel=vnni threads=2" --dump-pass-pipeline 2>&1 >/dev/null \
 // RUN:   | FileCheck %s --check-prefix=THREADS
 
 // ASM-LABEL: forward:
@@ -23,21 +23,21 @@
 // OFF-NOT: vpdpbusd
 
 // The kernel comes first, its intrinsic only after buffer deallocation.
-// PIPELINE: dq-linear-to-vnni
-// PIPELINE: dq-lower-to-linalg
+// PIPELINE: convert-dq-to-vnni
+// PIPELINE: convert-dq-to-linalg
 // PIPELINE: ownership-based-buffer-deallocation
-// PIPELINE: dq-vnni-to-llvm
+// PIPELINE: convert-dqx86-to-llvm
 // PIPELINE: convert-vector-to-llvm
 
 // threads=2: the kernel's scf.forall, bufferized and past deallocation,
 // becomes async tasks, lowered to calls of the async runtime.
-// THREADS: dq-linear-to-vnni{{.*}}threads=2
+// THREADS: convert-dq-to-vnni{{.*}}threads=2
 // THREADS: ownership-based-buffer-deallocation
 // THREADS: scf-forall-to-parallel
 // THREADS: async-parallel-for{{.*}}min-task-size=1 num-workers=2
 // THREADS: async-to-async-runtime
 // THREADS: convert-async-to-llvm
-// THREADS: dq-vnni-to-llvm
+// THREADS: convert-dqx86-to-llvm
 func.func @forward(%x: tensor<?x?x67xf32>) -> tensor<?x?x37xf32> attributes {llvm.emit_c_interface} {
   %w = arith.constant dense<3> : tensor<37x67xi8>
   %ws = arith.constant dense<0.01> : tensor<37xf32>

@@ -2,7 +2,7 @@
 // The pipeline must never specialize the mixed-sign generic into a (signed)
 // linalg.matmul: MLIR 22's linalg-specialize-generic-ops gets it wrong.
 // RUN: dq-opt %s --dq-cpu-pipeline --dump-pass-pipeline 2>&1 >/dev/null | FileCheck %s --check-prefix=PIPELINE
-// PIPELINE: dq-lower-to-linalg
+// PIPELINE: convert-dq-to-linalg
 // PIPELINE-NOT: linalg-specialize-generic-ops
 // PIPELINE: reconcile-unrealized-casts
 // buffer-cache: allocation through the functions the Python runtime binds to

@@ -8,8 +8,8 @@ byte flips, truncation, token swaps and splices, type/shape/attribute
 rewrites, and freshly generated functions of dq ops with random attributes,
 shapes and types (mostly valid, some deliberately not). Each input runs
 through one dq-opt configuration: parsing + verification only,
---dq-lower-to-linalg, --dq-cpu-pipeline (vnni auto/on/off) or
---dq-linear-to-vnni.
+--convert-dq-to-linalg, --dq-cpu-pipeline (kernel auto/vnni/generic) or
+--convert-dq-to-vnni.
 
 Everything is a function of --seed and the input's index, so a run is
 reproducible whatever --jobs is. Results are classified:
@@ -56,7 +56,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 CRASH_MARKERS = ("PLEASE submit", "Assertion", "LLVM ERROR", "UNREACHABLE",
                  "Stack dump", "Segmentation fault", "terminate called")
-DQ_OP_RE = re.compile(r"\bdq\.[a-z_]+|\"dq\.")
+DQ_OP_RE = re.compile(r"\bdq(?:x86)?\.[a-z_0-9]+|\"dq(?:x86)?\.")
 
 # ---------------------------------------------------------------------------
 # Configurations: (name, extra dq-opt arguments), with weights.
@@ -64,13 +64,13 @@ DQ_OP_RE = re.compile(r"\bdq\.[a-z_]+|\"dq\.")
 CONFIGS = [
     ("parse", [], 2),
     ("generic-roundtrip", ["--mlir-print-op-generic"], 1),
-    ("lower-to-linalg", ["--dq-lower-to-linalg"], 4),
-    ("lower-to-linalg+canon", ["--dq-lower-to-linalg", "--canonicalize", "--cse"], 1),
+    ("dq-to-linalg", ["--convert-dq-to-linalg"], 4),
+    ("dq-to-linalg+canon", ["--convert-dq-to-linalg", "--canonicalize", "--cse"], 1),
     ("cpu-pipeline", ["--dq-cpu-pipeline"], 4),
-    ("cpu-pipeline-vnni-off", ["--dq-cpu-pipeline=vnni=off"], 2),
-    ("cpu-pipeline-vnni-on", ["--dq-cpu-pipeline=vnni=on"], 2),
-    ("linear-to-vnni", ["--dq-linear-to-vnni"], 1),
-    ("linear-to-vnni-opts", None, 1),  # random rows/cols, filled in per input
+    ("cpu-pipeline-generic", ["--dq-cpu-pipeline=kernel=generic"], 2),
+    ("cpu-pipeline-vnni", ["--dq-cpu-pipeline=kernel=vnni"], 2),
+    ("dq-to-vnni", ["--convert-dq-to-vnni"], 1),
+    ("dq-to-vnni-opts", None, 1),  # random rows/cols, filled in per input
 ]
 
 # ---------------------------------------------------------------------------
@@ -466,7 +466,7 @@ class Gen:
         a = f.arg(bt) if rng.random() < 0.7 else self._vconst(f, bt, "1")
         b = f.arg(bt) if rng.random() < 0.7 else self._vconst(f, bt, "-1")
         r = f.fresh("r")
-        f.body.append(f"{r} = dq.vpdpbusd {acc}, {a}, {b} : {bt} into {at}")
+        f.body.append(f"{r} = dqx86.vpdpbusd {acc}, {a}, {b} : {bt} into {at}")
         return r, at, None
 
     def _vconst(self, f: Func, ty: str, v: str) -> str:
@@ -697,7 +697,7 @@ def make_case(index: int, seed: int, corpus: list[str], dictionary: list[str]) -
     if args is None:
         rows = rng.choice([1, 2, 3, 8, 0, -1])
         cols = rng.choice([16, 32, 48, 64, 8, 0, 17])
-        args = [f"--dq-linear-to-vnni=rows={rows} cols={cols}"]
+        args = [f"--convert-dq-to-vnni=rows={rows} cols={cols}"]
     return Case(index, kind, text, config, list(args))
 
 

@@ -1,4 +1,4 @@
-"""The AMX-INT8 kernel (dq-linear-to-amx) against PyTorch, bit for bit.
+"""The AMX-INT8 kernel (convert-dq-to-amx) against PyTorch, bit for bit.
 
 `dq-cpu-pipeline{kernel=amx}` forces the kernel; the process first asks Linux
 for the AMX tile state (dqmlir.amx.request_amx_permission), without which

@@ -1,8 +1,8 @@
-"""The AVX-512 VNNI kernel (dq-linear-to-vnni) against the portable path.
+"""The AVX-512 VNNI kernel (convert-dq-to-vnni) against the portable path.
 
-`dq-cpu-pipeline` uses the kernel on CPUs with avx512vnni (`vnni=auto`); the
+`dq-cpu-pipeline` uses the kernel on CPUs with avx512vnni (`kernel=auto`); the
 parity tests then compare it with PyTorch. Here it is compared bit for bit
-with the linalg path (`vnni=off`) on what PyTorch's modules do not reach:
+with the linalg path (`kernel=generic`) on what PyTorch's modules do not reach:
 symmetric and per-row activations, rank-0 weight scales with per-row
 activations, K and N around the register tile, empty and single rows. And
 the JIT's machine code must really use vpdpbusd.
@@ -48,9 +48,9 @@ def linear_source(k, n, rank, mode, granularity, per_channel, bias, seed):
 
 
 def compile_with(source, vnni, monkeypatch):
-    monkeypatch.setattr(dqir, "CPU_PIPELINE", f"builtin.module(dq-cpu-pipeline{{vnni={vnni}}})")
+    monkeypatch.setattr(dqir, "CPU_PIPELINE", f"builtin.module(dq-cpu-pipeline{{kernel={vnni}}})")
     c = dqmlir.compile_mlir(source)
-    assert ("vpdpbusd" in c.ir("llvm")) == (vnni == "on")
+    assert ("vpdpbusd" in c.ir("llvm")) == (vnni == "vnni")
     return c
 
 
@@ -61,7 +61,7 @@ def compile_with(source, vnni, monkeypatch):
 @pytest.mark.parametrize("k,n,rank", [(67, 37, 2), (4, 64, 3), (130, 144, 2), (9, 200, 4)])
 def test_same_as_linalg(k, n, rank, mode, granularity, per_channel, bias, monkeypatch):
     src = linear_source(k, n, rank, mode, granularity, per_channel, bias, seed=k * 7 + n)
-    fast, portable = (compile_with(src, v, monkeypatch) for v in ("on", "off"))
+    fast, portable = (compile_with(src, v, monkeypatch) for v in ("vnni", "generic"))
     torch.manual_seed(k + n)
     shapes = {2: [(0, k), (1, k), (5, k), (13, k)], 3: [(1, 1, k), (2, 3, k), (3, 0, k)],
               4: [(2, 1, 3, k), (1, 2, 2, k)]}[rank]
@@ -74,7 +74,7 @@ def test_jit_machine_code_has_vpdpbusd(tmp_path):
     src = linear_source(64, 48, 2, "asymmetric", "per_tensor", True, True, seed=1)
     with dqir.make_context():
         module = ir.Module.parse(src)
-        dqir.run_pipeline(module, "builtin.module(dq-cpu-pipeline{vnni=auto})")
+        dqir.run_pipeline(module, "builtin.module(dq-cpu-pipeline{kernel=auto})")
         engine = ExecutionEngine(module, opt_level=3)
         engine.dump_to_object_file(str(tmp_path / "jit.o"))
     import mlir

@@ -1,15 +1,10 @@
 //===- dq-opt.cpp - the dqmlir pass driver --------------------------------===//
 //
-// mlir-opt with the dq dialect and the dq passes and pipelines added.
+// mlir-opt with the dq dialects and the dq passes and pipelines added.
 //
 //===----------------------------------------------------------------------===//
 
-#include "lib/Conversion/DQToAMX/DQToAMX.h"
-#include "lib/Conversion/DQToLinalg/DQToLinalg.h"
-#include "lib/Conversion/DQToVNNI/DQToVNNI.h"
-#include "lib/Dialect/DQ/IR/DQDialect.h"
-#include "lib/Pipelines/CPUPipeline.h"
-#include "lib/Transforms/Passes.h"
+#include "lib/InitAll.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
@@ -19,16 +14,12 @@
 
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
-  mlir::dq::registerDQToLinalgPasses();
-  mlir::dq::registerDQToVNNIPasses();
-  mlir::dq::registerDQToAMXPasses();
-  mlir::dq::registerDQTransformsPasses();
-  mlir::dq::registerCPUPipeline();
+  mlir::dq::registerAllPasses();
 
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
-  registry.insert<mlir::dq::DQDialect>();
+  mlir::dq::registerAllDialects(registry);
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "dqmlir optimizer driver\n", registry));
 }

@@ -1,110 +1,55 @@
-//===- DQToAMX.cpp - the dq-linear-to-amx and dq-amx-to-llvm passes -------===//
+//===- DQToAMX.cpp - the convert-dq-to-amx pass ------===//
 
 #include "lib/Conversion/DQToAMX/DQToAMX.h"
 #include "lib/Dialect/DQ/IR/DQOps.h"
+#include "lib/Dialect/X86/IR/X86Dialect.h"
 
-#include "mlir/Conversion/LLVMCommon/ConversionTarget.h"
-#include "mlir/Conversion/LLVMCommon/TypeConverter.h"
 #include "mlir/Dialect/AMX/AMXDialect.h"
-#include "mlir/Dialect/AMX/Transforms.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
-#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/Dialect/SCF/Transforms/Patterns.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
-#include "mlir/Transforms/DialectConversion.h"
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
-#include "llvm/TargetParser/Host.h"
-
-#if defined(__linux__) && defined(__x86_64__)
-#include <sys/syscall.h>
-#include <unistd.h>
-#endif
 
 namespace mlir::dq {
-#define GEN_PASS_DEF_DQLINEARTOAMX
-#define GEN_PASS_DEF_DQAMXTOLLVM
+#define GEN_PASS_DEF_CONVERTDQTOAMX
 #include "lib/Conversion/DQToAMX/DQToAMX.h.inc"
 } // namespace mlir::dq
 
 using namespace mlir;
 
-bool dq::hostHasAMX() {
-  auto features = llvm::sys::getHostCPUFeatures();
-  // The epilogue and copies use 512-bit vectors; AMX CPUs all have them.
-  return features.lookup("amx-tile") && features.lookup("amx-int8") &&
-         features.lookup("avx512f") && features.lookup("avx512bw");
-}
-
-bool dq::processMayUseAMX() {
-#if defined(__linux__) && defined(__x86_64__)
-  // ARCH_GET_XCOMP_PERM: the extended features this process may use; the
-  // tile data (XFEATURE_XTILEDATA = 18) only after ARCH_REQ_XCOMP_PERM.
-  unsigned long long permitted = 0;
-  if (syscall(SYS_arch_prctl, 0x1022, &permitted) != 0)
-    return false;
-  return permitted & (1ull << 18);
-#else
-  return false;
-#endif
-}
-
 namespace {
-struct DQLinearToAMX : dq::impl::DQLinearToAMXBase<DQLinearToAMX> {
+struct ConvertDQToAMX : dq::impl::ConvertDQToAMXBase<ConvertDQToAMX> {
   using Base::Base;
 
   void runOnOperation() override {
-    // 8 tile registers: the accumulators, all tiles of the smaller side and
-    // one of the other (see AMXKernel::block).
-    // row-tiles 0 picks 1 or 2 per layer.
-    int64_t maxRows = rowTiles ? rowTiles : 2;
+    // row-tiles 0 picks up to kMaxAutoRowTiles per layer.
+    int64_t maxRows = rowTiles ? rowTiles : dq::kMaxAutoRowTiles;
     if (rowTiles < 0 || colTiles < 1 || vnniBelow < 0 || threads < 1 ||
         rowsPerThread < 0 || rowsBelowBytes < 0 ||
-        maxRows * colTiles + std::min<int64_t>(maxRows, colTiles) + 1 > 8) {
+        !dq::amxBlockFits(maxRows, colTiles)) {
       emitError(getOperation()->getLoc(),
-                "dq-linear-to-amx: needs col-tiles, threads >= 1, row-tiles, "
+                "convert-dq-to-amx: needs col-tiles, threads >= 1, row-tiles, "
                 "vnni-below, rows-per-thread, rows-below-bytes >= 0 and "
                 "row-tiles * col-tiles + min(row-tiles, col-tiles) + 1 <= 8 "
                 "(tile registers)");
       return signalPassFailure();
     }
+    dq::ConvertDQToAMXOptions options;
+    options.rowTiles = rowTiles;
+    options.colTiles = colTiles;
+    options.vnniBelow = vnniBelow;
+    options.threads = threads;
+    options.rowsPerThread = rowsPerThread;
+    options.rowsBelowBytes = rowsBelowBytes;
     RewritePatternSet patterns(&getContext());
-    dq::populateLinearToAMXPatterns(patterns, rowTiles, colTiles, vnniBelow,
-                                    threads, rowsPerThread, rowsBelowBytes);
-    // Non-constant weights stay for dq-lower-to-linalg; one walk suffices.
+    dq::populateLinearToAMXPatterns(patterns, options);
+    // Non-constant weights stay for convert-dq-to-linalg; one walk suffices.
     walkAndApplyPatterns(getOperation(), std::move(patterns));
   }
 };
 
-struct DQAMXToLLVM : dq::impl::DQAMXToLLVMBase<DQAMXToLLVM> {
-  void runOnOperation() override {
-    MLIRContext *ctx = &getContext();
-    bool hasAMX = false;
-    getOperation()->walk([&](Operation *op) {
-      if (isa<amx::AMXDialect>(op->getDialect())) {
-        hasAMX = true;
-        return WalkResult::interrupt();
-      }
-      return WalkResult::advance();
-    });
-    if (!hasAMX)
-      return;
-    LLVMTypeConverter converter(ctx);
-    RewritePatternSet patterns(ctx);
-    LLVMConversionTarget target(*ctx);
-    populateAMXLegalizeForLLVMExportPatterns(converter, patterns);
-    configureAMXLegalizeForExportTarget(target);
-    // Tiles carried by scf.for become !llvm.x86_amx iter_args.
-    scf::populateSCFStructuralTypeConversionsAndLegality(converter, patterns,
-                                                         target);
-    target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
-    if (failed(applyPartialConversion(getOperation(), target,
-                                      std::move(patterns))))
-      signalPassFailure();
-  }
-};
 } // namespace

@@ -17,22 +17,16 @@ namespace dq {
 /// VNNI micro-kernel on the same packed weights instead (0: never). With
 /// `threads` > 1 the work is split over them (scf.forall): by rows from
 /// `rowsPerThread` rows per thread, or at any row count for weights of at
-/// most `rowsBelowBytes`, else by panels (ParallelRows.h).
-void populateLinearToAMXPatterns(RewritePatternSet &patterns, int64_t rowTiles,
-                                 int64_t colTiles, int64_t vnniBelow,
-                                 int64_t threads = 1,
-                                 int64_t rowsPerThread = 128,
-                                 int64_t rowsBelowBytes = 1 << 20);
+/// most `rowsBelowBytes`, else by panels (LinearToAMX.cpp).
+void populateLinearToAMXPatterns(RewritePatternSet &patterns,
+                                 const ConvertDQToAMXOptions &options);
 
-/// Whether the host CPU has amx-tile and amx-int8 (it says nothing about the
-/// process's permission to use the tile state; see python/dqmlir/amx.py).
-bool hostHasAMX();
+/// Row tiles of a register block that row-tiles=0 may pick.
+inline constexpr int64_t kMaxAutoRowTiles = 2;
 
-/// Whether this process has been granted the AMX tile state (Linux
-/// arch_prctl(ARCH_GET_XCOMP_PERM) reports XFEATURE_XTILEDATA): the
-/// permission is per process, so a JIT in the same process that asked for it
-/// (python/dqmlir/amx.py) can run amx code. Always false elsewhere.
-bool processMayUseAMX();
+/// Whether a register block of `rowTiles` x `colTiles` accumulator tiles,
+/// with the A and B tiles it loads, fits the 8 tile registers.
+bool amxBlockFits(int64_t rowTiles, int64_t colTiles);
 
 #define GEN_PASS_REGISTRATION
 #include "lib/Conversion/DQToAMX/DQToAMX.h.inc"

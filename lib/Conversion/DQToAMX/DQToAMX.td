@@ -1,18 +1,18 @@
-//===- DQToAMX.td - dq.linear_dynamic to an AMX kernel ----*- tablegen -*-===//
+//===- DQToAMX.td - dq.linear_dynamic to an AMX kernel -----*- tablegen -*-===//
 
 #ifndef DQ_CONVERSION_DQTOAMX_TD
 #define DQ_CONVERSION_DQTOAMX_TD
 
 include "mlir/Pass/PassBase.td"
 
-def DQLinearToAMX : Pass<"dq-linear-to-amx"> {
+def ConvertDQToAMX : Pass<"convert-dq-to-amx"> {
   let summary = "Lower dq.linear_dynamic with constant weights to an "
                 "AMX-INT8 (tdpbusd) tile kernel";
   let description = [{
     Rewrites each `dq.linear_dynamic` whose weight is a constant into
     `dq.choose_qparams` + `dq.quantize` (lowered later by
-    `dq-lower-to-linalg`; the AMX path quantizes while it packs) and a tile kernel made of `scf.for`, `vector` and
-    upstream `amx` ops:
+    `convert-dq-to-linalg`; the AMX path quantizes while it packs) and a
+    tile kernel made of `scf.for`, `vector` and upstream `amx` ops:
 
     - a `dq.gelu` that is the linear's only user, or an elementwise add of a
       same-typed tensor (a residual) that is its only user besides
@@ -33,20 +33,21 @@ def DQLinearToAMX : Pass<"dq-linear-to-amx"> {
       B tiles, `amx.tile_muli %a zext, %b` = tdpbusd, u8 x s8 -> i32);
       remaining rows (< 16 * row-tiles) use blocks of one row tile;
     - inputs of fewer than `vnni-below` rows (a runtime `scf.if`) take the
-      `dq-linear-to-vnni` micro-kernel instead (lib/Conversion/DQToVNNI/
-      MicroKernel.h, reading the same packed weights as K/4 steps in groups
-      of 16): AMX would mostly multiply row padding, and its first tile
-      instruction after idling costs more than such a call's work;
+      `convert-dq-to-vnni` micro-kernel instead (lib/Kernels/MicroKernel.h,
+      reading the same packed weights as K/4 steps in groups of 16): AMX
+      would mostly multiply row padding, and its first tile instruction
+      after idling costs more than such a call's work;
     - the accumulators are stored to a small scratch buffer and dequantized
-      by the VNNI path's epilogue (lib/Conversion/DQToVNNI/Epilogue.h), row
-      by row, vectorized and bit-exact with PyTorch.
+      by the VNNI path's epilogue (lib/Kernels/Epilogue.h), row by row,
+      vectorized and bit-exact with PyTorch.
 
-    With `threads` > 1 and at least `rows-per-thread` rows per thread, the
-    rows are split into chunks (an `scf.forall` writing disjoint boxes of
-    rows of the result, ParallelRows.h): each chunk packs its own rows into
+    With `threads` > 1 and at least `rows-per-thread` rows per thread (any
+    number for weights of at most `rows-below-bytes`), the rows are split
+    into chunks (an `scf.forall` writing disjoint boxes of rows of the
+    result, lib/Kernels/ParallelRows.h): each chunk packs its own rows into
     its own tiles and multiplies them by all panels. With fewer rows, a
     first `scf.forall` packs the rows in chunks and a second splits the
-    panels as in `dq-linear-to-vnni` (disjoint column slices). Each chunk
+    panels as in `convert-dq-to-vnni` (disjoint column slices). Each chunk
     has its own accumulator scratch. AMX tile permission and configuration
     are per process and per function, so the outlined async tasks need
     nothing more.
@@ -56,6 +57,32 @@ def DQLinearToAMX : Pass<"dq-linear-to-amx"> {
     (arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA), see
     python/dqmlir/amx.py) or they raise SIGILL. `dq-cpu-pipeline` runs this
     pass only with `kernel=amx` or `kernel=auto` on such a host.
+
+    ```mlir
+    %y = dq.linear_dynamic %x, %w, %ws act asymmetric per_tensor
+        : tensor<?x64xf32>, tensor<16x64xi8>, tensor<f32> -> tensor<?x16xf32>
+    ```
+    becomes, in outline,
+    ```mlir
+    %packed = arith.constant dense_resource<dq_amx_weights> : tensor<1024xi8>
+    %wbuf = bufferization.to_buffer %packed read_only : tensor<1024xi8> to memref<1024xi8>
+    %s, %zp = dq.choose_qparams %x asymmetric per_tensor : ...
+    %y = scf.if %fewer_than_32_rows -> tensor<?x16xf32> {
+      // dq.quantize, then the VNNI micro-kernel (dqx86.vpdpbusd) on %packed
+    } else {
+      %acts = memref.alloc(%bytes) {alignment = 64 : i64} : memref<?xi8>
+      // quantize x into %acts, 16 floats at a time, in A-tile order
+      scf.for %m0 = ... step %c32 iter_args(%o = %empty) {  // register blocks
+        %c:2 = scf.for %kb = ... iter_args(%c0 = %zero, %c1 = %zero) {
+          %b = amx.tile_load %wbuf[%off], %c64 : memref<1024xi8> into !amx.tile<16x64xi8>
+          %a = amx.tile_load %acts[%aoff], %c64 : memref<?xi8> into !amx.tile<16x64xi8>
+          %n = amx.tile_muli %a zext, %b, %c0 : ... -> !amx.tile<16x16xi32>
+        }
+        amx.tile_store %scratch[%c0, %c0], %c#0 : memref<32x32xi32>, !amx.tile<16x16xi32>
+        // epilogue, row by row from %scratch
+      }
+    }
+    ```
   }];
   let options = [
     Option<"rowTiles", "row-tiles", "int64_t", /*default=*/"0",
@@ -86,28 +113,13 @@ def DQLinearToAMX : Pass<"dq-linear-to-amx"> {
     "::mlir::arith::ArithDialect",
     "::mlir::bufferization::BufferizationDialect",
     "::mlir::dq::DQDialect",
+    "::mlir::dq::x86::X86Dialect",
     "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect",
     "::mlir::vector::VectorDialect",
   ];
-}
-
-def DQAMXToLLVM : Pass<"dq-amx-to-llvm"> {
-  let summary = "Lower amx ops to LLVM intrinsics, tiles in scf loops included";
-  let description = [{
-    Applies upstream `populateAMXLegalizeForLLVMExportPatterns` (the amx ops
-    become `llvm.x86.t*.internal` intrinsics, `!amx.tile` becomes
-    `!llvm.x86_amx`) together with the structural type conversion of `scf`
-    ops, so accumulator tiles carried by `scf.for` iter_args are converted
-    too (`convert-vector-to-llvm{enable-amx}` converts the ops only, leaving
-    tile-typed loop values that nothing later can convert). Runs after
-    bufferization, before `convert-scf-to-cf`; memref and index operands are
-    bridged with unrealized casts that the later LLVM conversions resolve.
-    LLVM inserts the tile configuration (ldtilecfg) itself.
-  }];
-  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
 #endif // DQ_CONVERSION_DQTOAMX_TD

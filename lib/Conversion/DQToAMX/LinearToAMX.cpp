@@ -16,15 +16,20 @@
 // cache while all rows stream past it. Tiles are 16 x 64 i8 (A, B) and
 // 16 x 16 i32 (C): one tile configuration for the whole function.
 //
-// With threads > 1, many rows (or any number, with small weights) are split
-// over the threads: each chunk packs and multiplies its own rows
-// (ParallelRows.h). Fewer rows split the panels
-// (lib/Conversion/DQToVNNI/ParallelPanels.h), each chunk with its own
-// scratch, after a first scf.forall has packed the rows in chunks.
+// The strategies, each a part of AMXKernel below:
+// - register blocking (block, rowBlocks, panel): the loops above;
+// - few rows (vnniRows): the VNNI micro-kernel on the same packed weights;
+// - panel split (emitPanelSplit): all rows packed, then multiplied by the
+//   panels; with threads > 1 (and few rows) a first scf.forall packs the
+//   rows in chunks and a second splits the panels (ParallelPanels.h), each
+//   chunk with its own scratch;
+// - row split (emitRowSplit): with threads > 1 and many rows (or any number,
+//   with small weights), each chunk packs and multiplies its own rows
+//   (ParallelRows.h).
 //
 // The kernel is emitted before bufferization like the VNNI one: q, the
 // output and the column operands stay tensors (the epilogue is shared with
-// dq-linear-to-vnni); only what amx ops touch is a memref: the padded
+// convert-dq-to-vnni); only what amx ops touch is a memref: the padded
 // activations (memref.alloc, freed by the deallocation pipeline), the
 // packed weights (bufferization.to_buffer of their constant) and the
 // accumulator scratch (memref.alloca).
@@ -32,36 +37,77 @@
 //===----------------------------------------------------------------------===//
 
 #include "lib/Conversion/DQToAMX/DQToAMX.h"
-#include "lib/Conversion/DQToAMX/PackAMXWeights.h"
-#include "lib/Conversion/DQToAMX/ParallelRows.h"
-#include "lib/Conversion/DQToLinalg/DQToLinalg.h"
-#include "lib/Conversion/DQToLinalg/Utils.h"
-#include "lib/Conversion/DQToVNNI/Epilogue.h"
-#include "lib/Conversion/DQToVNNI/FuseEpilogue.h"
-#include "lib/Conversion/DQToVNNI/MicroKernel.h"
-#include "lib/Conversion/DQToVNNI/PackWeights.h"
-#include "lib/Conversion/DQToVNNI/ParallelPanels.h"
-#include "lib/Dialect/DQ/IR/DQOps.h"
+#include "lib/Conversion/DQToLinalg/Builders.h"
+#include "lib/Kernels/Epilogue.h"
+#include "lib/Kernels/LinearKernel.h"
+#include "lib/Kernels/MicroKernel.h"
+#include "lib/Kernels/PackWeights.h"
+#include "lib/Kernels/ParallelPanels.h"
+#include "lib/Kernels/ParallelRows.h"
+#include "lib/Utils/Utils.h"
 
 #include "mlir/Dialect/AMX/AMXDialect.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
-#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
-#include "mlir/IR/PatternMatch.h"
 
 using namespace mlir;
 using namespace mlir::dq;
 
 namespace {
+
+/// Tile registers (tmm0 - tmm7).
+constexpr int64_t kTileRegisters = 8;
+/// Rows of an A tile (activations) and of a C tile (accumulators).
+constexpr int64_t kTileRows = 16;
+/// Bytes of a tile row: the 64 k of one K block (A), or 4 k of 16 columns
+/// (B). K is padded to a multiple of it.
+constexpr int64_t kTileRowBytes = 64;
+/// Bytes of an A or B tile; a B tile is contiguous in the packed weights.
+constexpr int64_t kTileBytes = kTileRows * kTileRowBytes;
+/// Columns of a B tile and of a C tile (16 i32 accumulators a row).
+constexpr int64_t kTileCols = 16;
+/// The vpdpbusd steps (4 k each) in one B tile row: how the VNNI
+/// micro-kernel reads the AMX packing (emitDotTile's kGroup).
+constexpr int64_t kKStepsPerTileRow = kTileRowBytes / 4;
+/// f32 lanes of an AVX-512 vector: activations are quantized 16 at a time.
+constexpr int64_t kLanes = 16;
+/// Rows of the VNNI micro-kernel's register tile on few rows (then single
+/// rows).
+constexpr int64_t kVNNIRows = 4;
+/// Alignment of the packed activations and the accumulator scratch: a cache
+/// line, which the tile loads and stores and the 64-byte vectors want.
+constexpr int64_t kAlignment = 64;
+/// A row split needs its split dim to divide evenly by the threads, or to
+/// give each thread at least this many entries (then the chunks differ by
+/// at most one entry in 8: 3 x 128 rows on 2 threads is uneven and short,
+/// and splits the panels instead).
+constexpr int64_t kMinEntriesPerThread = 8;
+
+/// Row tiles of a register block when the option leaves it open (0). Two
+/// reuse each B tile twice; one halves the rows an epilogue writes per
+/// block, which pays where the epilogue weighs most, K small and output rows
+/// far apart (N >= 3072: 12 KB, all in the same L1 sets): 768 x 3072 at
+/// M = 512 took 10-14% less time, 128 rows 5% less; 768 x 768 and
+/// 384 x 1536 were 3-8% faster at 512 rows but 5% slower at 128, and
+/// K >= 1536 was slower (3072 x 768: 12-18%).
+int64_t autoRowTiles(int64_t k, int64_t n) {
+  constexpr int64_t kMaxShallowK = 768, kMinWideN = 3072;
+  return k <= kMaxShallowK && n >= kMinWideN ? 1 : kMaxAutoRowTiles;
+}
+
 /// Emits the loops of one dq.linear_dynamic's AMX kernel.
 struct AMXKernel {
   /// Its `q` is set only while the VNNI rows are emitted.
   KernelContext kc;
+  const ConvertDQToAMXOptions &options;
+  int64_t n, k;
   int64_t rowTiles, colTiles, kBlocks;
+  /// Packed widths: N padded to 16, K to 64.
+  int64_t n16, k64;
   SmallVector<Value> leadDims;
   Value numRows;
   /// memref<?xi8> (tiles, see above), memref<bytes x i8>,
@@ -73,6 +119,12 @@ struct AMXKernel {
   /// 0 (`numRows` is the chunk's), and `out`'s leading sizes.
   Value firstRow = nullptr;
   SmallVector<Value> outDims;
+  /// The empty result tensor, and (threads > 1) whether the input is large
+  /// enough to split at run time.
+  Value empty, parallel;
+
+  //===--- Activations ---------------------------------------------------===//
+
   /// The input's index of (the chunk's) row m.
   RowIndex inputRow(ImplicitLocOpBuilder &b, Value m) {
     if (firstRow)
@@ -90,15 +142,27 @@ struct AMXKernel {
   Value actsOffset(ImplicitLocOpBuilder &b, Value m, Value k) {
     Value tile = arith::AddIOp::create(
         b,
-        arith::MulIOp::create(b,
-                              arith::DivUIOp::create(b, m, constIndex(b, 16)),
-                              constIndex(b, kBlocks)),
-        arith::DivUIOp::create(b, k, constIndex(b, 64)));
+        arith::MulIOp::create(
+            b, arith::DivUIOp::create(b, m, constIndex(b, kTileRows)),
+            constIndex(b, kBlocks)),
+        arith::DivUIOp::create(b, k, constIndex(b, kTileRowBytes)));
     return arith::AddIOp::create(
-        b, arith::MulIOp::create(b, tile, constIndex(b, 1024)),
-        arith::MulIOp::create(b,
-                              arith::RemUIOp::create(b, m, constIndex(b, 16)),
-                              constIndex(b, 64)));
+        b, arith::MulIOp::create(b, tile, constIndex(b, kTileBytes)),
+        arith::MulIOp::create(
+            b, arith::RemUIOp::create(b, m, constIndex(b, kTileRows)),
+            constIndex(b, kTileRowBytes)));
+  }
+
+  /// A for `numRows` rows (padded to 16: the last row tile's extra rows are
+  /// never stored).
+  void allocActs(ImplicitLocOpBuilder &b) {
+    Value paddedRows = arith::MulIOp::create(
+        b, arith::CeilDivUIOp::create(b, numRows, constIndex(b, kTileRows)),
+        constIndex(b, kTileRows));
+    acts = memref::AllocOp::create(
+        b, MemRefType::get({ShapedType::kDynamic}, b.getI8Type()),
+        ValueRange{arith::MulIOp::create(b, paddedRows, constIndex(b, k64))},
+        b.getI64IntegerAttr(kAlignment));
   }
 
   /// Rows [0, numRows) split into `chunks` ranges, packed in parallel (an
@@ -124,8 +188,8 @@ struct AMXKernel {
   /// meet zero weights.
   void packActivations(ImplicitLocOpBuilder &b, Value rowLo, Value rowHi) {
     Type f32 = b.getF32Type(), i8 = b.getI8Type();
-    auto fType = VectorType::get({16}, f32);
-    auto bType = VectorType::get({16}, i8);
+    auto fType = VectorType::get({kLanes}, f32);
+    auto bType = VectorType::get({kLanes}, i8);
     int32_t lo = kc.symmetric ? -128 : 0, hi = kc.symmetric ? 127 : 255;
     Value flip;
     if (kc.symmetric)
@@ -150,11 +214,12 @@ struct AMXKernel {
                     Value k, bool tail, std::pair<Value, Value> qp) {
       Value base = actsOffset(ib, m, k);
       Value pad = arith::ConstantOp::create(ib, ib.getF32FloatAttr(0.0f));
-      int64_t k0 = tail ? kc.k / 64 * 64 : 0;
-      for (int64_t j = 0; j < 4; ++j) {
+      int64_t k0 = tail ? kc.k / kTileRowBytes * kTileRowBytes : 0;
+      for (int64_t j = 0; j < kTileRowBytes / kLanes; ++j) {
         Value at =
-            j ? arith::AddIOp::create(ib, base, constIndex(ib, 16 * j)) : base;
-        if (tail && k0 + 16 * j >= kc.k) { // all padding
+            j ? arith::AddIOp::create(ib, base, constIndex(ib, kLanes * j))
+              : base;
+        if (tail && k0 + kLanes * j >= kc.k) { // all padding
           vector::StoreOp::create(
               ib,
               arith::ConstantOp::create(
@@ -163,9 +228,9 @@ struct AMXKernel {
           continue;
         }
         SmallVector<Value> idx(row);
-        idx.push_back(j ? arith::AddIOp::create(ib, k, constIndex(ib, 16 * j))
-                        : k);
-        bool bounds[] = {!tail || k0 + 16 * (j + 1) <= kc.k};
+        idx.push_back(
+            j ? arith::AddIOp::create(ib, k, constIndex(ib, kLanes * j)) : k);
+        bool bounds[] = {!tail || k0 + kLanes * (j + 1) <= kc.k};
         Value x = vector::TransferReadOp::create(ib, fType, kc.input, idx, pad,
                                                  bounds);
         Value q = arith::TruncIOp::create(
@@ -175,7 +240,7 @@ struct AMXKernel {
         vector::StoreOp::create(ib, q, acts, ValueRange{at});
       }
     };
-    int64_t fullBlocks = kc.k / 64;
+    int64_t fullBlocks = kc.k / kTileRowBytes;
     scf::ForOp::create(
         b, rowLo, rowHi, constIndex(b, 1), ValueRange{},
         [&](OpBuilder &nb, Location loc, Value m, ValueRange) {
@@ -185,17 +250,30 @@ struct AMXKernel {
               kc.perRow ? qparams(ib, row) : tensorQParams;
           if (fullBlocks > 0)
             scf::ForOp::create(
-                ib, constIndex(ib, 0), constIndex(ib, fullBlocks * 64),
-                constIndex(ib, 64), ValueRange{},
+                ib, constIndex(ib, 0),
+                constIndex(ib, fullBlocks * kTileRowBytes),
+                constIndex(ib, kTileRowBytes), ValueRange{},
                 [&](OpBuilder &nb2, Location loc2, Value k, ValueRange) {
                   ImplicitLocOpBuilder ib2(loc2, nb2);
                   pack(ib2, row, m, k, false, qp);
                   scf::YieldOp::create(ib2);
                 });
-          if (kc.k % 64 != 0)
-            pack(ib, row, m, constIndex(ib, fullBlocks * 64), true, qp);
+          if (kc.k % kTileRowBytes != 0)
+            pack(ib, row, m, constIndex(ib, fullBlocks * kTileRowBytes), true,
+                 qp);
           scf::YieldOp::create(ib);
         });
+  }
+
+  //===--- Register blocking ---------------------------------------------===//
+
+  /// An accumulator scratch of one register block.
+  Value newScratch(ImplicitLocOpBuilder &b) {
+    return memref::AllocaOp::create(
+        b,
+        MemRefType::get({kTileRows * rowTiles, kTileCols * colTiles},
+                        b.getI32Type()),
+        ValueRange{}, b.getI64IntegerAttr(kAlignment));
   }
 
   /// One register block: rows m0 .. m0 + 16 mt, the `nt` column tiles of the
@@ -203,30 +281,33 @@ struct AMXKernel {
   Value block(ImplicitLocOpBuilder &b, Value m0, int64_t mt, Value n0,
               int64_t nt, bool masked, const ColumnOperands &cols, Value out) {
     Type i8 = b.getI8Type(), i32 = b.getI32Type();
-    auto abType = amx::TileType::get({16, 64}, i8);
-    auto cType = amx::TileType::get({16, 16}, i32);
+    auto abType = amx::TileType::get({kTileRows, kTileRowBytes}, i8);
+    auto cType = amx::TileType::get({kTileRows, kTileCols}, i32);
     SmallVector<Value> acc;
     for (int64_t t = 0; t < mt * nt; ++t)
       acc.push_back(amx::TileZeroOp::create(b, cType));
-    Value panelBase = arith::MulIOp::create(b, n0, constIndex(b, 64 * kBlocks));
+    Value panelBase =
+        arith::MulIOp::create(b, n0, constIndex(b, kTileRowBytes * kBlocks));
     auto kLoop = scf::ForOp::create(
         b, constIndex(b, 0), constIndex(b, kBlocks), constIndex(b, 1), acc,
         [&](OpBuilder &nb, Location loc, Value kb, ValueRange iter) {
           ImplicitLocOpBuilder ib(loc, nb);
-          Value k = arith::MulIOp::create(ib, kb, constIndex(ib, 64));
+          Value k =
+              arith::MulIOp::create(ib, kb, constIndex(ib, kTileRowBytes));
           Value bBase = arith::AddIOp::create(
               ib, panelBase,
-              arith::MulIOp::create(ib, kb, constIndex(ib, nt * 1024)));
-          Value stride = constIndex(ib, 64);
+              arith::MulIOp::create(ib, kb, constIndex(ib, nt * kTileBytes)));
+          Value stride = constIndex(ib, kTileRowBytes);
           auto loadA = [&](int64_t i) -> Value {
-            Value m = arith::AddIOp::create(ib, m0, constIndex(ib, 16 * i));
+            Value m =
+                arith::AddIOp::create(ib, m0, constIndex(ib, kTileRows * i));
             return amx::TileLoadOp::create(ib, abType, acts,
                                            ValueRange{actsOffset(ib, m, k)},
                                            stride);
           };
           auto loadB = [&](int64_t j) -> Value {
-            Value off =
-                arith::AddIOp::create(ib, bBase, constIndex(ib, j * 1024));
+            Value off = arith::AddIOp::create(
+                ib, bBase, constIndex(ib, j * kTileBytes));
             return amx::TileLoadOp::create(ib, abType, weights, ValueRange{off},
                                            stride);
           };
@@ -238,7 +319,7 @@ struct AMXKernel {
                 /*isZextRhs=*/false);
           };
           // Keep the fewest tiles live: mt * nt accumulators plus all tiles
-          // of the smaller side and one of the other (<= 8 registers).
+          // of the smaller side and one of the other (amxBlockFits).
           if (nt <= mt) {
             SmallVector<Value> w;
             for (int64_t j = 0; j < nt; ++j)
@@ -262,14 +343,15 @@ struct AMXKernel {
         });
     for (int64_t i = 0; i < mt; ++i)
       for (int64_t j = 0; j < nt; ++j)
-        amx::TileStoreOp::create(
-            b, scratch,
-            ValueRange{constIndex(b, 16 * i), constIndex(b, 16 * j)},
-            kLoop.getResult(i * nt + j));
+        amx::TileStoreOp::create(b, scratch,
+                                 ValueRange{constIndex(b, kTileRows * i),
+                                            constIndex(b, kTileCols * j)},
+                                 kLoop.getResult(i * nt + j));
 
     // The block's valid rows, dequantized one by one from the scratch.
-    Value valid = arith::MinUIOp::create(
-        b, arith::SubIOp::create(b, numRows, m0), constIndex(b, 16 * mt));
+    Value valid =
+        arith::MinUIOp::create(b, arith::SubIOp::create(b, numRows, m0),
+                               constIndex(b, kTileRows * mt));
     auto rowLoop = scf::ForOp::create(
         b, constIndex(b, 0), valid, constIndex(b, 1), ValueRange{out},
         [&](OpBuilder &nb, Location loc, Value r, ValueRange iter) {
@@ -278,9 +360,9 @@ struct AMXKernel {
           RowIndex row = inputRow(ib, m);
           SmallVector<Value> accs;
           for (int64_t v = 0; v < nt; ++v)
-            accs.push_back(
-                vector::LoadOp::create(ib, VectorType::get({16}, i32), scratch,
-                                       ValueRange{r, constIndex(ib, 16 * v)}));
+            accs.push_back(vector::LoadOp::create(
+                ib, VectorType::get({kTileCols}, i32), scratch,
+                ValueRange{r, constIndex(ib, kTileCols * v)}));
           scf::YieldOp::create(ib, emitEpilogue(ib, kc, cols, {row}, accs, n0,
                                                 nt, masked, iter[0], outN0,
                                                 outRow(ib, m)));
@@ -289,11 +371,11 @@ struct AMXKernel {
   }
 
   /// A loop of blocks of `mt` row tiles over rows [lb, ub).
-  Value rowLoop(ImplicitLocOpBuilder &b, Value lb, Value ub, int64_t mt,
-                Value n0, int64_t nt, bool masked, const ColumnOperands &cols,
-                Value out) {
+  Value rowBlocks(ImplicitLocOpBuilder &b, Value lb, Value ub, int64_t mt,
+                  Value n0, int64_t nt, bool masked, const ColumnOperands &cols,
+                  Value out) {
     return scf::ForOp::create(
-               b, lb, ub, constIndex(b, 16 * mt), ValueRange{out},
+               b, lb, ub, constIndex(b, kTileRows * mt), ValueRange{out},
                [&](OpBuilder &nb, Location loc, Value m0, ValueRange iter) {
                  ImplicitLocOpBuilder ib(loc, nb);
                  scf::YieldOp::create(
@@ -302,298 +384,247 @@ struct AMXKernel {
         .getResult(0);
   }
 
-  /// Few rows: the VNNI micro-kernel (blocks of 4 rows, then single rows)
-  /// on the same packed weights, read as K/4 steps in groups of 16.
+  //===--- Few rows: the VNNI micro-kernel -------------------------------===//
+
+  /// Rows [lb, ub) in register tiles of `step` rows of the VNNI
+  /// micro-kernel, on the same packed weights read as K/4 steps in groups
+  /// of 16.
   Value vnniRows(ImplicitLocOpBuilder &b, Value lb, Value ub, int64_t step,
                  Value n0, int64_t nt, bool masked, const ColumnOperands &cols,
                  Value out) {
-    Value panelBase = arith::MulIOp::create(b, n0, constIndex(b, 64 * kBlocks));
-    return scf::ForOp::create(
-               b, lb, ub, constIndex(b, step), ValueRange{out},
-               [&](OpBuilder &nb, Location loc, Value m, ValueRange iter) {
-                 ImplicitLocOpBuilder ib(loc, nb);
-                 SmallVector<RowIndex> tileRows;
-                 for (int64_t i = 0; i < step; ++i)
-                   tileRows.push_back(delinearizeRow(
-                       ib,
-                       i ? arith::AddIOp::create(ib, m, constIndex(ib, i)) : m,
-                       leadDims));
-                 SmallVector<Value> accs = emitDotTile(ib, kc, tileRows,
-                                                       panelBase, nt, 16);
-                 scf::YieldOp::create(ib, emitEpilogue(ib, kc, cols, tileRows,
-                                                       accs, n0, nt, masked,
-                                                       iter[0], outN0));
-               })
-        .getResult(0);
+    Value panelBase =
+        arith::MulIOp::create(b, n0, constIndex(b, kTileRowBytes * kBlocks));
+    return emitRowTiles(b, kc, leadDims, lb, ub, step, panelBase,
+                        kKStepsPerTileRow, n0, nt, masked, cols, out, outN0);
   }
 
-  /// All rows times the panel of `nt` column tiles at column n0.
+  //===--- Panels --------------------------------------------------------===//
+
+  /// All rows times the panel of `nt` column tiles at column n0: blocks of
+  /// `rowTiles` row tiles, then single row tiles (`vnni`: blocks of 4 rows,
+  /// then single rows, of the VNNI micro-kernel).
   Value panel(ImplicitLocOpBuilder &b, Value n0, int64_t nt, bool masked,
               bool vnni, Value out) {
     ColumnOperands cols = loadColumnOperands(b, kc, n0, nt, masked);
     if (vnni) {
       Value full = arith::SubIOp::create(
-          b, numRows, arith::RemUIOp::create(b, numRows, constIndex(b, 4)));
-      out = vnniRows(b, constIndex(b, 0), full, 4, n0, nt, masked, cols, out);
+          b, numRows,
+          arith::RemUIOp::create(b, numRows, constIndex(b, kVNNIRows)));
+      out = vnniRows(b, constIndex(b, 0), full, kVNNIRows, n0, nt, masked, cols,
+                     out);
       return vnniRows(b, full, numRows, 1, n0, nt, masked, cols, out);
     }
     Value zero = constIndex(b, 0);
     if (rowTiles == 1)
-      return rowLoop(b, zero, numRows, 1, n0, nt, masked, cols, out);
+      return rowBlocks(b, zero, numRows, 1, n0, nt, masked, cols, out);
     Value fullRows = arith::SubIOp::create(
         b, numRows,
-        arith::RemUIOp::create(b, numRows, constIndex(b, 16 * rowTiles)));
-    out = rowLoop(b, zero, fullRows, rowTiles, n0, nt, masked, cols, out);
-    return rowLoop(b, fullRows, numRows, 1, n0, nt, masked, cols, out);
+        arith::RemUIOp::create(b, numRows,
+                               constIndex(b, kTileRows * rowTiles)));
+    out = rowBlocks(b, zero, fullRows, rowTiles, n0, nt, masked, cols, out);
+    return rowBlocks(b, fullRows, numRows, 1, n0, nt, masked, cols, out);
+  }
+
+  /// All panels into `out`: the full panels inside [0, N), in chunks of an
+  /// scf.forall when `splitPanels` (ParallelPanels.h), then at most one
+  /// narrower last panel, which stores masked if it reaches into the padding
+  /// of N to 16.
+  Value allPanels(ImplicitLocOpBuilder &b, bool vnni, Value out,
+                  Value splitPanels) {
+    int64_t cols = kTileCols * colTiles, innerPanels = n / cols;
+    auto panels = [&](ImplicitLocOpBuilder &rb, Value lb, Value ub,
+                      Value chunkN0, Value slice) -> Value {
+      outN0 = chunkN0;
+      // Each thread stores its accumulators to its own scratch.
+      if (chunkN0 && !vnni)
+        scratch = newScratch(rb);
+      return scf::ForOp::create(
+                 rb, lb, ub, constIndex(rb, cols), ValueRange{slice},
+                 [&](OpBuilder &nb, Location loc, Value n0, ValueRange iter) {
+                   ImplicitLocOpBuilder ib(loc, nb);
+                   scf::YieldOp::create(
+                       ib, panel(ib, n0, colTiles, false, vnni, iter[0]));
+                 })
+          .getResult(0);
+    };
+    Value scratchHere = scratch;
+    out = emitPanels(b, out, innerPanels, cols,
+                     splitPanels ? options.threads : 1, splitPanels, panels);
+    outN0 = nullptr;
+    scratch = scratchHere;
+    if (int64_t n0 = innerPanels * cols; n0 < n)
+      out = panel(b, constIndex(b, n0), std::min(cols, n16 - n0) / kTileCols,
+                  /*masked=*/n % kTileCols != 0, vnni, out);
+    return out;
+  }
+
+  //===--- Strategies over threads ---------------------------------------===//
+
+  /// All rows, packed then multiplied by the panels, each in `chunks` chunks
+  /// (null: sequentially, one loop each).
+  Value emitPanelSplit(ImplicitLocOpBuilder &b, Value chunks) {
+    allocActs(b);
+    packActivations(b, chunks);
+    return allPanels(b, /*vnni=*/false, empty, chunks ? parallel : Value());
+  }
+
+  /// Chunks of rows (`split`), each packed and multiplied by all panels.
+  Value emitRowSplit(ImplicitLocOpBuilder &b, const RowSplit &split,
+                     Value chunks) {
+    Value allRows = numRows, sharedScratch = scratch;
+    return emitRowChunks(
+        b, empty, split, chunks,
+        [&](ImplicitLocOpBuilder &cb, Value first, Value count,
+            ArrayRef<Value> sliceDims, Value slice) {
+          firstRow = first;
+          numRows = count;
+          outDims.assign(sliceDims.begin(), sliceDims.end());
+          scratch = newScratch(cb);
+          allocActs(cb);
+          packActivations(cb, Value());
+          Value result = allPanels(cb, /*vnni=*/false, slice, Value());
+          firstRow = nullptr;
+          numRows = allRows;
+          scratch = sharedScratch;
+          return result;
+        });
+  }
+
+  /// The AMX tiles on all rows: sequential, or split over the threads by
+  /// rows or by panels (decided at run time).
+  Value emitTiles(ImplicitLocOpBuilder &b) {
+    if (!parallel)
+      return emitPanelSplit(b, Value());
+    int64_t threads = options.threads;
+    Value chunks = arith::SelectOp::create(b, parallel, constIndex(b, threads),
+                                           constIndex(b, 1));
+    if (leadDims.empty()) // a rank-1 input is one row
+      return emitPanelSplit(b, chunks);
+    RowSplit split = splitRows(b, leadDims);
+    // Rows where each thread gets rowsPerThread (any number when the
+    // weights are at most rowsBelowBytes: reading them twice costs
+    // little) and the split dim divides evenly (or nearly: at least 8
+    // entries per thread).
+    int64_t minRows = k * n <= options.rowsBelowBytes
+                          ? 0
+                          : options.rowsPerThread * threads;
+    Value byRows = arith::OrIOp::create(
+        b,
+        arith::CmpIOp::create(
+            b, arith::CmpIPredicate::eq,
+            arith::RemUIOp::create(b, split.size, constIndex(b, threads)),
+            constIndex(b, 0)),
+        arith::CmpIOp::create(b, arith::CmpIPredicate::uge, split.size,
+                              constIndex(b, kMinEntriesPerThread * threads)));
+    if (minRows > 0)
+      byRows = arith::AndIOp::create(
+          b,
+          arith::CmpIOp::create(b, arith::CmpIPredicate::uge, numRows,
+                                constIndex(b, minRows)),
+          byRows);
+    auto ifOp = scf::IfOp::create(
+        b, byRows,
+        [&](OpBuilder &nb, Location loc) {
+          ImplicitLocOpBuilder ib(loc, nb);
+          scf::YieldOp::create(ib, emitRowSplit(ib, split, chunks));
+        },
+        [&](OpBuilder &nb, Location loc) {
+          ImplicitLocOpBuilder ib(loc, nb);
+          scf::YieldOp::create(ib, emitPanelSplit(ib, chunks));
+        });
+    return ifOp.getResult(0);
+  }
+
+  /// The kernel: fewer rows than `vnni-below` take the VNNI micro-kernel
+  /// (AMX would mostly multiply padding, and its first instruction after
+  /// idling costs more than the work), the others the AMX tiles.
+  Value emit(ImplicitLocOpBuilder &b, LinearDynamicOp op) {
+    if (options.vnniBelow == 0)
+      return emitTiles(b);
+    Value few = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, numRows,
+                                      constIndex(b, options.vnniBelow));
+    auto ifOp = scf::IfOp::create(
+        b, few,
+        [&](OpBuilder &nb, Location loc) {
+          ImplicitLocOpBuilder ib(loc, nb);
+          kc.q = quantizeInput(ib, op, kc.scale, kc.zeroPoint);
+          Value vnniOut = allPanels(ib, /*vnni=*/true, empty, parallel);
+          kc.q = nullptr;
+          scf::YieldOp::create(ib, vnniOut);
+        },
+        [&](OpBuilder &nb, Location loc) {
+          ImplicitLocOpBuilder ib(loc, nb);
+          scf::YieldOp::create(ib, emitTiles(ib));
+        });
+    return ifOp.getResult(0);
   }
 };
 
-/// Row tiles of a register block when the option leaves it open (0). Two
-/// reuse each B tile twice; one halves the rows an epilogue writes per
-/// block, which pays where the epilogue weighs most, K small and output rows
-/// far apart (N >= 3072: 12 KB, all in the same L1 sets): 768 x 3072 at
-/// M = 512 took 10-14% less time, 128 rows 5% less; 768 x 768 and
-/// 384 x 1536 were 3-8% faster at 512 rows but 5% slower at 128, and
-/// K >= 1536 was slower (3072 x 768: 12-18%).
-static int64_t autoRowTiles(int64_t k, int64_t n) {
-  return k <= 768 && n >= 3072 ? 1 : 2;
-}
+struct LinearToAMX : LinearKernelPattern<LinearToAMX> {
+  LinearToAMX(MLIRContext *ctx, const ConvertDQToAMXOptions &options)
+      : LinearKernelPattern(ctx), options(options) {}
 
-struct LinearToAMX : OpRewritePattern<LinearDynamicOp> {
-  LinearToAMX(MLIRContext *ctx, int64_t rowTiles, int64_t colTiles,
-              int64_t vnniBelow, int64_t threads, int64_t rowsPerThread,
-              int64_t rowsBelowBytes)
-      : OpRewritePattern(ctx), rowTiles(rowTiles), colTiles(colTiles),
-        vnniBelow(vnniBelow), threads(threads), rowsPerThread(rowsPerThread),
-        rowsBelowBytes(rowsBelowBytes) {}
-
-  LogicalResult matchAndRewrite(LinearDynamicOp op,
-                                PatternRewriter &rewriter) const override {
-    if (fusableUser(op))
-      return rewriter.notifyMatchFailure(op, "fused with its user");
-    return rewrite(op, rewriter, FusedUser());
+  /// K padded to a whole number of tile rows.
+  int64_t packedColumnBytes(int64_t k) const {
+    return llvm::alignTo(k, kTileRowBytes);
   }
 
-  /// The kernel of `op` at the rewriter's insertion point; with `fused`, the
-  /// epilogue applies that user and the kernel replaces it (and `op`).
-  LogicalResult rewrite(LinearDynamicOp op, PatternRewriter &rewriter,
-                        FusedUser fused) const {
-    auto xType = op.getInput().getType();
-    auto wType = op.getWeight().getType();
-    if (!wType.hasStaticShape() || xType.isDynamicDim(xType.getRank() - 1))
-      return rewriter.notifyMatchFailure(op, "needs static N and K");
-    int64_t n = wType.getDimSize(0), k = wType.getDimSize(1);
-    // Packing copies the (padded) weight at compile time: leave absurd sizes
-    // (a huge splat) to dq-lower-to-linalg. 1 GiB is far above any layer.
-    int64_t n16 = llvm::alignTo(n, 16), k64 = llvm::alignTo(k, 64);
-    if (k64 > 0 && n16 > (int64_t(1) << 30) / k64)
-      return rewriter.notifyMatchFailure(op, "weight too large to pack");
-    std::optional<SmallVector<int8_t>> weight =
-        readConstantWeight(op.getWeight());
-    if (!weight)
-      return rewriter.notifyMatchFailure(op, "weight is not a constant");
-    // Matched: from here on the IR changes.
-    if (fused)
-      replaceDimUsers(op, rewriter);
+  Value emitKernel(ImplicitLocOpBuilder &b, LinearDynamicOp op,
+                   ArrayRef<int8_t> weight, const FusedUser &fused) const {
+    int64_t n = op.getWeight().getType().getDimSize(0);
+    int64_t k = op.getWeight().getType().getDimSize(1);
     PackedAMXWeights packed =
-        packAMXWeights(op.getContext(), *weight, n, k, colTiles);
-
-    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    MLIRContext *ctx = op.getContext();
+        packAMXWeights(op.getContext(), weight, n, k, options.colTiles);
     Value x = op.getInput();
-    bool perRow = op.getActGranularity() == Granularity::PerRow;
-    bool symmetric = op.getActMode() == QuantMode::Symmetric;
-    Type f32 = b.getF32Type(), i32 = b.getI32Type(), i8 = b.getI8Type();
 
-    // Runtime qparams and quantization, as dq-lower-to-linalg makes them.
-    // The AMX path quantizes as it packs; only the VNNI rows read q.
+    // Runtime qparams, as convert-dq-to-linalg makes them. The AMX path
+    // quantizes as it packs; only the VNNI rows read q.
     KernelContext kc = makeKernelContext(b, op, packed.data, packed.colsums,
                                          llvm::divideCeil(k, 4),
                                          /*quantize=*/false);
     kc.fused = fused;
 
     auto [leadDims, numRows] = leadingDims(b, x);
-    int64_t kBlocks = packed.k64 / 64;
     Value weights = bufferization::ToBufferOp::create(
-        b, MemRefType::get({packed.n16 * packed.k64}, i8), kc.packed,
-        /*read_only=*/true);
-    int64_t rt = rowTiles ? rowTiles : autoRowTiles(k, n);
-    auto newScratch = [&](ImplicitLocOpBuilder &sb) -> Value {
-      return memref::AllocaOp::create(
-          sb, MemRefType::get({16 * rt, 16 * colTiles}, i32), ValueRange{},
-          sb.getI64IntegerAttr(64));
-    };
-    Value scratch = newScratch(b);
+        b, MemRefType::get({packed.n16 * packed.k64}, b.getI8Type()),
+        kc.packed, /*read_only=*/true);
+    int64_t rowTiles =
+        options.rowTiles ? options.rowTiles : autoRowTiles(k, n);
     AMXKernel kernel{kc,
-                     rt,
-                     colTiles,
-                     kBlocks,
+                     options,
+                     n,
+                     k,
+                     rowTiles,
+                     options.colTiles,
+                     packed.k64 / kTileRowBytes,
+                     packed.n16,
+                     packed.k64,
                      leadDims,
-                     numRows,
-                     /*acts=*/nullptr,
-                     weights,
-                     scratch};
+                     numRows};
+    kernel.weights = weights;
+    kernel.scratch = kernel.newScratch(b);
 
-    SmallVector<OpFoldResult> outSizes = tensor::getMixedSizes(b, b.getLoc(), x);
+    SmallVector<OpFoldResult> outSizes =
+        tensor::getMixedSizes(b, b.getLoc(), x);
     outSizes.back() = b.getIndexAttr(n);
-    Value empty = tensor::EmptyOp::create(b, outSizes, f32);
-
-    // Full panels inside [0, N), then at most one narrower last panel, which
-    // stores masked if it reaches into the padding of N to 16.
-    int64_t cols = 16 * colTiles, innerPanels = n / cols;
-    Value parallel = threads > 1 ? worthThreads(b, numRows, k, n, threads)
-                                 : Value();
-    // Chunks of panels: the VNNI path's, and the AMX path's for few rows.
-    auto allPanels = [&](ImplicitLocOpBuilder &pb, bool vnni, Value out,
-                         Value splitPanels) {
-      auto panels = [&](ImplicitLocOpBuilder &rb, Value lb, Value ub,
-                        Value outN0, Value slice) -> Value {
-        kernel.outN0 = outN0;
-        // Each thread stores its accumulators to its own scratch.
-        if (outN0 && !vnni)
-          kernel.scratch = newScratch(rb);
-        return scf::ForOp::create(
-                   rb, lb, ub, constIndex(rb, cols), ValueRange{slice},
-                   [&](OpBuilder &nb, Location loc, Value n0, ValueRange iter) {
-                     ImplicitLocOpBuilder ib(loc, nb);
-                     scf::YieldOp::create(ib, kernel.panel(ib, n0, colTiles,
-                                                           false, vnni,
-                                                           iter[0]));
-                   })
-            .getResult(0);
-      };
-      Value scratchHere = kernel.scratch;
-      out = emitPanels(pb, out, innerPanels, cols, splitPanels ? threads : 1,
-                       splitPanels, panels);
-      kernel.outN0 = nullptr;
-      kernel.scratch = scratchHere;
-      if (int64_t n0 = innerPanels * cols; n0 < n)
-        out = kernel.panel(pb, constIndex(pb, n0),
-                           std::min(cols, packed.n16 - n0) / 16,
-                           /*masked=*/n % 16 != 0, vnni, out);
-      return out;
-    };
-    // A for kernel.numRows rows (padded to 16: the last row tile's extra
-    // rows are never stored).
-    auto allocActs = [&](ImplicitLocOpBuilder &pb) {
-      Value paddedRows = arith::MulIOp::create(
-          pb,
-          arith::CeilDivUIOp::create(pb, kernel.numRows, constIndex(pb, 16)),
-          constIndex(pb, 16));
-      kernel.acts = memref::AllocOp::create(
-          pb, MemRefType::get({ShapedType::kDynamic}, i8),
-          ValueRange{arith::MulIOp::create(pb, paddedRows,
-                                           constIndex(pb, packed.k64))},
-          pb.getI64IntegerAttr(64));
-    };
-    // All rows, packed then multiplied by the panels, in chunks of each
-    // when `chunks` (null: sequential).
-    auto amxPanels = [&](ImplicitLocOpBuilder &pb, Value chunks) {
-      allocActs(pb);
-      kernel.packActivations(pb, chunks);
-      return allPanels(pb, /*vnni=*/false, empty, chunks ? parallel : Value());
-    };
-    // Chunks of rows, each packed and multiplied by all panels.
-    auto amxRows = [&](ImplicitLocOpBuilder &pb, const RowSplit &split,
-                       Value chunks) {
-      return emitRowChunks(
-          pb, empty, split, chunks,
-          [&](ImplicitLocOpBuilder &cb, Value first, Value count,
-              ArrayRef<Value> sliceDims, Value slice) {
-            kernel.firstRow = first;
-            kernel.numRows = count;
-            kernel.outDims.assign(sliceDims.begin(), sliceDims.end());
-            kernel.scratch = newScratch(cb);
-            allocActs(cb);
-            kernel.packActivations(cb, Value());
-            Value result = allPanels(cb, /*vnni=*/false, slice, Value());
-            kernel.firstRow = nullptr;
-            kernel.numRows = numRows;
-            kernel.scratch = scratch;
-            return result;
-          });
-    };
-    auto amxPath = [&](ImplicitLocOpBuilder &pb) -> Value {
-      if (!parallel)
-        return amxPanels(pb, Value());
-      Value chunks = arith::SelectOp::create(
-          pb, parallel, constIndex(pb, threads), constIndex(pb, 1));
-      if (leadDims.empty()) // a rank-1 input is one row
-        return amxPanels(pb, chunks);
-      RowSplit split = splitRows(pb, leadDims);
-      // Rows where each thread gets rowsPerThread (any number when the
-      // weights are at most rowsBelowBytes: reading them twice costs
-      // little) and the split dim divides evenly (or nearly: at least 8
-      // entries per thread).
-      int64_t minRows = k * n <= rowsBelowBytes ? 0 : rowsPerThread * threads;
-      Value byRows = arith::OrIOp::create(
-          pb,
-          arith::CmpIOp::create(
-              pb, arith::CmpIPredicate::eq,
-              arith::RemUIOp::create(pb, split.size, constIndex(pb, threads)),
-              constIndex(pb, 0)),
-          arith::CmpIOp::create(pb, arith::CmpIPredicate::uge, split.size,
-                                constIndex(pb, 8 * threads)));
-      if (minRows > 0)
-        byRows = arith::AndIOp::create(
-            pb,
-            arith::CmpIOp::create(pb, arith::CmpIPredicate::uge, numRows,
-                                  constIndex(pb, minRows)),
-            byRows);
-      auto ifOp = scf::IfOp::create(
-          pb, byRows,
-          [&](OpBuilder &nb, Location loc) {
-            ImplicitLocOpBuilder ib(loc, nb);
-            scf::YieldOp::create(ib, amxRows(ib, split, chunks));
-          },
-          [&](OpBuilder &nb, Location loc) {
-            ImplicitLocOpBuilder ib(loc, nb);
-            scf::YieldOp::create(ib, amxPanels(ib, chunks));
-          });
-      return ifOp.getResult(0);
-    };
-
-    Value out;
-    if (vnniBelow > 0) {
-      // Fewer rows than a few tiles: AMX would mostly multiply padding, and
-      // its first instruction after idling costs more than the work.
-      Value few = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, numRows,
-                                        constIndex(b, vnniBelow));
-      auto ifOp = scf::IfOp::create(
-          b, few,
-          [&](OpBuilder &nb, Location loc) {
-            ImplicitLocOpBuilder ib(loc, nb);
-            kernel.kc.q = quantizeInput(ib, op, kc.scale, kc.zeroPoint);
-            Value vnniOut = allPanels(ib, /*vnni=*/true, empty, parallel);
-            kernel.kc.q = nullptr;
-            scf::YieldOp::create(ib, vnniOut);
-          },
-          [&](OpBuilder &nb, Location loc) {
-            ImplicitLocOpBuilder ib(loc, nb);
-            scf::YieldOp::create(ib, amxPath(ib));
-          });
-      out = ifOp.getResult(0);
-    } else {
-      out = amxPath(b);
-    }
-
-    if (out.getType() != op.getType())
-      out = tensor::CastOp::create(b, op.getType(), out);
-    replaceWithKernel(op, fused, out, rewriter);
-    return success();
+    kernel.empty = tensor::EmptyOp::create(b, outSizes, b.getF32Type());
+    if (options.threads > 1)
+      kernel.parallel = worthThreads(b, numRows, k, n, options.threads);
+    return kernel.emit(b, op);
   }
 
-  int64_t rowTiles, colTiles, vnniBelow, threads, rowsPerThread, rowsBelowBytes;
+  ConvertDQToAMXOptions options;
 };
 } // namespace
 
-void mlir::dq::populateLinearToAMXPatterns(RewritePatternSet &patterns,
-                                           int64_t rowTiles, int64_t colTiles,
-                                           int64_t vnniBelow, int64_t threads,
-                                           int64_t rowsPerThread,
-                                           int64_t rowsBelowBytes) {
-  patterns.add<LinearToAMX, FusedEpilogue<LinearToAMX, GeluOp>,
-               FusedEpilogue<LinearToAMX, linalg::GenericOp>>(
-      patterns.getContext(), rowTiles, colTiles, vnniBelow, threads,
-      rowsPerThread, rowsBelowBytes);
+bool mlir::dq::amxBlockFits(int64_t rowTiles, int64_t colTiles) {
+  // The accumulators, all tiles of the smaller side and one of the other
+  // (AMXKernel::block).
+  return rowTiles * colTiles + std::min(rowTiles, colTiles) + 1 <=
+         kTileRegisters;
+}
+
+void mlir::dq::populateLinearToAMXPatterns(
+    RewritePatternSet &patterns, const ConvertDQToAMXOptions &options) {
+  addLinearKernelPatterns<LinearToAMX>(patterns, options);
 }

@@ -1,4 +1,4 @@
-//===- DQToLinalg.cpp - the dq-lower-to-linalg pass -----------------------===//
+//===- DQToLinalg.cpp - the convert-dq-to-linalg pass ---------------------===//
 
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h"
 #include "lib/Dialect/DQ/IR/DQDialect.h"
@@ -13,15 +13,16 @@
 #include "mlir/Transforms/DialectConversion.h"
 
 namespace mlir::dq {
-#define GEN_PASS_DEF_DQLOWERTOLINALG
+#define GEN_PASS_DEF_CONVERTDQTOLINALG
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h.inc"
 } // namespace mlir::dq
 
 using namespace mlir;
 
 namespace {
-struct DQLowerToLinalg : dq::impl::DQLowerToLinalgBase<DQLowerToLinalg> {
-  using DQLowerToLinalgBase::DQLowerToLinalgBase;
+struct ConvertDQToLinalg
+    : dq::impl::ConvertDQToLinalgBase<ConvertDQToLinalg> {
+  using ConvertDQToLinalgBase::ConvertDQToLinalgBase;
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
     RewritePatternSet patterns(ctx);
@@ -36,8 +37,6 @@ struct DQLowerToLinalg : dq::impl::DQLowerToLinalgBase<DQLowerToLinalg> {
     // it, not a silent partial lowering.
     ConversionTarget target(*ctx);
     target.addIllegalDialect<dq::DQDialect>();
-    // The VNNI kernel's instruction is lowered later, by dq-vnni-to-llvm.
-    target.addLegalOp<dq::VpdpbusdOp>();
     // Table lookups (GELU) stay until dq-lower-lookup, after vectorization.
     target.addLegalOp<dq::LookupOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });

@@ -1,11 +1,11 @@
-//===- DQToLinalg.td - dq to linalg lowering pass ---------*- tablegen -*-===//
+//===- DQToLinalg.td - dq to linalg lowering pass ----------*- tablegen -*-===//
 
 #ifndef DQ_CONVERSION_DQTOLINALG_TD
 #define DQ_CONVERSION_DQTOLINALG_TD
 
 include "mlir/Pass/PassBase.td"
 
-def DQLowerToLinalg : Pass<"dq-lower-to-linalg"> {
+def ConvertDQToLinalg : Pass<"convert-dq-to-linalg"> {
   let summary = "Lower dq ops to linalg, tensor, arith and math on tensors";
   let description = [{
     `dq.linear_dynamic` becomes `dq.choose_qparams` + `dq.quantize` + a
@@ -21,6 +21,24 @@ def DQLowerToLinalg : Pass<"dq-lower-to-linalg"> {
     The mixed-sign contraction stays a `linalg.generic` on purpose: MLIR 22's
     `linalg-specialize-generic-ops` would turn it into a signed
     `linalg.matmul`, which is wrong for uint8 activations.
+
+    ```mlir
+    %y = dq.linear_dynamic %x, %w, %ws act asymmetric per_tensor
+        : tensor<?x64xf32>, tensor<16x64xi8>, tensor<f32> -> tensor<?x16xf32>
+    ```
+    becomes, in outline,
+    ```mlir
+    // min(x, 0), max(x, 0): scf.for over rows of vector<16xf32> min/max
+    %s, %zp = linalg.generic ... // ChooseQuantizationParams, f64 where PyTorch uses double
+    %q = linalg.generic ins(%x, %s, %zp ...) // clamp(rne(fma(x, 1/s, zp)), 0, 255) as i8
+    %acc = linalg.generic {iterator_types = ["parallel", "parallel", "reduction"]}
+        ins(%q, %w : tensor<?x64xi8>, tensor<16x64xi8>) outs(%zero : tensor<?x16xi32>) {
+      ^bb0(%a: i8, %b: i8, %c: i32):  // c + zext(a) * sext(b)
+    }
+    %colsum = arith.constant dense<64> : tensor<16xi32>  // folded: W is constant
+    %y = linalg.generic ins(%acc, %colsum, %s, %zp, %ws ...)
+        // float(acc - zp * colsum) * (s * ws)
+    ```
   }];
   let options = [
     Option<"threads", "threads", "int64_t", /*default=*/"1",

@@ -29,7 +29,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h"
-#include "lib/Conversion/DQToLinalg/Utils.h"
+#include "lib/Utils/Utils.h"
 #include "lib/Dialect/DQ/IR/DQOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -129,9 +129,9 @@ struct LowerFlashSoftmax : OpRewritePattern<FlashSoftmaxOp> {
     const float negInf = -std::numeric_limits<float>::infinity();
 
     auto [leadDims, numRows] = leadingDims(b, scores);
-    Value c0 = arith::ConstantIndexOp::create(b, 0);
-    Value c1 = arith::ConstantIndexOp::create(b, 1);
-    Value cLanes = arith::ConstantIndexOp::create(b, kLanes);
+    Value c0 = constIndex(b, 0);
+    Value c1 = constIndex(b, 1);
+    Value cLanes = constIndex(b, kLanes);
     Value n = tensor::DimOp::create(b, scores, rank - 1);
     Value nVec = arith::SubIOp::create(b, n, arith::RemUIOp::create(b, n, cLanes));
     // Leading mask dims of size 1 broadcast.

@@ -17,8 +17,9 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "lib/Conversion/DQToLinalg/Builders.h"
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h"
-#include "lib/Conversion/DQToLinalg/Utils.h"
+#include "lib/Utils/Utils.h"
 #include "lib/Dialect/DQ/IR/DQOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"

@@ -26,7 +26,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h"
-#include "lib/Conversion/DQToLinalg/Utils.h"
+#include "lib/Utils/Utils.h"
 #include "lib/Dialect/DQ/IR/DQOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -64,7 +64,7 @@ public:
 
   Value load(Value source, ArrayRef<Value> prefix, int64_t col, bool inBounds) {
     SmallVector<Value> idx(prefix);
-    idx.push_back(arith::ConstantIndexOp::create(b, col));
+    idx.push_back(constIndex(b, col));
     bool bounds[] = {inBounds};
     return vector::TransferReadOp::create(b, vType, source, idx, f32(0.0f),
                                           bounds);
@@ -167,8 +167,8 @@ struct LowerLayerNorm : OpRewritePattern<LayerNormOp> {
     auto [leadDims, numRows] = leadingDims(b, input);
     Value out = emptyLike(b, input, b.getF32Type());
     auto rowLoop = scf::ForOp::create(
-        b, arith::ConstantIndexOp::create(b, 0), numRows,
-        arith::ConstantIndexOp::create(b, 1), ValueRange{out},
+        b, constIndex(b, 0), numRows,
+        constIndex(b, 1), ValueRange{out},
         [&](OpBuilder &nb, Location loc, Value r, ValueRange iter) {
           ImplicitLocOpBuilder ib(loc, nb);
           SmallVector<Value> row = delinearizeRow(ib, r, leadDims);
@@ -202,9 +202,9 @@ struct LowerLayerNorm : OpRewritePattern<LayerNormOp> {
           int64_t full = N / kLanes * kLanes;
           if (full > 0)
             dest = scf::ForOp::create(
-                       ib, arith::ConstantIndexOp::create(ib, 0),
-                       arith::ConstantIndexOp::create(ib, full),
-                       arith::ConstantIndexOp::create(ib, kLanes),
+                       ib, constIndex(ib, 0),
+                       constIndex(ib, full),
+                       constIndex(ib, kLanes),
                        ValueRange{dest},
                        [&](OpBuilder &cb, Location cloc, Value col,
                            ValueRange it) {
@@ -213,7 +213,7 @@ struct LowerLayerNorm : OpRewritePattern<LayerNormOp> {
                        })
                        .getResult(0);
           if (full < N)
-            dest = step(ib, arith::ConstantIndexOp::create(ib, full), false,
+            dest = step(ib, constIndex(ib, full), false,
                         dest);
           scf::YieldOp::create(ib, dest);
         });

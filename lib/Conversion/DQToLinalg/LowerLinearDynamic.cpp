@@ -15,14 +15,15 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "lib/Conversion/DQToLinalg/Builders.h"
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h"
-#include "lib/Conversion/DQToLinalg/Utils.h"
+#include "lib/Utils/Utils.h"
+#include "lib/Utils/Weights.h"
 #include "lib/Dialect/DQ/IR/DQOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
-#include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
 
@@ -32,47 +33,22 @@ using namespace mlir::dq;
 /// Sums over K of a constant int8 [N, K] weight, if it is one. They wrap
 /// around in 32 bits like the i32 reduction of a non-constant weight.
 static std::optional<SmallVector<int32_t>> constantWeightSums(Value weight) {
-  Attribute attr;
-  if (!matchPattern(weight, m_Constant(&attr)))
-    return std::nullopt;
   auto type = cast<RankedTensorType>(weight.getType());
   if (!type.hasStaticShape())
     return std::nullopt;
   int64_t n = type.getDimSize(0), k = type.getDimSize(1);
-  auto wrap = [](uint64_t v) {
-    return static_cast<int32_t>(static_cast<uint32_t>(v));
-  };
-  SmallVector<int32_t> sums(n, 0);
-  if (auto dense = dyn_cast<DenseIntElementsAttr>(attr)) {
-    // A splat is k times its value: no walk over (possibly billions of)
-    // elements.
-    if (dense.isSplat()) {
-      int64_t v = dense.getSplatValue<APInt>().getSExtValue();
-      std::fill(sums.begin(), sums.end(),
-                wrap(static_cast<uint64_t>(v) * static_cast<uint64_t>(k)));
-      return sums;
-    }
-    SmallVector<uint32_t> acc(n, 0);
-    int64_t i = 0;
-    for (const APInt &v : dense.getValues<APInt>())
-      acc[i++ / k] += static_cast<uint32_t>(v.getSExtValue());
-    for (int64_t j = 0; j < n; ++j)
-      sums[j] = wrap(acc[j]);
-    return sums;
+  // A splat is k times its value: no walk over (possibly billions of)
+  // elements.
+  DenseIntElementsAttr splat;
+  if (matchPattern(weight, m_Constant(&splat)) && splat.isSplat()) {
+    uint64_t v = splat.getSplatValue<APInt>().getSExtValue();
+    return SmallVector<int32_t>(
+        n, static_cast<int32_t>(static_cast<uint32_t>(v * uint64_t(k))));
   }
-  if (auto resource = dyn_cast<DenseResourceElementsAttr>(attr)) {
-    AsmResourceBlob *blob = resource.getRawHandle().getBlob();
-    if (!blob || static_cast<int64_t>(blob->getData().size()) != n * k)
-      return std::nullopt;
-    ArrayRef<char> data = blob->getData();
-    SmallVector<uint32_t> acc(n, 0);
-    for (int64_t i = 0; i < n * k; ++i)
-      acc[i / k] += static_cast<uint32_t>(static_cast<int8_t>(data[i]));
-    for (int64_t j = 0; j < n; ++j)
-      sums[j] = wrap(acc[j]);
-    return sums;
-  }
-  return std::nullopt;
+  std::optional<SmallVector<int8_t>> values = readConstantWeight(weight);
+  if (!values)
+    return std::nullopt;
+  return columnSums(*values, n, k, n);
 }
 
 /// colsum[n] = sum_k W[n, k], as a constant or a linalg reduction.

@@ -9,7 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h"
-#include "lib/Conversion/DQToLinalg/Utils.h"
+#include "lib/Utils/Utils.h"
 #include "lib/Conversion/DQToLinalg/VectorRange.h"
 #include "lib/Dialect/DQ/IR/DQOps.h"
 

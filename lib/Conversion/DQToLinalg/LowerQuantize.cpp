@@ -13,8 +13,9 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "lib/Conversion/DQToLinalg/Builders.h"
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h"
-#include "lib/Conversion/DQToLinalg/Utils.h"
+#include "lib/Utils/Utils.h"
 #include "lib/Dialect/DQ/IR/DQOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -88,8 +89,8 @@ static Value buildVectorQuantize(ImplicitLocOpBuilder &b, Value input,
   auto [leadDims, numRows] = leadingDims(b, input);
   Value out = emptyLike(b, input, b.getI8Type());
   auto rowLoop = scf::ForOp::create(
-      b, arith::ConstantIndexOp::create(b, 0), numRows,
-      arith::ConstantIndexOp::create(b, 1), ValueRange{out},
+      b, constIndex(b, 0), numRows,
+      constIndex(b, 1), ValueRange{out},
       [&](OpBuilder &nb, Location loc, Value m, ValueRange rowIter) {
         ImplicitLocOpBuilder ib(loc, nb);
         SmallVector<Value> row = delinearizeRow(ib, m, leadDims);
@@ -116,9 +117,9 @@ static Value buildVectorQuantize(ImplicitLocOpBuilder &b, Value input,
         int64_t full = k / lanes * lanes;
         if (full > 0)
           dest = scf::ForOp::create(
-                     ib, arith::ConstantIndexOp::create(ib, 0),
-                     arith::ConstantIndexOp::create(ib, full),
-                     arith::ConstantIndexOp::create(ib, lanes), ValueRange{dest},
+                     ib, constIndex(ib, 0),
+                     constIndex(ib, full),
+                     constIndex(ib, lanes), ValueRange{dest},
                      [&](OpBuilder &cb, Location cloc, Value col,
                          ValueRange iter) {
                        ImplicitLocOpBuilder sb(cloc, cb);
@@ -126,7 +127,7 @@ static Value buildVectorQuantize(ImplicitLocOpBuilder &b, Value input,
                      })
                      .getResult(0);
         if (full < k)
-          dest = step(ib, arith::ConstantIndexOp::create(ib, full), false, dest);
+          dest = step(ib, constIndex(ib, full), false, dest);
         scf::YieldOp::create(ib, dest);
       });
   return rowLoop.getResult(0);

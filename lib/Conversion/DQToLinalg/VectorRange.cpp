@@ -9,7 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "lib/Conversion/DQToLinalg/VectorRange.h"
-#include "lib/Conversion/DQToLinalg/Utils.h"
+#include "lib/Utils/Utils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -75,16 +75,16 @@ static Accumulators reduceRow(ImplicitLocOpBuilder &b, Value input,
   if (blocked > 0) {
     SmallVector<Value> init;
     auto loop = scf::ForOp::create(
-        b, arith::ConstantIndexOp::create(b, 0),
-        arith::ConstantIndexOp::create(b, blocked),
-        arith::ConstantIndexOp::create(b, block), acc.flat(init),
+        b, constIndex(b, 0),
+        constIndex(b, blocked),
+        constIndex(b, block), acc.flat(init),
         [&](OpBuilder &nb, Location loc, Value col, ValueRange iter) {
           ImplicitLocOpBuilder ib(loc, nb);
           Accumulators a = Accumulators::fromFlat(iter);
           for (int64_t c = 0; c < kChains; ++c)
             step(ib,
                  c ? arith::AddIOp::create(
-                         ib, col, arith::ConstantIndexOp::create(ib, c * kLanes))
+                         ib, col, constIndex(ib, c * kLanes))
                    : col,
                  true, a, c);
           SmallVector<Value> next;
@@ -94,7 +94,7 @@ static Accumulators reduceRow(ImplicitLocOpBuilder &b, Value input,
   }
   int64_t chain = 0;
   for (int64_t col = blocked; col < k; col += kLanes, ++chain)
-    step(b, arith::ConstantIndexOp::create(b, col), col + kLanes <= k, acc,
+    step(b, constIndex(b, col), col + kLanes <= k, acc,
          chain);
   return acc;
 }
@@ -121,7 +121,7 @@ static std::pair<Value, Value> foldRows(ImplicitLocOpBuilder &b, Value input,
                                         Value hi, const Accumulators &init) {
   SmallVector<Value> initFlat;
   auto loop = scf::ForOp::create(
-      b, lo, hi, arith::ConstantIndexOp::create(b, 1), init.flat(initFlat),
+      b, lo, hi, constIndex(b, 1), init.flat(initFlat),
       [&](OpBuilder &nb, Location loc, Value m, ValueRange iter) {
         ImplicitLocOpBuilder ib(loc, nb);
         Accumulators a =
@@ -142,8 +142,8 @@ foldRowsInParallel(ImplicitLocOpBuilder &b, Value input,
                    int64_t threads, const Accumulators &init) {
   Type f32 = b.getF32Type();
   auto vType = VectorType::get({kLanes}, f32);
-  Value c0 = arith::ConstantIndexOp::create(b, 0);
-  Value c1 = arith::ConstantIndexOp::create(b, 1);
+  Value c0 = constIndex(b, 0);
+  Value c1 = constIndex(b, 1);
   Value partials = tensor::EmptyOp::create(
       b, ArrayRef<int64_t>{threads, 2, kLanes}, f32);
   auto forall = scf::ForallOp::create(b, ArrayRef<OpFoldResult>{chunks},
@@ -200,8 +200,8 @@ std::pair<Value, Value> dq::buildVectorRange(ImplicitLocOpBuilder &b,
   Value zeros = arith::ConstantOp::create(
       b, DenseElementsAttr::get(VectorType::get({kLanes}, f32),
                                 b.getF32FloatAttr(0.0f)));
-  Value c0 = arith::ConstantIndexOp::create(b, 0);
-  Value c1 = arith::ConstantIndexOp::create(b, 1);
+  Value c0 = constIndex(b, 0);
+  Value c1 = constIndex(b, 1);
 
   Accumulators zero{SmallVector<Value>(kChains, zeros),
                     SmallVector<Value>(kChains, zeros)};
@@ -213,8 +213,8 @@ std::pair<Value, Value> dq::buildVectorRange(ImplicitLocOpBuilder &b,
       Value chunks = arith::SelectOp::create(
           b,
           arith::CmpIOp::create(b, arith::CmpIPredicate::uge, numRows,
-                                arith::ConstantIndexOp::create(b, minRows)),
-          arith::ConstantIndexOp::create(b, threads), c1);
+                                constIndex(b, minRows)),
+          constIndex(b, threads), c1);
       std::tie(vmin, vmax) = foldRowsInParallel(b, input, leadDims, numRows,
                                                 chunks, threads, zero);
     } else {

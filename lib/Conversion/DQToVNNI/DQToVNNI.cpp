@@ -1,10 +1,10 @@
-//===- DQToVNNI.cpp - the dq-linear-to-vnni pass --------------------------===//
+//===- DQToVNNI.cpp - the convert-dq-to-vnni pass -------------------------===//
 
 #include "lib/Conversion/DQToVNNI/DQToVNNI.h"
 #include "lib/Dialect/DQ/IR/DQOps.h"
+#include "lib/Dialect/X86/IR/X86Dialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -12,52 +12,30 @@
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
 
 namespace mlir::dq {
-#define GEN_PASS_DEF_DQLINEARTOVNNI
-#define GEN_PASS_DEF_DQVNNITOLLVM
+#define GEN_PASS_DEF_CONVERTDQTOVNNI
 #include "lib/Conversion/DQToVNNI/DQToVNNI.h.inc"
 } // namespace mlir::dq
 
 using namespace mlir;
 
 namespace {
-struct DQLinearToVNNI : dq::impl::DQLinearToVNNIBase<DQLinearToVNNI> {
+struct ConvertDQToVNNI : dq::impl::ConvertDQToVNNIBase<ConvertDQToVNNI> {
   using Base::Base;
 
   void runOnOperation() override {
     if (rows < 1 || cols < 16 || cols % 16 != 0 || threads < 1) {
       emitError(getOperation()->getLoc(),
-                "dq-linear-to-vnni: rows and threads must be >= 1 and cols a "
+                "convert-dq-to-vnni: rows and threads must be >= 1 and cols a "
                 "positive multiple of 16");
       return signalPassFailure();
     }
     RewritePatternSet patterns(&getContext());
     dq::populateLinearToVNNIPatterns(patterns, rows, cols, threads);
     // Ops it does not match (non-constant weights) stay for
-    // dq-lower-to-linalg. The rewrite creates no new linear_dynamic, so one
+    // convert-dq-to-linalg. The rewrite creates no new linear_dynamic, so one
     // walk is enough; folding is left to the pipeline's canonicalize.
     walkAndApplyPatterns(getOperation(), std::move(patterns));
   }
 };
 
-struct LowerVpdpbusd : OpRewritePattern<dq::VpdpbusdOp> {
-  using OpRewritePattern::OpRewritePattern;
-
-  LogicalResult matchAndRewrite(dq::VpdpbusdOp op,
-                                PatternRewriter &rewriter) const override {
-    // Operand order matters: (acc, u8 activations, s8 weights).
-    rewriter.replaceOpWithNewOp<LLVM::CallIntrinsicOp>(
-        op, op.getType(),
-        rewriter.getStringAttr("llvm.x86.avx512.vpdpbusd.512"),
-        ValueRange{op.getAcc(), op.getA(), op.getB()});
-    return success();
-  }
-};
-
-struct DQVNNIToLLVM : dq::impl::DQVNNIToLLVMBase<DQVNNIToLLVM> {
-  void runOnOperation() override {
-    RewritePatternSet patterns(&getContext());
-    patterns.add<LowerVpdpbusd>(&getContext());
-    walkAndApplyPatterns(getOperation(), std::move(patterns));
-  }
-};
 } // namespace

@@ -1,17 +1,17 @@
-//===- DQToVNNI.td - dq.linear_dynamic to a VNNI kernel ---*- tablegen -*-===//
+//===- DQToVNNI.td - dq.linear_dynamic to a VNNI kernel ----*- tablegen -*-===//
 
 #ifndef DQ_CONVERSION_DQTOVNNI_TD
 #define DQ_CONVERSION_DQTOVNNI_TD
 
 include "mlir/Pass/PassBase.td"
 
-def DQLinearToVNNI : Pass<"dq-linear-to-vnni"> {
+def ConvertDQToVNNI : Pass<"convert-dq-to-vnni"> {
   let summary = "Lower dq.linear_dynamic with constant weights to an "
                 "AVX-512 VNNI (vpdpbusd) micro-kernel";
   let description = [{
     Rewrites each `dq.linear_dynamic` whose weight is a constant into
     `dq.choose_qparams` + `dq.quantize` (lowered later by
-    `dq-lower-to-linalg`) and a register-blocked kernel on tensors made of
+    `convert-dq-to-linalg`) and a register-blocked kernel on tensors made of
     `scf.for` and `vector` ops:
 
     - a `dq.gelu` that is the linear's only user, or an elementwise add of a
@@ -25,10 +25,11 @@ def DQLinearToVNNI : Pass<"dq-linear-to-vnni"> {
     - a tile of `rows` x `cols` outputs keeps `rows * cols / 16`
       `vector<16xi32>` accumulators in registers over an `scf.for` on K/4;
       each step broadcasts 4 activation bytes to `vector<64xi8>` and issues
-      `dq.vpdpbusd` (u8 activations x s8 weights; `dq-vnni-to-llvm` makes it
-      the `llvm.x86.avx512.vpdpbusd.512` intrinsic after bufferization);
+      `dqx86.vpdpbusd` (u8 activations x s8 weights;
+      `convert-dqx86-to-llvm` makes it the `llvm.x86.avx512.vpdpbusd.512`
+      intrinsic after bufferization);
     - the dequantize epilogue is fused into the tile's store and rounds
-      exactly like `dq-lower-to-linalg`'s (bit-exact with PyTorch).
+      exactly like `convert-dq-to-linalg`'s (bit-exact with PyTorch).
 
     With `threads` > 1 the panels are split into that many chunks of
     consecutive panels, an `scf.forall` whose iterations write disjoint
@@ -41,7 +42,30 @@ def DQLinearToVNNI : Pass<"dq-linear-to-vnni"> {
     bit (+128); the epilogue subtracts `128 * colsum` in int32.
 
     The intrinsic needs a CPU with avx512vnni: `dq-cpu-pipeline` runs this
-    pass only on such hosts (option `vnni`).
+    pass only on such hosts (`kernel=vnni`, or `kernel=auto` on a host
+    without usable AMX).
+
+    ```mlir
+    %y = dq.linear_dynamic %x, %w, %ws act asymmetric per_tensor
+        : tensor<?x64xf32>, tensor<16x64xi8>, tensor<f32> -> tensor<?x16xf32>
+    ```
+    becomes, in outline,
+    ```mlir
+    %packed = arith.constant dense_resource<dq_vnni_weights> : tensor<1024xi8>
+    %colsums = arith.constant dense_resource<dq_vnni_colsums> : tensor<16xi32>
+    %s, %zp = dq.choose_qparams %x asymmetric per_tensor : ...
+    %q = dq.quantize %x, %s, %zp : ... -> tensor<?x64xui8>
+    %out = scf.for %n0 = ... step %c48 iter_args(%o = %empty) {  // panels
+      scf.for %m = ... step %c8 iter_args(...) {              // row tiles
+        %acc:N = scf.for %k4 = %c0 to %c16 step %c1 iter_args(...) {
+          %w = vector.transfer_read %packed[...] : tensor<1024xi8>, vector<64xi8>
+          %a = vector.bitcast ... : vector<16xi32> to vector<64xi8>  // 4 bytes of q, broadcast
+          %r = dqx86.vpdpbusd %acc, %a, %w : vector<64xi8> into vector<16xi32>
+        }
+        // epilogue: float(acc - zp * colsum) * (s * ws), vector.transfer_write
+      }
+    }
+    ```
   }];
   let options = [
     // 8 x 48 (24 accumulators) measured best on 768/3072-sized layers: it
@@ -58,23 +82,12 @@ def DQLinearToVNNI : Pass<"dq-linear-to-vnni"> {
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::dq::DQDialect",
+    "::mlir::dq::x86::X86Dialect",
     "::mlir::math::MathDialect",
     "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect",
     "::mlir::vector::VectorDialect",
   ];
-}
-
-def DQVNNIToLLVM : Pass<"dq-vnni-to-llvm"> {
-  let summary = "Lower dq.vpdpbusd to llvm.call_intrinsic";
-  let description = [{
-    `dq.vpdpbusd` becomes `llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"`
-    on (vector<16xi32>, vector<64xi8>, vector<64xi8>) -- the operand types
-    LLVM 22 declares (byte operands typed vector<16xi32> verify in MLIR but
-    fail at translation). Runs after bufferization and buffer deallocation,
-    which reject ops of unknown memory effects like the intrinsic call.
-  }];
-  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
 #endif // DQ_CONVERSION_DQTOVNNI_TD

@@ -1,4 +1,4 @@
-//===- DQDialect.td - dq dialect and its attributes -------*- tablegen -*-===//
+//===- DQDialect.td - dq dialect and its attributes --------*- tablegen -*-===//
 //
 // The dq dialect: dynamic quantization with quantization parameters (scale,
 // zero point) computed at run time from the values that flow in, as SSA

@@ -1,4 +1,4 @@
-//===- DQOps.td - dq dialect operations -------------------*- tablegen -*-===//
+//===- DQOps.td - dq dialect operations --------------------*- tablegen -*-===//
 
 #ifndef DQ_OPS_TD
 #define DQ_OPS_TD
@@ -239,6 +239,11 @@ def DQ_FlashScoresFixupOp : DQ_Op<"flash_scores_fixup",
         (an fma onto q_l k_l in odd rows, two products added in even rows),
         lanes added l^8, l^4, l^2, l^1.
     Other scores pass through. Only for a head dim of 32 (a no-op otherwise).
+
+    ```mlir
+    %s2 = dq.flash_scores_fixup %s, %q, %k
+        : tensor<?x12x?x?xf32>, tensor<?x12x?x32xf32>, tensor<?x12x?x32xf32>
+    ```
   }];
   let arguments = (ins DQ_F32Tensor:$scores, DQ_F32Tensor:$query, DQ_F32Tensor:$key);
   let results = (outs DQ_F32Tensor:$result);
@@ -259,6 +264,11 @@ def DQ_FlashOutputFixupOp : DQ_Op<"flash_output_fixup",
     +x6, +x4 (fma), +(x5+x7), +((x0+x2)+(x1+x3)), then the rest one by one
     (fma), where (xi+xj) = fma(e_i, v_i, e_j v_j). That row is recomputed
     here. Only for a head dim of 32 (a no-op otherwise).
+
+    ```mlir
+    %o2 = dq.flash_output_fixup %o, %e, %v
+        : tensor<?x12x?x32xf32>, tensor<?x12x?x?xf32>, tensor<?x12x?x32xf32>
+    ```
   }];
   let arguments = (ins DQ_F32Tensor:$output, DQ_F32Tensor:$exp, DQ_F32Tensor:$value);
   let results = (outs DQ_F32Tensor:$result);
@@ -275,8 +285,9 @@ def DQ_LookupOp : DQ_Op<"lookup", [Pure, ElementwiseMappable]> {
     values, on scalars or vectors (elementwise mappable: the linalg
     vectorizer widens it with the rest of a generic's body). An index outside
     `[0, size)` gives an unspecified value, never a memory access.
-    `dq-lower-lookup` lowers vectors of 16 lanes to one AVX-512 two-table
-    permute (vpermi2ps) and other shapes to element extracts.
+    `convert-dq-to-dqx86` makes a lookup on 16 lanes one AVX-512 two-table
+    permute (`dqx86.vpermi2ps`); `dq-lower-lookup` lowers every other one
+    to element extracts.
 
     ```mlir
     %c = dq.lookup %idx [1.0, 2.0, 4.0] : vector<16xi32> -> vector<16xf32>
@@ -288,33 +299,6 @@ def DQ_LookupOp : DQ_Op<"lookup", [Pure, ElementwiseMappable]> {
   let assemblyFormat =
       "$index $table attr-dict `:` type($index) `->` type($result)";
   let hasVerifier = 1;
-}
-
-def DQ_VpdpbusdOp : DQ_Op<"vpdpbusd", [Pure, AllTypesMatch<["acc", "result"]>,
-                                        AllTypesMatch<["a", "b"]>]> {
-  let summary = "AVX-512 VNNI dot product of u8 x s8 quadruples (vpdpbusd zmm)";
-  let description = [{
-    For each of the 16 i32 lanes: `acc + sum_{j<4} zext(a[4i+j]) * sext(b[4i+j])`,
-    exact (no saturation). `a` holds uint8 values, `b` int8 values, both as
-    signless i8.
-
-    This is `llvm.x86.avx512.vpdpbusd.512` with known (no) memory effects:
-    the kernel of `dq-linear-to-vnni` is built on tensors, and the buffer
-    deallocation after bufferization rejects ops of unknown effects such as
-    `llvm.call_intrinsic`. `dq-vnni-to-llvm` lowers it to that intrinsic;
-    running the result needs a CPU with avx512vnni.
-
-    ```mlir
-    %r = dq.vpdpbusd %acc, %a, %b : vector<64xi8> into vector<16xi32>
-    ```
-  }];
-  let arguments = (ins VectorOfLengthAndType<[16], [I32]>:$acc,
-                       VectorOfLengthAndType<[64], [I8]>:$a,
-                       VectorOfLengthAndType<[64], [I8]>:$b);
-  let results = (outs VectorOfLengthAndType<[16], [I32]>:$result);
-  let assemblyFormat = [{
-    $acc `,` $a `,` $b attr-dict `:` type($a) `into` type($acc)
-  }];
 }
 
 #endif // DQ_OPS_TD

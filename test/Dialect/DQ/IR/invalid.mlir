@@ -153,7 +153,7 @@ func.func @bad_mode(%x: tensor<4x8xf32>) {
 // -----
 
 // Found by test/fuzz: the lowerings build plain tensors, so an encoding was
-// dropped (invalid IR after dq-lower-to-linalg).
+// dropped (invalid IR after convert-dq-to-linalg).
 func.func @encoding(%x: tensor<4x8xf32>) {
   // expected-error @+1 {{tensors with an encoding are not supported, got 'tensor<f32, {foo}>'}}
   %s, %z = dq.choose_qparams %x asymmetric per_tensor : tensor<4x8xf32> -> tensor<f32, {foo}>, tensor<i32>

@@ -1,0 +1,95 @@
+//===- ParallelRows.cpp - rows of the result split over threads -----------===//
+//
+// Rows, not panels, for the AMX kernel on many rows: a thread then packs the
+// activation tiles it multiplies and writes whole output rows, so neither
+// crosses cores, and the packing needs no region of its own. Every thread
+// reads all the weights, which costs more than that saves when each thread
+// has few rows (convert-dq-to-amx's rows-per-thread, 128). On 2 threads, in
+// one process against panels (back-to-back calls, medians, both orders):
+// 512 x 768 x 768 157-180 against 198-214 us, 512 x 3072 x 768 750-804
+// against 952-1021 us; BERT-base 8 x 128 139-151 against 146-169 ms.
+// BERT-base 1 x 128 (128 rows) took 5% longer with every linear split by
+// rows, where each linear's weights come from L3; with only the linears of
+// at most 1 MiB of weights split by rows at any row count
+// (rows-below-bytes), it is unchanged (19.9-20.7 against 19.9-20.5 ms), as
+// are MiniLM and BERT-base 8 x 128, while those linears alone got faster
+// (128 x 768 x 768 back to back 39-40 against 50-59 us, 128 x 1536 x 384
+// 47-56 against 64 us).
+//
+//===----------------------------------------------------------------------===//
+
+#include "lib/Kernels/ParallelRows.h"
+#include "lib/Utils/Utils.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+
+using namespace mlir;
+using namespace mlir::dq;
+
+RowSplit dq::splitRows(ImplicitLocOpBuilder &b, ArrayRef<Value> leadDims) {
+  int64_t rank = leadDims.size();
+  assert(rank > 0 && "no rows to split");
+  // isSplit[d]: the dims before d are 1, and d is not (or is the last).
+  // The size and rows per entry by selects: no division, a dim may be 0.
+  Value yes = arith::ConstantIntOp::create(b, 1, 1);
+  RowSplit s{SmallVector<Value>(leadDims), SmallVector<Value>(rank),
+             leadDims[rank - 1], constIndex(b, 1)};
+  SmallVector<Value> rowsAfter(rank);
+  rowsAfter[rank - 1] = constIndex(b, 1);
+  for (int64_t d = rank - 1; d-- > 0;)
+    rowsAfter[d] = arith::MulIOp::create(b, rowsAfter[d + 1], leadDims[d + 1]);
+  Value onesBefore = yes;
+  for (int64_t d = 0; d + 1 < rank; ++d) {
+    Value one = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, leadDims[d],
+                                      constIndex(b, 1));
+    s.isSplit[d] = arith::AndIOp::create(b, onesBefore,
+                                         arith::XOrIOp::create(b, one, yes));
+    onesBefore = arith::AndIOp::create(b, onesBefore, one);
+  }
+  s.isSplit[rank - 1] = onesBefore;
+  for (int64_t d = rank - 1; d-- > 0;) {
+    s.size = arith::SelectOp::create(b, s.isSplit[d], leadDims[d], s.size);
+    s.rowsPerEntry =
+        arith::SelectOp::create(b, s.isSplit[d], rowsAfter[d], s.rowsPerEntry);
+  }
+  return s;
+}
+
+Value dq::emitRowChunks(ImplicitLocOpBuilder &b, Value out,
+                        const RowSplit &split, Value chunks,
+                        RowChunkBuilder body) {
+  int64_t rank = split.leadDims.size();
+  auto forall = scf::ForallOp::create(b, ArrayRef<OpFoldResult>{chunks},
+                                      ValueRange{out}, std::nullopt);
+  Block *forallBody = forall.getBody();
+  Value c = forallBody->getArgument(0), shared = forallBody->getArgument(1);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(forallBody);
+  auto [lo, hi] = chunkBounds(b, c, chunks, split.size);
+  Value len = arith::SubIOp::create(b, hi, lo);
+  SmallVector<OpFoldResult> offsets, sizes;
+  SmallVector<Value> sliceDims;
+  for (int64_t d = 0; d < rank; ++d) {
+    offsets.push_back(
+        arith::SelectOp::create(b, split.isSplit[d], lo, constIndex(b, 0))
+            .getResult());
+    sliceDims.push_back(
+        arith::SelectOp::create(b, split.isSplit[d], len, split.leadDims[d]));
+    sizes.push_back(sliceDims.back());
+  }
+  offsets.push_back(b.getIndexAttr(0));
+  sizes.push_back(tensor::getMixedSize(b, b.getLoc(), shared, rank));
+  SmallVector<OpFoldResult> strides(rank + 1, b.getIndexAttr(1));
+  Value slice =
+      tensor::ExtractSliceOp::create(b, shared, offsets, sizes, strides);
+  Value result =
+      body(b, arith::MulIOp::create(b, lo, split.rowsPerEntry),
+           arith::MulIOp::create(b, len, split.rowsPerEntry), sliceDims, slice);
+
+  b.setInsertionPointToStart(forall.getTerminator().getBody());
+  tensor::ParallelInsertSliceOp::create(b, result, shared, offsets, sizes,
+                                        strides);
+  return forall.getResult(0);
+}
