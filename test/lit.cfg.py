@@ -17,6 +17,7 @@ llvm_config.use_default_substitutions()
 for d in (config.dqmlir_tools_dir, config.llvm_tools_dir, config.mlir_tools_dir):
     llvm_config.with_environment("PATH", d, append_path=True)
 llvm_config.add_tool_substitutions(
-    ["dq-opt", "FileCheck", "not", "count", "mlir-translate", "llc"],
+    ["dq-opt", "dq-compile", "dq-run", "FileCheck", "not", "count", "mlir-translate", "llc",
+     "llvm-objdump", "llvm-nm"],
     [config.dqmlir_tools_dir, config.llvm_tools_dir, config.mlir_tools_dir],
 )

@@ -13,24 +13,11 @@ extern "C" {
 #endif
 
 MLIR_DECLARE_CAPI_DIALECT_REGISTRATION(DQ, dq);
+MLIR_DECLARE_CAPI_DIALECT_REGISTRATION(DQX86, dqx86);
 
 /// Registers the dq passes and pipelines (convert-dq-to-linalg,
 /// dq-cpu-pipeline) with the global pass registry. Idempotent.
 MLIR_CAPI_EXPORTED void dqmlirRegisterPasses(void);
-
-/// Receives one detached global: its symbol name and initial bytes.
-typedef void (*DQDetachedGlobalCallback)(MlirStringRef name, const void *data,
-                                         size_t size, void *userData);
-
-/// Moves the data of large constant `llvm.mlir.global`s (>= minBytes) out of
-/// an LLVM-dialect module: each loses its initializer and becomes an external
-/// declaration, and `callback` gets its bytes, for the runtime to bind at load
-/// time. Keeps big weights out of LLVM IR, where they cost seconds of JIT
-/// time and copies.
-MLIR_CAPI_EXPORTED void dqmlirDetachLargeGlobals(MlirModule module,
-                                                 size_t minBytes,
-                                                 DQDetachedGlobalCallback callback,
-                                                 void *userData);
 
 #ifdef __cplusplus
 }

@@ -163,15 +163,23 @@ struct Group : RefCounted, Awaitable {
 /// Pool threads that spin for tasks before they sleep.
 class Pool {
 public:
-  Pool() {
+  explicit Pool(int requested) {
     int n = static_cast<int>(std::thread::hardware_concurrency()) - 1;
     if (const char *env = std::getenv("DQMLIR_ASYNC_WORKERS"))
       n = std::atoi(env);
-    if (n < 1)
-      n = 1;
-    for (int i = 0; i < n; ++i)
+    if (requested > 0)
+      n = requested;
+    size = 0;
+    grow(n < 1 ? 1 : n);
+  }
+  /// Adds threads up to `n` (threads are never taken away: they sleep when
+  /// idle).
+  void grow(int n) {
+    std::lock_guard<std::mutex> lock(growing);
+    for (int64_t i = size; i < n; ++i)
       std::thread([this] { work(); }).detach();
-    size = n;
+    if (n > size)
+      size = n;
   }
   bool runOne() {
     std::pair<void *, Resume> task;
@@ -201,7 +209,8 @@ public:
     }
     cv.notify_all();
   }
-  int64_t size;
+  std::atomic<int64_t> size;
+  std::mutex growing;
   std::atomic<uint64_t> pushed{0}; // tasks ever queued
 
 private:
@@ -243,9 +252,12 @@ private:
   uint64_t wakes = 0; // wake() calls that found sleepers
 };
 
+/// Workers asked for before the pool started (dqmlir_set_num_threads).
+std::atomic<int> requestedWorkers{0};
+
 /// One per process, never destroyed: engines come and go, the threads stay.
 Pool &pool() {
-  static Pool *p = new Pool;
+  static Pool *p = new Pool(requestedWorkers.load());
   return *p;
 }
 bool runQueuedTask() { return pool().runOne(); }
@@ -318,6 +330,10 @@ int64_t dqAsyncNumWorkerThreads() { return pool().size; }
 }
 
 void mlir::dq::wakeAsyncWorkers() { pool().wake(); }
+void mlir::dq::setAsyncWorkers(int workers) {
+  requestedWorkers.store(workers);
+  pool().grow(workers);
+}
 uint64_t mlir::dq::asyncTasksQueued() {
   return pool().pushed.load(std::memory_order_relaxed);
 }

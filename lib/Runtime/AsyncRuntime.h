@@ -19,6 +19,8 @@ std::vector<std::pair<const char *, void *>> asyncRuntimeSymbols();
 /// Gets the pool's sleeping threads spinning (for the spin time) ahead of a
 /// call's first parallel region: waking one costs tens of microseconds.
 void wakeAsyncWorkers();
+/// Makes the pool at least `workers` threads strong (besides callers).
+void setAsyncWorkers(int workers);
 /// How many tasks the pool has queued so far (all callers).
 uint64_t asyncTasksQueued();
 } // namespace mlir::dq

@@ -1,9 +1,16 @@
-"""dqmlir: an MLIR compiler for PyTorch dynamically quantized models."""
-from .compiler import CompiledModule, compile, compile_mlir
+"""dqmlir: an MLIR compiler for PyTorch dynamically quantized models.
+
+`dqmlir.compile(model, example_args, ...)` compiles a model into a saved
+model library (and opens it); `dqmlir.load(path)` opens one that
+`compiled.save(path)` wrote, without compiling and without MLIR.
+"""
+from ._version import __version__
+from .compiled import CompiledModule, load
+from .compiler import compile, compile_mlir
 from .errors import CompileError, ModelFormatError, UnsupportedModuleError
 from .runtime import buffer_cache_stats, trim_buffer_cache
 from .threads import get_num_threads, set_num_threads
 
-__all__ = ["compile", "compile_mlir", "CompiledModule", "CompileError", "ModelFormatError",
-           "UnsupportedModuleError", "get_num_threads", "set_num_threads", "buffer_cache_stats",
-           "trim_buffer_cache"]
+__all__ = ["compile", "compile_mlir", "load", "CompiledModule", "CompileError",
+           "ModelFormatError", "UnsupportedModuleError", "get_num_threads", "set_num_threads",
+           "buffer_cache_stats", "trim_buffer_cache", "__version__"]

@@ -1,36 +1,41 @@
-"""`dqmlir.compile`: PyTorch module -> dq -> linalg -> LLVM -> JIT callable.
+"""`dqmlir.compile`: PyTorch module -> dq -> saved model library -> callable.
 
-Stages (each printable with `compiled.ir(stage)`):
-  torch  - torch-mlir's import (torch dialect), quantized linears as calls
-  dq     - upstream MLIR 22 module: torch-mlir's linalg + dq.linear_dynamic
-  linalg - dq lowered to linalg (convert-dq-to-linalg), computed on request
-  llvm   - LLVM dialect after dq-cpu-pipeline, what the JIT compiles
-Set DQMLIR_DUMP_DIR to write every stage there with the dq-opt command lines
-that reproduce each step.
+Stages, each timed in `compiled.timings` and printable with `compiled.ir`:
+  export  - torch.export of the model with exportable stand-ins for its
+            linears (frontend/export.py); the call signature
+  torch   - torch-mlir's import and lowering to linalg (frontend/importer.py,
+            in a child process)
+  dq      - the upstream MLIR 22 module: torch-mlir's linalg + dq ops
+            (frontend/to_dq.py)
+  linalg  - dq lowered to linalg (convert-dq-to-linalg), on request
+  llvm    - the LLVM dialect after dq-cpu-pipeline, on request
+  backend - dq-compile (in a child process): lowering, code generation for
+            the target CPU level, model.so + weights.bin (backend.py)
+The result is a model directory (compiled.py); a second compile of the same
+model opens the one the persistent cache kept (cache.py). Set
+DQMLIR_DUMP_DIR to write every stage there with a REPRODUCE.sh that redoes
+the backend step.
 """
 from __future__ import annotations
 
-import logging
+import json
 import os
 import pathlib
+import shlex
+import subprocess
+import sys
+import tempfile
 import time
 
 import torch
-from mlir import ir
-from mlir.dialects import func
+from torch.utils import _pytree as pytree
 
-from . import ir as dqir
-from .frontend import emit
-from .errors import UnsupportedModuleError
-from .frontend.quantized_linear import from_dynamic_linear
-from .runtime import JitFunction, TensorSpec
-from .signature import Signature
+from . import backend
+from . import cache as compile_cache
+from .compiled import CompiledModule
+from .errors import CompileError, UnsupportedModuleError
 from .threads import get_num_threads
 
-log = logging.getLogger("dqmlir")
-
-STAGES = ("torch", "dq", "linalg", "llvm")
-LINALG_PIPELINE = "builtin.module(convert-dq-to-linalg,canonicalize,cse)"
 # Quantization schemes for fp32 models (compile(..., quantize=...)).
 SCHEMES = {
     # Exactly what torch.ao.quantization.quantize_dynamic does: per-tensor int8
@@ -41,116 +46,37 @@ SCHEMES = {
 }
 
 
-def _text(module: ir.Module) -> str:
-    # Big weights print as `dense_resource<...>` without their hex data.
-    return module.operation.get_asm(large_resource_limit=64, large_elements_limit=64)
+class _Progress:
+    """Timings of the stages; for compiles longer than a second, one line
+    per stage on stderr (verbose=False silences it)."""
 
+    def __init__(self, source: str, verbose: bool):
+        self.source, self.verbose = source, verbose
+        self.start = time.perf_counter()
+        self.timings: dict = {}
 
-class CompiledModule:
-    """A compiled model: call it like the model; `.ir(stage)` shows each stage.
+    def stage(self, name: str, what: str):
+        progress = self
 
-    Calls are checked against `signature` (signature.py) before the compiled
-    code runs: wrong arguments raise TypeError/ValueError naming them."""
+        class Stage:
+            def __enter__(self):
+                self.t0 = time.perf_counter()
+                if progress.verbose and self.t0 - progress.start >= 1.0:
+                    print(f"dqmlir: {progress.source}: {what} "
+                          f"({self.t0 - progress.start:.1f} s so far)", file=sys.stderr,
+                          flush=True)
 
-    def __init__(self, fn: JitFunction, stages: dict, timings: dict, source: str,
-                 signature: Signature, threads: int = 1):
-        self._fn = fn
-        self.threads = threads
-        self._stages = stages
-        self.signature = signature
-        self.timings = timings
-        self.source = source
+            def __exit__(self, *exc):
+                progress.timings[name] = time.perf_counter() - self.t0
 
-    def __call__(self, *args, **kwargs):
-        tensors = self.signature.bind(args, kwargs)
-        out = self._fn(*tensors)
-        return self.signature.outputs(out if isinstance(out, tuple) else (out,))
+        return Stage()
 
-    def ir(self, stage: str = "dq") -> str:
-        """The module's MLIR at `stage` (one of STAGES), weights elided."""
-        if stage == "linalg" and "linalg" not in self._stages and "dq" in self._stages:
-            self._stages["linalg"] = _lower_text(self._stages["dq"], LINALG_PIPELINE)
-        if stage not in self._stages:
-            raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(self._stages)}")
-        return self._stages[stage]
-
-    def __repr__(self) -> str:
-        return f"<dqmlir.CompiledModule {self.signature!r}>"
-
-
-def _lower_text(text: str, pipeline: str) -> str:
-    with dqir.make_context():
-        module = ir.Module.parse(text)
-        dqir.run_pipeline(module, pipeline)
-        return _text(module)
-
-
-def _signature(module: ir.Module, name: str):
-    for op in module.body.operations:
-        if op.operation.name == "func.func" and ir.StringAttr(op.attributes["sym_name"]).value == name:
-            ftype = ir.FunctionType(ir.TypeAttr(op.attributes["function_type"]).value)
-            return ([TensorSpec.from_type(t) for t in ftype.inputs],
-                    [TensorSpec.from_type(t) for t in ftype.results])
-    raise ValueError(f"no func.func @{name} in the module")
-
-
-def _dump(stages: dict, module_for_dump: ir.Module | None) -> None:
-    """DQMLIR_DUMP_DIR: every stage, and how to reproduce each step."""
-    out = os.environ.get("DQMLIR_DUMP_DIR")
-    if not out:
-        return
-    d = pathlib.Path(out)
-    d.mkdir(parents=True, exist_ok=True)
-    for i, s in enumerate(STAGES):
-        if s in stages:
-            (d / f"{i}-{s}.mlir").write_text(stages[s])
-    if module_for_dump is not None:  # with the weights, so dq-opt can run it
-        (d / "1-dq.full.mlir").write_text(str(module_for_dump))
-    (d / "REPRODUCE.sh").write_text(
-        "# dq-opt reproduces each step from 1-dq.full.mlir (weights included):\n"
-        "dq-opt 1-dq.full.mlir --convert-dq-to-linalg --canonicalize --cse > 2-linalg.mlir\n"
-        "dq-opt 1-dq.full.mlir --dq-cpu-pipeline > 3-llvm.mlir\n"
-        "mlir-translate --mlir-to-llvmir 3-llvm.mlir > 3-llvm.ll\n")
-    log.info("dqmlir: stages dumped to %s", d)
-
-
-def _finish(module: ir.Module, name: str, stages: dict, timings: dict, source: str, threads: int,
-            signature: Signature | None = None, keepalive=(), arg_names=None) -> CompiledModule:
-    """dq module -> LLVM -> JIT, the kernels on `threads` threads."""
-    checks = _add_runtime_checks(module, name)
-    specs, result_specs = _signature(module, name)
-    if checks:
-        result_specs = result_specs[:-1]
-    stages["dq"] = _text(module)
-    _dump(stages, module if os.environ.get("DQMLIR_DUMP_DIR") else None)
-    log.info("dqmlir: lowering %s (dq-cpu-pipeline)", source)
-    timings["lower"] = dqir.run_pipeline(module, dqir.cpu_pipeline(threads))
-    stages["llvm"] = _text(module)
-    if os.environ.get("DQMLIR_DUMP_DIR"):
-        _dump(stages, None)
-    log.info("dqmlir: JIT-compiling %s", source)
-    start = time.perf_counter()
-    fn = JitFunction(module, name, specs, result_specs + ([_STATUS] if checks else []),
-                     keepalive=keepalive, async_runtime=threads > 1, checks=checks)
-    timings["jit"] = time.perf_counter() - start
-    if signature is None:
-        signature = Signature.for_tensors(source, [(s.dtype, s.shape) for s in specs],
-                                          len(result_specs), arg_names)
-    return CompiledModule(fn, stages, timings, source, signature, threads)
-
-
-_STATUS = TensorSpec((), torch.int32)
-
-
-def _add_runtime_checks(module: ir.Module, name: str) -> list:
-    """dq-runtime-checks on the entry function; its messages (the function
-    then returns a status last)."""
-    dqir.run_pipeline(module, "builtin.module(dq-runtime-checks)")
-    for op in module.body.operations:
-        if op.operation.name == "func.func" and ir.StringAttr(op.attributes["sym_name"]).value == name:
-            if "dq.checks" in op.attributes:
-                return [ir.StringAttr(a).value for a in ir.ArrayAttr(op.attributes["dq.checks"])]
-    return []
+    def done(self) -> dict:
+        self.timings["total"] = time.perf_counter() - self.start
+        if self.verbose and self.timings["total"] >= 1.0:
+            print(f"dqmlir: {self.source}: compiled in {self.timings['total']:.1f} s",
+                  file=sys.stderr, flush=True)
+        return self.timings
 
 
 def _threads(threads) -> int:
@@ -160,103 +86,298 @@ def _threads(threads) -> int:
     return threads
 
 
-def compile_mlir(source: str, name: str = "forward", threads: int | None = None) -> CompiledModule:
-    """Compiles MLIR text (dq, linalg, ... on tensors) and JITs function `name`.
+def _host_flags() -> str:
+    """The CPU's feature flags (part of the cache key of target="host")."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return " ".join(sorted(line.split(":", 1)[1].split()))
+    except OSError:
+        pass
+    return ""
 
-    The function's signature (before lowering) defines what the callable takes
-    and returns. `threads`: see `compile`.
-    """
-    threads = _threads(threads)
-    timings = {}
+
+def _output_names(signature) -> list:
+    """Names of the flat tensor outputs from their pytree paths
+    ("last_hidden_state", "past_key_values.0.1"; "output" for a lone one)."""
+    leaves = [object() for _ in signature.out_leaves]   # (None would be an empty node)
+    tree = pytree.tree_unflatten(leaves, signature.out_spec)
+    paths = [p for p, _ in pytree.tree_flatten_with_path(tree)[0]]
+    names = []
+    for (kind, _), path in zip(signature.out_leaves, paths):
+        if kind != "tensor":
+            continue
+        parts = []
+        for k in path:
+            parts.append(str(getattr(k, "name", getattr(k, "key", getattr(k, "idx", k)))))
+        names.append(".".join(parts) or "output")
+    return names
+
+
+def _interface(signature) -> dict:
+    """What dq-compile puts in interface.json besides outputs and checks."""
+    return {
+        "name": signature.name,
+        "inputs": [{"name": l.path, "dtype": l.dtype, "dims": l.dims}
+                   for l in signature.tensor_leaves],
+        "ranges": signature.ranges,
+        "output_names": _output_names(signature),
+        "signature": signature.to_json(),
+    }
+
+
+def _write_dump(dump: pathlib.Path, stages: dict, bytecode: pathlib.Path,
+                interface: dict) -> None:
+    """DQMLIR_DUMP_DIR: the stages and the backend's input."""
+    dump.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(("torch", "dq")):
+        if name in stages:
+            (dump / f"{i}-{name}.mlir").write_text(stages[name])
+    (dump / "1-dq.mlirbc").write_bytes(bytecode.read_bytes())
+    (dump / "interface.partial.json").write_text(json.dumps(interface))
+
+
+def _write_reproducer(dump: pathlib.Path, target: str, kernel: str, threads: int,
+                      entry: str) -> None:
+    """DQMLIR_DUMP_DIR/REPRODUCE.sh: the backend step, runnable from anywhere."""
+    compile_cmd = [str(backend.tool("dq-compile")), "1-dq.mlirbc", "-o", "model",
+                   f"--target={target}", f"--num-threads={threads}", f"--entry-point={entry}",
+                   "--interface=interface.partial.json"]
+    opt = str(backend.tool("dq-opt"))
+    (dump / "REPRODUCE.sh").write_text(
+        "#!/bin/sh\n"
+        "# Redoes the backend step of the compile that wrote this directory:\n"
+        "# 1-dq.mlirbc (dq + linalg, weights included) -> model/ (a saved model).\n"
+        "set -e\ncd \"$(dirname \"$0\")\"\n"
+        + " ".join(shlex.quote(c) for c in compile_cmd) + "\n"
+        "# The intermediate stages, for reading:\n"
+        f"{shlex.quote(opt)} 1-dq.mlirbc --convert-dq-to-linalg --canonicalize --cse "
+        "-o 2-linalg.mlir\n"
+        f"{shlex.quote(opt)} 1-dq.mlirbc "
+        f"'--dq-cpu-pipeline=kernel={kernel} threads={threads} buffer-cache=true' "
+        "-o 3-llvm.mlir\n")
+    os.chmod(dump / "REPRODUCE.sh", 0o755)
+
+
+def _on_request(bytecode: pathlib.Path, args: list):
+    """A stage computed when asked for, by dq-opt on the dq module."""
+    def run() -> str:
+        r = subprocess.run([str(backend.tool("dq-opt")), str(bytecode), *args,
+                            "--mlir-elide-elementsattrs-if-larger=64",
+                            "--mlir-elide-resource-strings-if-larger=64"],
+                           capture_output=True, text=True)
+        if r.returncode:
+            raise CompileError(f"dq-opt {' '.join(args)} failed:\n{r.stderr[-4000:]}", "ir")
+        return r.stdout
+    return run
+
+
+def _build(module_fn, source: str, signature_fn, progress: _Progress, threads: int,
+           target: str, entry: str, stages: dict, key: str | None) -> CompiledModule:
+    """Runs `module_fn` (-> an MLIR 22 module, in the caller's context) and
+    the backend; returns the compiled model (stored in the cache under
+    `key`)."""
+    from mlir import ir
+
+    from . import ir as dqir
+
+    work = tempfile.TemporaryDirectory(prefix="dqmlir-")
+    bytecode = pathlib.Path(work.name) / "model.mlirbc"
     with dqir.make_context(), ir.Location.unknown():
-        start = time.perf_counter()
-        module = ir.Module.parse(source)
-        timings["parse"] = time.perf_counter() - start
-        _signature(module, name)
-        for op in module.body.operations:
-            if op.operation.name == "func.func" and ir.StringAttr(op.attributes["sym_name"]).value == name:
-                op.attributes["llvm.emit_c_interface"] = ir.UnitAttr.get()
-        return _finish(module, name, {}, timings, f"@{name}", threads)
+        with progress.stage("to_dq", "building the dq module"):
+            module = module_fn()
+            stages["dq"] = module.operation.get_asm(large_resource_limit=64,
+                                                    large_elements_limit=64)
+            with open(bytecode, "wb") as f:
+                module.operation.write_bytecode(f)
+        del module
+    interface = signature_fn()
+    dump = os.environ.get("DQMLIR_DUMP_DIR")
+    if dump:
+        _write_dump(pathlib.Path(dump), stages, bytecode, interface)
+    out_dir = pathlib.Path(work.name) / "model"
+    with progress.stage("backend", "lowering and code generation (dq-compile)"):
+        manifest = backend.compile_module(
+            bytecode, out_dir, interface, target=target, threads=threads, entry=entry,
+            dump_dir=pathlib.Path(dump) if dump else None)
+    for k, v in manifest.get("compile_seconds", {}).items():
+        progress.timings[f"backend.{k}"] = v
+    kernel = manifest["target"]["kernel"]
+    if dump:
+        _write_reproducer(pathlib.Path(dump), target, kernel, threads, entry)
+    stages["linalg"] = _on_request(bytecode, ["--convert-dq-to-linalg", "--canonicalize",
+                                              "--cse"])
+    stages["llvm"] = _on_request(bytecode, [
+        f"--dq-cpu-pipeline=kernel={kernel} threads={threads} buffer-cache=true"])
+    for name in ("torch", "dq"):         # small (weights elided): kept with the entry
+        if name in stages:
+            (out_dir / f"stage-{name}.mlir").write_text(stages[name])
+    where = out_dir
+    if key is not None:
+        with progress.stage("cache_store", "storing in the compile cache"):
+            stored = compile_cache.store(key, out_dir)
+            where = stored or out_dir
+    return CompiledModule(where, stages=stages, timings=progress.done(), keep=work)
 
 
-def _compile_linear(model, example_args, threads) -> CompiledModule:
+def _lookup(key: str | None, progress: _Progress) -> CompiledModule | None:
+    if key is None:
+        return None
+    entry = compile_cache.lookup(key)
+    if entry is None:
+        return None
+    from .errors import ModelFormatError
+    try:
+        with progress.stage("cache_load", "loading from the compile cache"):
+            compiled = CompiledModule(entry)
+    except ModelFormatError:
+        compile_cache.forget(key)  # damaged or from another machine: compile again
+        return None
+    compiled.timings = progress.done()
+    compiled.timings["cached"] = True
+    return compiled
+
+
+def compile_mlir(source: str, name: str = "forward", threads: int | None = None,
+                 target: str = "host") -> CompiledModule:
+    """Compiles MLIR text (dq, linalg, ... on tensors); the result calls
+    function `name` with positional tensors (`arg0`, `arg1`, ...)."""
+    from mlir import ir
+
+    threads = _threads(threads)
+    progress = _Progress(f"@{name}", verbose=False)
+
+    def module_fn():
+        try:
+            module = ir.Module.parse(source)
+        except ir.MLIRError as e:
+            raise CompileError(f"cannot parse the module:\n{e}", "parse") from None
+        return module
+
+    return _build(module_fn, f"@{name}", lambda: {"name": name}, progress, threads, target,
+                  name, {}, key=None)
+
+
+def _compile_linear(model, example_args, threads, target, progress) -> CompiledModule:
+    from mlir import ir
+    from mlir.dialects import func
+
+    from .frontend import emit
+    from .frontend.quantized_linear import from_dynamic_linear
+
     lin = from_dynamic_linear(model)
     if len(example_args) != 1 or not isinstance(example_args[0], torch.Tensor):
         raise TypeError("a quantized Linear takes one tensor argument")
     x = example_args[0]
     if x.dim() < 2 or x.shape[-1] != lin.in_features:
-        raise ValueError(f"expected an input of rank >= 2 with last dim {lin.in_features}, got {list(x.shape)}")
-    timings = {}
-    start = time.perf_counter()
-    with dqir.make_context(), ir.Location.unknown():
+        raise ValueError(f"expected an input of rank >= 2 with last dim {lin.in_features}, "
+                         f"got {list(x.shape)}")
+    rank = x.dim()
+
+    def module_fn():
         module = ir.Module.create()
         dyn = ir.ShapedType.get_dynamic_size()
-        xtype = emit.f32_tensor([dyn] * (x.dim() - 1) + [lin.in_features])
+        xtype = emit.f32_tensor([dyn] * (rank - 1) + [lin.in_features])
         with ir.InsertionPoint(module.body):
             @func.FuncOp.from_py_func(xtype, name="forward")
             def forward(a):
                 return emit.linear_dynamic(a, lin)
-        forward.func_op.attributes["llvm.emit_c_interface"] = ir.UnitAttr.get()
-        timings["frontend"] = time.perf_counter() - start
-        return _finish(module, "forward", {}, timings, type(model).__name__, threads,
-                       keepalive=(lin,), arg_names=["input"])
+        return module
+
+    def signature_fn():
+        from .signature import Signature
+        sig = Signature.for_tensors(type(model).__name__,
+                                    [(torch.float32, [None] * (rank - 1) + [lin.in_features])],
+                                    1, ["input"])
+        return _interface(sig)
+
+    return _build(module_fn, type(model).__name__, signature_fn, progress, threads, target,
+                  "forward", {}, key=None)
 
 
-def _compile_model(model, example_args, example_kwargs, quantize, dynamic, threads) -> CompiledModule:
+def compile(model: torch.nn.Module, example_args, example_kwargs=None, quantize=None,
+            dynamic=True, threads: int | None = None, target: str = "host",
+            verbose: bool = True, cache: bool = True) -> CompiledModule:
+    """Compiles `model` for an x86 CPU level; returns a callable with the
+    model's call signature and output structure (`save(path)` writes it for
+    `dqmlir.load` and the C runtime).
+
+    - `torch.ao.nn.quantized.dynamic.Linear`: the layer itself, leading dims dynamic.
+    - Any other module (e.g. a `quantize_dynamic`'d transformer): exported with
+      torch.export (batch and sequence dims dynamic where the model allows,
+      see `dynamic`), imported with torch-mlir, quantized linears as dq ops.
+    - `quantize="pytorch"` / `"accurate"`: an fp32 model's nn.Linear layers are
+      quantized here (see SCHEMES).
+    - `dynamic`: True (default: batch and sequence dims dynamic where the model
+      allows, static with one warning where it does not), False (all static),
+      or a torch.export `dynamic_shapes` spec.
+    - `threads`: threads the code splits its work over, fixed in the code;
+      default `dqmlir.get_num_threads()`.
+    - `target`: "host" (the best level this CPU runs), "amx", "avx512-vnni" or
+      "x86-64-v3"; loading on a CPU that lacks the level is a clear error.
+    - `verbose`: progress lines on stderr for compiles over a second.
+    - `cache`: use the persistent compile cache (DQMLIR_CACHE_DIR).
+    """
+    threads = _threads(threads)
+    if target not in backend.TARGETS:
+        raise ValueError(f"target must be one of {', '.join(backend.TARGETS)}, got {target!r}")
+    if not isinstance(example_args, (tuple, list)):
+        example_args = (example_args,)
+    if not isinstance(model, torch.nn.Module):
+        raise UnsupportedModuleError(f"expected a torch.nn.Module, got {type(model).__name__}")
+    if quantize is not None and quantize not in SCHEMES:
+        raise ValueError(f"quantize must be one of {sorted(SCHEMES)} or None, got {quantize!r}")
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    source = type(model).__name__
+    progress = _Progress(source, verbose)
+    key = None
+    if cache and compile_cache.directory() is not None and not os.environ.get("DQMLIR_DUMP_DIR"):
+        with progress.stage("cache_key", "hashing the model"):
+            options = {"quantize": quantize, "dynamic": repr(dynamic), "threads": threads,
+                       "target": target, "host": _host_flags() if target == "host" else ""}
+            key = compile_cache.model_key(model, example_args, example_kwargs, options)
+        hit = _lookup(key, progress)
+        if hit is not None:
+            return hit
+
+    if isinstance(model, DynamicLinear) and quantize is None and not example_kwargs:
+        return _compile_linear(model, example_args, threads, target, progress)
+    return _compile_model(model, example_args, example_kwargs, quantize, dynamic, threads,
+                          target, progress, key)
+
+
+def _compile_model(model, example_args, example_kwargs, quantize, dynamic, threads, target,
+                   progress, key) -> CompiledModule:
     from .frontend.export import export_model
     from .frontend.importer import import_program
-    from .frontend.to_dq import to_dq
 
     kwargs = {}
     if quantize is not None:
-        if quantize not in SCHEMES:
-            raise ValueError(f"quantize must be one of {sorted(SCHEMES)} or None, got {quantize!r}")
         scheme = SCHEMES[quantize]
         qconfig = (torch.ao.quantization.per_channel_dynamic_qconfig if scheme["per_channel"]
                    else torch.ao.quantization.default_dynamic_qconfig)
         kwargs = dict(quantize=True, qconfig=qconfig, reduce_range=scheme["reduce_range"],
                       act_granularity=scheme["act_granularity"])
-    source = type(model).__name__
-    log.info("dqmlir: exporting %s", source)
-    exported = export_model(model, example_args, example_kwargs, dynamic=dynamic, **kwargs)
+    with progress.stage("export", "exporting"):
+        exported = export_model(model, example_args, example_kwargs, dynamic=dynamic, **kwargs)
+    for k, v in exported.timings.items():
+        progress.timings[f"export.{k}"] = v
     if not exported.linears:
-        log.warning("dqmlir: %s has no quantized linear layers", source)
-    log.info("dqmlir: importing %s with torch-mlir", source)
-    start = time.perf_counter()
-    imported = import_program(exported)
-    timings = dict(exported.timings)
-    timings["import"] = time.perf_counter() - start
+        import logging
+        logging.getLogger("dqmlir").warning("dqmlir: %s has no quantized linear layers",
+                                            progress.source)
+    with progress.stage("import", "importing with torch-mlir"):
+        imported = import_program(exported)
     stages = {"torch": imported.torch_text} if imported.torch_text else {}
-    with dqir.make_context(), ir.Location.unknown():
-        start = time.perf_counter()
-        module = to_dq(imported.text, imported.resources, exported.linears, imported.func_name,
-                       ir.Context.current)
-        timings["to_dq"] = time.perf_counter() - start
-        return _finish(module, imported.func_name, stages, timings, source, threads,
-                       signature=exported.signature, keepalive=(imported, exported.linears))
 
+    def module_fn():
+        from mlir import ir
 
-def compile(model: torch.nn.Module, example_args, example_kwargs=None, quantize=None,
-            dynamic=True, threads: int | None = None) -> CompiledModule:
-    """Compiles `model` for this CPU; returns a callable with the model's call
-    signature and output structure.
+        from .frontend.to_dq import to_dq
+        return to_dq(imported.text, imported.resources, exported.linears, imported.func_name,
+                     ir.Context.current)
 
-    - `torch.ao.nn.quantized.dynamic.Linear`: the layer itself, leading dims dynamic.
-    - Any other module (e.g. a `quantize_dynamic`'d transformer): exported with
-      torch.export (batch and sequence dims dynamic), imported with torch-mlir,
-      quantized linears as dq ops.
-    - `quantize="pytorch"` / `"accurate"`: an fp32 model's nn.Linear layers are
-      quantized here (see SCHEMES).
-    - `threads`: threads of the quantized linear kernels, fixed in the code;
-      default `dqmlir.get_num_threads()` (see dqmlir.threads).
-    """
-    threads = _threads(threads)
-    if not isinstance(example_args, (tuple, list)):
-        example_args = (example_args,)
-    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
-
-    if isinstance(model, DynamicLinear) and quantize is None and not example_kwargs:
-        return _compile_linear(model, example_args, threads)
-    if not isinstance(model, torch.nn.Module):
-        raise UnsupportedModuleError(f"expected a torch.nn.Module, got {type(model).__name__}")
-    return _compile_model(model, example_args, example_kwargs, quantize, dynamic, threads)
+    return _build(module_fn, progress.source, lambda: _interface(exported.signature), progress,
+                  threads, target, imported.func_name, stages, key)

@@ -169,6 +169,9 @@ class Signature:
         self.leaves = leaves
         self.out_leaves = out_leaves    # per output leaf: ["tensor", i] or ["const", v]
         self.ranges = {k: list(v) for k, v in ranges.items()}
+        # Set when the runtime checks ranks and sizes itself (a saved
+        # model's C runtime, lib/Runtime/InputChecks.cpp, same rules).
+        self.sizes_checked_elsewhere = False
         self._prepare()
 
     # -- construction ---------------------------------------------------------
@@ -398,6 +401,8 @@ class Signature:
             if t.device.type != "cpu":
                 raise ValueError(f"{self.name}(): argument '{leaf.path}' must be a CPU tensor, "
                                  f"got device {t.device}")
+            if self.sizes_checked_elsewhere:
+                continue
             shape = t.shape
             if len(shape) != len(leaf.dims):
                 raise ValueError(f"{self.name}(): argument '{leaf.path}' must have "
@@ -419,7 +424,7 @@ class Signature:
                             f"{self.name}(): argument '{leaf.path}' dim {d} is {got} but must "
                             f"equal argument '{seen[1]}' dim {seen[2]} ({seen[0]}), as in the "
                             f"exported model")
-        if self._exprs:
+        if self._exprs and not self.sizes_checked_elsewhere:
             self._check_expressions(out, {k: v[0] for k, v in env.items()})
         return out
 

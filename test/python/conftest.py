@@ -1,8 +1,13 @@
 """Shared fixtures; a parity summary at the end of the run."""
+import os
+import tempfile
 import warnings
 
 import pytest
 import torch
+
+# Every test run starts with an empty compile cache: the tests compile.
+os.environ["DQMLIR_CACHE_DIR"] = tempfile.mkdtemp(prefix="dqmlir-test-cache-")
 
 # torch.ao.quantization warns that it is deprecated on every use.
 warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -100,3 +105,21 @@ def run_python(code: str, timeout: float = 300, env=None):
     import sys
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})
+
+
+# ---------------------------------------------------------------------------
+# Kernels are chosen by the target CPU level the code is compiled for.
+# ---------------------------------------------------------------------------
+KERNEL_TARGETS = {"amx": "amx", "vnni": "avx512-vnni", "generic": "x86-64-v3"}
+
+
+def disassembly(compiled) -> str:
+    """llvm-objdump -d of a compiled model's model.so (its machine code)."""
+    import pathlib
+    import subprocess
+
+    import mlir
+    objdump = next(pathlib.Path(p).parent / "llvm" / "bin" / "llvm-objdump"
+                   for p in mlir.__path__)
+    return subprocess.run([str(objdump), "-d", str(compiled.path / "model.so")],
+                          capture_output=True, text=True, check=True).stdout

@@ -6,7 +6,6 @@ import pytest
 import torch
 
 import dqmlir
-from dqmlir._mlir_libs import _dqmlir
 
 
 class MLP(torch.nn.Module):
@@ -28,9 +27,9 @@ def model():
 
 @pytest.fixture
 def limit():
-    before = _dqmlir.buffer_cache_stats()["limit_bytes"]
+    before = dqmlir.buffer_cache_stats()["limit_bytes"]
     yield
-    _dqmlir.set_buffer_cache_limit(before)
+    dqmlir.trim_buffer_cache(limit_bytes=before)
 
 
 def test_same_shapes_reuse_every_buffer(model):
@@ -38,10 +37,10 @@ def test_same_shapes_reuse_every_buffer(model):
     x = torch.randn(33, 64)
     c(x)
     gc.collect()
-    before = _dqmlir.buffer_cache_stats()
+    before = dqmlir.buffer_cache_stats()
     for _ in range(5):
         assert torch.equal(c(x), q(x))
-    after = _dqmlir.buffer_cache_stats()
+    after = dqmlir.buffer_cache_stats()
     assert after["misses"] == before["misses"]
     assert after["hits"] > before["hits"]
 
@@ -57,31 +56,17 @@ def test_live_results_are_never_handed_out_again(model):
 
 def test_limit_bounds_what_is_kept(model, limit):
     q, c = model
-    _dqmlir.set_buffer_cache_limit(0)
-    _dqmlir.buffer_cache_trim()
+    dqmlir.trim_buffer_cache(limit_bytes=0)
     for m in (1, 9, 40, 3):
         x = torch.randn(m, 64)
         assert torch.equal(c(x), q(x))
     gc.collect()
-    assert _dqmlir.buffer_cache_stats()["cached_bytes"] == 0
-    _dqmlir.set_buffer_cache_limit(1 << 16)
+    assert dqmlir.buffer_cache_stats()["cached_bytes"] == 0
+    dqmlir.trim_buffer_cache(limit_bytes=1 << 16)
     for m in range(1, 60, 7):
         c(torch.randn(m, 64))
     gc.collect()
-    assert 0 < _dqmlir.buffer_cache_stats()["cached_bytes"] <= 1 << 16
-
-
-def test_code_lowered_without_the_cache_still_frees_its_results(monkeypatch):
-    import dqmlir.ir as dqir
-
-    monkeypatch.setattr(dqir, "CPU_PIPELINE", "builtin.module(dq-cpu-pipeline)")
-    torch.manual_seed(1)
-    q = torch.ao.quantization.quantize_dynamic(MLP().eval(), {torch.nn.Linear}, dtype=torch.qint8)
-    c = dqmlir.compile(q, (torch.randn(4, 64),))
-    assert "_mlir_memref_to_llvm_alloc" not in c.ir("llvm")
-    x = torch.randn(5, 64)
-    for _ in range(3):
-        assert torch.equal(c(x), q(x))
+    assert 0 < dqmlir.buffer_cache_stats()["cached_bytes"] <= 1 << 16
 
 
 def test_public_api_trims_and_limits(model, limit):
@@ -100,29 +85,12 @@ def test_public_api_trims_and_limits(model, limit):
         dqmlir.trim_buffer_cache(limit_bytes=-1)
 
 
-def test_huge_arena_places_weights_aligned():
-    # Bound weights of a large module share one 2 MiB aligned arena
-    # (advised for transparent huge pages), each at a 64-byte boundary.
-    import numpy as np
-
-    from dqmlir.runtime import _HugeArena
-
-    blobs = [bytes(range(256)) * 3, b"\x07" * 100, bytes(np.arange(5000, dtype=np.uint8))]
-    arena = _HugeArena(sum((len(b) + 63) // 64 * 64 for b in blobs))
-    assert arena.array.ctypes.data % (2 << 20) == 0
-    for b in blobs:
-        placed = arena.place(b)
-        assert placed.value % 64 == 0
-        got = np.ctypeslib.as_array((ctypes.c_uint8 * len(b)).from_address(placed.value))
-        assert got.tobytes() == b
-
-
-def test_large_model_weights_in_arena():
-    # 4 MiB of weights and more go to the arena; the model stays bit-exact.
+def test_large_model_weights_bit_exact():
+    # 4 MiB of weights and more: read into the runtime's huge-page arena.
     torch.manual_seed(0)
     big = torch.nn.Sequential(torch.nn.Linear(1024, 2048), torch.nn.ReLU(), torch.nn.Linear(2048, 1024))
     q = torch.ao.quantization.quantize_dynamic(big.eval(), {torch.nn.Linear}, dtype=torch.qint8)
     x = torch.randn(3, 40, 1024)
     c = dqmlir.compile(q, (x,))
-    assert c._fn._arena is not None and c._fn.bound_bytes >= 4 << 20
+    assert (c.path / "weights.bin").stat().st_size >= 4 << 20
     assert torch.equal(c(x), q(x))

@@ -130,5 +130,5 @@ def test_signature_round_trips_through_json(bert_q):
     assert [t.shape for t in tensors] == [ids.shape, mask.shape]
     with pytest.raises(TypeError, match="unexpected keyword argument 'mask'"):
         sig.bind((ids,), {"mask": mask})
-    out = sig.outputs(c._fn(*tensors))
+    out = sig.outputs(c._library(*tensors))
     assert type(out).__name__ == "BaseModelOutputWithPoolingAndCrossAttentions"

@@ -43,7 +43,7 @@ def test_random(k, n, bias, per_channel, reduce_range):
     c = None
     for shape in [(1, k), (7, k), (2, 3, k), (2, 1, 4, k)]:
         x = torch.randn(*shape) * 2.5 + 0.3
-        if c is None or x.dim() != c._fn.specs[0].shape.__len__():
+        if c is None or x.dim() != len(c.signature.tensor_leaves[0].dims):
             c = dqmlir.compile(q, (x,))
         check(q, x, c)
 

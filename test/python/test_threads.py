@@ -9,12 +9,11 @@ import gc
 
 import pytest
 import torch
-from conftest import HAS_VNNI, record_parity
+from conftest import HAS_VNNI, KERNEL_TARGETS, disassembly, record_parity
 from test_linear_parity import make_qlinear
 
 import dqmlir
 from dqmlir import amx
-from dqmlir import ir as dqir
 
 HAS_AMX = amx.host_has_amx() and amx.request_amx_permission()
 KERNELS = [pytest.param("vnni", marks=pytest.mark.skipif(not HAS_VNNI, reason="needs AVX512-VNNI")),
@@ -24,11 +23,11 @@ KERNELS = [pytest.param("vnni", marks=pytest.mark.skipif(not HAS_VNNI, reason="n
 @pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("per_channel", [False, True], ids=["per_tensor", "per_channel"])
 @pytest.mark.parametrize("k,n", [(768, 768), (384, 1536), (200, 1000)])
-def test_two_threads_same_as_pytorch(kernel, k, n, per_channel, monkeypatch):
-    monkeypatch.setattr(dqir, "CPU_PIPELINE", f"builtin.module(dq-cpu-pipeline{{kernel={kernel}}})")
+def test_two_threads_same_as_pytorch(kernel, k, n, per_channel):
     q = make_qlinear(k, n, per_channel=per_channel, seed=k + n)
-    compiled = dqmlir.compile(q, (torch.randn(2, k),), threads=2)
-    assert compiled.threads == 2 and "mlirAsyncRuntimeExecute" in compiled.ir("llvm")
+    compiled = dqmlir.compile(q, (torch.randn(2, k),), threads=2, target=KERNEL_TARGETS[kernel],
+                              cache=False)
+    assert compiled.threads == 2 and "mlirAsyncRuntimeExecute" in disassembly(compiled)
     torch.manual_seed(n)
     switch = -(-2 * 2**24 // (k * n))  # rows from which the kernel splits
     for m in [1, 8, switch - 1, switch, 128, 300, 512]:
@@ -42,16 +41,16 @@ def test_two_threads_same_as_pytorch(kernel, k, n, per_channel, monkeypatch):
 @pytest.mark.parametrize("lead", [(600,), (1, 300), (8, 64), (17, 16), (3, 128), (2, 1, 300),
                                   (1, 1, 257), (1, 130, 2), (255,)],
                          ids=lambda lead: "x".join(map(str, lead)))
-def test_amx_chunks_of_rows_same_as_pytorch(lead, monkeypatch):
+def test_amx_chunks_of_rows_same_as_pytorch(lead):
     # With weights over 1 MiB (1088 x 1000) the AMX kernel splits rows from
     # 128 rows per thread (ParallelRows.h): along the first leading dim that
     # is not 1, if it divides evenly or has 8 entries per thread (17 x 16:
     # 8 and 9), else panels (3 x 128, and 255 rows). The chunks' rows, their
     # results and the masked last panel (N = 1000) must land where one
     # thread puts them.
-    monkeypatch.setattr(dqir, "CPU_PIPELINE", "builtin.module(dq-cpu-pipeline{kernel=amx})")
     q = make_qlinear(1088, 1000, seed=len(lead))
-    compiled = dqmlir.compile(q, (torch.randn(*([2] * len(lead)), 1088),), threads=2)
+    compiled = dqmlir.compile(q, (torch.randn(*([2] * len(lead)), 1088),), threads=2,
+                              target="amx")
     torch.manual_seed(sum(lead))
     x = torch.randn(*lead, 1088) * 2 - 0.5
     ours, ref = compiled(x), q(x)
@@ -60,15 +59,14 @@ def test_amx_chunks_of_rows_same_as_pytorch(lead, monkeypatch):
 
 
 @pytest.mark.skipif(not HAS_AMX, reason="needs AMX-INT8")
-def test_amx_chunks_of_rows_torchao_per_row(monkeypatch):
+def test_amx_chunks_of_rows_torchao_per_row():
     # Symmetric per-row activations: each chunk reads its rows' own scales.
     from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
 
-    monkeypatch.setattr(dqir, "CPU_PIPELINE", "builtin.module(dq-cpu-pipeline{kernel=amx})")
     torch.manual_seed(1)
     m = torch.nn.Sequential(torch.nn.Linear(256, 512)).eval()
     quantize_(m, Int8DynamicActivationInt8WeightConfig())
-    compiled = dqmlir.compile(m, (torch.randn(2, 2, 256),), threads=2)
+    compiled = dqmlir.compile(m, (torch.randn(2, 2, 256),), threads=2, target="amx")
     assert compiled.ir("dq").count("act symmetric per_row") == 1
     for lead in [(2, 300), (1, 600), (3, 100)]:
         x = torch.randn(*lead, 256) * torch.linspace(0.1, 4, lead[-1]).unsqueeze(-1)
@@ -89,7 +87,7 @@ def test_rank3_and_threads_api():
         assert c3.threads == 3
         assert torch.equal(c3(x), q(x))
         c1 = dqmlir.compile(q, (x,), threads=1)
-        assert "mlirAsyncRuntime" not in c1.ir("llvm")
+        assert "mlirAsyncRuntime" not in disassembly(c1)
         assert torch.equal(c1(x), q(x))
         with pytest.raises(ValueError):
             dqmlir.set_num_threads(0)

@@ -1,24 +1,18 @@
 """The AVX-512 VNNI kernel (convert-dq-to-vnni) against the portable path.
 
-`dq-cpu-pipeline` uses the kernel on CPUs with avx512vnni (`kernel=auto`); the
-parity tests then compare it with PyTorch. Here it is compared bit for bit
-with the linalg path (`kernel=generic`) on what PyTorch's modules do not reach:
-symmetric and per-row activations, rank-0 weight scales with per-row
-activations, K and N around the register tile, empty and single rows. And
-the JIT's machine code must really use vpdpbusd.
+Code compiled for target="avx512-vnni" uses the kernel; the parity tests
+compare it with PyTorch where the host picks it. Here it is compared bit for
+bit with the linalg path (target="x86-64-v3") on what PyTorch's modules do
+not reach: symmetric and per-row activations, rank-0 weight scales with
+per-row activations, K and N around the register tile, empty and single
+rows. And the library's machine code must really use vpdpbusd.
 """
-import pathlib
-import subprocess
-
 import numpy as np
 import pytest
 import torch
-from conftest import HAS_VNNI
-from mlir import ir
-from mlir.execution_engine import ExecutionEngine
+from conftest import HAS_VNNI, KERNEL_TARGETS, disassembly
 
 import dqmlir
-from dqmlir import ir as dqir
 
 pytestmark = pytest.mark.skipif(not HAS_VNNI, reason="needs a CPU with AVX512-VNNI")
 
@@ -47,10 +41,9 @@ def linear_source(k, n, rank, mode, granularity, per_channel, bias, seed):
     return "\n".join(lines)
 
 
-def compile_with(source, vnni, monkeypatch):
-    monkeypatch.setattr(dqir, "CPU_PIPELINE", f"builtin.module(dq-cpu-pipeline{{kernel={vnni}}})")
-    c = dqmlir.compile_mlir(source)
-    assert ("vpdpbusd" in c.ir("llvm")) == (vnni == "vnni")
+def compile_with(source, kernel):
+    c = dqmlir.compile_mlir(source, target=KERNEL_TARGETS[kernel])
+    assert ("vpdpbusd" in disassembly(c)) == (kernel == "vnni")
     return c
 
 
@@ -59,9 +52,9 @@ def compile_with(source, vnni, monkeypatch):
 @pytest.mark.parametrize("per_channel", [True, False], ids=["per_channel", "per_tensor_w"])
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
 @pytest.mark.parametrize("k,n,rank", [(67, 37, 2), (4, 64, 3), (130, 144, 2), (9, 200, 4)])
-def test_same_as_linalg(k, n, rank, mode, granularity, per_channel, bias, monkeypatch):
+def test_same_as_linalg(k, n, rank, mode, granularity, per_channel, bias):
     src = linear_source(k, n, rank, mode, granularity, per_channel, bias, seed=k * 7 + n)
-    fast, portable = (compile_with(src, v, monkeypatch) for v in ("vnni", "generic"))
+    fast, portable = (compile_with(src, v) for v in ("vnni", "generic"))
     torch.manual_seed(k + n)
     shapes = {2: [(0, k), (1, k), (5, k), (13, k)], 3: [(1, 1, k), (2, 3, k), (3, 0, k)],
               4: [(2, 1, 3, k), (1, 2, 2, k)]}[rank]
@@ -70,15 +63,7 @@ def test_same_as_linalg(k, n, rank, mode, granularity, per_channel, bias, monkey
         assert torch.equal(fast(x), portable(x)), shape
 
 
-def test_jit_machine_code_has_vpdpbusd(tmp_path):
+def test_machine_code_has_vpdpbusd():
     src = linear_source(64, 48, 2, "asymmetric", "per_tensor", True, True, seed=1)
-    with dqir.make_context():
-        module = ir.Module.parse(src)
-        dqir.run_pipeline(module, "builtin.module(dq-cpu-pipeline{kernel=auto})")
-        engine = ExecutionEngine(module, opt_level=3)
-        engine.dump_to_object_file(str(tmp_path / "jit.o"))
-    import mlir
-    objdump = next(pathlib.Path(p).parent / "llvm" / "bin" / "llvm-objdump" for p in mlir.__path__)
-    asm = subprocess.run([str(objdump), "-d", str(tmp_path / "jit.o")], capture_output=True,
-                         text=True, check=True).stdout
+    asm = disassembly(dqmlir.compile_mlir(src, target="avx512-vnni"))
     assert "vpdpbusd" in asm and "zmm" in asm

@@ -1,5 +1,6 @@
-"""The call path (python/Invoke.cpp): any valid tensor goes in, results of
-every dtype come out as ordinary tensors, concurrent calls stay apart."""
+"""The call path (python/RuntimeModule.cpp over the C runtime): any valid
+tensor goes in, results of every dtype come out as ordinary tensors,
+concurrent calls stay apart."""
 import threading
 
 import pytest
