@@ -103,8 +103,9 @@ def main():
     qmodel = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
     t = time.perf_counter()
     compiled = dqmlir.compile(qmodel, (ids,), {"attention_mask": mask})
-    print(f"compiled quantize_dynamic model in {time.perf_counter() - t:.1f} s "
-          f"({', '.join(f'{k} {v:.1f}s' for k, v in compiled.timings.items())})")
+    stages = ", ".join(f"{k} {v:.1f}s" for k, v in compiled.timings.items()
+                       if isinstance(v, float) and "." not in k and k != "total")
+    print(f"compiled quantize_dynamic model in {time.perf_counter() - t:.1f} s ({stages})")
     t = time.perf_counter()
     accurate = dqmlir.compile(model, (ids,), {"attention_mask": mask}, quantize="accurate")
     print(f"compiled fp32 model with quantize='accurate' in {time.perf_counter() - t:.1f} s")
@@ -137,7 +138,34 @@ def main():
         print(f"  batch {b} x seq {s}: fp32 {t_fp32:.1f} | PyTorch int8 {t_pt:.1f} | "
               f"dqmlir int8 {t_dq:.1f} ({t_pt / t_dq:.2f}x PyTorch int8) | dqmlir accurate {t_acc:.1f} "
               f"({t_pt / t_acc:.2f}x)")
+    deploy(compiled, tok, ids, mask)
     return 0
+
+
+def deploy(compiled, tok, ids, mask):
+    """Save the compiled model; load it in a new process and run it from C."""
+    import pathlib
+    import subprocess
+    root = pathlib.Path(__file__).resolve().parents[1]
+    path = root / "build" / "minilm"
+    compiled.save(path)
+    size = sum(f.stat().st_size for f in path.iterdir()) / 2**20
+    print(f"\nsaved to {path} ({size:.0f} MiB)")
+    probe = ("import time, torch; t = time.perf_counter(); import dqmlir; "
+             f"m = dqmlir.load({str(path)!r}); load = time.perf_counter() - t; "
+             "ids = torch.tensor([[101, 7592, 2088, 102]]); "
+             "m(ids, attention_mask=torch.ones_like(ids)); "
+             "print(f'{load:.2f} s to import dqmlir and load, {time.perf_counter() - t:.2f} s to "
+             "the first result')")
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    print(f"  new Python process: {r.stdout.strip() or r.stderr.strip()[-300:]}")
+    example = root / "build" / "bin" / "dqmlir-embed-example"
+    first = [str(int(i)) for i, m in zip(ids[0], mask[0]) if m]
+    r = subprocess.run([str(example), str(path), *first], capture_output=True, text=True)
+    print(f"  C (examples/c/embed.c, runtime only): {r.stdout.strip() or r.stderr.strip()}")
+    e = compiled(ids[:1, :len(first)], attention_mask=mask[:1, :len(first)])
+    mean = e.last_hidden_state[0].mean(0)[:8]
+    print(f"  Python, same sentence:                 {' '.join(f'{v:.5f}' for v in mean.tolist())} ...")
 
 
 if __name__ == "__main__":
