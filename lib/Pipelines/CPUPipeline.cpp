@@ -89,6 +89,15 @@ void dq::addDQToLinalg(OpPassManager &pm, int64_t threads) {
   ConvertDQToLinalgOptions options;
   options.threads = threads;
   pm.addPass(createConvertDQToLinalg(options));
+}
+
+void dq::addLayerOutlining(OpPassManager &pm) {
+  // Before canonicalization and CSE, which would share values between the
+  // layers and make the first one differ from the others.
+  pm.addPass(createDQOutlineLayers());
+}
+
+void dq::addCleanup(OpPassManager &pm) {
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 }
@@ -207,6 +216,9 @@ void dq::buildCPUPipeline(OpPassManager &pm,
   addRuntimeChecks(pm);
   addInt8Kernel(pm, kernel, threads);
   addDQToLinalg(pm, threads);
+  if (options.outlineLayers)
+    addLayerOutlining(pm);
+  addCleanup(pm);
   addElementwiseFusion(pm);
   addBufferization(pm);
   addVectorization(pm, threads, /*avx512=*/kernel != KernelMode::Generic);

@@ -39,6 +39,11 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
                      "the code then needs the MLIR async runtime); 1: "
                      "sequential code"),
       llvm::cl::init(1)};
+  Option<bool> outlineLayers{
+      *this, "outline-layers",
+      llvm::cl::desc("Compile repeated layers once, as one function called "
+                     "per layer (dq-outline-layers)"),
+      llvm::cl::init(true)};
   Option<bool> bufferCache{
       *this, "buffer-cache",
       llvm::cl::desc("Allocate through _mlir_memref_to_llvm_alloc/free "
@@ -65,6 +70,10 @@ void addRuntimeChecks(OpPassManager &pm);
 void addInt8Kernel(OpPassManager &pm, KernelMode kernel, int64_t threads);
 /// The remaining dq ops to linalg, tensor, scf and vector on tensors.
 void addDQToLinalg(OpPassManager &pm, int64_t threads);
+/// Repeated layers become calls of one function (dq-outline-layers).
+void addLayerOutlining(OpPassManager &pm);
+/// Canonicalization and CSE.
+void addCleanup(OpPassManager &pm);
 /// torch-mlir's chains of elementwise ops fused, unit dims dropped.
 void addElementwiseFusion(OpPassManager &pm);
 /// Tensors to buffers, each freed right after its last use.

@@ -24,6 +24,17 @@ using namespace mlir;
 
 namespace {
 
+/// Whether `call` calls a function dq-outline-layers made: its arguments
+/// are read during the call, never kept (its results are new buffers).
+bool callsLayer(Operation *call) {
+  auto callee = dyn_cast<func::CallOp>(call);
+  if (!callee)
+    return false;
+  auto fn = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(
+      call, callee.getCalleeAttr());
+  return fn && fn->hasAttr("dq.layer");
+}
+
 /// The last op of `block` that uses `buffer` or an alias of it (at least the
 /// allocation), or null when the buffer may escape the block.
 Operation *lastUse(Value buffer, Block *block, Operation *dealloc,
@@ -33,8 +44,10 @@ Operation *lastUse(Value buffer, Block *block, Operation *dealloc,
     for (Operation *user : alias.getUsers()) {
       if (user == dealloc)
         continue;
-      // A call may keep the pointer, an extracted pointer is not tracked.
-      if (isa<CallOpInterface, memref::ExtractAlignedPointerAsIndexOp>(user))
+      // A call may keep the pointer, an extracted pointer is not tracked;
+      // but an outlined layer (dq-outline-layers) only reads its arguments.
+      if (isa<memref::ExtractAlignedPointerAsIndexOp>(user) ||
+          (isa<CallOpInterface>(user) && !callsLayer(user)))
         return nullptr;
       Operation *ancestor = block->findAncestorOpInBlock(*user);
       // Used outside the block, returned, or freed twice: leave it alone.

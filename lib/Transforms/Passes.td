@@ -193,4 +193,29 @@ def DQRuntimeChecks : Pass<"dq-runtime-checks", "ModuleOp"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def DQOutlineLayers : Pass<"dq-outline-layers", "ModuleOp"> {
+  let summary = "Compile repeated layers once: one function, called per layer";
+  let description = [{
+    Finds the layers of a model in an entry function (`llvm.emit_c_interface`)
+    by the module paths of the importer's locations (`encoder.layer.3...` is
+    layer 3 of `encoder.layer`), compares their ops structurally (constants
+    compared by value per position), and replaces each class of two or more
+    equal layers by calls of one private function `@dq_layer_<n>` that takes
+    the layer's inputs and the constants that differ between the layers (its
+    weights) as arguments. Run after the int8 kernels packed the weights and
+    before fusion and bufferization: everything after, LLVM included, then
+    compiles one copy of the layer.
+
+    Example:
+    ```mlir
+    %h1 = ...ops of encoder.layer.0 on %h0 with %w0...
+    %h2 = ...the same ops of encoder.layer.1 on %h1 with %w1...
+    // becomes
+    %h1 = func.call @dq_layer_0(%h0, %w0) : ...
+    %h2 = func.call @dq_layer_0(%h1, %w1) : ...
+    ```
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect"];
+}
+
 #endif // DQMLIR_TRANSFORMS_PASSES_TD

@@ -72,6 +72,9 @@ static cl::opt<std::string> entryName("entry-point", cl::init("main"),
 static cl::opt<std::string> interfacePath(
     "interface", cl::init(""), cl::desc("partial interface.json from Python"));
 static cl::opt<unsigned> optLevel("opt-level", cl::init(2), cl::desc("LLVM opt level"));
+static cl::opt<bool> outlineLayers(
+    "outline-layers", cl::init(true),
+    cl::desc("compile repeated layers once (dq-outline-layers)"));
 static cl::opt<uint64_t> minWeightBytes(
     "min-weight-bytes", cl::init(4096),
     cl::desc("constants of at least this size go to weights.bin"));
@@ -242,6 +245,7 @@ int main(int argc, char **argv) {
     dq::CPUPipelineOptions options;
     options.threads = threads;
     options.bufferCache = true;
+    options.outlineLayers = outlineLayers;
     options.kernel = llvm::StringSwitch<dq::KernelMode>(target->kernel)
                          .Case("amx", dq::KernelMode::AMX)
                          .Case("vnni", dq::KernelMode::VNNI)

@@ -1,0 +1,69 @@
+// RUN: dq-opt %s --dq-outline-layers --split-input-file | FileCheck %s
+
+// Three layers of `blocks` (module paths blocks.0, blocks.1, blocks.2): the
+// same ops on their own weights. One function, three calls; the weights
+// (constants that differ between layers) are its arguments, the constant
+// they share (%two) stays inside it.
+// CHECK-LABEL: func.func private @dq_layer_0
+// CHECK-SAME: (%[[X:.*]]: tensor<4xf32>, %[[W:.*]]: tensor<4xf32>) -> tensor<4xf32>
+// CHECK-SAME: dq.layer
+// CHECK: %[[TWO:.*]] = arith.constant dense<2.000000e+00>
+// CHECK: %[[A:.*]] = arith.mulf %[[X]], %[[W]]
+// CHECK: %[[B:.*]] = arith.addf %[[A]], %[[TWO]]
+// CHECK: return %[[B]]
+// CHECK-LABEL: func.func @model
+// CHECK: %[[H1:.*]] = call @dq_layer_0(%arg0, %{{.*}})
+// CHECK: %[[H2:.*]] = call @dq_layer_0(%[[H1]], %{{.*}})
+// CHECK: %[[H3:.*]] = call @dq_layer_0(%[[H2]], %{{.*}})
+// CHECK: %[[OUT:.*]] = arith.negf %[[H3]]
+// CHECK: return %[[OUT]]
+func.func @model(%x: tensor<4xf32>) -> tensor<4xf32> attributes {llvm.emit_c_interface} {
+  %w0 = arith.constant dense<[1.0, 2.0, 3.0, 4.0]> : tensor<4xf32>
+  %w1 = arith.constant dense<[5.0, 6.0, 7.0, 8.0]> : tensor<4xf32>
+  %w2 = arith.constant dense<[9.0, 1.5, 2.5, 3.5]> : tensor<4xf32>
+  %two = arith.constant dense<2.0> : tensor<4xf32>
+  %a0 = arith.mulf %x, %w0 : tensor<4xf32> loc("blocks.0.fc|mul")
+  %h1 = arith.addf %a0, %two : tensor<4xf32> loc("blocks.0|add")
+  %a1 = arith.mulf %h1, %w1 : tensor<4xf32> loc("blocks.1.fc|mul_1")
+  %h2 = arith.addf %a1, %two : tensor<4xf32> loc("blocks.1|add_1")
+  %a2 = arith.mulf %h2, %w2 : tensor<4xf32> loc("blocks.2.fc|mul_2")
+  %h3 = arith.addf %a2, %two : tensor<4xf32> loc("blocks.2|add_2")
+  %out = arith.negf %h3 : tensor<4xf32> loc("head|neg")
+  return %out : tensor<4xf32>
+}
+
+// -----
+
+// Layers that differ stay inline.
+// CHECK-LABEL: func.func @different
+// CHECK-NOT: call
+func.func @different(%x: tensor<4xf32>) -> tensor<4xf32> attributes {llvm.emit_c_interface} {
+  %w0 = arith.constant dense<[1.0, 2.0, 3.0, 4.0]> : tensor<4xf32>
+  %a0 = arith.mulf %x, %w0 : tensor<4xf32> loc("blocks.0|mul")
+  %a1 = arith.addf %a0, %w0 : tensor<4xf32> loc("blocks.1|add")
+  return %a1 : tensor<4xf32>
+}
+
+// -----
+
+// The first layer also computes what every layer reads (the attention
+// mask, CSE'd into it): those ops stay inline, before its call.
+// CHECK-LABEL: func.func private @dq_layer_
+// CHECK-LABEL: func.func @shared
+// CHECK: %[[M:.*]] = arith.negf %arg1
+// CHECK: call @dq_layer_{{[0-9]+}}(%arg0, %[[M]]
+// CHECK: call @dq_layer_{{[0-9]+}}(%{{.*}}, %[[M]]
+// CHECK: call @dq_layer_{{[0-9]+}}(%{{.*}}, %[[M]]
+func.func @shared(%x: tensor<4xf32>, %mask: tensor<4xf32>) -> tensor<4xf32> attributes {llvm.emit_c_interface} {
+  %w0 = arith.constant dense<[1.0, 2.0, 3.0, 4.0]> : tensor<4xf32>
+  %w1 = arith.constant dense<[5.0, 6.0, 7.0, 8.0]> : tensor<4xf32>
+  %w2 = arith.constant dense<[9.0, 1.5, 2.5, 3.5]> : tensor<4xf32>
+  %a0 = arith.mulf %x, %w0 : tensor<4xf32> loc("layers.0|mul")
+  %m = arith.negf %mask : tensor<4xf32> loc("layers.0.attn|neg")
+  %h1 = arith.addf %a0, %m : tensor<4xf32> loc("layers.0|add")
+  %a1 = arith.mulf %h1, %w1 : tensor<4xf32> loc("layers.1|mul")
+  %h2 = arith.addf %a1, %m : tensor<4xf32> loc("layers.1|add")
+  %a2 = arith.mulf %h2, %w2 : tensor<4xf32> loc("layers.2|mul")
+  %h3 = arith.addf %a2, %m : tensor<4xf32> loc("layers.2|add")
+  return %h3 : tensor<4xf32>
+}
