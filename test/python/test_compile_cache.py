@@ -1,0 +1,107 @@
+"""The persistent compile cache (cache.py): a second compile of the same
+model, in any process, opens the stored library; anything that changes the
+model or the options compiles again."""
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import quantize, record_parity, tiny_bert, token_batch
+
+import dqmlir
+from dqmlir import cache
+
+_COMPILE = r"""
+import os, sys, time, torch
+sys.path.insert(0, {test_dir!r})
+from conftest import quantize, tiny_bert, token_batch
+os.environ["DQMLIR_CACHE_DIR"] = {cache_dir!r}   # conftest points it elsewhere
+t = time.perf_counter()
+import dqmlir
+q = quantize(tiny_bert(layers=2))
+ids, mask = token_batch(2, 16)
+c = dqmlir.compile(q, (ids,), {{"attention_mask": mask}}, verbose=False)
+ids, mask = token_batch(3, 9, seed=4)
+ok = torch.equal(c(ids, attention_mask=mask).last_hidden_state,
+                 q(ids, attention_mask=mask).last_hidden_state)
+print("result", bool(c.timings.get("cached")), round(c.timings["total"], 3), ok)
+"""
+
+
+def _compile_in_child(cache_dir, n=1):
+    code = _COMPILE.format(test_dir=str(pathlib.Path(__file__).parent), cache_dir=str(cache_dir))
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(n)]
+    out = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=900)
+        assert p.returncode == 0, stderr[-3000:]
+        line = next(l for l in stdout.splitlines() if l.startswith("result"))
+        _, cached, seconds, ok = line.split()
+        out.append((cached == "True", float(seconds), ok == "True"))
+    return out
+
+
+def test_second_compile_in_a_new_process_is_a_cache_hit(tmp_path):
+    (first,) = _compile_in_child(tmp_path)
+    (second,) = _compile_in_child(tmp_path)
+    assert first[0] is False and first[2]
+    assert second[0] is True and second[2]
+    print(f"cold compile {first[1]:.2f} s, cached {second[1]:.2f} s")
+    assert second[1] < first[1]
+
+
+def test_two_processes_compiling_at_once(tmp_path):
+    results = _compile_in_child(tmp_path, n=2)
+    assert all(ok for _, _, ok in results)
+    entries = [e for e in tmp_path.iterdir() if not e.name.startswith(".")]
+    assert len(entries) == 1
+    assert sorted(f.name for f in entries[0].iterdir() if not f.name.startswith("stage-")) == \
+        ["interface.json", "manifest.json", "model.so", "weights.bin"]
+    assert not [e for e in tmp_path.iterdir() if e.name.startswith(".")]   # no leftovers
+    (again,) = _compile_in_child(tmp_path)
+    assert again[0] is True and again[2]
+
+
+def test_damaged_entry_is_compiled_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("DQMLIR_CACHE_DIR", str(tmp_path))
+    q = quantize(tiny_bert(layers=1))
+    ids, mask = token_batch(2, 16)
+    c = dqmlir.compile(q, (ids,), {"attention_mask": mask}, verbose=False)
+    entry = next(e for e in tmp_path.iterdir() if not e.name.startswith("."))
+    weights = entry / "weights.bin"
+    weights.write_bytes(weights.read_bytes()[:100])
+    c2 = dqmlir.compile(q, (ids,), {"attention_mask": mask}, verbose=False)
+    assert not c2.timings.get("cached")
+    assert record_parity(c2(ids, attention_mask=mask).last_hidden_state,
+                         q(ids, attention_mask=mask).last_hidden_state) == 0
+
+
+class _Scaled(torch.nn.Module):
+    def __init__(self, mode):
+        super().__init__()
+        self.fc = torch.nn.Linear(8, 8)
+        self.mode = mode
+
+    def forward(self, x):
+        y = self.fc(x)
+        return y * 2 if self.mode == "double" else y
+
+
+def test_key_follows_weights_attributes_and_options():
+    torch.manual_seed(0)
+    m = quantize(_Scaled("double").eval())
+    x = torch.randn(3, 8)
+    base = cache.model_key(m, (x,), None, {"threads": 1})
+    assert cache.model_key(m, (x,), None, {"threads": 1}) == base
+    assert cache.model_key(m, (x,), None, {"threads": 2}) != base
+    assert cache.model_key(m, (torch.randn(3, 8, 1).squeeze(-1),), None, {"threads": 1}) == base
+    assert cache.model_key(m, (torch.randn(4, 8),), None, {"threads": 1}) != base
+    m.mode = "plain"
+    assert cache.model_key(m, (x,), None, {"threads": 1}) != base
+    m.mode = "double"
+    torch.manual_seed(1)
+    other = quantize(_Scaled("double").eval())
+    assert cache.model_key(other, (x,), None, {"threads": 1}) != base
