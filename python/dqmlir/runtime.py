@@ -21,6 +21,7 @@ from mlir import ir
 from mlir.execution_engine import ExecutionEngine
 
 from ._mlir_libs import _dqmlir
+from .errors import UnsupportedModuleError
 
 # The compiled code allocates through lib/Runtime/BufferCache (dq-cpu-pipeline
 # {buffer-cache}); results it returns are freed into the same cache.
@@ -45,19 +46,25 @@ def trim_buffer_cache(limit_bytes: int | None = None) -> None:
 _TORCH_DTYPES = {
     "f32": torch.float32,
     "f64": torch.float64,
+    "f16": torch.float16,
+    "bf16": torch.bfloat16,
     "i64": torch.int64,
     "i32": torch.int32,
+    "i16": torch.int16,
     "i8": torch.int8,
     "ui8": torch.uint8,
     "si8": torch.int8,
     "i1": torch.bool,
 }
-# DLPack (code, bits) of result dtypes; code 0 int, 1 uint, 2 float, 6 bool.
+# DLPack (code, bits) of result dtypes; code 0 int, 1 uint, 2 float, 4 bfloat, 6 bool.
 _DLPACK_DTYPES = {
     torch.float32: (2, 32),
     torch.float64: (2, 64),
+    torch.float16: (2, 16),
+    torch.bfloat16: (4, 16),
     torch.int64: (0, 64),
     torch.int32: (0, 32),
+    torch.int16: (0, 16),
     torch.int8: (0, 8),
     torch.uint8: (1, 8),
     torch.bool: (6, 8),
@@ -112,7 +119,11 @@ class TensorSpec:
     def from_type(t: ir.Type) -> "TensorSpec":
         t = ir.ShapedType(t)
         shape = tuple(None if t.is_dynamic_dim(i) else t.shape[i] for i in range(t.rank))
-        return TensorSpec(shape, _TORCH_DTYPES[str(t.element_type)])
+        dtype = _TORCH_DTYPES.get(str(t.element_type))
+        if dtype is None:
+            raise UnsupportedModuleError(f"an argument or result of element type "
+                                         f"{t.element_type}, which dqmlir cannot pass")
+        return TensorSpec(shape, dtype)
 
     def __str__(self) -> str:
         dims = ", ".join("?" if d is None else str(d) for d in self.shape)
