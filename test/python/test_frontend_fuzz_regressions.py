@@ -23,6 +23,16 @@ class Fn(nn.Module):
 
 
 
+def test_fp32_linear_without_bias_compiles():
+    # registry.rewrite_to_calls built the "operand was None" attribute
+    # without a context: CompileError from the torch-mlir import.
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 8, bias=False)).eval()
+    c = dqmlir.compile(m, (torch.randn(3, 4),))
+    x = torch.randn(5, 4)
+    torch.testing.assert_close(c(x), m(x), rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_half_precision_inputs_and_results(dtype):
     # TensorSpec had no f16/bf16: KeyError 'bf16' at compile.
