@@ -21,7 +21,7 @@ from mlir import ir
 from mlir.execution_engine import ExecutionEngine
 
 from ._mlir_libs import _dqmlir
-from .errors import UnsupportedModuleError
+from .errors import CompileError, UnsupportedModuleError
 
 # The compiled code allocates through lib/Runtime/BufferCache (dq-cpu-pipeline
 # {buffer-cache}); results it returns are freed into the same cache.
@@ -195,6 +195,26 @@ def check_error(messages, code: int) -> Exception:
     return _CHECK_ERRORS.get(kind, RuntimeError)(text or kind)
 
 
+def _engine(module: ir.Module, opt_level: int) -> ExecutionEngine:
+    """The ExecutionEngine of `module`; a module the LLVM translation or
+    backend refuses raises CompileError with MLIR's diagnostics (the engine
+    itself only says that it failed)."""
+    diagnostics = []
+
+    def collect(d):
+        diagnostics.append(f"{d.location}: {d.message}")
+        return True
+
+    handler = module.context.attach_diagnostic_handler(collect)
+    try:
+        return ExecutionEngine(module, opt_level=opt_level, shared_libs=[_runner_utils()])
+    except RuntimeError as e:
+        raise CompileError(f"LLVM code generation failed: {e}" +
+                           "".join("\n  " + d for d in diagnostics[:10]), stage="jit") from None
+    finally:
+        handler.detach()
+
+
 class JitFunction:
     """A function of a lowered (LLVM dialect) module, callable on tensors.
 
@@ -216,7 +236,7 @@ class JitFunction:
         # Weights are not compiled into the code: their globals become external
         # and are bound to (64-byte aligned) buffers before the code is linked.
         detached = _dqmlir.detach_large_globals(module, _BIND_MIN_BYTES)
-        self._engine = ExecutionEngine(module, opt_level=opt_level, shared_libs=[_runner_utils()])
+        self._engine = _engine(module, opt_level)
         self.bound_bytes = 0
         for symbol, address in _BUFFER_SYMBOLS.items():
             self._engine.raw_register_runtime(symbol, ctypes.c_void_p(address))

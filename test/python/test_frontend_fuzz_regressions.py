@@ -50,3 +50,41 @@ def test_half_precision_inputs_and_results(dtype):
     x, h = torch.randn(4, 3).to(dtype), torch.randn(4, 5)
     for ours, ref in zip(c(x, h), q(x, h)):
         assert ours.dtype == ref.dtype and torch.equal(ours, ref)
+
+
+def test_torch_mlir_output_that_does_not_verify_is_a_compile_error():
+    # A linalg.transpose with a static result dim for a dynamic input dim
+    # (torch-mlir's output for nn.MultiheadAttention after an nn.GRU) failed
+    # MLIR 22's verifier as an MLIRError, not one of dqmlir's errors.
+    from mlir import ir
+    from dqmlir import ir as dqir
+    from dqmlir.frontend.to_dq import to_dq
+    text = """
+    func.func @main(%a: tensor<?x?x1xf32>) -> tensor<4x?x1xf32> {
+      %c0 = arith.constant 0 : index
+      %d = tensor.dim %a, %c0 : tensor<?x?x1xf32>
+      %e = tensor.empty(%d) : tensor<4x?x1xf32>
+      %t = linalg.transpose ins(%a : tensor<?x?x1xf32>) outs(%e : tensor<4x?x1xf32>)
+          permutation = [1, 0, 2]
+      return %t : tensor<4x?x1xf32>
+    }
+    """
+    ctx = dqir.make_context()
+    with pytest.raises(dqmlir.CompileError, match="torch-mlir.s output"):
+        to_dq(text, {}, [], "main", ctx)
+
+
+def test_code_generation_failure_is_a_compile_error():
+    # The ExecutionEngine only says "Failure while creating the
+    # ExecutionEngine"; the error now carries MLIR's diagnostics.
+    from mlir import ir
+    from dqmlir import ir as dqir
+    from dqmlir.runtime import _engine
+    with dqir.make_context():
+        module = ir.Module.parse("""
+        llvm.func @f(%v: vector<4xf32>) -> f32 {
+          %x = vector.extract %v[0] : f32 from vector<4xf32>
+          llvm.return %x : f32
+        }""")
+        with pytest.raises(dqmlir.CompileError, match="vector.extract"):
+            _engine(module, 2)
