@@ -72,6 +72,9 @@ static constexpr const char *kPipeline =
     // What has no LLVM intrinsic (erf for GELU) becomes a libm call; after
     // math-to-llvm so that rsqrt is not turned into glibc's missing rsqrtf.
     "convert-math-to-libm,"
+    // math-to-libm scalarizes vector math it has no vector function for
+    // (f64 erf) into vector.extract/insert: those still need lowering.
+    "convert-vector-to-llvm,"
     "convert-arith-to-llvm,"
     "convert-index-to-llvm,"
     "convert-func-to-llvm,"

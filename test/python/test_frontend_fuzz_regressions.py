@@ -52,6 +52,15 @@ def test_half_precision_inputs_and_results(dtype):
         assert ours.dtype == ref.dtype and torch.equal(ours, ref)
 
 
+def test_float64_gelu_compiles():
+    # convert-math-to-libm scalarized the f64 erf vector after
+    # convert-vector-to-llvm had run: the ExecutionEngine refused the module.
+    m = Fn(F.gelu).eval()
+    c = dqmlir.compile(m, (torch.randn(2, 3, 5, dtype=torch.float64),))
+    x = torch.randn(3, 7, 5, dtype=torch.float64)
+    torch.testing.assert_close(c(x), m(x), rtol=1e-15, atol=1e-15)
+
+
 def test_torch_mlir_output_that_does_not_verify_is_a_compile_error():
     # A linalg.transpose with a static result dim for a dynamic input dim
     # (torch-mlir's output for nn.MultiheadAttention after an nn.GRU) failed
