@@ -61,6 +61,17 @@ def test_float64_gelu_compiles():
     torch.testing.assert_close(c(x), m(x), rtol=1e-15, atol=1e-15)
 
 
+@pytest.mark.parametrize("perm", [(2, 0, 1), (1, 2, 0), (0, 2, 1)])
+def test_permute_compiles(perm):
+    # dq-vectorize-linalg's 16 x 16 register transposes with a unit-tiled
+    # loop in between left a masked write of the wrong mask shape.
+    m = Fn(lambda x: x.permute(*perm) * 2).eval()
+    c = dqmlir.compile(m, (torch.randn(2, 8, 24),))
+    for shape in [(3, 21, 24), (1, 1, 24), (2, 33, 24)]:
+        x = torch.randn(*shape)
+        assert torch.equal(c(x), m(x))
+
+
 def test_torch_mlir_output_that_does_not_verify_is_a_compile_error():
     # A linalg.transpose with a static result dim for a dynamic input dim
     # (torch-mlir's output for nn.MultiheadAttention after an nn.GRU) failed
