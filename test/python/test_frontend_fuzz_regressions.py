@@ -72,6 +72,18 @@ def test_permute_compiles(perm):
         assert torch.equal(c(x), m(x))
 
 
+@pytest.mark.parametrize("shape", [(0, 3, 34), (2, 0, 34), (0, 0, 34), (1, 1, 34)])
+def test_view_of_empty_tensors(shape):
+    # torch-mlir's aten.view divides numel by the other sizes for a -1 dim;
+    # dq-runtime-checks refused a zero divisor even where no -1 dim uses the
+    # quotient ("a size computation divides by zero").
+    m = Fn(lambda x: x.view(x.shape[0], x.shape[1], 2, 17) + 1).eval()
+    c = dqmlir.compile(m, (torch.randn(2, 3, 34),))
+    x = torch.randn(*shape)
+    ours = c(x)
+    assert ours.shape == m(x).shape and torch.equal(ours, m(x))
+
+
 def test_torch_mlir_output_that_does_not_verify_is_a_compile_error():
     # A linalg.transpose with a static result dim for a dynamic input dim
     # (torch-mlir's output for nn.MultiheadAttention after an nn.GRU) failed
