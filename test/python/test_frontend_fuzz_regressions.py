@@ -84,6 +84,21 @@ def test_view_of_empty_tensors(shape):
     assert ours.shape == m(x).shape and torch.equal(ours, m(x))
 
 
+def test_layer_norm_without_affine_is_exact():
+    # F.layer_norm without weight (or with a weight only) went through
+    # torch-mlir's decomposition (1-ulp differences); ATen's kernel gives the
+    # bits of its affine kernel with ones and zeros, which dq.layer_norm is.
+    w = torch.randn(24) * 0.3 + 1
+    for fn in (lambda x: F.layer_norm(x, (24,)), lambda x: F.layer_norm(x, (24,), w),
+               lambda x: F.layer_norm(x, (24,), eps=0.1)):
+        m = Fn(fn).eval()
+        c = dqmlir.compile(m, (torch.randn(2, 5, 24),))
+        assert "dq.layer_norm" in c.ir("dq")
+        for shape in [(2, 5, 24), (1, 33, 24), (3, 64, 24)]:
+            x = torch.randn(*shape) * 5
+            assert torch.equal(c(x), m(x))
+
+
 def test_torch_mlir_output_that_does_not_verify_is_a_compile_error():
     # A linalg.transpose with a static result dim for a dynamic input dim
     # (torch-mlir's output for nn.MultiheadAttention after an nn.GRU) failed
