@@ -99,6 +99,64 @@ def test_layer_norm_without_affine_is_exact():
             assert torch.equal(c(x), m(x))
 
 
+_SIZES_BELOW_TWO = textwrap.dedent(r"""
+    import json, torch, dqmlir
+    class Fn(torch.nn.Module):
+        def __init__(self, fn):
+            super().__init__()
+            self.fn = fn
+        def forward(self, x):
+            return self.fn(x)
+    cases = {
+        "head": lambda x: x[:, :1] * 2,
+        "tail": lambda x: x[:, 1:] * 2,
+        "last": lambda x: x[:, -1] * 2,
+        "head_sum": lambda x: x[:, :1].sum(1),
+    }
+    out = {}
+    for name, fn in cases.items():
+        c = dqmlir.compile(Fn(fn).eval(), (torch.randn(2, 3, 8),))
+        res = {}
+        for s in (0, 1, 4):
+            x = torch.randn(2, s, 8)
+            try:
+                ref = fn(x)
+            except Exception as e:
+                ref = e
+            theirs = type(ref).__name__ if isinstance(ref, Exception) else None
+            try:
+                ours = c(x)
+            except Exception as e:
+                res[s] = ["raise", type(e).__name__, theirs]
+                continue
+            res[s] = ["result", theirs is None and torch.equal(ours, ref), theirs]
+        out[name] = res
+    print(json.dumps(out))
+""")
+
+
+def test_sizes_below_the_export_assumption():
+    # torch.export assumes dynamic sizes >= 2 and simplifies with it
+    # (x[:, :1] has size 1, x[:, 1:] size S - 1); the signature let sizes 0
+    # and 1 through, and x[:, :1] at S = 0 read past the empty input
+    # (SIGSEGV). Now size_probe.py finds the smallest size each symbol's
+    # program holds for; smaller calls raise what PyTorch raises there, or
+    # ValueError where PyTorch has a result the program cannot give.
+    p = run_python(_SIZES_BELOW_TWO)
+    assert p.returncode == 0, p.stderr[-3000:]
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    for name, res in out.items():
+        for s, (kind, what, theirs) in res.items():
+            if kind == "result":
+                assert what, (name, s)                        # equal to PyTorch's
+            else:
+                assert what == (theirs or "ValueError"), (name, s, what, theirs)
+        assert res["4"][:2] == ["result", True], (name, res)
+    assert out["head"]["1"][:2] == ["result", True] and out["head"]["0"][0] == "raise"
+    assert out["last"]["0"] == ["raise", "IndexError", "IndexError"]   # as PyTorch
+    assert out["tail"]["1"][:2] == ["result", True]
+
+
 def test_torch_mlir_output_that_does_not_verify_is_a_compile_error():
     # A linalg.transpose with a static result dim for a dynamic input dim
     # (torch-mlir's output for nn.MultiheadAttention after an nn.GRU) failed

@@ -20,13 +20,14 @@ import torch.nn as nn
 from torch.utils import _pytree as pytree
 
 from ..errors import UnsupportedModuleError
-from ..signature import Signature
+from ..signature import _SPECIALIZATION_BOUND, Signature
 from . import attention as _attention  # noqa: F401  (registers its custom ops)
 from . import gelu as _gelu
 from . import layer_norm as _layer_norm
 from .fx_checks import check_data_dependent, check_dynamic_collapses
 from .fx_cleanup import drop_noop_expands
 from .quantized_linear import QuantizedLinear
+from .size_probe import min_sizes
 from .stubs import swapped
 
 log = logging.getLogger("dqmlir")
@@ -86,7 +87,8 @@ def export_model(model: nn.Module, example_args, example_kwargs=None, dynamic: A
     node_paths = {n.name: _module_path(n) for n in ep.graph.nodes}
     check_data_dependent(ep.graph_module, node_paths)
     check_dynamic_collapses(ep.graph_module, node_paths)
-    signature = Signature.from_export(model, ep, args, kwargs, const_inputs)
+    minimum = min_sizes(ep, _SPECIALIZATION_BOUND) if dynamic is not False else {}
+    signature = Signature.from_export(model, ep, args, kwargs, const_inputs, minimum)
     timings["decompose"] = time.perf_counter() - t0
     return Exported(ep, linears, signature, node_paths, timings)
 
