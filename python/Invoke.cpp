@@ -24,6 +24,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace nb = nanobind;
@@ -151,22 +153,32 @@ public:
       if (s[0])
         dqmlirBufferFree(reinterpret_cast<void *>(s[0]));
       if (code != 0) {
+        std::unordered_set<void *> freed;
         const int64_t *d = results.data();
         for (size_t i = 0; i < numOutputs; ++i) {
-          if (d[0])
-            dqmlirBufferFree(reinterpret_cast<void *>(d[0]));
+          auto *p = reinterpret_cast<void *>(d[0]);
+          if (p && freed.insert(p).second)
+            dqmlirBufferFree(p);
           d += descriptorWords(resultSpecs[i].rank);
         }
         return nb::make_tuple(mismatch, code);
       }
     }
+    // Results may share a buffer (a model that returns y and a view of y,
+    // or y twice): one owner per buffer, shared by the tensors on it, and a
+    // buffer only empty results point into is freed once.
+    std::unordered_map<void *, nb::object> owners;
+    std::unordered_set<void *> unowned;
     std::vector<nb::object> outs;
     const int64_t *d = results.data();
     for (size_t i = 0; i < numOutputs; ++i) {
       const ResultSpec &r = resultSpecs[i];
-      outs.push_back(toTensor(r, d));
+      outs.push_back(toTensor(r, d, owners, unowned));
       d += descriptorWords(r.rank);
     }
+    for (void *p : unowned)
+      if (!owners.count(p))
+        dqmlirBufferFree(p);
     if (outs.size() == 1)
       return outs[0];
     nb::list l;
@@ -176,8 +188,12 @@ public:
   }
 
 private:
-  /// The result described at `d` as a tensor that owns its buffer.
-  nb::object toTensor(const ResultSpec &r, const int64_t *d) {
+  /// The result described at `d` as a tensor that owns its buffer, or
+  /// shares it with the other results on it (`owners`); an empty result's
+  /// buffer is left in `unowned`.
+  nb::object toTensor(const ResultSpec &r, const int64_t *d,
+                      std::unordered_map<void *, nb::object> &owners,
+                      std::unordered_set<void *> &unowned) {
     void *allocated = reinterpret_cast<void *>(d[0]);
     auto *aligned = reinterpret_cast<char *>(d[1]);
     const int64_t *sizes = d + 3, *strides = d + 3 + r.rank;
@@ -187,15 +203,19 @@ private:
       n *= s;
     if (n == 0 || !aligned) {
       if (allocated)
-        dqmlirBufferFree(allocated);
+        unowned.insert(allocated);
       nb::object dims = nb::cast(std::vector<int64_t>(sizes, sizes + r.rank));
       return empty(dims, nb::arg("dtype") = r.dtype);
     }
     // (No allocated pointer: nothing of ours to free.)
     nb::object owner;
-    if (allocated)
-      owner = nb::capsule(allocated,
-                          [](void *p) noexcept { dqmlirBufferFree(p); });
+    if (allocated) {
+      auto [it, fresh] = owners.try_emplace(allocated);
+      if (fresh)
+        it->second = nb::capsule(allocated,
+                                 [](void *p) noexcept { dqmlirBufferFree(p); });
+      owner = it->second;
+    }
     // No framework: nanobind exports a "dltensor" capsule.
     nb::ndarray<> array(aligned + d[2] * r.itemBytes, r.rank, shape.data(),
                         owner, strides, r.dl, nb::device::cpu::value);

@@ -193,3 +193,46 @@ def test_code_generation_failure_is_a_compile_error():
         }""")
         with pytest.raises(dqmlir.CompileError, match="vector.extract"):
             _engine(module, 2)
+
+
+_ALIASED_RESULTS = textwrap.dedent(r"""
+    import torch, dqmlir
+    class M(torch.nn.Module):
+        def __init__(self, how):
+            super().__init__()
+            self.how = how
+            self.lin = torch.nn.Linear(24, 9)
+        def forward(self, x):
+            y = self.lin(x)
+            if self.how == "same":
+                return y, y
+            if self.how == "slice":
+                return y, y[:, :3]
+            if self.how == "chunk":
+                return y.chunk(3, -1)[1], y
+            return {"flat": y.view(-1), "y": y}
+    for how in ("same", "slice", "chunk", "view"):
+        for dynamic in (True, False):
+            torch.manual_seed(0)
+            m = torch.ao.quantization.quantize_dynamic(M(how).eval(), {torch.nn.Linear},
+                                                       dtype=torch.qint8)
+            c = dqmlir.compile(m, (torch.randn(2, 24),), dynamic=dynamic)
+            for _ in range(4):
+                x = torch.randn(2, 24)
+                ours, ref = c(x), m(x)
+                ours = ours.values() if isinstance(ours, dict) else ours
+                ref = ref.values() if isinstance(ref, dict) else ref
+                assert all(torch.equal(a, b) for a, b in zip(ours, ref)), how
+                del ours
+    print("ok")
+""")
+
+
+def test_results_that_share_a_buffer():
+    # Two results on one buffer (y and y, or y and a slice or view of it):
+    # each became a tensor that freed the buffer: a double free, a corrupted
+    # buffer cache and a SIGSEGV some calls later. With the buffer cache off
+    # glibc catches the double free at once.
+    p = run_python(_ALIASED_RESULTS, env={"DQMLIR_BUFFER_CACHE_MB": "0"})
+    assert p.returncode == 0 and p.stdout.strip().endswith("ok"), \
+        (p.returncode, p.stderr[-3000:])
