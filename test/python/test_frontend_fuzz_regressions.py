@@ -236,3 +236,15 @@ def test_results_that_share_a_buffer():
     p = run_python(_ALIASED_RESULTS, env={"DQMLIR_BUFFER_CACHE_MB": "0"})
     assert p.returncode == 0 and p.stdout.strip().endswith("ok"), \
         (p.returncode, p.stderr[-3000:])
+
+
+def test_reciprocal_of_zero_and_nan():
+    # torch-mlir lowers aten.reciprocal with an assert that no element is 0
+    # (which NaN fails too): RuntimeError "unimplemented: tensor with zero
+    # element" where PyTorch gives inf and NaN. It is a division now.
+    m = Fn(lambda x: 1.0 / x).eval()
+    c = dqmlir.compile(m, (torch.randn(2, 8),))
+    x = torch.tensor([[0.0, -0.0, float("nan"), float("inf"), 3.0, -2.0, 1e-40, 7.0]])
+    ours, ref = c(x), m(x)
+    assert torch.equal(ours.nan_to_num(nan=123.0), ref.nan_to_num(nan=123.0))
+    assert torch.equal(ours.isnan(), ref.isnan()) and torch.equal(ours.signbit(), ref.signbit())
