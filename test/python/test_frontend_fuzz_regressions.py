@@ -248,3 +248,17 @@ def test_reciprocal_of_zero_and_nan():
     ours, ref = c(x), m(x)
     assert torch.equal(ours.nan_to_num(nan=123.0), ref.nan_to_num(nan=123.0))
     assert torch.equal(ours.isnan(), ref.isnan()) and torch.equal(ours.signbit(), ref.signbit())
+
+
+def test_op_torch_mlir_cannot_lower_is_unsupported():
+    # x[arange(B), idx] (last-token pooling) fails in torch-mlir's
+    # legalization: that is an UnsupportedModuleError naming the op, not a
+    # CompileError of the import.
+    class M(nn.Module):
+        def forward(self, x, mask):
+            return x[torch.arange(x.shape[0]), mask.sum(1) - 1]
+
+    x, mask = torch.randn(2, 5, 8), torch.ones(2, 5, dtype=torch.long)
+    with pytest.raises(dqmlir.UnsupportedModuleError,
+                       match=r"torch-mlir cannot lower torch\.aten\.index"):
+        dqmlir.compile(M().eval(), (x, mask))
