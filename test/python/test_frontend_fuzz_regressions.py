@@ -262,3 +262,15 @@ def test_op_torch_mlir_cannot_lower_is_unsupported():
     with pytest.raises(dqmlir.UnsupportedModuleError,
                        match=r"torch-mlir cannot lower torch\.aten\.index"):
         dqmlir.compile(M().eval(), (x, mask))
+
+
+def test_model_that_fails_in_pytorch_fails_to_compile():
+    # torch.export checks shapes, not what PyTorch's kernels refuse: a
+    # float32 layer norm on a float64 input exported and compiled, and the
+    # compiled model returned a result where PyTorch raises ("mixed dtype").
+    m = nn.Sequential(nn.LayerNorm(4)).eval()
+    x = torch.randn(2, 3, 4, dtype=torch.float64)
+    with pytest.raises(RuntimeError, match="mixed dtype") as info:
+        dqmlir.compile(m, (x,))
+    assert any("raised this in PyTorch on the example inputs" in n
+               for n in getattr(info.value, "__notes__", []))

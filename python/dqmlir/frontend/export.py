@@ -66,6 +66,7 @@ def export_model(model: nn.Module, example_args, example_kwargs=None, dynamic: A
     args = tuple(example_args)
     timings = {}
     t0 = time.perf_counter()
+    _run_in_pytorch(model, args, kwargs)
     dyn = dynamic if not isinstance(dynamic, bool) else _dynamic_shapes(model, args, kwargs, dynamic)
     if dynamic is True:
         args, kwargs = _widen_examples(model, args, kwargs, dyn)
@@ -91,6 +92,21 @@ def export_model(model: nn.Module, example_args, example_kwargs=None, dynamic: A
     signature = Signature.from_export(model, ep, args, kwargs, const_inputs, minimum)
     timings["decompose"] = time.perf_counter() - t0
     return Exported(ep, linears, signature, node_paths, timings)
+
+
+def _run_in_pytorch(model, args, kwargs) -> None:
+    """Calls `model` on the example inputs once. torch.export traces with
+    PyTorch's shape rules only, so a model whose kernels refuse the inputs
+    (a float32 layer norm weight on a float64 input: "mixed dtype") would
+    export and compile, and the compiled model would return a result where
+    PyTorch raises. Such errors are raised here, as PyTorch raised them."""
+    try:
+        with torch.no_grad():
+            model(*args, **kwargs)
+    except Exception as e:
+        e.add_note(f"dqmlir.compile: {type(model).__name__} raised this in PyTorch on the "
+                   "example inputs; dqmlir compiles models that run there")
+        raise
 
 
 def _export(model, args, kwargs, dyn):
