@@ -439,8 +439,8 @@ class Signature:
         if least and got < least["min"] and not (lo is not None and lo > _SPECIALIZATION_BOUND):
             if least["error"]:
                 cls = getattr(builtins, least["error"], RuntimeError)
-                raise cls(f"{self.name}(): argument '{path}' dim {d} is {got}: PyTorch raises "
-                          f"{least['error']} for this model there ({least['why']})")
+                raise cls(f"{self.name}(): argument '{path}' dim {d} is {got}: the exported "
+                          f"program raises {least['error']} at this size ({least['why']})")
             raise ValueError(f"{self.name}(): argument '{path}' dim {d} is {got}; the compiled "
                              f"model needs at least {least['min']} there (torch.export's program "
                              f"assumes larger sizes: {least['why']})")
