@@ -8,7 +8,7 @@ PY      := $(VENV)/bin/python
 BUILD   := build
 STAMP   := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 
-.PHONY: all venv build check demo bench bench-quick bench-cold fuzz clean
+.PHONY: all venv build check demo bench bench-quick bench-cold fuzz fuzz-frontend clean
 
 all: build
 
@@ -52,6 +52,18 @@ FUZZ_SEED  ?= 1
 fuzz: build
 	$(PY) test/fuzz/fuzz_dq_opt.py --dq-opt $(BUILD)/bin/dq-opt --seed $(FUZZ_SEED) \
 	  --count $(FUZZ_COUNT) --crash-dir $(BUILD)/fuzz-crashes --json $(BUILD)/fuzz-summary.json
+
+# Long run of the frontend fuzzer: random torch modules compiled with
+# dqmlir.compile and called with good and bad inputs, against PyTorch
+# (make check runs a 50-module slice).
+FUZZ_FRONTEND_COUNT ?= 2000
+FUZZ_FRONTEND_SEED  ?= 1
+FUZZ_FRONTEND_JOBS  ?= 2
+
+fuzz-frontend: build
+	$(PY) test/fuzz/fuzz_frontend.py --seed $(FUZZ_FRONTEND_SEED) --count $(FUZZ_FRONTEND_COUNT) \
+	  --jobs $(FUZZ_FRONTEND_JOBS) --crash-dir $(BUILD)/fuzz-frontend \
+	  --json $(BUILD)/fuzz-frontend-summary.json --records $(BUILD)/fuzz-frontend-records.jsonl -q
 
 clean:
 	rm -rf $(BUILD)

@@ -40,6 +40,9 @@ nb::dlpack::dtype dlpackOf(dqmlir_dtype d) {
   case DQMLIR_I8: return nb::dtype<int8_t>();
   case DQMLIR_U8: return nb::dtype<uint8_t>();
   case DQMLIR_BOOL: return nb::dtype<bool>();
+  // nanobind has no C++ type for these: DLPack codes 2 (float) and 4 (bfloat).
+  case DQMLIR_F16: return {uint8_t(nb::dlpack::dtype_code::Float), 16, 1};
+  case DQMLIR_BF16: return {uint8_t(nb::dlpack::dtype_code::Bfloat), 16, 1};
   }
   return nb::dtype<float>();
 }

@@ -59,7 +59,9 @@ typedef enum dqmlir_dtype {
   DQMLIR_I16 = 4,
   DQMLIR_I8 = 5,
   DQMLIR_U8 = 6,
-  DQMLIR_BOOL = 7
+  DQMLIR_BOOL = 7,
+  DQMLIR_F16 = 8,
+  DQMLIR_BF16 = 9
 } dqmlir_dtype;
 
 /* An input: `data` holds the elements contiguously in row-major order. */

@@ -40,6 +40,7 @@
 #include "mlir/Conversion/UBToLLVM/UBToLLVM.h"
 #include "mlir/Conversion/VectorToLLVM/ConvertVectorToLLVMPass.h"
 #include "mlir/Conversion/VectorToSCF/VectorToSCF.h"
+#include "mlir/Dialect/Arith/Transforms/Passes.h"
 #include "mlir/Dialect/Async/Passes.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
@@ -189,6 +190,17 @@ void dq::addLowerToLLVM(OpPassManager &pm, bool bufferCache) {
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
+  // bf16 and f16 arithmetic in f32, rounded after each op (ATen's
+  // Half/BFloat16 kernels compute so); bf16 conversions as integer ops
+  // (round to nearest even): LLVM would call compiler-rt's __truncsfbf2,
+  // which the link lacks.
+  arith::ArithEmulateUnsupportedFloatsOptions emulate;
+  emulate.sourceTypeStrs = {"bf16", "f16"};
+  emulate.targetTypeStr = "f32";
+  pm.addPass(arith::createArithEmulateUnsupportedFloats(emulate));
+  arith::ArithExpandOpsPassOptions expand;
+  expand.includeBf16 = true;
+  pm.addPass(arith::createArithExpandOpsPass(expand));
   // 1-D transfers to (masked) loads and stores.
   ConvertVectorToLLVMPassOptions vectorToLLVM;
   vectorToLLVM.vectorContractLowering =
@@ -201,6 +213,9 @@ void dq::addLowerToLLVM(OpPassManager &pm, bool bufferCache) {
   // What has no LLVM intrinsic (erf for GELU) becomes a libm call; after
   // math-to-llvm so that rsqrt is not turned into glibc's missing rsqrtf.
   pm.addPass(createConvertMathToLibmPass());
+  // math-to-libm scalarizes vector math it has no vector function for
+  // (f64 erf) into vector.extract/insert: those still need lowering.
+  pm.addPass(createConvertVectorToLLVMPass(vectorToLLVM));
   pm.addPass(createArithToLLVMConversionPass());
   pm.addPass(createConvertIndexToLLVMPass());
   pm.addPass(createConvertFuncToLLVMPass());

@@ -119,6 +119,22 @@ struct Checker {
                         std::to_string(got) +
                         "; the model supports at most " +
                         std::to_string(bounds.second) + " there");
+      auto least = model.minSizes.find(sym);
+      if (least != model.minSizes.end() && got < least->second.min &&
+          bounds.first <= kSpecializationBound) {
+        const Model::MinSize &m = least->second;
+        std::string at = prefix() + path + "' dim " + std::to_string(d) +
+                         " is " + std::to_string(got);
+        if (!m.errorName.empty())
+          return fail(m.error, at + ": the exported program raises " +
+                                   m.errorName + " at this size (" + m.why +
+                                   ")");
+        return fail(DQMLIR_ERROR_VALUE,
+                    at + "; the compiled model needs at least " +
+                        std::to_string(m.min) +
+                        " there (torch.export's program assumes larger "
+                        "sizes: " + m.why + ")");
+      }
       if (bounds.first > kSpecializationBound && got < bounds.first)
         return fail(DQMLIR_ERROR_VALUE,
                     prefix() + path + "' dim " + std::to_string(d) + " is " +

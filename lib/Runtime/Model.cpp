@@ -18,6 +18,7 @@
 #include <cstring>
 #include <dlfcn.h>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #ifndef DQMLIR_VERSION
@@ -30,9 +31,11 @@ using dqmlir::json::Value;
 namespace {
 thread_local std::string lastError;
 
-constexpr const char *kDtypeNames[] = {"float32", "float64", "int64", "int32",
-                                       "int16",   "int8",    "uint8", "bool"};
-constexpr size_t kDtypeSizes[] = {4, 8, 8, 4, 2, 1, 1, 1};
+constexpr const char *kDtypeNames[] = {
+    "float32", "float64", "int64", "int32",   "int16",
+    "int8",    "uint8",   "bool",  "float16", "bfloat16"};
+constexpr size_t kDtypeSizes[] = {4, 8, 8, 4, 2, 1, 1, 1, 2, 2};
+constexpr unsigned kNumDtypes = std::size(kDtypeSizes);
 
 /// The whole file, checked against the manifest's size and CRC32C.
 dqmlir_status verifiedFile(const std::string &dir, const Value &manifest,
@@ -84,6 +87,18 @@ dqmlir_status readInterface(Model &m, const std::string &text) {
     auto bound = [](const Value &b) { return b.kind == Value::Int ? b.i : -1; };
     m.ranges.push_back(
         {sym, {bound(bounds[size_t(0)]), bound(bounds[size_t(1)])}});
+  }
+  for (auto &[sym, least] : v["min_sizes"].object) {
+    static const std::map<std::string, dqmlir_status> kinds = {
+        {"", DQMLIR_ERROR_VALUE},
+        {"ValueError", DQMLIR_ERROR_VALUE},
+        {"TypeError", DQMLIR_ERROR_TYPE},
+        {"IndexError", DQMLIR_ERROR_INDEX},
+        {"ZeroDivisionError", DQMLIR_ERROR_ZERO_DIVISION}};
+    auto kind = kinds.find(least["error"].s);
+    m.minSizes[sym] = {least["min"].i,
+                       kind == kinds.end() ? DQMLIR_ERROR_RUNTIME : kind->second,
+                       least["error"].s, least["why"].s};
   }
   for (const Value &c : v["checks"].array)
     m.checks.push_back(c.s);
@@ -167,7 +182,7 @@ dqmlir_status dqmlir::runtime::fail(dqmlir_status status,
 }
 
 bool dqmlir::runtime::parseDtype(const std::string &name, dqmlir_dtype &out) {
-  for (int i = 0; i < 8; ++i) {
+  for (int i = 0; unsigned(i) < kNumDtypes; ++i) {
     if (name == kDtypeNames[i]) {
       out = dqmlir_dtype(i);
       return true;
@@ -358,10 +373,10 @@ dqmlir_status dqmlir_set_num_threads(int threads) {
 const char *dqmlir_runtime_version(void) { return DQMLIR_VERSION; }
 
 size_t dqmlir_dtype_size(dqmlir_dtype dtype) {
-  return unsigned(dtype) < 8 ? kDtypeSizes[dtype] : 0;
+  return unsigned(dtype) < kNumDtypes ? kDtypeSizes[dtype] : 0;
 }
 const char *dqmlir_dtype_name(dqmlir_dtype dtype) {
-  return unsigned(dtype) < 8 ? kDtypeNames[dtype] : "unknown";
+  return unsigned(dtype) < kNumDtypes ? kDtypeNames[dtype] : "unknown";
 }
 
 } // extern "C"

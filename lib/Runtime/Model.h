@@ -23,6 +23,7 @@
 #include "dqmlir/runtime.h"
 #include "lib/Runtime/Json.h"
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,6 +55,15 @@ struct Model {
   std::vector<Output> outputs;
   /// symbol -> (lower, upper); -1: none.
   std::vector<std::pair<std::string, std::pair<int64_t, int64_t>>> ranges;
+  /// Symbols export assumed to be >= 2 (python/dqmlir/frontend/size_probe.py):
+  /// the smallest size the program holds for, and what a smaller one raises.
+  struct MinSize {
+    int64_t min;
+    dqmlir_status error;
+    std::string errorName; ///< empty if the shapes differ instead
+    std::string why;
+  };
+  std::map<std::string, MinSize> minSizes;
   /// Run-time check messages: status k is checks[k - 1].
   std::vector<std::string> checks;
   void *library = nullptr;

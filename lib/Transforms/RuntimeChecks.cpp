@@ -134,6 +134,36 @@ Value divisionDefined(OpBuilder &b, Location loc, Value lhs, Value rhs,
   return arith::AndIOp::create(b, loc, ok, noOverflow);
 }
 
+/// When every use of `div`'s result is an arm of an `arith.select` whose
+/// condition is defined before `div`, an i1 that is true when no select
+/// picks the quotient (then a zero divisor does no harm); null otherwise.
+/// torch-mlir's aten.view computes the size of an inferred (-1) dim as
+/// numel / (product of the other sizes) and selects it only for a dim that
+/// is negative: with a size of 0 and no -1 the quotient is never used.
+Value quotientUnused(OpBuilder &b, Location loc, Operation *div) {
+  Value q = div->getResult(0);
+  if (q.use_empty())
+    return nullptr;
+  Value picked;
+  for (OpOperand &use : q.getUses()) {
+    auto sel = dyn_cast<arith::SelectOp>(use.getOwner());
+    if (!sel || use.getOperandNumber() == 0 || sel->getBlock() != div->getBlock())
+      return nullptr;
+    Value c = sel.getCondition();
+    if (!isa<IntegerType>(c.getType()))
+      return nullptr;
+    Operation *def = c.getDefiningOp();
+    if (def && (def->getBlock() != div->getBlock() || !def->isBeforeInBlock(div)))
+      return nullptr;
+    if (use.getOperandNumber() == 2) // the false arm: picked when !c
+      c = arith::XOrIOp::create(b, loc, c,
+                                arith::ConstantOp::create(b, loc, b.getBoolAttr(true)));
+    picked = picked ? arith::OrIOp::create(b, loc, picked, c).getResult() : c;
+  }
+  return arith::XOrIOp::create(b, loc, picked,
+                               arith::ConstantOp::create(b, loc, b.getBoolAttr(true)));
+}
+
 /// The in-body checks of one generic and what they say when they fail.
 struct BodyChecks {
   SmallVector<cf::AssertOp> asserts;
@@ -542,15 +572,19 @@ private:
       } else if (isIntegerDivision(op) &&
                  !matchPattern(op->getOperand(1), m_Constant())) {
         b.setInsertionPoint(op);
-        ok = divisionDefined(b, loc, op->getOperand(0), op->getOperand(1),
-                             isSignedDivision(op));
+        Value defined = divisionDefined(b, loc, op->getOperand(0),
+                                        op->getOperand(1), isSignedDivision(op));
+        ok = defined;
+        // Only a quotient that is used must be defined.
+        if (Value unused = quotientUnused(b, loc, op))
+          ok = arith::OrIOp::create(b, loc, defined, unused);
         after = ok.getDefiningOp();
         // The division itself never traps: its check reports, and the size
         // computations it feeds may be evaluated (hoisted) before any guard.
         Value one = arith::ConstantOp::create(
             b, loc, b.getIntegerAttr(op->getOperand(1).getType(), 1));
-        op->setOperand(1, arith::SelectOp::create(b, loc, ok, op->getOperand(1),
-                                                  one));
+        op->setOperand(1, arith::SelectOp::create(b, loc, defined,
+                                                  op->getOperand(1), one));
         message = "RuntimeError: a size computation" + where(loc) +
                   " divides by zero: an input has a size the model cannot "
                   "take (a zero-size dim?)";

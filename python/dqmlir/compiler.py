@@ -122,6 +122,7 @@ def _interface(signature) -> dict:
         "inputs": [{"name": l.path, "dtype": l.dtype, "dims": l.dims}
                    for l in signature.tensor_leaves],
         "ranges": signature.ranges,
+        "min_sizes": signature.min_sizes,
         "output_names": _output_names(signature),
         "signature": signature.to_json(),
     }

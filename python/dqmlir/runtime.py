@@ -25,7 +25,8 @@ def _ext():
     if _rt is None:
         from ._mlir_libs import _runtime
         _runtime.set_dtypes([torch.float32, torch.float64, torch.int64, torch.int32,
-                             torch.int16, torch.int8, torch.uint8, torch.bool])
+                             torch.int16, torch.int8, torch.uint8, torch.bool,
+                             torch.float16, torch.bfloat16])
         _rt = _runtime
     return _rt
 

@@ -18,6 +18,7 @@ carries it in its manifest, and the C runtime reads the same description.
 """
 from __future__ import annotations
 
+import builtins
 import importlib
 import inspect
 import json
@@ -156,7 +157,7 @@ class Signature:
 
     def __init__(self, name: str, params: Optional[list], sources: list, kw_names: list,
                  in_spec: str, out_spec: str, leaves: List[Leaf], out_leaves: list,
-                 ranges: Dict[str, list]):
+                 ranges: Dict[str, list], min_sizes: Optional[Dict[str, dict]] = None):
         self.name = name
         # forward's parameters [name, kind, default kind, default], or None;
         # default kind: "none" (required), "value" (a plain constant), "opaque".
@@ -172,15 +173,20 @@ class Signature:
         # Set when the runtime checks ranks and sizes itself (a saved
         # model's C runtime, lib/Runtime/InputChecks.cpp, same rules).
         self.sizes_checked_elsewhere = False
+        # Symbols export assumed >= 2 for: the smallest size the program is
+        # valid for and what a smaller one raises (frontend/size_probe.py);
+        # others take any size >= 0.
+        self.min_sizes = dict(min_sizes or {})
         self._prepare()
 
     # -- construction ---------------------------------------------------------
     @classmethod
     def from_export(cls, model: torch.nn.Module, ep, example_args, example_kwargs,
-                    const_inputs: Dict[int, Any]) -> "Signature":
+                    const_inputs: Dict[int, Any],
+                    min_sizes: Optional[Dict[str, dict]] = None) -> "Signature":
         """From the exported program `ep` of `model` called with the example
         arguments (as given to torch.export); `const_inputs`: flat input index
-        -> the value export baked in."""
+        -> the value export baked in; `min_sizes`: see size_probe.py."""
         from torch.export.graph_signature import InputKind, TensorArgument
 
         params, sources = None, [[f"arg{i}"] for i in range(len(example_args))]
@@ -235,7 +241,8 @@ class Signature:
                   for k, v in ep.range_constraints.items()}
         return cls(type(model).__name__, params, sources, list(example_kwargs),
                    pytree.treespec_dumps(ep.call_spec.in_spec),
-                   pytree.treespec_dumps(ep.call_spec.out_spec), leaves, out_leaves, ranges)
+                   pytree.treespec_dumps(ep.call_spec.out_spec), leaves, out_leaves, ranges,
+                   min_sizes)
 
     @classmethod
     def for_tensors(cls, name: str, specs: Sequence[tuple], n_outputs: int,
@@ -433,6 +440,15 @@ class Signature:
         if hi is not None and got > hi:
             raise ValueError(f"{self.name}(): argument '{path}' dim {d} is {got}; the model "
                              f"supports at most {hi} there")
+        least = self.min_sizes.get(sym)
+        if least and got < least["min"] and not (lo is not None and lo > _SPECIALIZATION_BOUND):
+            if least["error"]:
+                cls = getattr(builtins, least["error"], RuntimeError)
+                raise cls(f"{self.name}(): argument '{path}' dim {d} is {got}: the exported "
+                          f"program raises {least['error']} at this size ({least['why']})")
+            raise ValueError(f"{self.name}(): argument '{path}' dim {d} is {got}; the compiled "
+                             f"model needs at least {least['min']} there (torch.export's program "
+                             f"assumes larger sizes: {least['why']})")
         if lo is not None and lo > _SPECIALIZATION_BOUND and got < lo:
             raise ValueError(f"{self.name}(): argument '{path}' dim {d} is {got}; the model "
                              f"needs at least {lo} there")
@@ -480,13 +496,14 @@ class Signature:
             "kw_names": self.kw_names, "in_spec": self.in_spec_json,
             "out_spec": self.out_spec_json,
             "inputs": [vars(l) for l in self.leaves], "outputs": self.out_leaves,
-            "ranges": self.ranges,
+            "ranges": self.ranges, "min_sizes": self.min_sizes,
         }
 
     @classmethod
     def from_json(cls, d: dict) -> "Signature":
         return cls(d["name"], d["params"], d["sources"], d["kw_names"], d["in_spec"],
-                   d["out_spec"], [Leaf(**l) for l in d["inputs"]], d["outputs"], d["ranges"])
+                   d["out_spec"], [Leaf(**l) for l in d["inputs"]], d["outputs"], d["ranges"],
+                   d.get("min_sizes"))
 
     def __repr__(self) -> str:
         return (f"{self.name}(" + ", ".join(f"{l.path}: {l.describe()}"

@@ -79,6 +79,42 @@ func.func @shapes(%a: tensor<?xf32>, %b: tensor<?xf32>) -> tensor<?xf32>
 
 // -----
 
+// torch-mlir's aten.view: the size of an inferred (-1) dim is numel divided by
+// the other sizes, selected only where a size is negative. Its check holds
+// when no select picks the quotient, so a size of 0 without a -1 is fine; the
+// divisor is still made 1 where it is 0.
+// CHECK-LABEL: func.func @view_sizes
+// CHECK-SAME: dq.checks = ["RuntimeError: a size computation divides by zero
+// CHECK: %[[NEG:.*]] = arith.cmpi slt
+// CHECK: arith.andi
+// CHECK: %[[DEF:.*]] = arith.andi
+// CHECK: %[[NOTNEG:.*]] = arith.xori %[[NEG]]
+// CHECK: %[[OK:.*]] = arith.ori %[[DEF]], %[[NOTNEG]]
+// CHECK: arith.select %[[OK]]
+// CHECK: scf.if
+// CHECK: %[[SAFE:.*]] = arith.select %[[DEF]]
+// CHECK: arith.divsi %{{.*}}, %[[SAFE]]
+func.func @view_sizes(%a: tensor<?x34xf32>) -> tensor<?x2x17xf32>
+    attributes {llvm.emit_c_interface} {
+  %c0 = arith.constant 0 : index
+  %c0_i64 = arith.constant 0 : i64
+  %c1_i64 = arith.constant 1 : i64
+  %c34_i64 = arith.constant 34 : i64
+  %d = tensor.dim %a, %c0 : tensor<?x34xf32>
+  %n = arith.index_cast %d : index to i64
+  %neg = arith.cmpi slt, %n, %c0_i64 : i64
+  %known = arith.select %neg, %c1_i64, %n : i64
+  %div = arith.muli %known, %c34_i64 : i64
+  %numel = arith.muli %n, %c34_i64 : i64
+  %q = arith.divsi %numel, %div : i64
+  %size = arith.select %neg, %q, %n : i64
+  %i = arith.index_cast %size : i64 to index
+  %e = tensor.empty(%i) : tensor<?x2x17xf32>
+  return %e : tensor<?x2x17xf32>
+}
+
+// -----
+
 // A check on a value computed from data cannot move: the rest of the block
 // runs under it.
 // CHECK-LABEL: func.func @data_assert

@@ -116,6 +116,8 @@ json::Object fileEntry(StringRef data) {
 std::string dtypeName(Type t) {
   if (t.isF32()) return "float32";
   if (t.isF64()) return "float64";
+  if (t.isF16()) return "float16";
+  if (t.isBF16()) return "bfloat16";
   if (t.isInteger(64)) return "int64";
   if (t.isInteger(32)) return "int32";
   if (t.isInteger(16)) return "int16";

@@ -31,7 +31,8 @@ static const struct {
   dqmlir_dtype dtype;
 } kDescrs[] = {{"<f4", DQMLIR_F32}, {"<f8", DQMLIR_F64}, {"<i8", DQMLIR_I64},
                {"<i4", DQMLIR_I32}, {"<i2", DQMLIR_I16}, {"|i1", DQMLIR_I8},
-               {"|u1", DQMLIR_U8},  {"|b1", DQMLIR_BOOL}};
+               {"|u1", DQMLIR_U8},  {"|b1", DQMLIR_BOOL},
+               {"<f2", DQMLIR_F16}};
 
 static int die(const char *what, const char *detail) {
   fprintf(stderr, "dq-run: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");

@@ -47,10 +47,21 @@ def _integer_cumsum(x, dim, *, dtype=None):
     return out.movedim(-1, dim)
 
 
+def _reciprocal(x):
+    """1 / x as a division: torch-mlir lowers aten.reciprocal with an assert
+    that no element is 0 ("unimplemented: tensor with zero element"), which
+    also fails on NaN; PyTorch gives inf and NaN there. ATen's reciprocal is
+    the IEEE division 1 / x, so the bits are the same."""
+    if not x.is_floating_point():
+        return NotImplemented
+    return torch.ops.aten.div.Tensor(x.new_ones(()), x)
+
+
 def decomposition_table() -> dict:
     from torch_mlir.extras.fx_decomp_util import get_decomposition_table
 
     table = get_decomposition_table()
     table[aten._scaled_dot_product_flash_attention_for_cpu.default] = _sdpa_flash_cpu
     table[aten.cumsum.default] = _integer_cumsum
+    table[aten.reciprocal.default] = _reciprocal
     return table

@@ -20,13 +20,14 @@ import torch.nn as nn
 from torch.utils import _pytree as pytree
 
 from ..errors import UnsupportedModuleError
-from ..signature import Signature
+from ..signature import _SPECIALIZATION_BOUND, Signature
 from . import attention as _attention  # noqa: F401  (registers its custom ops)
 from . import gelu as _gelu
 from . import layer_norm as _layer_norm
 from .fx_checks import check_data_dependent, check_dynamic_collapses
 from .fx_cleanup import drop_noop_expands
 from .quantized_linear import QuantizedLinear
+from .size_probe import min_sizes
 from .stubs import swapped
 
 log = logging.getLogger("dqmlir")
@@ -65,6 +66,7 @@ def export_model(model: nn.Module, example_args, example_kwargs=None, dynamic: A
     args = tuple(example_args)
     timings = {}
     t0 = time.perf_counter()
+    _run_in_pytorch(model, args, kwargs)
     dyn = dynamic if not isinstance(dynamic, bool) else _dynamic_shapes(model, args, kwargs, dynamic)
     if dynamic is True:
         args, kwargs = _widen_examples(model, args, kwargs, dyn)
@@ -86,9 +88,25 @@ def export_model(model: nn.Module, example_args, example_kwargs=None, dynamic: A
     node_paths = {n.name: _module_path(n) for n in ep.graph.nodes}
     check_data_dependent(ep.graph_module, node_paths)
     check_dynamic_collapses(ep.graph_module, node_paths)
-    signature = Signature.from_export(model, ep, args, kwargs, const_inputs)
+    minimum = min_sizes(ep, _SPECIALIZATION_BOUND) if dynamic is not False else {}
+    signature = Signature.from_export(model, ep, args, kwargs, const_inputs, minimum)
     timings["decompose"] = time.perf_counter() - t0
     return Exported(ep, linears, signature, node_paths, timings)
+
+
+def _run_in_pytorch(model, args, kwargs) -> None:
+    """Calls `model` on the example inputs once. torch.export traces with
+    PyTorch's shape rules only, so a model whose kernels refuse the inputs
+    (a float32 layer norm weight on a float64 input: "mixed dtype") would
+    export and compile, and the compiled model would return a result where
+    PyTorch raises. Such errors are raised here, as PyTorch raised them."""
+    try:
+        with torch.no_grad():
+            model(*args, **kwargs)
+    except Exception as e:
+        e.add_note(f"dqmlir.compile: {type(model).__name__} raised this in PyTorch on the "
+                   "example inputs; dqmlir compiles models that run there")
+        raise
 
 
 def _export(model, args, kwargs, dyn):

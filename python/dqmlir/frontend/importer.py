@@ -228,6 +228,14 @@ def _run(module, pipeline: str, what: str):
         try:
             pm.run(module.operation)
         except Exception as e:
+            # An op torch-mlir has no lowering for (in this form): the model
+            # uses something dqmlir cannot compile, named with its module.
+            m = re.search(r'error: "([^"|]*)\|([^"]*)": failed to legalize operation '
+                          r"'(torch\.[\w.]+)'", str(e))
+            if m:
+                raise UnsupportedModuleError(
+                    f"torch-mlir cannot lower {m.group(3)} in module '{m.group(1) or '<root>'}' "
+                    f"(fx node {m.group(2)}) as it is used there") from None
             raise RuntimeError(f"torch-mlir {what} failed: {e}") from None
 
 

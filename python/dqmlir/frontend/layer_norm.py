@@ -34,10 +34,24 @@ def _(x, weight, bias, eps):
 
 
 def _supported(x, normalized_shape, weight, bias) -> bool:
-    # dq.layer_norm: f32, one normalized dim of static size, affine.
+    # dq.layer_norm: f32, one normalized dim of static size. A missing weight
+    # or bias is a constant 1 or 0 (_affine): ATen's kernel computes
+    # (x * rstd + shift) * gamma + beta with gamma = 1, beta = 0 where they
+    # are null, the same bits as its affine kernel with ones and zeros.
     return (x.dtype == torch.float32 and len(normalized_shape) == 1
-            and isinstance(x.shape[-1], int) and weight is not None and bias is not None
-            and weight.dtype == bias.dtype == torch.float32)
+            and isinstance(x.shape[-1], int)
+            and all(t is None or t.dtype == torch.float32 for t in (weight, bias))
+            # A bias without a weight is not that (measured: 1-ulp differences).
+            and (bias is None or weight is not None))
+
+
+def _affine(x, weight, bias):
+    n = x.shape[-1]
+    if weight is None:
+        weight = torch.ones(n, dtype=torch.float32)
+    if bias is None:
+        bias = torch.zeros(n, dtype=torch.float32)
+    return weight, bias
 
 
 def decompositions(table: Dict) -> Dict:
@@ -53,7 +67,7 @@ def decompositions(table: Dict) -> Dict:
             if ln_fallback is not None:
                 return ln_fallback(x, normalized_shape, weight, bias, eps, cudnn_enable)
             return NotImplemented
-        return torch.ops.dqmlir.layer_norm(x, weight, bias, float(eps))
+        return torch.ops.dqmlir.layer_norm(x, *_affine(x, weight, bias), float(eps))
 
     def native_layer_norm_decomp(x, normalized_shape, weight, bias, eps):
         if not _supported(x, normalized_shape, weight, bias) or nln_fallback is None:
@@ -61,7 +75,7 @@ def decompositions(table: Dict) -> Dict:
         # mean and rstd from the generic decomposition; dead (and removed)
         # unless someone reads them.
         _, mean, rstd = nln_fallback(x, normalized_shape, weight, bias, eps)
-        return torch.ops.dqmlir.layer_norm(x, weight, bias, float(eps)), mean, rstd
+        return torch.ops.dqmlir.layer_norm(x, *_affine(x, weight, bias), float(eps)), mean, rstd
 
     table[aten.layer_norm.default] = layer_norm_decomp
     if nln_fallback is not None:

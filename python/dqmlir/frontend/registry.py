@@ -111,7 +111,8 @@ def rewrite_to_calls(module) -> None:
                 attrs[f"dq.{name}"] = _attr(ir, ctx, value)
             if none_at:
                 attrs[_NONE] = ir.ArrayAttr.get(
-                    [ir.IntegerAttr.get(ir.IntegerType.get_signless(64, ctx), i) for i in none_at])
+                    [ir.IntegerAttr.get(ir.IntegerType.get_signless(64, ctx), i) for i in none_at],
+                    context=ctx)
             declared[key] = sym
         with ir.InsertionPoint(op), op.location:
             call = func_d.CallOp(result_types, ir.FlatSymbolRefAttr.get(sym, ctx), tensors)

@@ -14,6 +14,7 @@ from typing import Dict, List
 import numpy as np
 from mlir import ir
 
+from ..errors import CompileError
 from . import registry
 from .quantized_linear import QuantizedLinear
 
@@ -50,11 +51,20 @@ def to_dq(text: str, resources: Dict[str, np.ndarray], linears: List[QuantizedLi
           func_name: str, ctx: ir.Context) -> ir.Module:
     """Parses the importer's text into `ctx` and makes its custom-op calls dq ops."""
     with ctx, ir.Location.unknown():
-        module = ir.Module.parse(text)
+        try:
+            module = ir.Module.parse(text)
+        except ir.MLIRError as e:
+            raise CompileError(f"MLIR 22 cannot parse torch-mlir's output:\n{e}",
+                               stage="to_dq") from None
         _attach_resources(module, resources)
         registry.lower_calls(module, EmitContext(linears))
         main = next(op for op in module.body.operations if op.operation.name == "func.func"
                     and ir.StringAttr(op.attributes["sym_name"]).value == func_name)
         main.attributes["llvm.emit_c_interface"] = ir.UnitAttr.get()
-        module.operation.verify()
+        try:
+            module.operation.verify()
+        except ir.MLIRError as e:
+            # torch-mlir's (newer) MLIR accepts some IR that MLIR 22's verifiers refuse.
+            raise CompileError(f"torch-mlir's output does not verify in MLIR 22:\n{e}",
+                               stage="to_dq") from None
     return module
