@@ -21,6 +21,7 @@ $XDG_CACHE_HOME/dqmlir or ~/.cache/dqmlir); an empty value turns it off.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
@@ -29,6 +30,7 @@ import pathlib
 import shutil
 import sys
 import tempfile
+import types
 from typing import Any, Optional
 
 import torch
@@ -99,9 +101,54 @@ def _plain(v, depth: int = 0):
             return _plain(v.to_dict(), depth + 1)
         except Exception:
             pass
-    if callable(v):
-        return getattr(v, "__qualname__", type(v).__name__)
+    if isinstance(v, types.FunctionType):
+        return _function(v, depth)
+    if isinstance(v, types.MethodType):
+        return f"method({type(v.__self__).__qualname__},{_plain(v.__func__, depth)})"
+    if isinstance(v, functools.partial):
+        return (f"partial({_plain(v.func, depth)},{_plain(v.args, depth + 1)},"
+                f"{_plain(v.keywords, depth + 1)})")
+    if isinstance(v, (types.BuiltinFunctionType, type)) or callable(v) and \
+            not hasattr(v, "__dict__"):
+        return f"{getattr(v, '__module__', '')}.{getattr(v, '__qualname__', type(v).__name__)}"
+    if depth < 3 and hasattr(v, "__dict__"):
+        # Any other object (a callable class, a config without to_dict): its
+        # class and what it holds, so that two objects that differ key apart.
+        return f"{type(v).__module__}.{type(v).__qualname__}({_plain(vars(v), depth + 1)})"
     return type(v).__qualname__
+
+
+def _code(c: types.CodeType) -> str:
+    consts = ",".join(_code(x) if isinstance(x, types.CodeType) else repr(x)
+                      for x in c.co_consts)
+    return f"code({c.co_qualname}:{c.co_code.hex()}:{consts}:{c.co_names})"
+
+
+def _function(f: types.FunctionType, depth: int) -> str:
+    """A function by its code, defaults and the values it closes over (a
+    lambda stored on a module keys by what it computes, not its name)."""
+    cells = []
+    for cell in f.__closure__ or ():
+        try:
+            cells.append(_plain(cell.cell_contents, depth + 1))
+        except ValueError:          # an empty cell
+            cells.append("<empty>")
+    # Plain globals it reads (a constant of the defining script).
+    plain = (bool, int, float, str, tuple, list, dict, type(None))
+    names = _names(f.__code__)
+    read = {n: f.__globals__[n] for n in sorted(names) if n in f.__globals__
+            and isinstance(f.__globals__[n], plain)}
+    return (f"fn({f.__module__}.{_code(f.__code__)};{_plain(f.__defaults__, depth + 1)};"
+            f"{_plain(f.__kwdefaults__, depth + 1)};{','.join(cells)};"
+            f"{_plain(read, depth + 1)})")
+
+
+def _names(c: types.CodeType) -> set:
+    out = set(c.co_names)
+    for x in c.co_consts:
+        if isinstance(x, types.CodeType):
+            out |= _names(x)
+    return out
 
 
 def _attributes(m: torch.nn.Module) -> str:

@@ -105,3 +105,42 @@ def test_key_follows_weights_attributes_and_options():
     torch.manual_seed(1)
     other = quantize(_Scaled("double").eval())
     assert cache.model_key(other, (x,), None, {"threads": 1}) != base
+
+
+class _Fn(torch.nn.Module):
+    def __init__(self, f):
+        super().__init__()
+        self.f = f
+
+    def forward(self, x):
+        return self.f(x)
+
+
+SCALE = 2.0
+
+
+def test_key_follows_functions_stored_on_modules():
+    x = (torch.randn(2, 8, 24),)
+
+    def permuted(perm):
+        return _Fn(lambda t: t.permute(*perm) * 2)
+
+    def key(m):
+        return cache.model_key(m, x, {}, {})
+
+    # Closures: same code, other captured values.
+    assert key(permuted((2, 0, 1))) != key(permuted((1, 2, 0)))
+    assert key(permuted((1, 2, 0))) == key(permuted((1, 2, 0)))
+    # Other code, same name; plain globals read by the code.
+    assert key(_Fn(lambda t: t + 1)) != key(_Fn(lambda t: t - 1))
+    global SCALE
+    before = key(_Fn(lambda t: t * SCALE))
+    SCALE = 3.0
+    try:
+        assert key(_Fn(lambda t: t * SCALE)) != before
+    finally:
+        SCALE = 2.0
+    # functools.partial and other objects through what they hold.
+    import functools
+    assert key(_Fn(functools.partial(torch.add, alpha=2))) != \
+        key(_Fn(functools.partial(torch.add, alpha=3)))
