@@ -5,21 +5,21 @@
 // polynomial approximations are not in the prebuilt Python CAPI library we
 // link against. These two are PyTorch's AVX-512 kernels, operation for
 // operation: Vectorized<float>::erf is Abramowitz & Stegun 7.1.26 in fma form
-// around SLEEF's expf_u10, which is also Vectorized<float>::exp. Bit-identical
-// results matter: under per-tensor dynamic quantization a one-ulp change in
-// GELU's minimum moves the next linear's zero point and every rounding after
-// it (MiniLM's cosine to PyTorch went from 0.9999997 to 0.96 with Cephes' exp).
+// around SLEEF's expf_u10 (lib/Utils/SleefMath.cpp), which is also
+// Vectorized<float>::exp. Bit-identical results matter: under per-tensor
+// dynamic quantization a one-ulp change in GELU's minimum moves the next
+// linear's zero point and every rounding after it (MiniLM's cosine to
+// PyTorch went from 0.9999997 to 0.96 with Cephes' exp).
 //
 //===----------------------------------------------------------------------===//
 
 #include "lib/Transforms/ApproximateMath.h"
+#include "lib/Utils/SleefMath.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/IR/PatternMatch.h"
-
-#include <limits>
 
 using namespace mlir;
 
@@ -49,48 +49,6 @@ struct Builder : ImplicitLocOpBuilder {
     return math::FmaOp::create(*this, a, b, c);
   }
   Value mul(Value a, Value b) { return arith::MulFOp::create(*this, a, b); }
-  Value lt(Value a, Value b) {
-    return arith::CmpFOp::create(*this, arith::CmpFPredicate::OLT, a, b);
-  }
-  Value select(Value c, Value a, Value b) {
-    return arith::SelectOp::create(*this, c, a, b);
-  }
-
-  /// SLEEF's expf_u10 (what PyTorch's Vectorized<float>::exp calls), step by
-  /// step so that results are bit-identical: q = rint(x / ln 2), r = x - q ln 2
-  /// (ln 2 in two parts), a degree-6 polynomial, then 2^q applied in two
-  /// halves so that subnormal results come out right.
-  Value exp(Value x) {
-    // x is clamped before the float-to-int conversion (NaN and out-of-range
-    // values are poison in LLVM); their results are selected at the end.
-    Value xc = select(lt(x, f(-105.0f)), f(-105.0f), x);
-    xc = select(lt(f(101.0f), xc), f(101.0f), xc);
-    Value isNan =
-        arith::CmpFOp::create(*this, arith::CmpFPredicate::UNO, x, x);
-    xc = select(isNan, f(0.0f), xc);
-    Value qf = math::RoundEvenOp::create(*this, mul(xc, f(1.442695040888963407359924681f)));
-    Value s = fma(qf, f(-0.693145751953125f), xc);
-    s = fma(qf, f(-1.428606765330187045e-06f), s);
-    Value u = f(0.000198527617612853646278381f);
-    for (float c : {0.00139304355252534151077271f, 0.00833336077630519866943359f,
-                    0.0416664853692054748535156f, 0.166666671633720397949219f,
-                    0.5f})
-      u = fma(u, s, f(c));
-    u = arith::AddFOp::create(*this, f(1.0f), fma(mul(s, s), u, s));
-    Value q = arith::FPToSIOp::create(*this, intType, qf);
-    Value half = arith::ShRSIOp::create(*this, q, i(1));
-    u = mul(mul(u, pow2(half)), pow2(arith::SubIOp::create(*this, q, half)));
-    u = select(lt(x, f(-104.0f)), f(0.0f), u);
-    u = select(lt(f(100.0f), x), f(std::numeric_limits<float>::infinity()), u);
-    return select(isNan, x, u);
-  }
-
-  /// 2^q for an i32 vector q in the normal range, from the exponent field.
-  Value pow2(Value q) {
-    Value bits = arith::ShLIOp::create(
-        *this, arith::AddIOp::create(*this, q, i(0x7f)), i(23));
-    return arith::BitcastOp::create(*this, type, bits);
-  }
 
   /// erf(x) = sign(x) (1 - t r(t) exp(-x^2)), t = 1 / (1 + p |x|).
   Value erf(Value x) {
@@ -101,7 +59,8 @@ struct Builder : ImplicitLocOpBuilder {
     r = fma(r, t, f(1.421413741f));
     r = fma(r, t, f(-0.284496736f));
     r = fma(r, t, f(0.254829592f));
-    Value e = exp(arith::NegFOp::create(*this, mul(x, x)));
+    Value e =
+        dq::buildSleefExp(*this, arith::NegFOp::create(*this, mul(x, x)));
     Value v = fma(mul(arith::NegFOp::create(*this, e), t), r, one);
     // v's sign bit flipped by x's (PyTorch xors; copysign differs at 0).
     Value sign = arith::AndIOp::create(
@@ -123,8 +82,9 @@ struct Approximate : OpRewritePattern<Op> {
       return failure();
     Builder b(op.getLoc(), rewriter, type);
     Value x = op.getOperand();
-    rewriter.replaceOp(op, std::is_same_v<Op, math::ExpOp> ? b.exp(x)
-                                                            : b.erf(x));
+    rewriter.replaceOp(op, std::is_same_v<Op, math::ExpOp>
+                              ? dq::buildSleefExp(b, x)
+                              : b.erf(x));
     return success();
   }
 };
