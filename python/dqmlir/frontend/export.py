@@ -3,8 +3,9 @@
 The linear layers are swapped for exportable stand-ins (stubs.py), the model
 is exported with dynamic batch and sequence dims, decomposed with
 torch-mlir's table plus dqmlir's (numerics-preserving custom ops for layer
-norm, GELU, softmax and attention), cleaned, and checked for what torch-mlir
-would mishandle. The call signature (signature.py) is read off the program here.
+norm, GELU, softmax and attention; ATen's special-value semantics for a few
+elementwise ops), cleaned, and checked for what torch-mlir would mishandle.
+The call signature (signature.py) is read off the program here.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from torch.utils import _pytree as pytree
 from ..errors import UnsupportedModuleError
 from ..signature import Signature
 from . import attention as _attention  # noqa: F401  (registers its custom ops)
+from . import cpu_semantics as _cpu_semantics
 from . import gelu as _gelu
 from . import layer_norm as _layer_norm
 from . import softmax as _softmax
@@ -77,7 +79,7 @@ def export_model(model: nn.Module, example_args, example_kwargs=None, dynamic: A
 
     t0 = time.perf_counter()
     table = decomposition_table()
-    for numerics in (_layer_norm, _gelu, _softmax):
+    for numerics in (_cpu_semantics, _layer_norm, _gelu, _softmax):
         table = numerics.decompositions(table)
     ep = ep.run_decompositions(table)
     # Non-persistent buffers (HF position_ids, token_type_ids) live in
