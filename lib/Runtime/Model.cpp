@@ -327,8 +327,24 @@ dqmlir_status dqmlir_model_run(dqmlir_model *model, const dqmlir_tensor *inputs,
     out.dtype = o.dtype;
     std::memcpy(out.shape, d + 3, sizeof(int64_t) * o.rank);
     d += descriptorWords(o.rank);
-    if (code)
+    if (code) {
       dqmlir_output_free(&out);
+      continue;
+    }
+    // Two results in one buffer (equal expressions that CSE merged, or a
+    // result and a view of it): each output owns and frees its buffer, so
+    // the later ones get a copy.
+    for (int j = 0; j < i && out.owner; ++j) {
+      if (outputs[j].owner != out.owner)
+        continue;
+      size_t bytes = dqmlir_dtype_size(o.dtype);
+      for (int k = 0; k < o.rank; ++k)
+        bytes *= size_t(out.shape[k]);
+      void *copy = dqmlirBufferAlloc(bytes ? bytes : 1);
+      std::memcpy(copy, out.data, bytes);
+      out.owner = out.data = copy;
+      break;
+    }
   }
   if (code) {
     const std::string &message =

@@ -54,8 +54,9 @@ def DQVectorizeLinalg : Pass<"dq-vectorize-linalg", "func::FuncOp"> {
 
     The vector loops are peeled: full tiles are static and unmasked (their
     accumulators stay in registers across the innermost loop), one masked
-    tile takes the edge. exp and erf on vectors become polynomials
-    (ApproximateMath.cpp), which vectorize (libm calls do not). Ops with
+    tile takes the edge. exp on vectors becomes SLEEF's polynomial
+    (ApproximateMath.cpp, PyTorch's vector exp), which vectorizes; other
+    math functions (erf, tanh, log) stay libm calls per element. Ops with
     boolean operands or gathers are left as they are. Runs on buffers
     (after bufferization).
 

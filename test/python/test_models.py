@@ -323,3 +323,23 @@ def test_view_merging_two_dynamic_dims_is_refused():
     c = dqmlir.compile(FlattenTokens().eval(), (torch.randn(2, 5, 8),), dynamic=False)
     x = torch.randn(2, 5, 8)
     assert torch.allclose(c(x), x.view(-1, 8).sum(0), atol=1e-5)
+
+
+class _SameResultTwice(torch.nn.Module):
+    def forward(self, x):
+        y = x * 2.0
+        return y, x * 2.0, y.view(-1), torch.square(x), torch.pow(x, 2)
+
+
+def test_results_in_one_buffer_are_separate_tensors():
+    # CSE makes y and x * 2.0 (and x², x ** 2) one value, and y.view(-1) is
+    # the same buffer: each output must still own its memory (this crashed
+    # with a double free).
+    m = _SameResultTwice().eval()
+    c = dqmlir.compile(m, (torch.randn(4, 8),))
+    for _ in range(20):
+        x = torch.randn(4, 8)
+        got, want = c(x), m(x)
+        assert all(torch.equal(a, b) for a, b in zip(got, want))
+    got[0].add_(1.0)
+    assert torch.equal(got[1], want[1])

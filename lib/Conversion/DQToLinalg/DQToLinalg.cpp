@@ -31,6 +31,7 @@ struct ConvertDQToLinalg
     dq::populateLowerQuantizePatterns(patterns);
     dq::populateLowerLayerNormPatterns(patterns);
     dq::populateLowerGeluPatterns(patterns);
+    dq::populateLowerSoftmaxPatterns(patterns);
     dq::populateLowerFlashSoftmaxPatterns(patterns);
     dq::populateLowerFlashFixupPatterns(patterns);
     // Everything but dq is legal: a dq op left over is an error that names

@@ -16,7 +16,9 @@ def ConvertDQToLinalg : Pass<"convert-dq-to-linalg"> {
     arithmetic that reproduce PyTorch's ChooseQuantizationParams bit for bit;
     `dq.quantize` and `dq.dequantize` become elementwise `linalg.generic`s.
     `dq.layer_norm` becomes scf.for loops of vector<8xf32> ops that repeat
-    ATen's CPU layer norm operation for operation (bit-exact results).
+    ATen's CPU layer norm operation for operation (bit-exact results);
+    `dq.softmax` likewise, in vector<16xf32> ops, ATen's softmax and
+    log_softmax kernels, with SLEEF's exp and log built in place.
 
     The mixed-sign contraction stays a `linalg.generic` on purpose: MLIR 22's
     `linalg-specialize-generic-ops` would turn it into a signed

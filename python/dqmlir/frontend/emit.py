@@ -68,6 +68,16 @@ def gelu(x: ir.Value) -> ir.Value:
     return ir.Operation.create("dq.gelu", results=[x.type], operands=[x]).result
 
 
+def softmax(x: ir.Value, dim: int, log: bool) -> ir.Value:
+    """`dq.softmax` of `x` along `dim` (ATen's CPU numerics; log_softmax
+    with `log`)."""
+    attrs = {"dim": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), dim)}
+    if log:
+        attrs["log"] = ir.UnitAttr.get()
+    return ir.Operation.create("dq.softmax", results=[x.type], operands=[x],
+                               attributes=attrs).result
+
+
 def flash_softmax(scores: ir.Value, mask: ir.Value, scale: float, result_types) -> list:
     """`dq.flash_softmax` of `scores` (PyTorch's CPU flash attention numerics):
     [exp, inv_sum]. `mask` rank 0 means none."""

@@ -3,8 +3,9 @@
 The linear layers are swapped for exportable stand-ins (stubs.py), the model
 is exported with dynamic batch and sequence dims, decomposed with
 torch-mlir's table plus dqmlir's (numerics-preserving custom ops for layer
-norm, GELU and attention), cleaned, and checked for what torch-mlir would
-mishandle. The call signature (signature.py) is read off the program here.
+norm, GELU, softmax and attention; ATen's special-value semantics for a few
+elementwise ops), cleaned, and checked for what torch-mlir would mishandle.
+The call signature (signature.py) is read off the program here.
 """
 from __future__ import annotations
 
@@ -22,8 +23,10 @@ from torch.utils import _pytree as pytree
 from ..errors import UnsupportedModuleError
 from ..signature import _SPECIALIZATION_BOUND, Signature
 from . import attention as _attention  # noqa: F401  (registers its custom ops)
+from . import cpu_semantics as _cpu_semantics
 from . import gelu as _gelu
 from . import layer_norm as _layer_norm
+from . import softmax as _softmax
 from .fx_checks import check_data_dependent, check_dynamic_collapses
 from .fx_cleanup import drop_noop_expands
 from .quantized_linear import QuantizedLinear
@@ -77,8 +80,10 @@ def export_model(model: nn.Module, example_args, example_kwargs=None, dynamic: A
         _warn_static_dims(model, ep, args, kwargs, dyn)
 
     t0 = time.perf_counter()
-    ep = ep.run_decompositions(
-        _gelu.decompositions(_layer_norm.decompositions(decomposition_table())))
+    table = decomposition_table()
+    for numerics in (_cpu_semantics, _layer_norm, _gelu, _softmax):
+        table = numerics.decompositions(table)
+    ep = ep.run_decompositions(table)
     # Non-persistent buffers (HF position_ids, token_type_ids) live in
     # ep.constants, but the frozen importer looks every buffer up in state_dict.
     for name in ep.graph_signature.non_persistent_buffers:

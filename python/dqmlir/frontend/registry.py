@@ -5,7 +5,7 @@ A model reaches MLIR through torch-mlir, which cannot lower what it does not
 know (and lowers some ops with other roundings than PyTorch's CPU kernels).
 So the frontend replaces such parts by custom ops (`dqmlir::<name>`, defined
 next to their reference implementation: quantized linears in stubs.py, layer
-norm, GELU, attention). torch-mlir passes each through as an opaque
+norm, GELU, softmax, attention). torch-mlir passes each through as an opaque
 `torch.operator`; `rewrite_to_calls` turns it into a `func.call` of a private
 declaration tagged `dq.op = "<name>"` (its constant operands as `dq.<attr>`
 attributes), which torch-mlir's pipelines carry to linalg on tensors; there
@@ -58,7 +58,7 @@ def ops() -> List[CustomOp]:
 
 def _load_all() -> None:
     # The modules that register ops (importing them defines the torch ops too).
-    from . import attention, gelu, layer_norm, stubs  # noqa: F401
+    from . import attention, gelu, layer_norm, softmax, stubs  # noqa: F401
 
 
 # ---------------------------------------------------------------------------

@@ -183,6 +183,17 @@ LogicalResult LayerNormOp::verify() {
                      input.getShape());
 }
 
+LogicalResult SoftmaxOp::verify() {
+  if (failed(verifyTensorTypes(*this)))
+    return failure();
+  int64_t rank = getInput().getType().getRank();
+  if (rank < 1)
+    return emitOpError("input must have rank >= 1");
+  if (getDim() < 0 || getDim() >= rank)
+    return emitOpError("dim must be in [0, ") << rank << "), got " << getDim();
+  return success();
+}
+
 LogicalResult FlashSoftmaxOp::verify() {
   if (failed(verifyTensorTypes(*this)))
     return failure();
@@ -295,6 +306,7 @@ DQ_REIFY_LIKE_FIRST_OPERAND(DequantizeOp)
 DQ_REIFY_LIKE_FIRST_OPERAND(LinearDynamicOp)
 DQ_REIFY_LIKE_FIRST_OPERAND(LayerNormOp)
 DQ_REIFY_LIKE_FIRST_OPERAND(GeluOp)
+DQ_REIFY_LIKE_FIRST_OPERAND(SoftmaxOp)
 DQ_REIFY_LIKE_FIRST_OPERAND(FlashSoftmaxOp)
 DQ_REIFY_LIKE_FIRST_OPERAND(FlashScoresFixupOp)
 DQ_REIFY_LIKE_FIRST_OPERAND(FlashOutputFixupOp)

@@ -181,6 +181,41 @@ def DQ_GeluOp : DQ_Op<"gelu", [Pure, DeclareOpInterfaceMethods<ReifyRankedShaped
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
+def DQ_SoftmaxOp : DQ_Op<"softmax", [Pure, DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface, ["reifyResultShapes"]>, SameOperandsAndResultType]> {
+  let summary = "softmax or log-softmax along one dimension, bit-exact to ATen's CPU kernels";
+  let description = [{
+    `torch.softmax(x, dim)` (or `torch.log_softmax` with `log`) as PyTorch
+    2.13 computes it for contiguous f32 tensors on x86 CPUs with one thread
+    (aten/src/ATen/native/cpu/SoftMaxKernel.cpp, AVX-512 build:
+    Vectorized<float> has 16 lanes, its exp and log are SLEEF's expf_u10
+    and logf_u10). Over the last dimension, per row of length N:
+
+      m   = max(x)     vec::reduce_all: lane-wise over vectors of 16 (the
+                       N % 16 last into their lanes), then lanes l^8, l^4,
+                       l^2, l^1; for N < 16 lane 0, then 1, 2, ... in turn
+      e   = exp(x - m)
+      sum = e summed the same way
+      softmax: e * (1 / sum)      log_softmax: (x - m) - log(sum)
+
+    Over another dimension (size N; inner = the product of the dimensions
+    after it), each inner position is reduced over N one element at a time:
+    positions in the vectors of 16 (all but the inner % 16 last ones) take
+    max with NaN propagation, SLEEF's exp and e / sum; the inner % 16 last
+    take std::max, libm's expf and e / sum (softmax), or libm's expf and
+    SLEEF's log (log_softmax, whose max ignores NaN everywhere). A row of
+    -inf gives NaN, as in PyTorch.
+
+    ```mlir
+    %p = dq.softmax %scores dim 3 : tensor<?x12x?x?xf32>
+    %l = dq.softmax %logits dim 1 log : tensor<?x?x30522xf32>
+    ```
+  }];
+  let arguments = (ins DQ_F32Tensor:$input, I64Attr:$dim, UnitAttr:$log);
+  let results = (outs DQ_F32Tensor:$output);
+  let assemblyFormat = "$input `dim` $dim (`log` $log^)? attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
 def DQ_FlashSoftmaxOp : DQ_Op<"flash_softmax", [Pure, DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface, ["reifyResultShapes"]>]> {
   let summary = "attention softmax numerator and 1/sum, bit-exact to PyTorch's CPU flash attention";
   let description = [{

@@ -306,3 +306,19 @@ func.func @flash_output_fixup_value(%o: tensor<2x4x32xf32>, %e: tensor<2x4x5xf32
   %r = dq.flash_output_fixup %o, %e, %v : tensor<2x4x32xf32>, tensor<2x4x5xf32>, tensor<2x5x16xf32>
   return
 }
+
+// -----
+
+func.func @softmax_dim(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{dim must be in [0, 2), got 2}}
+  %y = dq.softmax %x dim 2 : tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @softmax_rank0(%x: tensor<f32>) {
+  // expected-error @+1 {{input must have rank >= 1}}
+  %y = dq.softmax %x dim 0 : tensor<f32>
+  return
+}

@@ -43,6 +43,15 @@ func.func @layer_norm(%x: tensor<?x?x384xf32>, %g: tensor<384xf32>, %b: tensor<3
   return %y : tensor<?x?x384xf32>
 }
 
+// CHECK-LABEL: func @softmax
+// CHECK: dq.softmax %{{.*}} dim 3 : tensor<?x12x?x?xf32>
+// CHECK: dq.softmax %{{.*}} dim 0 log : tensor<5x7xf32>
+func.func @softmax(%s: tensor<?x12x?x?xf32>, %t: tensor<5x7xf32>) {
+  %p = dq.softmax %s dim 3 : tensor<?x12x?x?xf32>
+  %l = dq.softmax %t dim 0 log : tensor<5x7xf32>
+  return
+}
+
 // CHECK-LABEL: func @flash_softmax
 // CHECK: dq.flash_softmax %{{.*}}, %{{.*}} scale 1.250000e-01 : tensor<?x12x?x?xf32>, tensor<?x1x1x?xf32> -> tensor<?x12x?x?xf32>, tensor<?x12x?x1xf32>
 // CHECK: dq.flash_softmax %{{.*}}, %{{.*}} scale 1.250000e-01 : tensor<4x8xf32>, tensor<f32> -> tensor<4x8xf32>, tensor<4x1xf32>

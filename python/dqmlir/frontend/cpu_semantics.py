@@ -1,0 +1,105 @@
+"""Elementwise ops whose torch-mlir lowering gives other results than ATen's
+CPU kernels on special values, rewritten (during export's decompositions)
+into ops that torch-mlir lowers exactly.
+
+  relu(x)          ATen: max_ps(0, x), so relu(-0) = -0 and relu(NaN) = NaN;
+                   torch-mlir gives +0 for -0.
+  clamp(x, lo, hi) ATen: min_ps(hi, max_ps(lo, x)): NaN stays NaN; torch-mlir
+  clamp_min/_max   gives the bound.
+  maximum(a, b),   ATen propagates NaN from either side; torch-mlir's
+  minimum(a, b)    lowering returns the other operand.
+  pow(x, e)        ATen special-cases e = 0.5 (sqrt), -0.5 (rsqrt), -1 (1/x)
+                   and -2 (1/(x*x)), 2 and 3 (products); torch-mlir calls
+                   powf (pow(-0, 0.5) = +0 where sqrt gives -0, 1 ulp apart
+                   elsewhere).
+  reciprocal(x)    torch-mlir asserts x != 0 (a run-time error for 0 or NaN);
+                   ATen divides: 1 / x.
+
+Integer and other non-float inputs keep the given decompositions.
+"""
+from __future__ import annotations
+
+from typing import Dict
+
+import torch
+
+aten = torch.ops.aten
+
+
+def _float(*xs) -> bool:
+    return all(isinstance(x, torch.Tensor) and x.dtype == torch.float32 for x in xs)
+
+
+def _relu(x):
+    if not _float(x):
+        return NotImplemented
+    return torch.where(x < 0, 0.0, x)
+
+
+def _clamp(x, lo=None, hi=None):
+    if not _float(x) or not all(isinstance(b, (int, float, type(None))) for b in (lo, hi)):
+        return NotImplemented
+    if lo is not None:
+        x = torch.where(x < lo, float(lo), x)     # max_ps(lo, x)
+    if hi is not None:
+        x = torch.where(x > hi, float(hi), x)     # min_ps(hi, x)
+    return x
+
+
+def _clamp_min(x, lo):
+    return _clamp(x, lo, None)
+
+
+def _clamp_max(x, hi):
+    return _clamp(x, None, hi)
+
+
+def _extremum(greater: bool):
+    def decomp(a, b):
+        if not _float(a, b):
+            return NotImplemented
+        pick = torch.where(a > b if greater else a < b, a, b)
+        # a + b is NaN where either is.
+        return torch.where(a.isnan() | b.isnan(), a + b, pick)
+    return decomp
+
+
+def _reciprocal(x):
+    if not _float(x):
+        return NotImplemented
+    return torch.div(torch.ones((), dtype=x.dtype), x)
+
+
+def _pow_scalar(fallback):
+    def decomp(x, exponent):
+        if not _float(x) or not isinstance(exponent, (int, float)):
+            return fallback(x, exponent) if fallback else NotImplemented
+        e = float(exponent)
+        if e == 2.0:
+            return x * x
+        if e == 3.0:
+            return x * x * x
+        if e == 0.5:
+            return torch.sqrt(x)
+        if e == -0.5:
+            return torch.rsqrt(x)
+        if e == -1.0:
+            return _reciprocal(x)
+        if e == -2.0:
+            return _reciprocal(x * x)
+        return fallback(x, exponent) if fallback else NotImplemented
+    return decomp
+
+
+def decompositions(table: Dict) -> Dict:
+    """`table` with the ops above rewritten for f32 tensors."""
+    table = dict(table)
+    table[aten.relu.default] = _relu
+    table[aten.clamp.default] = _clamp
+    table[aten.clamp_min.default] = _clamp_min
+    table[aten.clamp_max.default] = _clamp_max
+    table[aten.maximum.default] = _extremum(True)
+    table[aten.minimum.default] = _extremum(False)
+    table[aten.reciprocal.default] = _reciprocal
+    table[aten.pow.Tensor_Scalar] = _pow_scalar(table.get(aten.pow.Tensor_Scalar))
+    return table
