@@ -274,3 +274,22 @@ def test_model_that_fails_in_pytorch_fails_to_compile():
         dqmlir.compile(m, (x,))
     assert any("raised this in PyTorch on the example inputs" in n
                for n in getattr(info.value, "__notes__", []))
+
+
+def test_torchao_linear_after_an_overflow():
+    # A row whose first linear overflows to inf makes the second linear's
+    # per-token scale inf: torchao's quantize turns those lanes into NaN and
+    # .to(int8) into 0, so the row is NaN; dqmlir gave +-inf (NaN clamped to
+    # the range bound, as fbgemm's kernel does for uint8). (A NaN reaching a
+    # quantized linear is a documented difference: docs/semantics.md.)
+    from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
+    torch.manual_seed(685755113)
+    m = nn.Sequential(nn.Linear(5, 3), nn.Linear(3, 3)).eval()
+    quantize_(m, Int8DynamicActivationInt8WeightConfig())
+    c = dqmlir.compile(m, (torch.randn(2, 5),))
+    x = torch.randn(4, 5)
+    x[0, 3] = -3e38            # overflows in the first linear
+    ours, ref = c(x), m(x)
+    assert ref.isnan().any()
+    assert torch.equal(ours.isnan(), ref.isnan())
+    assert torch.equal(ours.nan_to_num(), ref.nan_to_num())

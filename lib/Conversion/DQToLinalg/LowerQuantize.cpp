@@ -6,6 +6,7 @@
 //   t = t < 2147483520.f ? t : 2147483520.f; // _mm256_min_ps: NaN -> bound
 //   r = cvtps_epi32(t);                      // half to even, INT_MIN if < -2^31
 //   q = clamp(r, lo, hi)                     // the storage type's range
+// (torchao's signed storage instead maps NaN to 0, as .to(torch.int8) does).
 // With zp = 0 the fma is a plain rounded product, which is also torchao's
 // symmetric `round(x * (1 / scale))`. With a static last dim the same ops run
 // on vector<16xf32> in scf.for loops (LLVM does not vectorize the loops of
@@ -47,6 +48,7 @@ Value mlir::dq::quantizeValue(ImplicitLocOpBuilder &b, Value x, Value inv,
   auto f = [&](float v) { return splat(b, fType, b.getF32FloatAttr(v)); };
   auto i = [&](int32_t v) { return splat(b, iType, b.getI32IntegerAttr(v)); };
   Value t = math::FmaOp::create(b, x, inv, zpF);
+  Value nan = arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, t, t);
   Value bound = f(kInt32FloatMax);
   Value below = arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, t, bound);
   t = arith::SelectOp::create(b, below, t, bound);
@@ -56,7 +58,15 @@ Value mlir::dq::quantizeValue(ImplicitLocOpBuilder &b, Value x, Value inv,
   r = arith::SelectOp::create(b, tooNegative,
                               i(std::numeric_limits<int32_t>::min()), r);
   r = arith::MaxSIOp::create(b, r, i(lo));
-  return arith::MinSIOp::create(b, r, i(hi));
+  r = arith::MinSIOp::create(b, r, i(hi));
+  if (lo < 0) {
+    // torchao (signed storage) clamps with torch.clamp, which keeps NaN, and
+    // converts with .to(torch.int8): NaN becomes 0 (cvttps2dq's INT_MIN,
+    // truncated to its low byte). An inf reaching the linear makes its
+    // scale inf and its lanes NaN.
+    r = arith::SelectOp::create(b, nan, i(0), r);
+  }
+  return r;
 }
 
 /// 1 / scale once per qparam instead of once per element.
