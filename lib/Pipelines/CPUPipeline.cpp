@@ -57,8 +57,8 @@ using namespace mlir;
 dq::KernelMode dq::selectKernel(KernelMode requested) {
   if (requested != KernelMode::Auto)
     return requested;
-  // The JIT compiles for the host and runs in this process: AMX only if the
-  // process may use the tiles, else VNNI if the CPU has it.
+  // `auto` compiles for this host and process: AMX only if the process may
+  // use the tiles, else VNNI if the CPU has it.
   if (hostHasAMX() && processMayUseAMX())
     return KernelMode::AMX;
   return hostHasVNNI() ? KernelMode::VNNI : KernelMode::Generic;

@@ -48,14 +48,15 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       *this, "buffer-cache",
       llvm::cl::desc("Allocate through _mlir_memref_to_llvm_alloc/free "
                      "(finalize-memref-to-llvm{use-generic-functions}); the "
-                     "Python runtime binds them to its buffer cache "
+                     "runtime library resolves them to its buffer cache "
                      "(lib/Runtime/BufferCache.h). Off: malloc/free"),
       llvm::cl::init(false)};
 };
 
 /// The kernel that `requested` means on this host: `auto` becomes what the
-/// host CPU (and, for AMX, the OS) lets this process run, since the JIT runs
-/// the code where it is compiled; any other choice is kept.
+/// host CPU (and, for AMX, the OS) lets this process run, for dq-opt runs
+/// whose output is run here; dq-compile always names its target's kernel.
+/// Any other choice is kept.
 KernelMode selectKernel(KernelMode requested);
 
 /// The steps of dq-cpu-pipeline, in its order. `kernel` is a selected one
@@ -88,7 +89,7 @@ void addLowerToLoops(OpPassManager &pm);
 /// Everything to the LLVM dialect.
 void addLowerToLLVM(OpPassManager &pm, bool bufferCache);
 
-/// dq + linalg on tensors -> LLVM dialect, ready to JIT or translate.
+/// dq + linalg on tensors -> LLVM dialect, ready to translate (dq-compile).
 void buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &options);
 
 /// Registers `dq-cpu-pipeline`.

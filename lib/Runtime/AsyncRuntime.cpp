@@ -9,8 +9,8 @@
 // while after its last task (DQMLIR_ASYNC_SPIN_US, default 100) and the
 // caller spins before it sleeps, so the regions of one model call hand over
 // in well under a microsecond; idle threads still sleep, and a threaded
-// call wakes them as it starts (wakeAsyncWorkers, from python/Invoke.cpp) so
-// the wake-up overlaps reading its arguments. (Measured on the 2-vCPU VM:
+// call wakes them as it starts (wakeAsyncWorkers, from
+// python/RuntimeModule.cpp) so the wake-up overlaps reading its arguments. (Measured on the 2-vCPU VM:
 // the futex wake of a sleeping thread costs the caller ~20 us, and that
 // thread takes its first task ~50 us later. Polling with short sleeps
 // instead halved PyTorch's 2-thread speed next to us, so idle threads

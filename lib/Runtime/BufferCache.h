@@ -1,8 +1,8 @@
-//===- BufferCache.h - malloc for JIT-compiled dq code ----------*- C++ -*-===//
+//===- BufferCache.h - malloc for compiled dq code --------------*- C++ -*-===//
 //
 // What finalize-memref-to-llvm{use-generic-functions} calls instead of
-// malloc/free (`_mlir_memref_to_llvm_alloc` etc.), bound to each engine by
-// python/dqmlir/runtime.py. A model call allocates and frees the same buffer
+// malloc/free (`_mlir_memref_to_llvm_alloc` etc.); a model library's
+// undefined references to them resolve to the runtime library's exports. A model call allocates and frees the same buffer
 // sizes every time (hundreds per call); glibc's malloc spent 10% of a
 // BERT-base call sorting its bins for them. Freed buffers are kept per size
 // and handed out again.

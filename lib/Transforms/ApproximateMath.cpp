@@ -1,6 +1,6 @@
 //===- ApproximateMath.cpp - exp on f32 vectors ---------------------------===//
 //
-// LLVM has no vector exp for the JIT (no vector math library is set up), so
+// LLVM has no vector exp here (no vector math library is linked), so
 // `math.exp` on vector<16xf32> would become 16 calls to expf. Upstream's
 // polynomial approximations are not in the prebuilt Python CAPI library we
 // link against. This one is SLEEF's expf_u10 (lib/Utils/SleefMath.cpp), what

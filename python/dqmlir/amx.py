@@ -2,10 +2,10 @@
 
 Linux hands out the AMX tile state (XFEATURE_XTILEDATA, 8 KiB per thread)
 only to processes that ask: until then every AMX instruction raises SIGILL.
-`request_amx_permission()` asks once for the whole process (threads included);
-the JIT'd kernels of `convert-dq-to-amx` need it before they run.
-`dq-cpu-pipeline{kernel=auto}` checks the same permission (ARCH_GET_XCOMP_PERM)
-when it chooses its kernel, so call this before compiling.
+`request_amx_permission()` asks once for the whole process (threads included).
+The runtime asks by itself when it opens a model built for the amx level
+(lib/Runtime/CPUFeatures.cpp); tests and benchmarks use this module to learn
+whether the AMX paths can run here at all.
 """
 import ctypes
 import functools

@@ -1,12 +1,11 @@
-"""How many threads compiled code runs its quantized linears on.
+"""How many threads compiled code splits its work over.
 
-The VNNI and AMX kernels split their weight panels over this many threads
-(`dq-cpu-pipeline{threads=N}`: scf.forall -> async tasks on the thread pool
-of MLIR's async runtime, whose size is the number of CPUs this process may
-run on). It is fixed when a model is compiled: `compile(..., threads=n)`, or
-the default set here: 1 (on the 2-core VM of this project, 2 threads were
-not measured faster; DQMLIR_NUM_THREADS overrides it). 1 gives sequential
-code that needs no thread pool.
+The VNNI and AMX kernels split their rows or weight panels, and the large
+float ops their outer loops, over this many threads (`dq-cpu-pipeline
+{threads=N}`: scf.parallel -> async tasks on the runtime's thread pool,
+lib/Runtime/AsyncRuntime.cpp). It is fixed when a model is compiled:
+`compile(..., threads=n)`, or the default set here: 1, or DQMLIR_NUM_THREADS.
+1 gives sequential code that needs no thread pool.
 """
 import os
 

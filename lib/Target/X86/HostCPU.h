@@ -1,8 +1,8 @@
 //===- HostCPU.h - what the host x86 CPU and OS let us run ------*- C++ -*-===//
 //
-// dq-cpu-pipeline{kernel=auto} picks the int8 kernel for the machine the
-// JIT will run the code on, which is the one that compiles it: these ask
-// LLVM's host feature detection and, for AMX, Linux.
+// dq-cpu-pipeline{kernel=auto} and dq-compile --target=host pick the int8
+// kernel for the machine that compiles: these ask LLVM's host feature
+// detection and, for AMX, Linux.
 //
 //===----------------------------------------------------------------------===//
 #ifndef DQMLIR_TARGET_X86_HOSTCPU_H
@@ -21,8 +21,8 @@ bool hostHasAMX();
 
 /// Whether this process has been granted the AMX tile state (Linux
 /// arch_prctl(ARCH_GET_XCOMP_PERM) reports XFEATURE_XTILEDATA): the
-/// permission is per process, so a JIT in the same process that asked for it
-/// (python/dqmlir/amx.py) can run amx code. Always false elsewhere.
+/// permission is per process (python/dqmlir/amx.py and the runtime ask for
+/// it). Always false elsewhere.
 bool processMayUseAMX();
 
 } // namespace mlir::dq

@@ -5,7 +5,7 @@ torch-mlir lowers a view that merges two dynamic dims by assuming the second
 is 1 (an unchecked tensor.cast to ?x1xK: wrong reads, NaN or a crash at run
 time), and a correct collapse_shape instead meets an upstream assertion once
 fusion turns it into a memref.expand_shape with two dynamic sizes per group.
-So these layers reach MLIR as a custom op (torch_bridge) and become a
+So these layers reach MLIR as a custom op (registry.py) and become a
 contraction over all leading dims here, with no reshape at all.
 """
 from __future__ import annotations
