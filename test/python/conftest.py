@@ -1,5 +1,8 @@
 """Shared fixtures; a parity summary at the end of the run."""
+import importlib.util
 import os
+import pathlib
+import sys
 import tempfile
 import warnings
 
@@ -26,6 +29,17 @@ def _has_vnni() -> bool:
 
 
 HAS_VNNI = _has_vnni()
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def load_fuzzer(name: str):
+    """test/fuzz/<name>.py as a module (the fuzzers are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "test" / "fuzz" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
 
 
 def record_parity(ours: torch.Tensor, ref: torch.Tensor) -> int:
@@ -68,12 +82,13 @@ def quantize(model: torch.nn.Module, per_channel: bool = False) -> torch.nn.Modu
 
 
 def tiny_bert(layers: int = 2, hidden: int = 64, heads: int = 2, vocab: int = 100,
-              max_positions: int = 64, seed: int = 0, **config):
-    """A random-weight HF BertModel (eval), small enough to compile in seconds."""
+              max_positions: int = 64, seed: int = 0, intermediate: int = 0, **config):
+    """A random-weight HF BertModel (eval), small enough to compile in seconds
+    (intermediate size 2 x hidden unless given)."""
     from transformers import BertConfig, BertModel
     torch.manual_seed(seed)
     cfg = BertConfig(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers,
-                     num_attention_heads=heads, intermediate_size=2 * hidden,
+                     num_attention_heads=heads, intermediate_size=intermediate or 2 * hidden,
                      max_position_embeddings=max_positions, **config)
     return BertModel(cfg).eval()
 

@@ -8,6 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import tiny_bert
+
 import dqmlir
 from dqmlir.frontend import attention
 
@@ -81,11 +83,8 @@ def test_reference_matches_pytorch(l):
 
 
 def test_bert_padded_batch_bit_exact():
-    from transformers import BertConfig, BertModel
-
-    torch.manual_seed(0)
-    m = BertModel(BertConfig(num_hidden_layers=2, hidden_size=384, num_attention_heads=12,
-                             intermediate_size=512)).eval()
+    m = tiny_bert(layers=2, hidden=384, heads=12, intermediate=512, vocab=30522,
+                  max_positions=512)
     q = torch.ao.quantization.quantize_dynamic(m, {torch.nn.Linear}, dtype=torch.qint8)
     ids = torch.randint(0, 30000, (2, 16))
     c = dqmlir.compile(q, (ids,), {"attention_mask": torch.ones(2, 16, dtype=torch.long)})

@@ -5,26 +5,14 @@ hang, silent difference from PyTorch or unclean exception; unsupported
 modules, clean exceptions and tolerance-class (`close`) results are
 reported, not failures. `make fuzz-frontend` is the long run.
 """
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _harness():
-    spec = importlib.util.spec_from_file_location(
-        "fuzz_frontend", REPO / "test" / "fuzz" / "fuzz_frontend.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_fuzzer
 
 
 def test_fuzz_frontend_smoke(tmp_path):
     summary_path = tmp_path / "summary.json"
-    rc = _harness().main([
+    rc = load_fuzzer("fuzz_frontend").main([
         "--seed", "7", "--count", "50", "--jobs", "2", "--time", "150",
         "--crash-dir", str(tmp_path / "crashes"), "--json", str(summary_path), "-q",
     ])

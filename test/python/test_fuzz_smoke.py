@@ -4,29 +4,19 @@ builds. Fails on any crash of ours (signal, assertion, LLVM fatal error,
 "PLEASE submit a bug report", exit 1 without a diagnostic); timeouts and
 upstream-only crashes are reported, not failures. `make fuzz` is the long run.
 """
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from conftest import REPO, load_fuzzer
+
 DQ_OPT = REPO / "build" / "bin" / "dq-opt"
-
-
-def _harness():
-    spec = importlib.util.spec_from_file_location(
-        "fuzz_dq_opt", REPO / "test" / "fuzz" / "fuzz_dq_opt.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_fuzz_smoke(tmp_path, capsys):
     assert DQ_OPT.exists(), f"{DQ_OPT} is not built (make build)"
     summary_path = tmp_path / "summary.json"
     crash_dir = tmp_path / "crashes"
-    rc = _harness().main([
+    rc = load_fuzzer("fuzz_dq_opt").main([
         "--dq-opt", str(DQ_OPT), "--seed", "1", "--count", "300",
         "--time", "50", "--timeout", "10", "--crash-dir", str(crash_dir),
         "--json", str(summary_path), "-q",

@@ -2,7 +2,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import record_parity
+from conftest import record_parity, tiny_bert
 
 import dqmlir
 
@@ -123,11 +123,8 @@ def test_training_mode_is_rejected():
 
 
 def test_bert_two_layers_dynamic_batch_and_sequence():
-    from transformers import BertConfig, BertModel
-
-    torch.manual_seed(0)
-    m = BertModel(BertConfig(num_hidden_layers=2, hidden_size=128, num_attention_heads=2,
-                             intermediate_size=256)).eval()
+    m = tiny_bert(layers=2, hidden=128, heads=2, intermediate=256, vocab=30522,
+                  max_positions=512)
     q = torch.ao.quantization.quantize_dynamic(m, {torch.nn.Linear}, dtype=torch.qint8)
     ids = torch.randint(0, 30000, (2, 16))
     c = dqmlir.compile(q, (ids,), {"attention_mask": torch.ones(2, 16, dtype=torch.long)})
@@ -163,11 +160,8 @@ def test_variadic_forward():
 def test_bert_static_shapes_bit_exact():
     """dynamic=False: every shape static (K^T of a reshape once failed to
     lower, without a diagnostic)."""
-    from transformers import BertConfig, BertModel
-
-    torch.manual_seed(0)
-    m = BertModel(BertConfig(num_hidden_layers=1, hidden_size=128, num_attention_heads=2,
-                             intermediate_size=256)).eval()
+    m = tiny_bert(layers=1, hidden=128, heads=2, intermediate=256, vocab=30522,
+                  max_positions=512)
     q = torch.ao.quantization.quantize_dynamic(m, {torch.nn.Linear}, dtype=torch.qint8)
     ids = torch.randint(0, 30000, (2, 24))
     mask = torch.ones(2, 24, dtype=torch.long)
@@ -195,11 +189,8 @@ def test_torchao_int8_dynamic_bit_exact():
 
 def test_torchao_bert_close():
     from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
-    from transformers import BertConfig, BertModel
-
-    torch.manual_seed(0)
-    m = BertModel(BertConfig(num_hidden_layers=2, hidden_size=128, num_attention_heads=2,
-                             intermediate_size=256)).eval()
+    m = tiny_bert(layers=2, hidden=128, heads=2, intermediate=256, vocab=30522,
+                  max_positions=512)
     quantize_(m, Int8DynamicActivationInt8WeightConfig())
     ids = torch.randint(0, 30000, (2, 12))
     c = dqmlir.compile(m, (ids,))
@@ -211,11 +202,8 @@ def test_torchao_bert_close():
 
 
 def test_mismatched_model_inputs_raise_instead_of_aborting():
-    from transformers import BertConfig, BertModel
-
-    torch.manual_seed(0)
-    m = BertModel(BertConfig(num_hidden_layers=1, hidden_size=64, num_attention_heads=2,
-                             intermediate_size=128)).eval()
+    m = tiny_bert(layers=1, hidden=64, heads=2, intermediate=128, vocab=30522,
+                  max_positions=512)
     q = torch.ao.quantization.quantize_dynamic(m, {torch.nn.Linear}, dtype=torch.qint8)
     ids = torch.randint(0, 30000, (2, 16))
     c = dqmlir.compile(q, (ids,), {"attention_mask": torch.ones_like(ids)})
@@ -261,11 +249,8 @@ def test_compiled_model_outlives_its_source_and_is_freed():
 
 
 def test_input_longer_than_the_model_supports_raises():
-    from transformers import BertConfig, BertModel
-
-    torch.manual_seed(0)
-    m = BertModel(BertConfig(num_hidden_layers=1, hidden_size=64, num_attention_heads=2,
-                             intermediate_size=128, max_position_embeddings=64)).eval()
+    m = tiny_bert(layers=1, hidden=64, heads=2, intermediate=128, vocab=30522,
+                  max_positions=64)
     q = torch.ao.quantization.quantize_dynamic(m, {torch.nn.Linear}, dtype=torch.qint8)
     c = dqmlir.compile(q, (torch.randint(0, 30000, (2, 16)),))
     with pytest.raises(ValueError, match="the model supports at most 64"):

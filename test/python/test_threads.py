@@ -9,7 +9,7 @@ import gc
 
 import pytest
 import torch
-from conftest import HAS_VNNI, KERNEL_TARGETS, disassembly, record_parity
+from conftest import HAS_VNNI, KERNEL_TARGETS, disassembly, record_parity, tiny_bert
 from test_linear_parity import make_qlinear
 
 import dqmlir
@@ -170,11 +170,8 @@ def test_model_on_two_threads_same_bits_as_one():
     # threads=2 also runs the large float ops in parallel (dq-vectorize-linalg
     # {threads}: attention's batch x heads, rows of GELU and softmax): the
     # result must not change by a bit.
-    from transformers import BertConfig, BertModel
-
-    torch.manual_seed(0)
-    m = BertModel(BertConfig(num_hidden_layers=2, hidden_size=256, num_attention_heads=4,
-                             intermediate_size=1024)).eval()
+    m = tiny_bert(layers=2, hidden=256, heads=4, intermediate=1024, vocab=30522,
+                  max_positions=512)
     q = torch.ao.quantization.quantize_dynamic(m, {torch.nn.Linear}, dtype=torch.qint8)
     ids = torch.randint(0, 30000, (4, 128))
     kwargs = {"attention_mask": torch.ones(4, 128, dtype=torch.long)}
