@@ -14,11 +14,20 @@ into ops that torch-mlir lowers exactly.
                    elsewhere).
   reciprocal(x)    torch-mlir asserts x != 0 (a run-time error for 0 or NaN);
                    ATen divides: 1 / x.
+  add(a, b, alpha) ATen: fma(b, alpha, a), one rounding (Vectorized fmadd;
+  sub(a, b, alpha) the scalar tail is contracted alike; sub is add with
+                   -alpha); torch-mlir multiplies, rounds, then adds: 1 ulp
+                   off, and inf where b * alpha overflows but the sum does
+                   not. Computed in f64 (b * alpha is exact there) with the
+                   f64 rounding error kept (TwoSum) to undo the rare double
+                   rounding on a tie between two floats. alpha = 1 is a plain
+                   add.
 
 Integer and other non-float inputs keep the given decompositions.
 """
 from __future__ import annotations
 
+import struct
 from typing import Dict
 
 import torch
@@ -91,6 +100,33 @@ def _pow_scalar(fallback):
     return decomp
 
 
+def _fma_f32(b, alpha: float, a):
+    """fma(b, alpha, a) of f32 tensors, correctly rounded, with f64 ops only."""
+    a64, p = a.double(), b.double() * alpha         # p exact: 24 x 24 bits
+    s = a64 + p
+    bp = s - a64                                    # TwoSum: a + p == s + err
+    err = (a64 - (s - bp)) + (p - bp)
+    hi = s.float()
+    # s.float() is wrong only where s is the midpoint between hi and the next
+    # float `other` and err points away from hi: the exact sum is then nearer
+    # to `other`.
+    d = s - hi.double()
+    other = hi.double() + 2 * d
+    tie = (d != 0) & (other.float().double() == other) & (hi.abs() < float("inf"))
+    away = torch.where(d > 0, err > 0, err < 0)
+    return torch.where(tie & away, other.float(), hi)
+
+
+def _add_alpha(sign: float):
+    def decomp(a, b, alpha=1):
+        if not _float(a, b) or not isinstance(alpha, (int, float)) or float(alpha) == 1.0:
+            return NotImplemented
+        # ATen rounds alpha to the tensors' dtype.
+        alpha32 = struct.unpack("f", struct.pack("f", float(alpha)))[0]
+        return _fma_f32(b, sign * alpha32, a)
+    return decomp
+
+
 def decompositions(table: Dict) -> Dict:
     """`table` with the ops above rewritten for f32 tensors."""
     table = dict(table)
@@ -101,5 +137,7 @@ def decompositions(table: Dict) -> Dict:
     table[aten.maximum.default] = _extremum(True)
     table[aten.minimum.default] = _extremum(False)
     table[aten.reciprocal.default] = _reciprocal
+    table[aten.add.Tensor] = _add_alpha(1.0)
+    table[aten.sub.Tensor] = _add_alpha(-1.0)
     table[aten.pow.Tensor_Scalar] = _pow_scalar(table.get(aten.pow.Tensor_Scalar))
     return table
