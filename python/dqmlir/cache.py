@@ -1,17 +1,14 @@
 """The persistent compile cache: a compiled model directory per key.
 
 A second `dqmlir.compile` of the same model (in any process) opens the
-directory the first one stored instead of compiling. The key is computed
-without exporting the model (export alone takes seconds): a hash of
-- every submodule's path and class, the source file that defines the class
-  (its forward and the helpers next to it), its extra_repr, its plain
-  attributes (numbers, strings, flags and their containers; configs through
-  their to_dict) and its hooks;
-- every parameter, buffer and state_dict entry: name, dtype, shape, bytes
-  (quantized weights through their integer values and scales);
-- the example arguments' structure, dtypes and shapes (not their values);
-- the compile options, the target CPU level and its features, and the
-  versions of dqmlir, torch, torch-mlir and transformers.
+directory the first one stored instead of compiling. The key is the traced
+program (program_key): compile runs torch.export's trace (about a second),
+hashes the graph, its constants and the quantized weights with the options,
+versions and the dqmlir build, and only on a miss goes on to decomposition,
+import and code generation. Anything that changes what the model computes
+(code, config, attention implementation, a global read while tracing)
+changes the graph and so the key. A lone torch.ao Linear (compiled without
+export) is keyed by its weights (linear_key).
 
 Entries are written to a temporary directory and renamed into place, so two
 processes compiling the same model at once both end with a whole entry. The
@@ -21,7 +18,6 @@ $XDG_CACHE_HOME/dqmlir or ~/.cache/dqmlir); an empty value turns it off.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import inspect
 import json
@@ -30,16 +26,12 @@ import pathlib
 import shutil
 import sys
 import tempfile
-import types
 from typing import Any, Optional
 
 import torch
 from torch.utils import _pytree as pytree
 
 from ._version import __version__
-
-_FILE_HASHES: dict = {}
-
 
 def directory() -> Optional[pathlib.Path]:
     """Where the cache lives, or None when it is turned off."""
@@ -63,102 +55,6 @@ def _versions() -> dict:
         else:
             out[name] = getattr(mod, "__version__", None)
     return out
-
-
-def _source_hash(cls) -> str:
-    try:
-        path = inspect.getsourcefile(cls)
-    except (TypeError, OSError):
-        path = None
-    if not path:
-        return cls.__module__ + "." + cls.__qualname__
-    if path not in _FILE_HASHES:
-        try:
-            _FILE_HASHES[path] = hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
-        except OSError:
-            _FILE_HASHES[path] = path
-    return _FILE_HASHES[path]
-
-
-_MODULE_INTERNALS = {"_parameters", "_buffers", "_modules", "_non_persistent_buffers_set",
-                     "_state_dict_hooks", "_state_dict_pre_hooks", "_load_state_dict_pre_hooks",
-                     "_load_state_dict_post_hooks", "training"}
-
-
-def _plain(v, depth: int = 0):
-    """A repr of `v` if it is plain data (what a forward branches on), else
-    its type's name."""
-    if v is None or isinstance(v, (bool, int, float, str, torch.dtype)):
-        return repr(v)
-    if depth < 3 and isinstance(v, (list, tuple, set, frozenset)):
-        items = sorted(v, key=repr) if isinstance(v, (set, frozenset)) else v
-        return "[" + ",".join(_plain(x, depth + 1) for x in items) + "]"
-    if depth < 3 and isinstance(v, dict):
-        return "{" + ",".join(f"{k!r}:{_plain(x, depth + 1)}"
-                              for k, x in sorted(v.items(), key=lambda kv: repr(kv[0]))) + "}"
-    if depth < 2 and hasattr(v, "to_dict") and callable(v.to_dict):   # HF configs
-        try:
-            return _plain(v.to_dict(), depth + 1)
-        except Exception:
-            pass
-    if isinstance(v, types.FunctionType):
-        return _function(v, depth)
-    if isinstance(v, types.MethodType):
-        return f"method({type(v.__self__).__qualname__},{_plain(v.__func__, depth)})"
-    if isinstance(v, functools.partial):
-        return (f"partial({_plain(v.func, depth)},{_plain(v.args, depth + 1)},"
-                f"{_plain(v.keywords, depth + 1)})")
-    if isinstance(v, (types.BuiltinFunctionType, type)) or callable(v) and \
-            not hasattr(v, "__dict__"):
-        return f"{getattr(v, '__module__', '')}.{getattr(v, '__qualname__', type(v).__name__)}"
-    if depth < 3 and hasattr(v, "__dict__"):
-        # Any other object (a callable class, a config without to_dict): its
-        # class and what it holds, so that two objects that differ key apart.
-        return f"{type(v).__module__}.{type(v).__qualname__}({_plain(vars(v), depth + 1)})"
-    return type(v).__qualname__
-
-
-def _code(c: types.CodeType) -> str:
-    consts = ",".join(_code(x) if isinstance(x, types.CodeType) else repr(x)
-                      for x in c.co_consts)
-    return f"code({c.co_qualname}:{c.co_code.hex()}:{consts}:{c.co_names})"
-
-
-def _function(f: types.FunctionType, depth: int) -> str:
-    """A function by its code, defaults and the values it closes over (a
-    lambda stored on a module keys by what it computes, not its name)."""
-    cells = []
-    for cell in f.__closure__ or ():
-        try:
-            cells.append(_plain(cell.cell_contents, depth + 1))
-        except ValueError:          # an empty cell
-            cells.append("<empty>")
-    # Plain globals it reads (a constant of the defining script).
-    plain = (bool, int, float, str, tuple, list, dict, type(None))
-    names = _names(f.__code__)
-    read = {n: f.__globals__[n] for n in sorted(names) if n in f.__globals__
-            and isinstance(f.__globals__[n], plain)}
-    return (f"fn({f.__module__}.{_code(f.__code__)};{_plain(f.__defaults__, depth + 1)};"
-            f"{_plain(f.__kwdefaults__, depth + 1)};{','.join(cells)};"
-            f"{_plain(read, depth + 1)})")
-
-
-def _names(c: types.CodeType) -> set:
-    out = set(c.co_names)
-    for x in c.co_consts:
-        if isinstance(x, types.CodeType):
-            out |= _names(x)
-    return out
-
-
-def _attributes(m: torch.nn.Module) -> str:
-    """A module's own attributes a forward may depend on, and its hooks."""
-    out = []
-    for k, v in sorted(vars(m).items()):
-        if k in _MODULE_INTERNALS or isinstance(v, (torch.Tensor, torch.nn.Module)):
-            continue
-        out.append(f"{k}={_plain(v)}")
-    return ";".join(out)
 
 
 def _hash_value(h, value: Any) -> None:
@@ -200,32 +96,87 @@ def _hash_tensor(h, t: torch.Tensor) -> None:
     h.update(t.contiguous().numpy().tobytes() if t.numel() else b"")
 
 
-def model_key(model: torch.nn.Module, example_args, example_kwargs, options: dict) -> str:
-    """The cache key of compiling `model` with these arguments and options."""
+def linear_key(model: torch.nn.Module, example_args, options: dict) -> str:
+    """The cache key of a lone torch.ao dynamic Linear (compiled without
+    export): its forward is torch.ao's, so its weights, qparams and bias, the
+    example's rank, the options and versions are all there is."""
     h = hashlib.sha256()
-    h.update(json.dumps({"options": options, "versions": _versions()}, sort_keys=True,
-                        default=str).encode())
-    for name, m in model.named_modules():
-        cls = type(m)
-        h.update(f"|{name}|{cls.__module__}.{cls.__qualname__}|{_source_hash(cls)}|"
-                 f"{m.extra_repr()}|{m.training}|{_attributes(m)}".encode())
-    seen = set()
-    for name, t in list(model.named_parameters()) + list(model.named_buffers()):
-        seen.add(name)
+    h.update(json.dumps({"options": options, "versions": _versions(), "build": _build_id()},
+                        sort_keys=True, default=str).encode())
+    h.update(f"{type(model).__module__}.{type(model).__qualname__}".encode())
+    for name, v in sorted(model.state_dict().items()):
         h.update(name.encode())
-        _hash_tensor(h, t)
-    for name, v in model.state_dict().items():
-        if name not in seen:
-            h.update(name.encode())
-            _hash_value(h, v)
-    flat, spec = pytree.tree_flatten((tuple(example_args), dict(example_kwargs or {})))
-    h.update(str(spec).encode())
-    for leaf in flat:
-        if isinstance(leaf, torch.Tensor):
-            h.update(f"T{leaf.dtype}{tuple(leaf.shape)}".encode())
-        else:
-            h.update(repr(leaf).encode())
+        _hash_value(h, v)
+    for leaf in example_args:
+        h.update(f"T{getattr(leaf, 'dtype', type(leaf))}{getattr(leaf, 'ndim', '')}".encode())
     return h.hexdigest()[:40]
+
+
+def program_key(ep, linears, model: torch.nn.Module, options: dict) -> str:
+    """The cache key of a model by its traced program (torch.export, before
+    decomposition): the graph's code and every placeholder's symbolic shape
+    and dtype, the range constraints, the call structure, every constant
+    (parameters, buffers, lifted constants), the quantized linears' weights
+    and qparams, and the compile options and versions. Whatever changes what
+    the model computes (its code, its config, an attention implementation,
+    global flags read while tracing) changes the graph, so a cached library
+    is only ever used for the program it was compiled from."""
+    h = hashlib.sha256()
+    h.update(json.dumps({"options": options, "versions": _versions(), "build": _build_id()},
+                        sort_keys=True, default=str).encode())
+    h.update(ep.graph_module.code.encode())
+    for node in ep.graph.nodes:
+        if node.op == "placeholder":
+            val = node.meta.get("val")
+            h.update(f"{node.name}:{getattr(val, 'dtype', '')}:{getattr(val, 'shape', val)}"
+                     .encode())
+    h.update(str(sorted((str(k), str(v)) for k, v in ep.range_constraints.items())).encode())
+    h.update(pytree.treespec_dumps(ep.call_spec.in_spec).encode())
+    h.update(pytree.treespec_dumps(ep.call_spec.out_spec).encode())
+    h.update(str(ep.graph_signature).encode())
+    # forward's parameters and defaults make the call signature.
+    try:
+        h.update(str(inspect.signature(model.forward)).encode())
+    except (TypeError, ValueError):
+        pass
+    h.update(f"{type(model).__module__}.{type(model).__qualname__}".encode())
+    for store in (ep.state_dict, ep.constants):
+        for name in sorted(store):
+            h.update(name.encode())
+            _hash_value(h, store[name])
+    for ql in linears:
+        h.update(f"|{ql.path}|{ql.reduce_range}|{ql.act_mode}|{ql.act_granularity}|".encode())
+        for a in (ql.weight, ql.weight_scale, ql.bias):
+            if a is None:
+                h.update(b"none")
+            else:
+                h.update(f"{a.dtype}{a.shape}".encode())
+                h.update(a.tobytes())
+    return h.hexdigest()[:40]
+
+
+def _build_id() -> str:
+    """What identifies this dqmlir beyond its version: its Python sources and
+    the dq-compile binary (a development tree changes without a new
+    version)."""
+    global _BUILD_ID
+    if _BUILD_ID is None:
+        h = hashlib.sha256()
+        here = pathlib.Path(__file__).resolve().parent
+        for f in sorted(here.rglob("*.py")):
+            h.update(str(f.relative_to(here)).encode())
+            h.update(f.read_bytes())
+        from . import backend
+        try:
+            st = backend.tool("dq-compile").stat()
+            h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+        except Exception:  # noqa: BLE001 - no tool: compiling fails later
+            pass
+        _BUILD_ID = h.hexdigest()[:16]
+    return _BUILD_ID
+
+
+_BUILD_ID: Optional[str] = None
 
 
 def lookup(key: str) -> Optional[pathlib.Path]:

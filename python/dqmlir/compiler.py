@@ -260,7 +260,7 @@ def compile_mlir(source: str, name: str = "forward", threads: int | None = None,
                   name, {}, key=None)
 
 
-def _compile_linear(model, example_args, threads, target, progress) -> CompiledModule:
+def _compile_linear(model, example_args, threads, target, progress, key=None) -> CompiledModule:
     from mlir import ir
     from mlir.dialects import func
 
@@ -294,7 +294,7 @@ def _compile_linear(model, example_args, threads, target, progress) -> CompiledM
         return _interface(sig)
 
     return _build(module_fn, type(model).__name__, signature_fn, progress, threads, target,
-                  "forward", {}, key=None)
+                  "forward", {}, key=key)
 
 
 def compile(model: torch.nn.Module, example_args, example_kwargs=None, quantize=None,
@@ -333,24 +333,28 @@ def compile(model: torch.nn.Module, example_args, example_kwargs=None, quantize=
 
     source = type(model).__name__
     progress = _Progress(source, verbose)
-    key = None
+    options = None
     if cache and compile_cache.directory() is not None and not os.environ.get("DQMLIR_DUMP_DIR"):
-        with progress.stage("cache_key", "hashing the model"):
-            options = {"quantize": quantize, "dynamic": repr(dynamic), "threads": threads,
-                       "target": target, "host": _host_flags() if target == "host" else ""}
-            key = compile_cache.model_key(model, example_args, example_kwargs, options)
-        hit = _lookup(key, progress)
-        if hit is not None:
-            return hit
+        options = {"quantize": quantize, "dynamic": repr(dynamic), "threads": threads,
+                   "target": target, "host": _host_flags() if target == "host" else ""}
 
     if isinstance(model, DynamicLinear) and quantize is None and not example_kwargs:
-        return _compile_linear(model, example_args, threads, target, progress)
+        key = None
+        if options is not None:
+            # A lone torch.ao Linear: its forward is torch.ao's, its weights
+            # and shapes are all there is to key.
+            with progress.stage("cache_key", "hashing the model"):
+                key = compile_cache.linear_key(model, example_args, options)
+            hit = _lookup(key, progress)
+            if hit is not None:
+                return hit
+        return _compile_linear(model, example_args, threads, target, progress, key)
     return _compile_model(model, example_args, example_kwargs, quantize, dynamic, threads,
-                          target, progress, key)
+                          target, progress, options)
 
 
 def _compile_model(model, example_args, example_kwargs, quantize, dynamic, threads, target,
-                   progress, key) -> CompiledModule:
+                   progress, cache_options) -> CompiledModule:
     from .frontend.export import export_model
     from .frontend.importer import import_program
 
@@ -361,8 +365,25 @@ def _compile_model(model, example_args, example_kwargs, quantize, dynamic, threa
                    else torch.ao.quantization.default_dynamic_qconfig)
         kwargs = dict(quantize=True, qconfig=qconfig, reduce_range=scheme["reduce_range"],
                       act_granularity=scheme["act_granularity"])
+    key, hit = None, None
+
+    def cached(ep, linears) -> bool:
+        # The key is the traced program (cache.program_key): known before
+        # the slow stages (decomposition, import, code generation).
+        nonlocal key, hit
+        if cache_options is None:
+            return False
+        t0 = time.perf_counter()
+        key = compile_cache.program_key(ep, linears, model, cache_options)
+        progress.timings["cache_key"] = time.perf_counter() - t0
+        hit = _lookup(key, progress)
+        return hit is not None
+
     with progress.stage("export", "exporting"):
-        exported = export_model(model, example_args, example_kwargs, dynamic=dynamic, **kwargs)
+        exported = export_model(model, example_args, example_kwargs, dynamic=dynamic,
+                                after_trace=cached, **kwargs)
+    if hit is not None:
+        return hit
     for k, v in exported.timings.items():
         progress.timings[f"export.{k}"] = v
     if not exported.linears:

@@ -90,21 +90,35 @@ class _Scaled(torch.nn.Module):
         return y * 2 if self.mode == "double" else y
 
 
+def _key(model, args, kwargs=None, options=None):
+    """The compile cache's key of `model`, as compile computes it."""
+    from dqmlir.frontend.export import export_model
+    model.eval()
+    out = []
+
+    def keyed(ep, linears):
+        out.append(cache.program_key(ep, linears, model, options or {"threads": 1}))
+        return True
+
+    assert export_model(model, args, kwargs, after_trace=keyed) is None
+    return out[0]
+
+
 def test_key_follows_weights_attributes_and_options():
     torch.manual_seed(0)
     m = quantize(_Scaled("double").eval())
     x = torch.randn(3, 8)
-    base = cache.model_key(m, (x,), None, {"threads": 1})
-    assert cache.model_key(m, (x,), None, {"threads": 1}) == base
-    assert cache.model_key(m, (x,), None, {"threads": 2}) != base
-    assert cache.model_key(m, (torch.randn(3, 8, 1).squeeze(-1),), None, {"threads": 1}) == base
-    assert cache.model_key(m, (torch.randn(4, 8),), None, {"threads": 1}) != base
+    base = _key(m, (x,))
+    assert _key(m, (x,)) == base
+    assert _key(m, (x,), options={"threads": 2}) != base
+    # Another batch size traces the same (dynamic) program.
+    assert _key(m, (torch.randn(4, 8),)) == base
     m.mode = "plain"
-    assert cache.model_key(m, (x,), None, {"threads": 1}) != base
+    assert _key(m, (x,)) != base
     m.mode = "double"
     torch.manual_seed(1)
     other = quantize(_Scaled("double").eval())
-    assert cache.model_key(other, (x,), None, {"threads": 1}) != base
+    assert _key(other, (x,)) != base
 
 
 class _Fn(torch.nn.Module):
@@ -119,28 +133,43 @@ class _Fn(torch.nn.Module):
 SCALE = 2.0
 
 
-def test_key_follows_functions_stored_on_modules():
+def test_key_follows_what_the_model_computes():
+    # Closures, globals read by code, partials: whatever the forward
+    # computes with is in the traced program.
     x = (torch.randn(2, 8, 24),)
 
     def permuted(perm):
         return _Fn(lambda t: t.permute(*perm) * 2)
 
-    def key(m):
-        return cache.model_key(m, x, {}, {})
-
-    # Closures: same code, other captured values.
-    assert key(permuted((2, 0, 1))) != key(permuted((1, 2, 0)))
-    assert key(permuted((1, 2, 0))) == key(permuted((1, 2, 0)))
-    # Other code, same name; plain globals read by the code.
-    assert key(_Fn(lambda t: t + 1)) != key(_Fn(lambda t: t - 1))
+    assert _key(permuted((2, 0, 1)), x) != _key(permuted((1, 2, 0)), x)
+    assert _key(permuted((1, 2, 0)), x) == _key(permuted((1, 2, 0)), x)
+    assert _key(_Fn(lambda t: t + 1), x) != _key(_Fn(lambda t: t - 1), x)
     global SCALE
-    before = key(_Fn(lambda t: t * SCALE))
+    before = _key(_Fn(lambda t: t * SCALE), x)
     SCALE = 3.0
     try:
-        assert key(_Fn(lambda t: t * SCALE)) != before
+        assert _key(_Fn(lambda t: t * SCALE), x) != before
     finally:
         SCALE = 2.0
-    # functools.partial and other objects through what they hold.
     import functools
-    assert key(_Fn(functools.partial(torch.add, alpha=2))) != \
-        key(_Fn(functools.partial(torch.add, alpha=3)))
+    assert _key(_Fn(functools.partial(torch.add, other=1.0, alpha=2)), x) != \
+        _key(_Fn(functools.partial(torch.add, other=1.0, alpha=3)), x)
+
+
+def test_key_follows_the_attention_implementation():
+    # HF keeps it in a private config attribute; it changes the graph.
+    ids, mask = token_batch(2, 16)
+    sdpa = _key(quantize(tiny_bert(layers=1)), (ids,), {"attention_mask": mask})
+    eager = _key(quantize(tiny_bert(layers=1, attn_implementation="eager")), (ids,),
+                 {"attention_mask": mask})
+    assert sdpa != eager
+
+
+def test_lone_linear_key_follows_weights():
+    torch.manual_seed(0)
+    a = quantize(torch.nn.Sequential(torch.nn.Linear(8, 8)))[0]
+    torch.manual_seed(1)
+    b = quantize(torch.nn.Sequential(torch.nn.Linear(8, 8)))[0]
+    x = (torch.randn(3, 8),)
+    assert cache.linear_key(a, x, {}) == cache.linear_key(a, x, {})
+    assert cache.linear_key(a, x, {}) != cache.linear_key(b, x, {})

@@ -14,7 +14,7 @@ import inspect
 import logging
 import re
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import torch
 import torch.nn as nn
@@ -47,7 +47,7 @@ class Exported:
 
 def export_model(model: nn.Module, example_args, example_kwargs=None, dynamic: Any = True,
                  quantize: Any = None, qconfig=None, reduce_range: bool = True,
-                 act_granularity: str = "per_tensor") -> Exported:
+                 act_granularity: str = "per_tensor", after_trace=None) -> Optional[Exported]:
     """Exports `model` called with the example arguments.
 
     quantize: None -> the quantized linears are the torch.ao dynamic quantized
@@ -58,6 +58,9 @@ def export_model(model: nn.Module, example_args, example_kwargs=None, dynamic: A
     dynamic: True -> batch/sequence dims dynamic where export can keep them
       (see _dynamic_shapes), False -> static, or a torch.export dynamic_shapes
       spec.
+    after_trace: called with (the traced program, the quantized linears)
+      before decomposition; if it returns True, export stops and returns None
+      (the compile cache has the model).
     """
     from .decompositions import decomposition_table
 
@@ -76,6 +79,8 @@ def export_model(model: nn.Module, example_args, example_kwargs=None, dynamic: A
     with swapped(model, quantize, qconfig, reduce_range, act_granularity) as linears:
         ep = _export(model, args, kwargs, dyn)
     timings["export"] = time.perf_counter() - t0
+    if after_trace is not None and after_trace(ep, linears):
+        return None
     if dynamic is True:
         _warn_static_dims(model, ep, args, kwargs, dyn)
 
