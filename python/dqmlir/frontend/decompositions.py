@@ -57,6 +57,27 @@ def _reciprocal(x):
     return torch.ops.aten.div.Tensor(x.new_ones(()), x)
 
 
+def _group_norm(x, weight, bias, n, c, hxw, group, eps):
+    """native_group_norm through reshapes: PyTorch's decomposition returns its
+    mean and rstd through aten.as_strided with a dynamic batch size, which
+    torch-mlir refuses ("size must be a static int list"); Wav2Vec2's feature
+    extractor has one. Statistics in f32 like ATen's (its RowwiseMoments
+    sums in another order: last-bit differences)."""
+    if not x.is_floating_point():
+        return NotImplemented
+    grouped = x.reshape(n, group, -1)
+    mean = grouped.mean(-1, keepdim=True)
+    centered = grouped - mean
+    rstd = torch.rsqrt((centered * centered).mean(-1, keepdim=True) + eps)
+    out = (centered * rstd).reshape(x.shape)
+    affine = [1, c] + [1] * (x.dim() - 2)
+    if weight is not None:
+        out = out * weight.reshape(affine)
+    if bias is not None:
+        out = out + bias.reshape(affine)
+    return out, mean.reshape(n, group), rstd.reshape(n, group)
+
+
 def decomposition_table() -> dict:
     from torch_mlir.extras.fx_decomp_util import get_decomposition_table
 
@@ -64,4 +85,5 @@ def decomposition_table() -> dict:
     table[aten._scaled_dot_product_flash_attention_for_cpu.default] = _sdpa_flash_cpu
     table[aten.cumsum.default] = _integer_cumsum
     table[aten.reciprocal.default] = _reciprocal
+    table[aten.native_group_norm.default] = _group_norm
     return table

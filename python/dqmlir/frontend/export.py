@@ -153,7 +153,9 @@ def _dynamic_shapes(model, args, kwargs, dynamic):
     program allows it (export infers ranges, e.g. HF BERT bounds the sequence
     by max_position_embeddings, and ties equal dims across inputs), static
     where the model fixes them (ViT's channels, Whisper's mel bins); the
-    latter get one warning (_warn_static_dims)."""
+    latter get one warning (_warn_static_dims), except the feature dim of a
+    [batch, features] float input, which linears fix as a rule (an MLP's
+    input; a waveform's samples stay dynamic)."""
     if not dynamic:
         return None
     from torch.export import Dim
@@ -164,17 +166,13 @@ def _dynamic_shapes(model, args, kwargs, dynamic):
             return None
         if t.dim() == 1:
             return {0: auto}
-        return {0: auto, 1: auto} if t.dim() >= 3 or _looks_like_tokens(t) else {0: auto}
+        if t.dim() == 2 and t.is_floating_point() and t.shape[1] < 2:
+            return {0: auto}      # a size-1 feature dim: widening it would break the model
+        return {0: auto, 1: auto}
 
     # torch.export wants the spec keyed by forward()'s parameter names.
     bound = inspect.signature(model.forward).bind(*args, **kwargs)
     return {k: pytree.tree_map(spec, v) for k, v in bound.arguments.items()}
-
-
-def _looks_like_tokens(t: torch.Tensor) -> bool:
-    # [batch, seq] integer/bool inputs (input_ids, attention_mask) get a dynamic
-    # sequence; a [batch, features] float input of an MLP does not.
-    return not t.is_floating_point()
 
 
 def _widen_examples(model, args, kwargs, dyn):
@@ -220,6 +218,8 @@ def _warn_static_dims(model, ep, args, kwargs, dyn) -> None:
     fixed = []
     for (name, dims), val in zip(asked, tensors):
         for d in dims:
+            if d == 1 and val.dim() == 2 and val.is_floating_point():
+                continue          # [batch, features]: expected to be fixed
             if d < val.dim() and isinstance(val.shape[d], int):
                 fixed.append(f"{name} dim {d} = {val.shape[d]}")
     if fixed:

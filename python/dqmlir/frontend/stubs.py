@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional
 import torch
 import torch.nn as nn
 
+from ..errors import UnsupportedModuleError
 from . import registry
 from .quantized_linear import (QuantizedLinear, from_dynamic_linear, from_torchao_linear,
                                is_torchao_linear)
@@ -48,6 +49,13 @@ def _emit_linear(ctx, operands, attrs, result_types):
     return emit.linear_dynamic(operands[0], ctx.linears[layer], name=f"w{layer}")
 
 
+def _weight_like(layer: nn.Module):
+    w = layer.weight
+    if isinstance(w, torch.Tensor):
+        return torch.empty(w.shape, dtype=w.dtype, device="meta")
+    return w                   # torch.ao's bound method weight()
+
+
 class _DQLinearStub(nn.Module):
     """Exportable stand-in: no parameters, so no weight reaches the graph."""
 
@@ -56,6 +64,14 @@ class _DQLinearStub(nn.Module):
         super().__init__()
         self.layer, self.in_features, self.out_features = layer, in_features, out_features
         self.reduce_range, self.has_bias = reduce_range, has_bias
+
+    @property
+    def weight(self):
+        """What the replaced layer's `weight` was, for models that inspect it:
+        torch.ao's dynamic Linear has a method (T5 tests `isinstance(
+        layer.weight, torch.Tensor)`), torchao's and fp32 layers a tensor, here
+        a meta tensor of its shape and dtype (never computed with)."""
+        return self._weight_like[0]
 
     def forward(self, x):
         # The kernel needs a static K: a dynamic last dim becomes this one.
@@ -145,6 +161,22 @@ def _set_submodule(root: nn.Module, path: str, new: nn.Module) -> None:
     setattr(root.get_submodule(parent) if parent else root, name, new)
 
 
+# Quantized modules dqmlir does not compile yet. torch.export fails on them
+# with an AttributeError from their packed parameters (CellParamsBase,
+# EmbeddingPackedParamsBase); name them instead.
+_UNSUPPORTED_QUANTIZED = ("LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "Embedding",
+                          "EmbeddingBag", "Conv1d", "Conv2d", "Conv3d")
+
+
+def _refuse_unsupported(path: str, m: nn.Module) -> None:
+    cls = type(m)
+    if cls.__module__.startswith(("torch.ao.nn.quantized", "torch.nn.quantized")) and \
+            cls.__name__ in _UNSUPPORTED_QUANTIZED:
+        raise UnsupportedModuleError(
+            f"module '{path or '<root>'}' is a quantized {cls.__module__}.{cls.__name__}, "
+            "which dqmlir does not compile yet (quantized nn.Linear only)")
+
+
 @contextlib.contextmanager
 def swapped(model: nn.Module, quantize: Any, qconfig, reduce_range: bool,
             act_granularity: str = "per_tensor"):
@@ -154,6 +186,7 @@ def swapped(model: nn.Module, quantize: Any, qconfig, reduce_range: bool,
     that are already torch.ao dynamic quantized."""
     chosen, fp32 = [], []
     for path, m in model.named_modules():
+        _refuse_unsupported(path, m)
         if not path:
             continue
         if _is_dynamic_qlinear(m) or is_torchao_linear(m):
@@ -177,8 +210,10 @@ def swapped(model: nn.Module, quantize: Any, qconfig, reduce_range: bool,
     originals += fp32
     try:
         for i, ql in enumerate(linears):
-            _set_submodule(model, ql.path, _DQLinearStub(
-                i, ql.in_features, ql.out_features, ql.reduce_range, ql.bias is not None))
+            stub = _DQLinearStub(i, ql.in_features, ql.out_features, ql.reduce_range,
+                                 ql.bias is not None)
+            stub._weight_like = (_weight_like(originals[i][1]),)
+            _set_submodule(model, ql.path, stub)
         for path, m in fp32:
             _set_submodule(model, path, _f32_stub(m))
         yield linears
