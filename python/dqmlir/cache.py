@@ -98,18 +98,28 @@ def _hash_tensor(h, t: torch.Tensor) -> None:
 
 def linear_key(model: torch.nn.Module, example_args, options: dict) -> str:
     """The cache key of a lone torch.ao dynamic Linear (compiled without
-    export): its forward is torch.ao's, so its weights, qparams and bias, the
-    example's rank, the options and versions are all there is."""
+    export): what the compile reads off it (from_dynamic_linear: weights,
+    qparams, bias, reduce_range from its version), the example's rank, the
+    options and versions."""
+    from .frontend.quantized_linear import from_dynamic_linear
     h = hashlib.sha256()
     h.update(json.dumps({"options": options, "versions": _versions(), "build": _build_id()},
                         sort_keys=True, default=str).encode())
-    h.update(f"{type(model).__module__}.{type(model).__qualname__}".encode())
-    for name, v in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        _hash_value(h, v)
+    _hash_linears(h, [from_dynamic_linear(model)])
     for leaf in example_args:
         h.update(f"T{getattr(leaf, 'dtype', type(leaf))}{getattr(leaf, 'ndim', '')}".encode())
     return h.hexdigest()[:40]
+
+
+def _hash_linears(h, linears) -> None:
+    for ql in linears:
+        h.update(f"|{ql.path}|{ql.reduce_range}|{ql.act_mode}|{ql.act_granularity}|".encode())
+        for a in (ql.weight, ql.weight_scale, ql.bias):
+            if a is None:
+                h.update(b"none")
+            else:
+                h.update(f"{a.dtype}{a.shape}".encode())
+                h.update(a.tobytes())
 
 
 def program_key(ep, linears, model: torch.nn.Module, options: dict) -> str:
@@ -144,14 +154,7 @@ def program_key(ep, linears, model: torch.nn.Module, options: dict) -> str:
         for name in sorted(store):
             h.update(name.encode())
             _hash_value(h, store[name])
-    for ql in linears:
-        h.update(f"|{ql.path}|{ql.reduce_range}|{ql.act_mode}|{ql.act_granularity}|".encode())
-        for a in (ql.weight, ql.weight_scale, ql.bias):
-            if a is None:
-                h.update(b"none")
-            else:
-                h.update(f"{a.dtype}{a.shape}".encode())
-                h.update(a.tobytes())
+    _hash_linears(h, linears)
     return h.hexdigest()[:40]
 
 

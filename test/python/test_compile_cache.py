@@ -173,3 +173,13 @@ def test_lone_linear_key_follows_weights():
     x = (torch.randn(3, 8),)
     assert cache.linear_key(a, x, {}) == cache.linear_key(a, x, {})
     assert cache.linear_key(a, x, {}) != cache.linear_key(b, x, {})
+
+
+def test_lone_linear_key_follows_reduce_range():
+    # torch.ao's Linear passes reduce_range by its module version.
+    torch.manual_seed(0)
+    a = quantize(torch.nn.Sequential(torch.nn.Linear(8, 8)))[0]
+    x = (torch.randn(3, 8),)
+    before = cache.linear_key(a, x, {})
+    a.version = 3
+    assert cache.linear_key(a, x, {}) != before
