@@ -2,8 +2,8 @@
 //
 // A model library (model.so) leaves these symbols undefined: the buffer
 // allocation functions of finalize-memref-to-llvm{use-generic-functions},
-// memrefCopy (of MLIR's runner utilities) and the async runtime API that
-// convert-async-to-llvm calls (threads > 1).
+// memrefCopy (of MLIR's runner utilities), the async runtime API that
+// convert-async-to-llvm calls (threads > 1), and __truncsfbf2.
 // The dynamic loader binds them to these definitions when the runtime
 // library is loaded in the process (model.so lists it as DT_NEEDED by its
 // soname, which matches the already loaded copy).
@@ -92,6 +92,22 @@ DQ_EXPORT void mlirAsyncRuntimeAwaitAllInGroupAndExecute(void *g, void *h,
                                                          Resume r) {
   dqAsyncAwaitAllInGroupAndExecute(g, h, r);
 }
+/// float -> bfloat16 as c10::BFloat16 rounds (nearest even; every NaN becomes
+/// 0x7FC0). LLVM calls this compiler-rt builtin to legalize bf16 vector code
+/// (a select of bf16 vectors) on CPUs without AVX512-BF16, and GCC 12's
+/// libgcc does not have it. The result travels in the low 16 bits of xmm0,
+/// as the bits of a float (the builtin's ABI).
+DQ_EXPORT float __truncsfbf2(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  uint32_t r = (u & 0x7fffffffu) > 0x7f800000u
+                   ? 0x7fc0u
+                   : (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  float out;
+  std::memcpy(&out, &r, sizeof out);
+  return out;
+}
+
 /// A memref of any rank, as the code passes it (MLIR's UnrankedMemRefType).
 struct UnrankedMemRef {
   int64_t rank;
