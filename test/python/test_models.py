@@ -328,3 +328,23 @@ def test_results_in_one_buffer_are_separate_tensors():
         assert all(torch.equal(a, b) for a, b in zip(got, want))
     got[0].add_(1.0)
     assert torch.equal(got[1], want[1])
+
+
+class _MatmulScaled(torch.nn.Module):
+    def forward(self, a, b):
+        return (a @ b) * 2
+
+
+def test_merged_default_dynamic_dims_become_static(caplog):
+    # [B, S, K] @ [K, N] exports as a view to [B*S, K], which torch-mlir lowers
+    # wrongly when B and S are both dynamic: the default keeps B dynamic and
+    # makes S static, with one warning, instead of refusing the model.
+    m = _MatmulScaled().eval()
+    with caplog.at_level("WARNING", logger="dqmlir"):
+        c = dqmlir.compile(m, (torch.randn(2, 5, 8), torch.randn(8, 3)), cache=False)
+    assert "a dim 1" in caplog.text and "merges the dynamic dims" in caplog.text
+    for batch in (1, 3, 7):
+        a, b = torch.randn(batch, 5, 8), torch.randn(8, 3)
+        torch.testing.assert_close(c(a, b), m(a, b), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="dim 1 must be 5"):
+        c(torch.randn(2, 7, 8), torch.randn(8, 3))

@@ -27,7 +27,7 @@ from . import cpu_semantics as _cpu_semantics
 from . import gelu as _gelu
 from . import layer_norm as _layer_norm
 from . import softmax as _softmax
-from .fx_checks import check_data_dependent, check_dynamic_collapses
+from .fx_checks import MergedDynamicDims, check_data_dependent, check_dynamic_collapses
 from .fx_cleanup import drop_noop_expands
 from .quantized_linear import QuantizedLinear
 from .size_probe import min_sizes
@@ -61,19 +61,46 @@ def export_model(model: nn.Module, example_args, example_kwargs=None, dynamic: A
     after_trace: called with (the traced program, the quantized linears)
       before decomposition; if it returns True, export stops and returns None
       (the compile cache has the model).
+    A view that merges two default-dynamic dims (which torch-mlir lowers
+    wrongly) makes all but the first of them static, with a warning, and
+    the export is redone.
     """
-    from .decompositions import decomposition_table
 
     if model.training:
         raise ValueError("call model.eval() first (export would record training-mode ops)")
     if qconfig is None:
         qconfig = torch.ao.quantization.default_dynamic_qconfig
+    _run_in_pytorch(model, tuple(example_args), dict(example_kwargs or {}))
+    dyn = (dynamic if not isinstance(dynamic, bool)
+           else _dynamic_shapes(model, tuple(example_args), dict(example_kwargs or {}), dynamic))
+    made_static: List[str] = []
+    while True:
+        try:
+            return _export_once(model, example_args, example_kwargs, dynamic, dyn, quantize,
+                                qconfig, reduce_range, act_granularity, after_trace)
+        except MergedDynamicDims as e:
+            # The default dynamic dims: keep the first merged one dynamic
+            # (the batch, as a rule) and retry with the others static.
+            if dynamic is not True or len(made_static) > 8:
+                raise
+            where = {loc for s in e.symbols[1:] for loc in e.locations.get(s, ())}
+            dropped = _drop_dynamic(model, example_args, example_kwargs, dyn, where)
+            if not dropped:
+                raise
+            made_static += dropped
+            log.warning("dqmlir: %s: %s; these dims are static in the compiled code: %s "
+                        "(pass dynamic=... to choose)", type(model).__name__, e.what,
+                        ", ".join(dropped))
+
+
+def _export_once(model, example_args, example_kwargs, dynamic, dyn, quantize, qconfig,
+                 reduce_range, act_granularity, after_trace) -> Optional[Exported]:
+    from .decompositions import decomposition_table
+
     kwargs = dict(example_kwargs or {})
     args = tuple(example_args)
     timings = {}
     t0 = time.perf_counter()
-    _run_in_pytorch(model, args, kwargs)
-    dyn = dynamic if not isinstance(dynamic, bool) else _dynamic_shapes(model, args, kwargs, dynamic)
     if dynamic is True:
         args, kwargs = _widen_examples(model, args, kwargs, dyn)
     with swapped(model, quantize, qconfig, reduce_range, act_granularity) as linears:
@@ -97,11 +124,57 @@ def export_model(model: nn.Module, example_args, example_kwargs=None, dynamic: A
     drop_noop_expands(ep.graph_module)
     node_paths = {n.name: _module_path(n) for n in ep.graph.nodes}
     check_data_dependent(ep.graph_module, node_paths)
-    check_dynamic_collapses(ep.graph_module, node_paths)
+    try:
+        check_dynamic_collapses(ep.graph_module, node_paths)
+    except MergedDynamicDims as e:
+        e.locations = _symbol_locations(model, ep, args, kwargs)
+        raise
     minimum = min_sizes(ep, _SPECIALIZATION_BOUND) if dynamic is not False else {}
     signature = Signature.from_export(model, ep, args, kwargs, const_inputs, minimum)
     timings["decompose"] = time.perf_counter() - t0
     return Exported(ep, linears, signature, node_paths, timings)
+
+
+def _drop_dynamic(model, example_args, example_kwargs, dyn, where) -> List[str]:
+    """Removes from `dyn` (in place) the input dims in `where` ((argument,
+    leaf index, dim) triples); returns them as "argument dim d"."""
+    bound = inspect.signature(model.forward).bind(*example_args, **(example_kwargs or {}))
+    dropped = []
+    for name, value in bound.arguments.items():
+        spec = dyn.get(name)
+        leaves = pytree.tree_leaves(value)
+        specs = pytree.tree_leaves(spec, is_leaf=lambda x: x is None or isinstance(x, dict))
+        if len(leaves) != len(specs):
+            continue
+        for i, (t, sp) in enumerate(zip(leaves, specs)):
+            if not isinstance(t, torch.Tensor) or not isinstance(sp, dict):
+                continue
+            for d in list(sp):
+                if (name, i, d) in where:
+                    del sp[d]
+                    dropped.append(f"{name}{'' if len(leaves) == 1 else f'[{i}]'} dim {d}")
+    return dropped
+
+
+def _symbol_locations(model, ep, args, kwargs) -> Dict[str, list]:
+    """Symbol name -> the (argument, leaf index, dim) input dims it sizes."""
+    from torch.export.graph_signature import InputKind, TensorArgument
+    placeholders = {n.name: n for n in ep.graph.nodes if n.op == "placeholder"}
+    vals = iter([placeholders[s.arg.name].meta["val"] for s in ep.graph_signature.input_specs
+                 if s.kind == InputKind.USER_INPUT and isinstance(s.arg, TensorArgument)])
+    out: Dict[str, list] = {}
+    bound = inspect.signature(model.forward).bind(*args, **kwargs)
+    for name, value in bound.arguments.items():
+        for i, leaf in enumerate(pytree.tree_leaves(value)):
+            if not isinstance(leaf, torch.Tensor):
+                continue
+            val = next(vals, None)
+            if val is None:
+                return out
+            for d, size in enumerate(val.shape):
+                if isinstance(size, torch.SymInt) and not size.node.is_constant():
+                    out.setdefault(str(size.node.expr), []).append((name, i, d))
+    return out
 
 
 def _run_in_pytorch(model, args, kwargs) -> None:

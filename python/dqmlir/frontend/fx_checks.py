@@ -9,6 +9,15 @@ aten = torch.ops.aten
 _VIEWS = (aten.view.default, aten._unsafe_view.default, aten.reshape.default)
 
 
+class MergedDynamicDims(UnsupportedModuleError):
+    """A view merges dynamic dims: `symbols` (their size symbols, in order),
+    `what` (the view and where); export_model fills `locations`."""
+
+    def __init__(self, message: str, symbols: list, what: str):
+        super().__init__(message)
+        self.symbols, self.what, self.locations = symbols, what, {}
+
+
 def _merged_dynamic_dims(src, dst) -> list:
     """The dynamic sizes of `src` that a view to `dst` merges into one dim
     (sizes compared from both ends; an empty list if no dim merges two)."""
@@ -38,11 +47,17 @@ def check_dynamic_collapses(gm: torch.fx.GraphModule, node_paths: dict) -> None:
             continue
         merged = _merged_dynamic_dims(src.shape, dst.shape)
         if merged:
-            raise UnsupportedModuleError(
-                f"{node.target} of a {list(src.shape)} tensor to {list(dst.shape)} in module "
-                f"'{node_paths.get(node.name) or '<root>'}' (fx node {node.name}) merges the dynamic "
-                f"dims {', '.join(map(str, merged))}, which torch-mlir lowers wrongly; compile with "
-                f"dynamic=False or keep one of them static")
+            what = (f"{node.target} of a {list(src.shape)} tensor to {list(dst.shape)} in module "
+                    f"'{node_paths.get(node.name) or '<root>'}' (fx node {node.name}) merges the "
+                    f"dynamic dims {', '.join(map(str, merged))}")
+            symbols = []
+            for s in merged:
+                for sym in sorted(s.node.expr.free_symbols, key=str):
+                    if str(sym) not in symbols:
+                        symbols.append(str(sym))
+            raise MergedDynamicDims(
+                f"{what}, which torch-mlir lowers wrongly; compile with dynamic=False or keep "
+                f"one of them static", symbols, what)
 
 
 def check_data_dependent(gm: torch.fx.GraphModule, node_paths: dict) -> None:
