@@ -14,7 +14,8 @@ Whole models also against OpenVINO (fp32, its default precision, NNCF int8
 weights with and without dynamic activation quantization, NNCF static int8)
 and torch.compile (fp32, torchao int8): benchmarks/peers.py. A peer that is
 missing or fails is "n/a" with the reason. Each row gives dqmlir / the
-fastest int8 peer.
+fastest int8 peer. Then the deployment table (benchmarks/deploy.py): compile,
+cached compile, load, first call and size, each in a new process.
 
 Peers get the same threads (torch.set_num_threads, ORT intra_op_num_threads,
 OpenVINO INFERENCE_NUM_THREADS, inductor's cpp.threads).
@@ -50,6 +51,8 @@ import torch  # noqa: E402
 
 import dqmlir  # noqa: E402
 from peers import OV_GROUP_SIZE, PEERS, Peers  # noqa: E402
+
+import deploy  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 SHAPES = [(768, 768), (768, 3072), (3072, 768), (384, 1536), (1536, 384)]
@@ -344,6 +347,8 @@ def markdown(result: dict) -> str:
                      f"{r['pytorch_fp32_ms'] / r['dqmlir_ms']:.2f}x | {speedup(r)} | {throughput(r)} |")
     if result["models"]:
         lines += ["", models_table(result["models"])]
+    if result.get("deploy"):
+        lines += ["", deploy.markdown(result["deploy"])]
     return "\n".join(lines) + "\n"
 
 
@@ -380,7 +385,8 @@ def main(argv=None) -> int:
     ap.add_argument("--name", default=None)
     ap.add_argument("--no-models", action="store_true")
     ap.add_argument("--models-only", action="store_true",
-                    help="end to end only (1 thread), written as <name>-models.*")
+                    help="end to end and deployment only (1 thread), written as <name>-models.*")
+    ap.add_argument("--no-deploy", action="store_true", help="skip the deployment table")
     args = ap.parse_args(argv)
     torch.backends.quantized.engine = "fbgemm"
     torch.set_num_threads(1)
@@ -404,6 +410,9 @@ def main(argv=None) -> int:
         else:
             result["linears"] = bench_linears([1, 2], MS, SHAPES, 15, tmp)
             result["models"] = [] if args.no_models else bench_models(MODELS, [(1, 128), (8, 128)], [1, 2], 5, tmp)
+        # Last, after the timing tables: its child processes would compete for the cores.
+        result["deploy"] = [] if args.no_models or args.no_deploy else deploy.bench_deploy(
+            MODELS[:1] if args.quick else MODELS, tmp)
     (out / f"{name}.json").write_text(json.dumps(result, indent=1))
     (out / f"{name}.md").write_text(markdown(result))
     if result["linears"]:
