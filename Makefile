@@ -8,7 +8,7 @@ PY      := $(VENV)/bin/python
 BUILD   := build
 STAMP   := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 
-.PHONY: all venv build check demo bench bench-quick bench-cold fuzz fuzz-frontend clean
+.PHONY: all venv build check demo bench bench-quick bench-cold bench-venv fuzz fuzz-frontend clean
 
 all: build
 
@@ -32,12 +32,22 @@ check: build
 demo: build
 	$(PY) examples/demo.py
 
-# Benchmarks: per-linear and end-to-end vs PyTorch (fbgemm), fp32 and ONNX
-# Runtime; writes benchmarks/results/latest.{json,md,png}. Never a CI gate.
-bench: build
+# Benchmarks: per-linear and end-to-end vs PyTorch (fbgemm), fp32, ONNX
+# Runtime, OpenVINO (+ NNCF) and torch.compile, and deployment costs; writes
+# benchmarks/results/latest.{json,md,png}. Never a CI gate. The peers only the
+# benchmarks need come from benchmarks/requirements.txt, kept out of `make check`.
+BENCH_STAMP := $(VENV)/.bench-installed-$(shell cksum < benchmarks/requirements.txt | cut -d' ' -f1)
+
+$(BENCH_STAMP): benchmarks/requirements.txt $(STAMP)
+	$(PY) -m pip install -q --disable-pip-version-check -r benchmarks/requirements.txt
+	rm -f $(VENV)/.bench-installed-*; touch $@
+
+bench-venv: $(BENCH_STAMP)
+
+bench: build bench-venv
 	$(PY) benchmarks/bench.py
 
-bench-quick: build
+bench-quick: build bench-venv
 	$(PY) benchmarks/bench.py --quick
 
 # How much a call slows down after the core ran something else for a while

@@ -10,7 +10,15 @@ absolute numbers from different runs):
   PyTorch fp32    F.linear / the fp32 model
   ORT int8        onnxruntime.quantization.quantize_dynamic (DynamicQuantizeMatMul)
 
-Peers get the same threads (torch.set_num_threads, ORT intra_op_num_threads).
+Whole models also against OpenVINO (fp32, its default precision, NNCF int8
+weights with and without dynamic activation quantization, NNCF static int8)
+and torch.compile (fp32, torchao int8): benchmarks/peers.py. A peer that is
+missing or fails is "n/a" with the reason. Each row gives dqmlir / the
+fastest int8 peer. Then the deployment table (benchmarks/deploy.py): compile,
+cached compile, load, first call and size, each in a new process.
+
+Peers get the same threads (torch.set_num_threads, ORT intra_op_num_threads,
+OpenVINO INFERENCE_NUM_THREADS, inductor's cpp.threads).
 Rows with more than 1 thread also time dqmlir's 1-thread build (dqmlir_1t),
 interleaved, for the scaling ratio; linear rows also time both builds in
 bursts of back-to-back calls (throughput: the pool's threads stay awake).
@@ -42,10 +50,14 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import dqmlir  # noqa: E402
+from peers import OV_GROUP_SIZE, PEERS, Peers  # noqa: E402
+
+import deploy  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 SHAPES = [(768, 768), (768, 3072), (3072, 768), (384, 1536), (1536, 384)]
 MS = [1, 8, 128, 512]
+MODELS = ["all-MiniLM-L6-v2", "bert-base (random weights)"]
 
 
 def _run_peak(source: str, flags: list) -> float | None:
@@ -210,6 +222,24 @@ def load_encoder(name: str):
     return BertModel(BertConfig()).eval()
 
 
+class Wrapped(torch.nn.Module):
+    """Tensors in, last_hidden_state out: what ONNX export and OpenVINO's
+    converter take."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, input_ids, attention_mask):
+        return self.m(input_ids, attention_mask=attention_mask).last_hidden_state
+
+
+def best_int8_peer(r: dict, int8_only: bool = True) -> tuple:
+    """(key, ms) of the fastest int8 peer (or any peer) that ran in row r."""
+    times = {k: r.get(f"{k}_ms") for k, (_, int8) in PEERS.items() if int8 or not int8_only}
+    return min(((k, v) for k, v in times.items() if v), key=lambda kv: kv[1], default=(None, None))
+
+
 def bench_models(names: list, sizes: list, threads: list, reps: int, tmp: pathlib.Path) -> list:
     rows = []
     for name in names:
@@ -221,44 +251,85 @@ def bench_models(names: list, sizes: list, threads: list, reps: int, tmp: pathli
         compiled = {th: dqmlir.compile(qmodel, (ids,), {"attention_mask": mask}, threads=th)
                     for th in sorted({1, *threads})}
         compile_s = (time.perf_counter() - t) / len(compiled)
-
-        class Wrapped(torch.nn.Module):  # ONNX export wants tensors out
-            def __init__(self, m):
-                super().__init__()
-                self.m = m
-
-            def forward(self, input_ids, attention_mask):
-                return self.m(input_ids, attention_mask=attention_mask).last_hidden_state
-
         onnx_path = ort_quantized(Wrapped(model), (ids, mask), ["input_ids", "attention_mask"],
                                   {"input_ids": {0: "b", 1: "s"}, "attention_mask": {0: "b", 1: "s"}},
                                   tmp, name.replace("/", "_"))
+        peers = Peers(Wrapped(model), model, (ids, mask))
+        cur = {}  # the row's inputs, read by the peers' callables
         for th in threads:
             torch.set_num_threads(th)
             sess = ort_session(onnx_path, th)
+            extra = peers.fns(th, lambda: cur["feeds"], lambda m: m(cur["ids"], attention_mask=cur["mask"]))
             for b, s in sizes:
                 ids = torch.randint(1000, 20000, (b, s))
                 mask = torch.ones_like(ids)
                 feeds = {"input_ids": ids.numpy(), "attention_mask": mask.numpy()}
+                cur.update(ids=ids, mask=mask, feeds=feeds)
                 fns = {
                     "dqmlir": lambda: compiled[th](ids, attention_mask=mask),
                     "pytorch_int8": lambda: qmodel(ids, attention_mask=mask),
                     "pytorch_fp32": lambda: model(ids, attention_mask=mask),
                     "ort_int8": lambda: sess.run(None, feeds),
+                    # first calls here: torch.compile's compile, out of the timing
+                    **peers.guard(extra),
                 }
                 if th > 1:
                     fns["dqmlir_1t"] = lambda: compiled[1](ids, attention_mask=mask)
                 with torch.no_grad():
                     med = interleaved(fns, reps)
                 rows.append({"model": name, "batch": b, "seq": s, "threads": th, "compile_s": compile_s,
-                             **{f"{k}_ms": v * 1e3 for k, v in med.items()}})
+                             "ov_default_precision": peers.default_precision,
+                             **{f"{k}_ms": v * 1e3 for k, v in med.items()},
+                             **{f"{k}_ms": None for k in PEERS if k not in med},
+                             "na": {k: peers.na[k] for k in PEERS if k not in med and k in peers.na}})
                 r = rows[-1]
-                best_peer = min(r["pytorch_int8_ms"], r["ort_int8_ms"])
-                print(f"  {name} {b}x{s} threads={th}: dqmlir {r['dqmlir_ms']:.1f} ms | PyTorch int8 "
-                      f"{r['pytorch_int8_ms']:.1f} | ORT int8 {r['ort_int8_ms']:.1f} | fp32 {r['pytorch_fp32_ms']:.1f}"
-                      f" | dqmlir / best int8 peer {r['dqmlir_ms'] / best_peer:.2f}" + scaling(r), flush=True)
+                best, best_ms = best_int8_peer(r)
+                r["best_int8_peer"], r["vs_best_int8_peer"] = best, best_ms and r["dqmlir_ms"] / best_ms
+                # bf16 on AMX can beat every int8 peer: the fastest of all, too
+                r["best_peer"], best_any_ms = best_int8_peer(r, int8_only=False)
+                r["vs_best_peer"] = best_any_ms and r["dqmlir_ms"] / best_any_ms
+                others = " | ".join(f"{PEERS[k][0]} {r[k + '_ms']:.1f}" for k in PEERS if r.get(f"{k}_ms"))
+                print(f"  {name} {b}x{s} threads={th}: dqmlir {r['dqmlir_ms']:.1f} ms | {others}"
+                      + (f" | dqmlir / best int8 peer ({PEERS[best][0]}) {r['vs_best_int8_peer']:.2f}" if best else "")
+                      + scaling(r),
+                      flush=True)
+        del peers, extra, fns, compiled
     torch.set_num_threads(1)
     return rows
+
+
+def models_table(rows: list) -> str:
+    """Whole models: milliseconds per call of dqmlir and every peer ("n/a":
+    missing or failed, reasons below the table), and dqmlir / the fastest
+    int8 peer and / the fastest of all (< 1: dqmlir is faster)."""
+    keys = [k for k in PEERS if any(r.get(f"{k}_ms") or k in r.get("na", {}) for r in rows)]
+    lines = ["| model | batch×seq | threads | dqmlir ms | " + " | ".join(f"{PEERS[k][0]} ms" for k in keys)
+             + " | dqmlir / best int8 peer | dqmlir / best peer | vs dqmlir 1 thread |",
+             "|---" * (len(keys) + 7) + "|"]
+    reasons = {}
+    for r in rows:
+        cells = []
+        for k in keys:
+            if r.get(f"{k}_ms"):
+                cells.append(f"{r[k + '_ms']:.1f}")
+            else:
+                cells.append("n/a")
+                reasons.setdefault(k, r.get("na", {}).get(k, "not run"))
+        best = r.get("best_int8_peer")
+        ratio = f"{r['vs_best_int8_peer']:.2f} ({PEERS[best][0]})" if best else "-"
+        any_ratio = f"{r['vs_best_peer']:.2f} ({PEERS[r['best_peer']][0]})" if r.get("best_peer") else "-"
+        lines.append(f"| {r['model']} | {r['batch']}×{r['seq']} | {r['threads']} | {r['dqmlir_ms']:.1f} | "
+                     + " | ".join(cells) + f" | {ratio} | {any_ratio} | {speedup(r)} |")
+    lines += ["", "int8 peers: " + ", ".join(PEERS[k][0] for k in keys if PEERS[k][1])
+              + ". OV int8 weights: nncf.compress_weights, f32 activations; + dyn. act.: f32 hint and "
+              f"DYNAMIC_QUANTIZATION_GROUP_SIZE {OV_GROUP_SIZE}; OV default: the plugin's default precision"
+              + (f" ({rows[0]['ov_default_precision']})" if rows and rows[0].get("ov_default_precision") else "")
+              + "; torch.compile: inductor with freezing."]
+    by_reason = {}  # one line per reason: a missing package takes out several peers
+    for k, why in reasons.items():
+        by_reason.setdefault(why, []).append(PEERS[k][0])
+    lines += [f"- n/a: {', '.join(names)}: {why}" for why, names in by_reason.items()]
+    return "\n".join(lines)
 
 
 def markdown(result: dict) -> str:
@@ -283,13 +354,9 @@ def markdown(result: dict) -> str:
                      f"{r['pytorch_int8_ms'] / r['dqmlir_ms']:.2f}x | {r['ort_int8_ms'] / r['dqmlir_ms']:.2f}x | "
                      f"{r['pytorch_fp32_ms'] / r['dqmlir_ms']:.2f}x | {speedup(r)} | {throughput(r)} |")
     if result["models"]:
-        lines += ["", "| model | batch×seq | threads | dqmlir ms | PyTorch int8 ms | ORT int8 ms | fp32 ms "
-                  "| vs dqmlir 1 thread |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for r in result["models"]:
-            lines.append(f"| {r['model']} | {r['batch']}×{r['seq']} | {r['threads']} | {r['dqmlir_ms']:.1f} | "
-                         f"{r['pytorch_int8_ms']:.1f} | {r['ort_int8_ms']:.1f} | {r['pytorch_fp32_ms']:.1f} | "
-                         f"{speedup(r)} |")
+        lines += ["", models_table(result["models"])]
+    if result.get("deploy"):
+        lines += ["", deploy.markdown(result["deploy"])]
     return "\n".join(lines) + "\n"
 
 
@@ -326,7 +393,8 @@ def main(argv=None) -> int:
     ap.add_argument("--name", default=None)
     ap.add_argument("--no-models", action="store_true")
     ap.add_argument("--models-only", action="store_true",
-                    help="end to end only (1 thread), written as <name>-models.*")
+                    help="end to end and deployment only (1 thread), written as <name>-models.*")
+    ap.add_argument("--no-deploy", action="store_true", help="skip the deployment table")
     args = ap.parse_args(argv)
     torch.backends.quantized.engine = "fbgemm"
     torch.set_num_threads(1)
@@ -343,15 +411,16 @@ def main(argv=None) -> int:
         tmp = pathlib.Path(d)
         if args.models_only:
             result["linears"] = []
-            result["models"] = bench_models(["all-MiniLM-L6-v2", "bert-base (random weights)"],
-                                            [(1, 128), (8, 128)], [1], 5, tmp)
+            result["models"] = bench_models(MODELS, [(1, 128), (8, 128)], [1], 5, tmp)
         elif args.quick:
             result["linears"] = bench_linears([1, 2], [1, 128], [(768, 768)], 5, tmp)
-            result["models"] = [] if args.no_models else bench_models(["all-MiniLM-L6-v2"], [(1, 32)], [1], 3, tmp)
+            result["models"] = [] if args.no_models else bench_models(MODELS[:1], [(1, 32)], [1], 3, tmp)
         else:
             result["linears"] = bench_linears([1, 2], MS, SHAPES, 15, tmp)
-            result["models"] = [] if args.no_models else bench_models(
-                ["all-MiniLM-L6-v2", "bert-base (random weights)"], [(1, 128), (8, 128)], [1, 2], 5, tmp)
+            result["models"] = [] if args.no_models else bench_models(MODELS, [(1, 128), (8, 128)], [1, 2], 5, tmp)
+        # Last, after the timing tables: its child processes would compete for the cores.
+        result["deploy"] = [] if args.no_models or args.no_deploy else deploy.bench_deploy(
+            MODELS[:1] if args.quick else MODELS, tmp)
     (out / f"{name}.json").write_text(json.dumps(result, indent=1))
     (out / f"{name}.md").write_text(markdown(result))
     if result["linears"]:
