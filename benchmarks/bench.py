@@ -332,9 +332,21 @@ def models_table(rows: list) -> str:
     return "\n".join(lines)
 
 
+def _commit() -> str:
+    """The commit measured (with "+changes" if the tree differs from it)."""
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, text=True,
+                             capture_output=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=HERE, text=True, capture_output=True).stdout.strip()
+        return rev + ("+changes" if dirty else "")
+    except OSError:
+        return ""
+
+
 def markdown(result: dict) -> str:
     peak, amx_peak = result["peak_gops"], result.get("amx_peak_gops")
-    head = f"Machine: {result['machine']}"
+    head = f"Commit {result.get('commit') or '?'}; machine: {result['machine']}"
     if peak:
         head += f"; int8 peak per core: VNNI {peak:.0f} GOP/s (benchmarks/peak.c)"
     if amx_peak:
@@ -404,6 +416,7 @@ def main(argv=None) -> int:
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
                platform.processor())
     result = {"machine": f"{cpu}, {os.cpu_count()} cores", "torch": torch.__version__,
+              "commit": _commit(),
               "peak_gops": measure_peak(), "amx_peak_gops": measure_amx_peak(), "quick": args.quick}
     print(f"dqmlir benchmarks on {result['machine']}; int8 peak per core: VNNI {result['peak_gops']} GOP/s, "
           f"AMX {result['amx_peak_gops']} GOP/s")

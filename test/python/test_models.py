@@ -303,11 +303,16 @@ class FlattenTokens(torch.nn.Module):
 
 
 def test_view_merging_two_dynamic_dims_is_refused():
+    # Asked for explicitly, both dims stay dynamic: refused. The default
+    # makes the second static (test_merged_default_dynamic_dims_become_static).
+    from torch.export import Dim
     with pytest.raises(dqmlir.UnsupportedModuleError, match=r"merges the dynamic dims s\d+, s\d+"):
-        dqmlir.compile(FlattenTokens().eval(), (torch.randn(2, 5, 8),))
-    c = dqmlir.compile(FlattenTokens().eval(), (torch.randn(2, 5, 8),), dynamic=False)
-    x = torch.randn(2, 5, 8)
-    assert torch.allclose(c(x), x.view(-1, 8).sum(0), atol=1e-5)
+        dqmlir.compile(FlattenTokens().eval(), (torch.randn(2, 5, 8),),
+                       dynamic={"x": {0: Dim.DYNAMIC, 1: Dim.DYNAMIC}})
+    for dynamic in (False, True):
+        c = dqmlir.compile(FlattenTokens().eval(), (torch.randn(2, 5, 8),), dynamic=dynamic)
+        x = torch.randn(2, 5, 8)
+        assert torch.allclose(c(x), x.view(-1, 8).sum(0), atol=1e-5)
 
 
 class _SameResultTwice(torch.nn.Module):
