@@ -1,5 +1,4 @@
 """The buffer cache compiled code allocates from (lib/Runtime/BufferCache.h)."""
-import ctypes
 import gc
 
 import pytest

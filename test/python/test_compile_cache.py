@@ -1,16 +1,13 @@
 """The persistent compile cache (cache.py): a second compile of the same
 model, in any process, opens the stored library; anything that changes the
 model or the options compiles again."""
-import os
 import pathlib
 import subprocess
 import sys
 
-import pytest
 import torch
 from conftest import quantize, tiny_bert, token_batch
 
-import dqmlir
 from dqmlir import cache
 
 _COMPILE = r"""
@@ -19,7 +16,6 @@ sys.path.insert(0, {test_dir!r})
 from conftest import quantize, tiny_bert, token_batch
 os.environ["DQMLIR_CACHE_DIR"] = {cache_dir!r}   # conftest points it elsewhere
 t = time.perf_counter()
-import dqmlir
 q = quantize(tiny_bert(layers=2))
 ids, mask = token_batch(2, 16)
 c = dqmlir.compile(q, (ids,), {{"attention_mask": mask}}, verbose=False)

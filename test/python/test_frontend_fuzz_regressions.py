@@ -161,7 +161,6 @@ def test_torch_mlir_output_that_does_not_verify_is_a_compile_error():
     # A linalg.transpose with a static result dim for a dynamic input dim
     # (torch-mlir's output for nn.MultiheadAttention after an nn.GRU) failed
     # MLIR 22's verifier as an MLIRError, not one of dqmlir's errors.
-    from mlir import ir
     from dqmlir import ir as dqir
     from dqmlir.frontend.to_dq import to_dq
     text = """

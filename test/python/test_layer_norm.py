@@ -1,7 +1,6 @@
 """dq.layer_norm is bit-exact to torch.nn.functional.layer_norm (ATen's CPU
 kernel) for sizes that exercise every part of its schedule: the Welford
 chunks, the cascade of chunk merges, the scalar tail and N < 8."""
-import numpy as np
 import pytest
 import torch
 
