@@ -292,3 +292,15 @@ def test_torchao_linear_after_an_overflow():
     assert ref.isnan().any()
     assert torch.equal(ours.isnan(), ref.isnan())
     assert torch.equal(ours.nan_to_num(), ref.nan_to_num())
+
+
+def test_fp32_linear_fixes_the_feature_dim():
+    # With dim 1 of a [batch, features] input dynamic by default, the fp32
+    # linear's custom op did not tie it to the weight: a [4, 1] call ran
+    # (reading past the row) where nn.Linear raises. Fuzz seed 1, module 320.
+    m = nn.Sequential(nn.Linear(2, 16), nn.GELU()).eval()
+    c = dqmlir.compile(m, (torch.randn(4, 2),))
+    with pytest.raises(ValueError, match="dim 1 must be 2"):
+        c(torch.randn(4, 1))
+    x = torch.randn(3, 2)
+    torch.testing.assert_close(c(x), m(x), rtol=1e-6, atol=1e-6)

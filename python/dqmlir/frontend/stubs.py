@@ -110,6 +110,9 @@ class _F32LinearStub(nn.Module):
         self.weight, self.bias, self.weight_kn = orig.weight, orig.bias, weight_kn
 
     def forward(self, x):
+        # As nn.Linear's matmul would: K is the weight's, so a dynamic last
+        # dim becomes static (the custom op's fake does not tie them).
+        torch._check(x.shape[-1] == self.weight.shape[0 if self.weight_kn else 1])
         return torch.ops.dqmlir.linear_f32(x, self.weight, self.bias, self.weight_kn)
 
 
