@@ -240,8 +240,10 @@ def test_4bit_embedding_refused():
 # --- a small model end to end ---------------------------------------------------
 
 class TextClassifier(nn.Module):
-    """PyTorch's text classification tutorial: EmbeddingBag + Linear; and a
-    token model: Embedding, mean over the sequence, two linears."""
+    """PyTorch's text classification tutorial (EmbeddingBag + Linear) plus a
+    token Embedding averaged over the sequence, then two quantized linears.
+    The fp32 mean is ATen's order at these lengths (<= 16); longer ones may
+    differ in the last bit (docs/semantics.md: sum/mean)."""
 
     def __init__(self):
         super().__init__()
@@ -260,7 +262,8 @@ def test_text_classifier_end_to_end():
     model = TextClassifier().eval()
     q = torch.ao.quantization.quantize_dynamic(
         model, {nn.EmbeddingBag: float_qparams_weight_only_qconfig,
-                nn.Embedding: float_qparams_weight_only_qconfig, nn.Linear: default_dynamic_qconfig})
+                nn.Embedding: float_qparams_weight_only_qconfig,
+                nn.Linear: default_dynamic_qconfig})
     gen = torch.Generator().manual_seed(0)
 
     def args(b, n, s):

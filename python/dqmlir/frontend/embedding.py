@@ -37,10 +37,6 @@ log = logging.getLogger("dqmlir")
 OP_NAME = "dqmlir::embedding_bag_q"
 
 
-def _dims(weight: torch.Tensor, bits: int) -> int:
-    return weight.shape[1] * (8 // bits)
-
-
 def _dequantized(weight, scales, biases, bits, embedding_dim):
     q = weight.to(torch.int32) & 255          # the codes' bytes, stored as int8
     if bits == 4:
