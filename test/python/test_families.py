@@ -12,7 +12,7 @@ another summation order, each named with its tolerance:
   Wav2Vec2   Conv1d feature extractor, group norm's moments, the
              convolutional position embedding
 
-Unsupported quantized modules (recurrent, embeddings) raise
+Unsupported quantized modules (recurrent) raise
 UnsupportedModuleError naming their path.
 """
 import pytest

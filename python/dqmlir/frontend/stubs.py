@@ -21,6 +21,7 @@ import torch.nn as nn
 
 from ..errors import UnsupportedModuleError
 from . import registry
+from .embedding import EmbeddingStub, is_quantized_embedding
 from .quantized_linear import (QuantizedLinear, from_dynamic_linear, from_torchao_linear,
                                is_torchao_linear)
 
@@ -167,8 +168,8 @@ def _set_submodule(root: nn.Module, path: str, new: nn.Module) -> None:
 # Quantized modules dqmlir does not compile yet. torch.export fails on them
 # with an AttributeError from their packed parameters (CellParamsBase,
 # EmbeddingPackedParamsBase); name them instead.
-_UNSUPPORTED_QUANTIZED = ("LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "Embedding",
-                          "EmbeddingBag", "Conv1d", "Conv2d", "Conv3d")
+_UNSUPPORTED_QUANTIZED = ("LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "Conv1d", "Conv2d",
+                          "Conv3d")
 
 
 def _refuse_unsupported(path: str, m: nn.Module) -> None:
@@ -177,7 +178,8 @@ def _refuse_unsupported(path: str, m: nn.Module) -> None:
             cls.__name__ in _UNSUPPORTED_QUANTIZED:
         raise UnsupportedModuleError(
             f"module '{path or '<root>'}' is a quantized {cls.__module__}.{cls.__name__}, "
-            "which dqmlir does not compile yet (quantized nn.Linear only)")
+            "which dqmlir does not compile yet (quantized nn.Linear, Embedding and "
+            "EmbeddingBag only)")
 
 
 @contextlib.contextmanager
@@ -187,10 +189,13 @@ def swapped(model: nn.Module, quantize: Any, qconfig, reduce_range: bool,
     `model` is replaced by a _DQLinearStub. `quantize`: True = every nn.Linear
     of an fp32 model, or a collection of qualified names; None = only modules
     that are already torch.ao dynamic quantized."""
-    chosen, fp32 = [], []
+    chosen, fp32, embeddings = [], [], []
     for path, m in model.named_modules():
         _refuse_unsupported(path, m)
         if not path:
+            continue
+        if is_quantized_embedding(m):
+            embeddings.append((path, m))
             continue
         if _is_dynamic_qlinear(m) or is_torchao_linear(m):
             chosen.append((path, m, m))
@@ -211,6 +216,8 @@ def swapped(model: nn.Module, quantize: Any, qconfig, reduce_range: bool,
         originals.append((path, orig))
         _ACTIVE[i] = qmod
     originals += fp32
+    stubs = [(path, EmbeddingStub(path, m)) for path, m in embeddings]
+    originals += embeddings
     try:
         for i, ql in enumerate(linears):
             stub = _DQLinearStub(i, ql.in_features, ql.out_features, ql.reduce_range,
@@ -219,6 +226,8 @@ def swapped(model: nn.Module, quantize: Any, qconfig, reduce_range: bool,
             _set_submodule(model, ql.path, stub)
         for path, m in fp32:
             _set_submodule(model, path, _f32_stub(m))
+        for path, stub in stubs:
+            _set_submodule(model, path, stub)
         yield linears
     finally:
         for path, orig in originals:
