@@ -103,6 +103,12 @@ void dq::addCleanup(OpPassManager &pm) {
   pm.addPass(createCSEPass());
 }
 
+void dq::addHalfPrecisionEmulation(OpPassManager &pm) {
+  // Before elementwise fusion, which would put chains of such ops in one
+  // body (see the pass).
+  pm.addPass(createDQEmulateHalfFloats());
+}
+
 void dq::addElementwiseFusion(OpPassManager &pm) {
   // Fuses torch-mlir's chains of elementwise generics (and most boolean
   // intermediates with them); contractions are never fused into.
@@ -190,14 +196,9 @@ void dq::addLowerToLLVM(OpPassManager &pm, bool bufferCache) {
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
-  // bf16 and f16 arithmetic in f32, rounded after each op (ATen's
-  // Half/BFloat16 kernels compute so); bf16 conversions as integer ops
-  // (round to nearest even): LLVM would call compiler-rt's __truncsfbf2,
-  // which the link lacks.
-  arith::ArithEmulateUnsupportedFloatsOptions emulate;
-  emulate.sourceTypeStrs = {"bf16", "f16"};
-  emulate.targetTypeStr = "f32";
-  pm.addPass(arith::createArithEmulateUnsupportedFloats(emulate));
+  // bf16 conversions as integer ops (round to nearest even, as PyTorch):
+  // LLVM would call compiler-rt's __truncsfbf2 (lib/Runtime/Exports.cpp
+  // provides it for what LLVM still legalizes that way).
   arith::ArithExpandOpsPassOptions expand;
   expand.includeBf16 = true;
   pm.addPass(arith::createArithExpandOpsPass(expand));
@@ -234,6 +235,7 @@ void dq::buildCPUPipeline(OpPassManager &pm,
   if (options.outlineLayers)
     addLayerOutlining(pm);
   addCleanup(pm);
+  addHalfPrecisionEmulation(pm);
   addElementwiseFusion(pm);
   addBufferization(pm);
   addVectorization(pm, threads, /*avx512=*/kernel != KernelMode::Generic);

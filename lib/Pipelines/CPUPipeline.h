@@ -75,6 +75,8 @@ void addDQToLinalg(OpPassManager &pm, int64_t threads);
 void addLayerOutlining(OpPassManager &pm);
 /// Canonicalization and CSE.
 void addCleanup(OpPassManager &pm);
+/// bf16/f16 arithmetic as f32 ops each rounded back (before fusion).
+void addHalfPrecisionEmulation(OpPassManager &pm);
 /// torch-mlir's chains of elementwise ops fused, unit dims dropped.
 void addElementwiseFusion(OpPassManager &pm);
 /// Tensors to buffers, each freed right after its last use.

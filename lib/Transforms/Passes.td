@@ -5,6 +5,33 @@
 
 include "mlir/Pass/PassBase.td"
 
+def DQEmulateHalfFloats : Pass<"dq-emulate-half-floats"> {
+  let summary = "bf16/f16 arithmetic in f32, rounded back after every op";
+  let description = [{
+    ATen computes elementwise ops on bfloat16 and float16 tensors in float
+    and rounds each result to the half type. This runs upstream's
+    `arith-emulate-unsupported-floats` conversion (source types bf16 and f16,
+    target f32) and then clears the `contract` flag it puts on its casts, so
+    that canonicalization does not fold `extf(truncf(x))` into `x` once
+    elementwise generics are fused. Run it before elementwise fusion.
+
+    ```mlir
+    %m = arith.mulf %x, %c : bf16
+    %s = arith.subf %m, %d : bf16
+    ```
+    becomes
+    ```mlir
+    %x32 = arith.extf %x : bf16 to f32
+    %m32 = arith.mulf %x32, %c32 : f32
+    %m = arith.truncf %m32 : f32 to bf16
+    %m2 = arith.extf %m : bf16 to f32
+    %s32 = arith.subf %m2, %d32 : f32
+    %s = arith.truncf %s32 : f32 to bf16
+    ```
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
 def DQWidenBoolMemrefs : Pass<"dq-widen-bool-memrefs", "ModuleOp"> {
   let summary = "Store i1 memrefs as bytes (memref<...xi1> -> memref<...xi8>)";
   let description = [{

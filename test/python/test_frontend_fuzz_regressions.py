@@ -304,3 +304,14 @@ def test_fp32_linear_fixes_the_feature_dim():
         c(torch.randn(4, 1))
     x = torch.randn(3, 2)
     torch.testing.assert_close(c(x), m(x), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_chain_rounds_after_every_op(dtype):
+    # ATen rounds to the half type after each op; once fused, the chain kept
+    # its f32 intermediate (make fuzz-frontend seed 1, module 278).
+    m = Fn(lambda x: (x.to(dtype) * 2.5 - 1.0).float() + (x.to(dtype) / 3).float()).eval()
+    c = dqmlir.compile(m, (torch.randn(2, 16),))
+    for shape in [(8, 16), (3, 37)]:
+        x = torch.randn(*shape) * 5
+        assert torch.equal(c(x), m(x))
