@@ -315,3 +315,43 @@ def test_half_precision_chain_rounds_after_every_op(dtype):
     for shape in [(8, 16), (3, 37)]:
         x = torch.randn(*shape) * 5
         assert torch.equal(c(x), m(x))
+
+
+_INT_DIV = {
+    "floor": lambda a, b: a // b,
+    "trunc": lambda a, b: torch.div(a, b, rounding_mode="trunc"),
+    "floor_mode": lambda a, b: torch.div(a, b, rounding_mode="floor"),
+    "remainder": lambda a, b: a % b,
+    "scalar": lambda a, b: (a // 7) + (a % -3) + b * 0,
+    "broadcast": lambda a, b: a // b[:1],
+}
+
+
+class Fn2(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, a, b):
+        return self.fn(a, b)
+
+
+@pytest.mark.parametrize("name", list(_INT_DIV))
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32])
+def test_integer_division_is_exact_and_checks_zero(name, dtype):
+    # torch-mlir divides integers in f64 (wrong above 2^53) and a zero
+    # divisor gave INT_MIN; PyTorch raises (make fuzz-frontend seed 1, module 786).
+    m = Fn2(_INT_DIV[name]).eval()
+    info = torch.iinfo(dtype)
+    g = torch.Generator().manual_seed(0)
+    a = torch.randint(info.min // 2, info.max // 2, (3, 9), generator=g, dtype=dtype)
+    b = torch.randint(-1000, 1000, (3, 9), generator=g, dtype=dtype)
+    b[b == 0] = 7
+    a[0, :4] = torch.tensor([-7, 7, -1, 2**53 + 1 if dtype == torch.int64 else 2**30 + 1])
+    c = dqmlir.compile(m, (a, b))
+    assert torch.equal(c(a, b), m(a, b))
+    assert torch.equal(c(a[:1], b[:1]), m(a[:1], b[:1]))
+    if name != "scalar":
+        b[0, 5] = 0
+        with pytest.raises(ZeroDivisionError):
+            c(a, b)

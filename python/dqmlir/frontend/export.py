@@ -25,6 +25,7 @@ from ..signature import _SPECIALIZATION_BOUND, Signature
 from . import attention as _attention  # noqa: F401  (registers its custom ops)
 from . import cpu_semantics as _cpu_semantics
 from . import gelu as _gelu
+from . import int_div as _int_div
 from . import layer_norm as _layer_norm
 from . import softmax as _softmax
 from .fx_checks import MergedDynamicDims, check_data_dependent, check_dynamic_collapses
@@ -113,7 +114,7 @@ def _export_once(model, example_args, example_kwargs, dynamic, dyn, quantize, qc
 
     t0 = time.perf_counter()
     table = decomposition_table()
-    for numerics in (_cpu_semantics, _layer_norm, _gelu, _softmax):
+    for numerics in (_cpu_semantics, _int_div, _layer_norm, _gelu, _softmax):
         table = numerics.decompositions(table)
     ep = ep.run_decompositions(table)
     # Non-persistent buffers (HF position_ids, token_type_ids) live in
