@@ -310,9 +310,16 @@ def test_fp32_linear_fixes_the_feature_dim():
 def test_half_precision_chain_rounds_after_every_op(dtype):
     # ATen rounds to the half type after each op; once fused, the chain kept
     # its f32 intermediate (make fuzz-frontend seed 1, module 278).
-    m = Fn(lambda x: (x.to(dtype) * 2.5 - 1.0).float() + (x.to(dtype) / 3).float()).eval()
+    # A Python number is a float to ATen (never rounded to the half type),
+    # and a half-type matmul accumulates in f32 (seed 1, module 1070).
+    def f(x):
+        h = x.to(dtype)
+        return ((h * 2.5 - 1.0).float() + (h / 2.4495).float()
+                + (h.unflatten(-1, (4, 4)) @ h.unflatten(-1, (4, 4)).transpose(-1, -2))
+                .flatten(-2).float())
+    m = Fn(f).eval()
     c = dqmlir.compile(m, (torch.randn(2, 16),))
-    for shape in [(8, 16), (3, 37)]:
+    for shape in [(8, 16), (3, 16)]:
         x = torch.randn(*shape) * 5
         assert torch.equal(c(x), m(x))
 
@@ -355,3 +362,19 @@ def test_integer_division_is_exact_and_checks_zero(name, dtype):
         b[0, 5] = 0
         with pytest.raises(ZeroDivisionError):
             c(a, b)
+
+
+@pytest.mark.parametrize("reduce", [lambda x: x.max(dim=1).values, lambda x: x.amax(-1),
+                                    lambda x: x.argmin(1)])
+def test_reduction_without_identity_over_an_empty_dim(reduce):
+    # ATen raises IndexError; the fake run of the size probe did not (meta
+    # functions skip the check) and the compiled model returned a result
+    # (make fuzz-frontend seed 1, modules 1274, 1768, 1776).
+    m = Fn(reduce).eval()
+    c = dqmlir.compile(m, (torch.randn(2, 5),))
+    with pytest.raises(IndexError):
+        m(torch.randn(2, 0))
+    with pytest.raises(IndexError):
+        c(torch.randn(2, 0))
+    x = torch.randn(3, 4)
+    assert torch.equal(c(x), m(x))

@@ -117,8 +117,29 @@ def _fma_f32(b, alpha: float, a):
     return torch.where(tie & away, other.float(), hi)
 
 
+_HALF = (torch.bfloat16, torch.float16)
+
+
+def _half_with_scalar(a, b) -> bool:
+    return (isinstance(a, torch.Tensor) and a.dtype in _HALF
+            and isinstance(b, (int, float)) and not isinstance(b, bool))
+
+
+def _half_scalar(op, fallback):
+    """A half-type tensor with a Python number: ATen computes in float with
+    the number as a float and rounds once; torch-mlir would first round the
+    number to the half type (x / 2.4495 in bf16 divided by 2.453125)."""
+    def decomp(a, b, *args, **kwargs):
+        if _half_with_scalar(a, b) and not args and not kwargs:
+            return op(a.float(), float(b)).to(a.dtype)
+        return fallback(a, b, *args, **kwargs) if fallback else NotImplemented
+    return decomp
+
+
 def _add_alpha(sign: float):
     def decomp(a, b, alpha=1):
+        if _half_with_scalar(a, b) and isinstance(alpha, (int, float)):
+            return torch.add(a.float(), sign * float(alpha) * float(b)).to(a.dtype)
         if not _float(a, b) or not isinstance(alpha, (int, float)) or float(alpha) == 1.0:
             return NotImplemented
         # ATen rounds alpha to the tensors' dtype.
@@ -127,8 +148,20 @@ def _add_alpha(sign: float):
     return decomp
 
 
+def _half_matmul(op):
+    """bf16/f16 mm and bmm accumulate in f32 and round once, as oneDNN's
+    kernels that ATen runs for them; the generic contraction would round
+    every product and partial sum to the half type."""
+    def decomp(a, b):
+        if a.dtype not in (torch.bfloat16, torch.float16) or b.dtype != a.dtype:
+            return NotImplemented
+        return op(a.float(), b.float()).to(a.dtype)
+    return decomp
+
+
 def decompositions(table: Dict) -> Dict:
-    """`table` with the ops above rewritten for f32 tensors."""
+    """`table` with the ops above rewritten for f32 tensors (and half-type
+    matmuls accumulated in f32)."""
     table = dict(table)
     table[aten.relu.default] = _relu
     table[aten.clamp.default] = _clamp
@@ -140,4 +173,8 @@ def decompositions(table: Dict) -> Dict:
     table[aten.add.Tensor] = _add_alpha(1.0)
     table[aten.sub.Tensor] = _add_alpha(-1.0)
     table[aten.pow.Tensor_Scalar] = _pow_scalar(table.get(aten.pow.Tensor_Scalar))
+    table[aten.mul.Tensor] = _half_scalar(aten.mul.Tensor, table.get(aten.mul.Tensor))
+    table[aten.div.Tensor] = _half_scalar(aten.div.Tensor, table.get(aten.div.Tensor))
+    table[aten.mm.default] = _half_matmul(aten.mm.default)
+    table[aten.bmm.default] = _half_matmul(aten.bmm.default)
     return table

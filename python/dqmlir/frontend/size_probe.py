@@ -66,6 +66,34 @@ def _check(got, want, env, where: str) -> None:
             _check(g, w, env, f"{where}[{i}]")
 
 
+# Reductions without an identity: ATen raises IndexError on an empty reduced
+# dim; their meta functions (what the fake run calls) do not check.
+_aten = torch.ops.aten
+_NO_IDENTITY = {_aten.max.dim, _aten.min.dim, _aten.amax.default, _aten.amin.default,
+                _aten.argmax.default, _aten.argmin.default, _aten.max.default,
+                _aten.min.default}
+
+
+def _check_reduced_size(n, env) -> None:
+    x = env.get(n.args[0]) if n.args else None
+    if not isinstance(x, torch.Tensor):
+        return
+    if n.target in (_aten.max.default, _aten.min.default):
+        if x.numel() == 0:
+            raise IndexError(f"{n.target}: the operation does not have an identity "
+                             "and the tensor is empty")
+        return
+    dims = n.args[1] if len(n.args) > 1 else n.kwargs.get("dim")
+    if dims is None:
+        if x.numel() == 0:
+            raise IndexError(f"{n.target}: the reduced tensor is empty")
+        return
+    for d in ([dims] if isinstance(dims, int) else list(dims)):
+        if x.dim() and x.shape[d] == 0:
+            raise IndexError(f"{n.target}: Expected reduction dim {d % x.dim()} to have "
+                             "non-zero size.")
+
+
 def _valid_at(ep, env: Dict[Any, int]) -> tuple:
     """("", "") if every node of `ep` has its exported shape at the sizes of
     `env` (symbol -> size), else (what differs or raised, the exception
@@ -98,6 +126,8 @@ def _valid_at(ep, env: Dict[Any, int]) -> tuple:
 
     class Checker(torch.fx.Interpreter):
         def run_node(self, n):
+            if n.op == "call_function" and n.target in _NO_IDENTITY:
+                _check_reduced_size(n, self.env)
             out = super().run_node(n)
             if n.op == "call_function":
                 _check(out, n.meta.get("val"), env, f"{n.target} (fx node {n.name})")
