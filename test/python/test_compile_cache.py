@@ -16,6 +16,7 @@ sys.path.insert(0, {test_dir!r})
 from conftest import quantize, tiny_bert, token_batch
 os.environ["DQMLIR_CACHE_DIR"] = {cache_dir!r}   # conftest points it elsewhere
 t = time.perf_counter()
+import dqmlir
 q = quantize(tiny_bert(layers=2))
 ids, mask = token_batch(2, 16)
 c = dqmlir.compile(q, (ids,), {{"attention_mask": mask}}, verbose=False)
