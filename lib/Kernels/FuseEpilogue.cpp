@@ -59,7 +59,8 @@ FusedUser mlir::dq::fusableUser(LinearDynamicOp op) {
   if (!user)
     return {};
   if (auto gelu = dyn_cast<GeluOp>(user))
-    return gelu.getType() == op.getType() && op->hasOneUse()
+    return gelu.getType() == op.getType() && op->hasOneUse() &&
+                   gelu.alwaysOneDNN()
                ? FusedUser{gelu, /*gelu=*/true}
                : FusedUser{};
   if (auto add = dyn_cast<linalg::GenericOp>(user))

@@ -18,21 +18,27 @@ using namespace mlir;
 
 namespace {
 
-/// Constants and arithmetic on the f32 vector type of one value.
+/// Constants and arithmetic on the type of one value: f32 or a vector of
+/// f32 (a scalar body that linalg's vectorizer widens later).
 struct VB {
   ImplicitLocOpBuilder &b;
-  VectorType type, intType;
-  VB(ImplicitLocOpBuilder &b, Value like)
-      : b(b), type(cast<VectorType>(like.getType())),
-        intType(type.clone(b.getI32Type())) {}
+  Type type, intType;
+  VB(ImplicitLocOpBuilder &b, Value like) : b(b), type(like.getType()) {
+    auto vector = dyn_cast<VectorType>(type);
+    intType = vector ? Type(vector.clone(b.getI32Type())) : b.getI32Type();
+  }
 
   Value f(float v) {
-    return arith::ConstantOp::create(
-        b, DenseElementsAttr::get(type, b.getF32FloatAttr(v)));
+    TypedAttr attr = b.getF32FloatAttr(v);
+    if (auto vector = dyn_cast<VectorType>(type))
+      attr = DenseElementsAttr::get(vector, attr);
+    return arith::ConstantOp::create(b, attr);
   }
   Value i(int32_t v) {
-    return arith::ConstantOp::create(
-        b, DenseElementsAttr::get(intType, b.getI32IntegerAttr(v)));
+    TypedAttr attr = b.getI32IntegerAttr(v);
+    if (auto vector = dyn_cast<VectorType>(intType))
+      attr = DenseElementsAttr::get(vector, attr);
+    return arith::ConstantOp::create(b, attr);
   }
   Value add(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
   Value sub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }

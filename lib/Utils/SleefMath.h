@@ -13,7 +13,7 @@
 
 namespace mlir::dq {
 
-/// SLEEF's expf_u10 of `x`, a vector of f32.
+/// SLEEF's expf_u10 of `x`, an f32 or a vector of f32.
 Value buildSleefExp(ImplicitLocOpBuilder &b, Value x);
 
 /// SLEEF's logf_u10 (xlogf_u1) of `x`, a vector of f32, as its AVX-512

@@ -15,15 +15,24 @@
 // dq.lookup, which vectorizes with the rest of the body and becomes one
 // vpermi2ps per table on AVX-512.
 //
+// PyTorch leaves two cases to ATen's own kernel (Activation.cpp, use_mkldnn):
+// tensors of at most one element, and non-contiguous ones (`aten`). There
+// each inner loop of TensorIterator runs pairs of Vectorized<float> (32
+// elements), `x * 0.5 * (1 + erf(x * M_SQRT1_2))` with the vector erf below,
+// then its last n % 32 elements through the scalar lambda (glibc's erff).
+//
 //===----------------------------------------------------------------------===//
 
 #include "lib/Conversion/DQToLinalg/Builders.h"
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h"
 #include "lib/Utils/Utils.h"
 #include "lib/Dialect/DQ/IR/DQOps.h"
+#include "lib/Utils/SleefMath.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/PatternMatch.h"
 
 #include "llvm/ADT/bit.h"
@@ -135,25 +144,155 @@ Value mlir::dq::buildGelu(ImplicitLocOpBuilder &e, Value x) {
   return arith::MulFOp::create(e, y, cF(0.5f));
 }
 
+/// ATen's scalar GELU lambda on one f32: (x * 0.5) * (1 + erff(x * a)),
+/// a = float(M_SQRT1_2); math.erf becomes libm's erff.
+static Value buildAtenScalarGelu(ImplicitLocOpBuilder &e, Value x) {
+  Value erf = math::ErfOp::create(
+      e, arith::MulFOp::create(e, x, constF32(e, 0.70710678118654752f)));
+  return arith::MulFOp::create(
+      e, arith::MulFOp::create(e, x, constF32(e, 0.5f)),
+      arith::AddFOp::create(e, constF32(e, 1.0f), erf));
+}
+
+/// ATen's vector GELU lambda on one f32 lane: Vectorized<float>::erf
+/// (vec512_float.h), instruction for instruction, with SLEEF's expf_u10.
+static Value buildAtenVectorGelu(ImplicitLocOpBuilder &e, Value x) {
+  auto c = [&](float v) { return constF32(e, v); };
+  auto ci = [&](uint32_t v) -> Value {
+    return arith::ConstantOp::create(
+        e, e.getI32IntegerAttr(llvm::bit_cast<int32_t>(v)));
+  };
+  auto fma = [&](Value a, Value b, Value d) -> Value {
+    return math::FmaOp::create(e, a, b, d);
+  };
+  Type i32 = e.getI32Type(), f32 = e.getF32Type();
+  Value ax = arith::MulFOp::create(e, x, c(0.70710678118654752f));
+  Value bits = arith::BitcastOp::create(e, i32, ax);
+  Value sign = arith::AndIOp::create(e, bits, ci(0x80000000u));
+  Value abs = arith::BitcastOp::create(
+      e, f32, arith::AndIOp::create(e, bits, ci(0x7fffffffu)));
+  Value t = arith::DivFOp::create(e, c(1.0f), fma(c(0.3275911f), abs, c(1.0f)));
+  Value r = fma(c(1.061405429f), t, c(-1.453152027f));
+  r = fma(r, t, c(1.421413741f));
+  r = fma(r, t, c(-0.284496736f));
+  r = fma(r, t, c(0.254829592f));
+  Value negSquare = arith::NegFOp::create(e, arith::MulFOp::create(e, ax, ax));
+  Value negExp = arith::NegFOp::create(e, buildSleefExp(e, negSquare));
+  Value erfAbs = fma(arith::MulFOp::create(e, negExp, t), r, c(1.0f));
+  Value erf = arith::BitcastOp::create(
+      e, f32,
+      arith::XOrIOp::create(e, arith::BitcastOp::create(e, i32, erfAbs), sign));
+  return arith::MulFOp::create(
+      e, arith::MulFOp::create(e, x, c(0.5f)),
+      arith::AddFOp::create(e, c(1.0f), erf));
+}
+
 namespace {
+
+/// One elementwise generic of `input` into a new tensor, `body` per element.
+Value elementwise(ImplicitLocOpBuilder &b, Value input,
+                  function_ref<Value(ImplicitLocOpBuilder &, Value)> body) {
+  unsigned rank = cast<RankedTensorType>(input.getType()).getRank();
+  Value init = emptyLike(b, input, b.getF32Type());
+  AffineMap id = b.getMultiDimIdentityMap(rank);
+  return linalg::GenericOp::create(
+             b, TypeRange{init.getType()}, ValueRange{input}, ValueRange{init},
+             ArrayRef<AffineMap>{id, id}, iterators(rank),
+             [&](OpBuilder &nested, Location loc, ValueRange args) {
+               ImplicitLocOpBuilder e(loc, nested);
+               linalg::YieldOp::create(e, body(e, args[0]));
+             })
+      .getResult(0);
+}
+
+/// ATen's kernel along the last dim: its first n - n % 32 elements in the
+/// vector form, the rest in the scalar form, as two generics on slices.
+Value lowerAtenRows(ImplicitLocOpBuilder &b, Value input) {
+  auto type = cast<RankedTensorType>(input.getType());
+  int64_t rank = type.getRank();
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, b.getLoc(), input);
+  Value n = getValueOrCreateConstantIndexOp(b, b.getLoc(), sizes.back());
+  Value c32 = arith::ConstantIndexOp::create(b, 32);
+  Value split = arith::SubIOp::create(b, n, arith::RemUIOp::create(b, n, c32));
+  SmallVector<OpFoldResult> zeros(rank, b.getIndexAttr(0));
+  SmallVector<OpFoldResult> ones(rank, b.getIndexAttr(1));
+  SmallVector<OpFoldResult> headSizes(sizes), tailSizes(sizes), tailOffsets(zeros);
+  headSizes.back() = split;
+  tailSizes.back() = arith::SubIOp::create(b, n, split).getResult();
+  tailOffsets.back() = split;
+  Value head = tensor::ExtractSliceOp::create(b, input, zeros, headSizes, ones);
+  Value tail =
+      tensor::ExtractSliceOp::create(b, input, tailOffsets, tailSizes, ones);
+  Value out = emptyLike(b, input, b.getF32Type());
+  out = tensor::InsertSliceOp::create(
+      b, elementwise(b, head, buildAtenVectorGelu), out, zeros, headSizes, ones);
+  out = tensor::InsertSliceOp::create(
+      b, elementwise(b, tail, buildAtenScalarGelu), out, tailOffsets, tailSizes,
+      ones);
+  return tensor::CastOp::create(b, type, out);
+}
+
+/// ATen's kernel with the last `k` dims as its inner loop: each element's
+/// place in that loop, linearized, picks the vector or the scalar form.
+Value lowerAten(ImplicitLocOpBuilder &b, Value input, int64_t k) {
+  auto type = cast<RankedTensorType>(input.getType());
+  int64_t rank = type.getRank();
+  if (rank == 0)
+    return elementwise(b, input, buildAtenScalarGelu);
+  if (k == 1)
+    return lowerAtenRows(b, input);
+  SmallVector<Value> sizes;
+  Value n = arith::ConstantIndexOp::create(b, 1);
+  for (int64_t d = rank - k; d < rank; ++d) {
+    sizes.push_back(tensor::DimOp::create(b, input, d));
+    n = arith::MulIOp::create(b, n, sizes.back());
+  }
+  Value split = arith::SubIOp::create(
+      b, n, arith::RemUIOp::create(b, n, arith::ConstantIndexOp::create(b, 32)));
+  return elementwise(b, input, [&](ImplicitLocOpBuilder &e, Value x) -> Value {
+    Value place = arith::ConstantIndexOp::create(e, 0);
+    for (int64_t d = rank - k; d < rank; ++d)
+      place = arith::AddIOp::create(
+          e, arith::MulIOp::create(e, place, sizes[d - (rank - k)]),
+          linalg::IndexOp::create(e, d));
+    Value scalar =
+        arith::CmpIOp::create(e, arith::CmpIPredicate::uge, place, split);
+    return arith::SelectOp::create(e, scalar, buildAtenScalarGelu(e, x),
+                                   buildAtenVectorGelu(e, x));
+  });
+}
+
+/// oneDNN's kernel; where no static dim exceeds one element, ATen's scalar
+/// form for the calls with at most one element.
+Value lowerOneDNN(ImplicitLocOpBuilder &b, GeluOp op) {
+  Value input = op.getInput();
+  if (op.alwaysOneDNN())
+    return elementwise(b, input, buildGelu);
+  auto type = cast<RankedTensorType>(input.getType());
+  if (type.hasStaticShape())
+    return elementwise(b, input, buildAtenScalarGelu);
+  Value numel = arith::ConstantIndexOp::create(b, 1);
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    if (type.isDynamicDim(d))
+      numel = arith::MulIOp::create(b, numel,
+                                    tensor::DimOp::create(b, input, d));
+  Value scalar = arith::CmpIOp::create(b, arith::CmpIPredicate::ule, numel,
+                                       arith::ConstantIndexOp::create(b, 1));
+  return elementwise(b, input, [&](ImplicitLocOpBuilder &e, Value x) -> Value {
+    return arith::SelectOp::create(e, scalar, buildAtenScalarGelu(e, x),
+                                   buildGelu(e, x));
+  });
+}
+
 struct LowerGelu : OpRewritePattern<GeluOp> {
   using OpRewritePattern::OpRewritePattern;
 
   LogicalResult matchAndRewrite(GeluOp op,
                                 PatternRewriter &rewriter) const override {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    Value input = op.getInput();
-    unsigned rank = op.getInput().getType().getRank();
-    Value init = emptyLike(b, input, b.getF32Type());
-    AffineMap id = b.getMultiDimIdentityMap(rank);
-    auto generic = linalg::GenericOp::create(
-        b, TypeRange{init.getType()}, ValueRange{input}, ValueRange{init},
-        ArrayRef<AffineMap>{id, id}, iterators(rank),
-        [](OpBuilder &nested, Location loc, ValueRange args) {
-          ImplicitLocOpBuilder e(loc, nested);
-          linalg::YieldOp::create(e, buildGelu(e, args[0]));
-        });
-    rewriter.replaceOp(op, generic.getResults());
+    std::optional<int64_t> k = op.getAtenInnerDims();
+    rewriter.replaceOp(op, k ? lowerAten(b, op.getInput(), *k)
+                             : lowerOneDNN(b, op));
     return success();
   }
 };

@@ -22,6 +22,13 @@ into ops that torch-mlir lowers exactly.
                    f64 rounding error kept (TwoSum) to undo the rare double
                    rounding on a tie between two floats. alpha = 1 is a plain
                    add.
+  var, std,        ATen (WelfordOps, in f64) divides the sum of squares by
+  var_mean,        max(N - correction, 0): NaN for N = 0 or 1 with the
+  std_mean         default correction, inf for m2 > 0 over N <= correction;
+                   torch-mlir divides by N - correction (-0 for an empty
+                   dim) and asserts correction <= N + 1 at run time. Kept
+                   torch-mlir's two passes in f64 (what matched ATen so far),
+                   with ATen's divisor, and std's sqrt in f64 as ATen takes it.
 
 Integer and other non-float inputs keep the given decompositions.
 """
@@ -159,6 +166,33 @@ def _half_matmul(op):
     return decomp
 
 
+def _variance(take_sqrt: bool, with_mean: bool):
+    def decomp(x, dim=None, *, correction=None, keepdim=False):
+        if x.dtype not in (torch.float32, torch.float64):
+            return NotImplemented
+        c = 1.0 if correction is None else float(correction)
+        dims = list(range(x.dim())) if dim is None or len(dim) == 0 else \
+            [d % max(x.dim(), 1) for d in dim]
+        n = 1
+        for d in dims:
+            n = n * x.shape[d]
+        xd = x.to(torch.float64)
+        count = torch.scalar_tensor(n, dtype=torch.float64)
+        mean = torch.sum(xd, dims, keepdim=True) / count
+        centered = xd - mean
+        m2 = torch.sum(centered * centered, dims, keepdim=keepdim)
+        out = m2 / torch.clamp(count - c, min=0.0)
+        if take_sqrt:
+            out = torch.sqrt(out)
+        out = out.to(x.dtype)
+        if not with_mean:
+            return out
+        if not keepdim:
+            mean = mean.squeeze(dims) if dims else mean
+        return out, mean.to(x.dtype)
+    return decomp
+
+
 def decompositions(table: Dict) -> Dict:
     """`table` with the ops above rewritten for f32 tensors (and half-type
     matmuls accumulated in f32)."""
@@ -177,4 +211,8 @@ def decompositions(table: Dict) -> Dict:
     table[aten.div.Tensor] = _half_scalar(aten.div.Tensor, table.get(aten.div.Tensor))
     table[aten.mm.default] = _half_matmul(aten.mm.default)
     table[aten.bmm.default] = _half_matmul(aten.bmm.default)
+    table[aten.var.correction] = _variance(False, False)
+    table[aten.std.correction] = _variance(True, False)
+    table[aten.var_mean.correction] = _variance(False, True)
+    table[aten.std_mean.correction] = _variance(True, True)
     return table

@@ -63,9 +63,15 @@ def layer_norm(x: ir.Value, gamma: ir.Value, beta: ir.Value, eps: float) -> ir.V
     return op.result
 
 
-def gelu(x: ir.Value) -> ir.Value:
-    """`dq.gelu` of `x` (PyTorch's CPU numerics: oneDNN's gelu_erf)."""
-    return ir.Operation.create("dq.gelu", results=[x.type], operands=[x]).result
+def gelu(x: ir.Value, aten_inner_dims: int = 0) -> ir.Value:
+    """`dq.gelu` of `x` (PyTorch's CPU numerics: oneDNN's gelu_erf; with
+    `aten_inner_dims` k > 0, ATen's kernel with the last k dims as its inner
+    loop)."""
+    i64 = ir.IntegerType.get_signless(64)
+    attrs = {"aten_inner_dims": ir.IntegerAttr.get(i64, aten_inner_dims)} \
+        if aten_inner_dims else {}
+    return ir.Operation.create("dq.gelu", results=[x.type], operands=[x],
+                               attributes=attrs).result
 
 
 def softmax(x: ir.Value, dim: int, log: bool) -> ir.Value:

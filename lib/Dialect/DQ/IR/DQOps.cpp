@@ -306,6 +306,24 @@ DQ_REIFY_LIKE_FIRST_OPERAND(DequantizeOp)
 DQ_REIFY_LIKE_FIRST_OPERAND(LinearDynamicOp)
 DQ_REIFY_LIKE_FIRST_OPERAND(LayerNormOp)
 DQ_REIFY_LIKE_FIRST_OPERAND(GeluOp)
+
+LogicalResult GeluOp::verify() {
+  std::optional<int64_t> k = getAtenInnerDims();
+  if (k && *k > getInput().getType().getRank())
+    return emitOpError("aten_inner_dims ")
+           << *k << " exceeds the rank " << getInput().getType().getRank();
+  return success();
+}
+
+bool GeluOp::alwaysOneDNN() {
+  if (getAtenInnerDims())
+    return false;
+  int64_t elements = 1;
+  for (int64_t d : getInput().getType().getShape())
+    if (!ShapedType::isDynamic(d))
+      elements *= d;
+  return elements > 1;
+}
 DQ_REIFY_LIKE_FIRST_OPERAND(SoftmaxOp)
 DQ_REIFY_LIKE_FIRST_OPERAND(FlashSoftmaxOp)
 DQ_REIFY_LIKE_FIRST_OPERAND(FlashScoresFixupOp)

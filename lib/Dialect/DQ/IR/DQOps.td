@@ -170,15 +170,37 @@ def DQ_GeluOp : DQ_Op<"gelu", [Pure, DeclareOpInterfaceMethods<ReifyRankedShaped
     polynomial in `|x|` with coefficients looked up from 23 intervals (four
     per binade), then `(x * (1 + sign(x) p(|x|))) * 0.5`. The lowering
     repeats that sequence (table and index arithmetic read off the kernel
-    oneDNN emits, see LowerGelu.cpp).
+    oneDNN emits, see LowerGelu.cpp). A tensor of one element is ATen's
+    scalar form, `(x * 0.5) * (1 + erff(x * 0.70710677))` with libm's erff:
+    PyTorch keeps those from oneDNN, and so does the lowering (with a test
+    of the element count at run time when no static dim exceeds 1).
+
+    With `aten_inner_dims = k`, the rounding is that of ATen's own kernel,
+    which PyTorch runs on non-contiguous tensors: the frontend has permuted
+    the input to its memory order, so that the last k dims are the ones
+    TensorIterator coalesces into its inner loop. Each such loop of n
+    elements goes by pairs of AVX-512 vectors,
+    `(x * 0.5) * (1 + erf(x * 0.70710677))` with Vectorized<float>::erf
+    (Abramowitz-Stegun 7.1.26 with SLEEF's expf); its last `n % 32` elements
+    take the scalar form. (PyTorch with more than one thread splits tensors
+    of more than 6144 elements between threads, each with its own tail: this
+    is its one-thread result.)
 
     ```mlir
     %y = dq.gelu %x : tensor<?x128x1536xf32>
+    %z = dq.gelu %t {aten_inner_dims = 2 : i64} : tensor<?x40x8xf32>
     ```
   }];
-  let arguments = (ins DQ_F32Tensor:$input);
+  let arguments = (ins DQ_F32Tensor:$input,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntMinValue<1>]>>:$aten_inner_dims);
   let results = (outs DQ_F32Tensor:$output);
   let assemblyFormat = "$input attr-dict `:` type($input)";
+  let extraClassDeclaration = [{
+    /// True when every call runs oneDNN's kernel: not `aten`, and some
+    /// static dims multiply to more than one element.
+    bool alwaysOneDNN();
+  }];
+  let hasVerifier = 1;
 }
 
 def DQ_SoftmaxOp : DQ_Op<"softmax", [Pure, DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface, ["reifyResultShapes"]>, SameOperandsAndResultType]> {
