@@ -82,3 +82,75 @@ def test_tanh_form_is_not_dq_gelu():
     compiled = dqmlir.compile(Tanh().eval(), (x,))
     assert "dq.gelu" not in compiled.ir("dq")
     torch.testing.assert_close(compiled(x), Tanh()(x), rtol=1e-5, atol=1e-6)
+
+
+class _Fn(torch.nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+F = torch.nn.functional
+# GELUs of layouts the model makes itself: PyTorch runs ATen's kernel on
+# them (not oneDNN's), whose vector erf and scalar tails dq.gelu
+# {aten_inner_dims} follows. Shapes: (example, calls), dims 0-1 dynamic.
+LAYOUTS = {
+    "transpose": (lambda x: F.gelu(x.t() * 2), (8, 40), [(8, 40), (3, 77), (1, 5), (5, 1)]),
+    "transpose_3d": (lambda x: F.gelu(x.transpose(1, 2) + 1), (2, 8, 40),
+                     [(2, 8, 40), (3, 5, 40), (1, 1, 40)]),
+    "permute": (lambda x: F.gelu(x.permute(2, 0, 1) * 3), (2, 3, 50),
+                [(2, 3, 50), (4, 5, 50), (1, 7, 50)]),
+    "slice": (lambda x: F.gelu(x[:, :37]), (8, 40), [(8, 40), (3, 77), (2, 37)]),
+    "slice_3d": (lambda x: F.gelu(x[:, 1:, 3:60]), (2, 5, 70), [(2, 5, 70), (3, 4, 70)]),
+    "step": (lambda x: F.gelu(x[:, ::2]), (8, 40), [(8, 40), (3, 77)]),
+    "expand": (lambda x: F.gelu(x.unsqueeze(1).expand(-1, 3, -1)), (8, 40), [(8, 40), (2, 40)]),
+    "expand_inner": (lambda x: F.gelu(x.unsqueeze(-1).expand(-1, -1, 33)), (4, 5),
+                     [(4, 5), (3, 9)]),
+    "contiguous": (lambda x: F.gelu(x.t().contiguous()), (8, 40), [(8, 40), (3, 77)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+def test_non_contiguous_intermediates(name):
+    fn, example, shapes = LAYOUTS[name]
+    torch.manual_seed(0)
+    compiled = dqmlir.compile(_Fn(fn).eval(), (torch.randn(example),), verbose=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)    # see docs/semantics.md: PyTorch's tails follow its threads
+    try:
+        for shape in shapes:
+            x = torch.randn(shape) * 3
+            want, got = fn(x), compiled(x)
+            same = (got.view(torch.int32) == want.view(torch.int32)) | (got.isnan() & want.isnan())
+            assert got.shape == want.shape and bool(same.all()), (
+                name, shape, f"{(~same).sum().item()} of {same.numel()} differ")
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_non_contiguous_gelu_is_dq_gelu_aten():
+    fn, example, _ = LAYOUTS["transpose_3d"]
+    compiled = dqmlir.compile(_Fn(fn).eval(), (torch.randn(example),), verbose=False)
+    assert "aten_inner_dims = 3" in compiled.ir("dq")     # one coalesced loop
+    fn, example, _ = LAYOUTS["slice"]
+    compiled = dqmlir.compile(_Fn(fn).eval(), (torch.randn(example),), verbose=False)
+    assert "aten_inner_dims = 1" in compiled.ir("dq")     # a loop per row
+
+
+@pytest.mark.parametrize("example", [(1, 1), (2, 1), (3, 1, 1)])
+def test_tensors_of_one_element(example):
+    # PyTorch computes a GELU of one element with ATen's scalar lambda
+    # (libm's erff), of more with oneDNN: the compiled model tells them apart
+    # at run time where the shape allows both.
+    compiled = dqmlir.compile(_Fn(F.gelu).eval(), (torch.randn(example),), verbose=False)
+    static = [d for d in example[2:]]
+    calls = [(1, 1, *static), (2, 1, *static), (5, 1, *static)] if example != (1, 1) \
+        else [(1, 1)]
+    torch.manual_seed(1)
+    for shape in calls:
+        for _ in range(200 if shape[0] == 1 else 3):
+            x = torch.randn(shape) * 3
+            assert torch.equal(compiled(x), F.gelu(x)), (shape, x.flatten()[:2].tolist())

@@ -257,8 +257,9 @@ Value lowerAten(ImplicitLocOpBuilder &b, Value input, int64_t k) {
           linalg::IndexOp::create(e, d));
     Value scalar =
         arith::CmpIOp::create(e, arith::CmpIPredicate::uge, place, split);
-    return arith::SelectOp::create(e, scalar, buildAtenScalarGelu(e, x),
-                                   buildAtenVectorGelu(e, x));
+    Value scalarForm = buildAtenScalarGelu(e, x);
+    Value vectorForm = buildAtenVectorGelu(e, x);
+    return arith::SelectOp::create(e, scalar, scalarForm, vectorForm);
   });
 }
 
@@ -279,8 +280,9 @@ Value lowerOneDNN(ImplicitLocOpBuilder &b, GeluOp op) {
   Value scalar = arith::CmpIOp::create(b, arith::CmpIPredicate::ule, numel,
                                        arith::ConstantIndexOp::create(b, 1));
   return elementwise(b, input, [&](ImplicitLocOpBuilder &e, Value x) -> Value {
-    return arith::SelectOp::create(e, scalar, buildAtenScalarGelu(e, x),
-                                   buildGelu(e, x));
+    Value scalarForm = buildAtenScalarGelu(e, x);
+    Value oneDNN = buildGelu(e, x);
+    return arith::SelectOp::create(e, scalar, scalarForm, oneDNN);
   });
 }
 

@@ -104,6 +104,27 @@ def aten_layout(x: torch.Tensor) -> Optional[Tuple[List[int], int, bool]]:
     return list(reversed(fast)), inner, inner_stride in (0, 1)
 
 
+def _contiguous_at_run_time(x: torch.Tensor) -> Optional[torch.Tensor]:
+    """A 0-d bool tensor: whether `x` is contiguous at the call's sizes (a
+    slice that keeps a whole dim, a transpose with a dim of 1), where PyTorch
+    hands it to oneDNN after all; None where its sizes and strides are
+    static (then it never is: aten_layout judged it at those sizes)."""
+    if all(isinstance(v, int) for v in (*x.shape, *x.stride())):
+        return None
+    flag, expected = None, 1
+    for size, stride in reversed(list(zip(x.shape, x.stride()))):
+        if isinstance(size, int) and size == 1:
+            continue
+        n = torch.scalar_tensor(size, dtype=torch.int64)
+        ok = torch.scalar_tensor(stride, dtype=torch.int64) == \
+            torch.scalar_tensor(expected, dtype=torch.int64)
+        if not isinstance(size, int):
+            ok = ok | (n == 1)
+        flag = ok if flag is None else flag & ok
+        expected = expected * size
+    return flag
+
+
 def _aten_gelu(x: torch.Tensor, layout) -> torch.Tensor:
     perm, coalesced, vectorized = layout
     y = x.permute(perm).contiguous()
@@ -129,9 +150,13 @@ def decompositions(table: Dict) -> Dict:
     def gelu_decomp(x, approximate="none"):
         if approximate == "none" and x.dtype == torch.float32:
             layout = aten_layout(x)
-            if layout is not None:
-                return _aten_gelu(x, layout)
-            return torch.ops.dqmlir.gelu(x, 0)
+            if layout is None:
+                return torch.ops.dqmlir.gelu(x, 0)
+            aten_form = _aten_gelu(x, layout)
+            contiguous = _contiguous_at_run_time(x)
+            if contiguous is None:
+                return aten_form
+            return torch.where(contiguous, torch.ops.dqmlir.gelu(x.contiguous(), 0), aten_form)
         return fallback(x, approximate=approximate)
 
     table[aten.gelu.default] = gelu_decomp

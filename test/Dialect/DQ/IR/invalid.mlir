@@ -322,3 +322,19 @@ func.func @softmax_rank0(%x: tensor<f32>) {
   %y = dq.softmax %x dim 0 : tensor<f32>
   return
 }
+
+// -----
+
+func.func @gelu_aten_inner_dims_past_rank(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{aten_inner_dims 3 exceeds the rank 2}}
+  %y = dq.gelu %x {aten_inner_dims = 3 : i64} : tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @gelu_aten_inner_dims_zero(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{attribute 'aten_inner_dims' failed to satisfy constraint}}
+  %y = dq.gelu %x {aten_inner_dims = 0 : i64} : tensor<4x8xf32>
+  return
+}
