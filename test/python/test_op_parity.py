@@ -359,6 +359,9 @@ REDUCE = Group("reduce", [
     Op("max_values", lambda p, x: x.max(-1).values, signed_zero),
     Op("sum_int", lambda p, x: (x > 0).long().sum(-1)),
     Op("argmax", lambda p, x: x.argmax(-1), kinds=("randn", "moderate")),
+    Op("var_last", lambda p, x: x.var(-1)),
+    Op("std_mid", lambda p, x: x.std(1, correction=0, keepdim=True)),
+    Op("var_mean_all", lambda p, x: torch.stack(torch.var_mean(x))),
 ], example=lambda: (torch.randn(2, 3, 4),), make=x_only,
     shapes=SHAPES3 + [(2, 3, 1000)], kinds=("randn", "moderate", "special_sum"),
     dynamic=all_dynamic)
