@@ -68,8 +68,22 @@ def _hash_value(h, value: Any) -> None:
         for k in sorted(value, key=str):
             h.update(str(k).encode())
             _hash_value(h, value[k])
+    elif isinstance(value, torch.ScriptObject):
+        _hash_script_object(h, value)
     else:
         h.update(repr(value).encode())
+
+
+def _hash_script_object(h, obj) -> None:
+    """A torchbind object by its state (its repr holds an address, which
+    would miss the cache every time): __obj_flatten__ where the class has
+    it, else its pickled state; failing both, a key that never matches."""
+    h.update(str(obj._type().qualified_name()).encode())
+    for method in ("__obj_flatten__", "__getstate__"):
+        if obj._has_method(method):
+            _hash_value(h, getattr(obj, method)())
+            return
+    h.update(os.urandom(16))
 
 
 def _hash_tensor(h, t: torch.Tensor) -> None:

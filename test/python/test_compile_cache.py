@@ -179,3 +179,21 @@ def test_lone_linear_key_follows_reduce_range():
     before = cache.linear_key(a, x, {})
     a.version = 3
     assert cache.linear_key(a, x, {}) != before
+
+
+def test_torchbind_constants_are_keyed_by_state():
+    # A torchbind object's repr holds its address: keyed by repr, a model
+    # with one as a constant missed the cache in every process.
+    import hashlib
+
+    def key(obj):
+        h = hashlib.sha256()
+        cache._hash_value(h, obj)
+        return h.hexdigest()
+
+    torch.manual_seed(0)
+    w = torch.quantize_per_tensor(torch.randn(4, 3), 0.1, 0, torch.qint8)
+    other = torch.quantize_per_tensor(torch.randn(4, 3), 0.1, 0, torch.qint8)
+    same = [torch.ops.quantized.linear_prepack(w.clone(), None) for _ in range(2)]
+    assert key(same[0]) == key(same[1])
+    assert key(same[0]) != key(torch.ops.quantized.linear_prepack(other, None))

@@ -29,12 +29,18 @@ into ops that torch-mlir lowers exactly.
                    dim) and asserts correction <= N + 1 at run time. Kept
                    torch-mlir's two passes in f64 (what matched ATen so far),
                    with ATen's divisor, and std's sqrt in f64 as ATen takes it.
+  linalg_vector_   ATen's norm of a reduction over one element is |x|;
+  norm             torch-mlir's squares it first (inf for |x| > 1.8e19, so
+                   F.normalize of a 1e30 gave -0 for PyTorch's -1). Where
+                   the reduced dims may hold one element, that case is
+                   selected at run time.
 
 Integer and other non-float inputs keep the given decompositions.
 """
 from __future__ import annotations
 
 import struct
+import threading
 from typing import Dict
 
 import torch
@@ -193,6 +199,34 @@ def _variance(take_sqrt: bool, with_mean: bool):
     return decomp
 
 
+_NORM_INSIDE = threading.local()
+
+
+def _vector_norm():
+    def decomp(x, ord=2, dim=None, keepdim=False, *, dtype=None):
+        if getattr(_NORM_INSIDE, "active", False) or dtype is not None or ord == 0 \
+                or x.dtype not in (torch.float32, torch.float64) or x.dim() == 0:
+            return NotImplemented      # the op as it is (for torch-mlir)
+        _NORM_INSIDE.active = True
+        try:
+            out = aten.linalg_vector_norm.default(x, ord, dim, keepdim)
+        finally:
+            _NORM_INSIDE.active = False
+        dims = list(range(x.dim())) if dim is None or len(dim) == 0 else \
+            [d % x.dim() for d in dim]
+        sizes = [x.shape[d] for d in dims]
+        if any(isinstance(s, int) and s != 1 for s in sizes):
+            return out
+        single = torch.sum(torch.abs(x), dims, keepdim=keepdim)
+        if all(isinstance(s, int) for s in sizes):
+            return single
+        count = 1
+        for s in sizes:
+            count = count * s
+        return torch.where(torch.scalar_tensor(count, dtype=torch.int64) == 1, single, out)
+    return decomp
+
+
 def decompositions(table: Dict) -> Dict:
     """`table` with the ops above rewritten for f32 tensors (and half-type
     matmuls accumulated in f32)."""
@@ -215,4 +249,5 @@ def decompositions(table: Dict) -> Dict:
     table[aten.std.correction] = _variance(True, False)
     table[aten.var_mean.correction] = _variance(False, True)
     table[aten.std_mean.correction] = _variance(True, True)
+    table[aten.linalg_vector_norm.default] = _vector_norm()
     return table
