@@ -30,6 +30,23 @@ def _has_vnni() -> bool:
 
 HAS_VNNI = _has_vnni()
 
+
+def _cpu_vendor() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("vendor_id"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+# PyTorch's CPU flash attention multiplies with MKL's sgemm, whose kernels
+# for small blocks depend on the CPU's vendor. dq.flash_* reproduce the ones
+# MKL runs on Intel CPUs; elsewhere (AMD) its small-block kernels sum in
+# another order and SDPA agrees within a rounding bound, not bit for bit.
+MKL_INTEL_KERNELS = _cpu_vendor() == "GenuineIntel"
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 

@@ -104,12 +104,26 @@ def aten_layout(x: torch.Tensor) -> Optional[Tuple[List[int], int, bool]]:
     return list(reversed(fast)), inner, inner_stride in (0, 1)
 
 
+def _importable(v) -> bool:
+    """Whether a size or stride can become graph arithmetic torch-mlir
+    imports: integers, symbols, +, * and // (not the Max/Min that strides
+    after a convolution carry)."""
+    if not isinstance(v, torch.SymInt):
+        return True
+    import sympy
+    from torch.utils._sympy.functions import FloorDiv
+    allowed = (sympy.Symbol, sympy.Integer, sympy.Add, sympy.Mul, FloorDiv)
+    return all(isinstance(e, allowed) for e in sympy.preorder_traversal(v.node.expr))
+
+
 def _contiguous_at_run_time(x: torch.Tensor) -> Optional[torch.Tensor]:
     """A 0-d bool tensor: whether `x` is contiguous at the call's sizes (a
     slice that keeps a whole dim, a transpose with a dim of 1), where PyTorch
     hands it to oneDNN after all; None where its sizes and strides are
-    static (then it never is: aten_layout judged it at those sizes)."""
-    if all(isinstance(v, int) for v in (*x.shape, *x.stride())):
+    static (then it never is: aten_layout judged it at those sizes), or are
+    expressions torch-mlir cannot import (then judged at the example's)."""
+    values = (*x.shape, *x.stride())
+    if all(isinstance(v, int) for v in values) or not all(_importable(v) for v in values):
         return None
     flag, expected = None, 1
     for size, stride in reversed(list(zip(x.shape, x.stride()))):
