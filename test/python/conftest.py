@@ -50,6 +50,18 @@ MKL_INTEL_KERNELS = _cpu_vendor() == "GenuineIntel"
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
+class Fn(torch.nn.Module):
+    """A one-input module computing fn(x): one op or a short chain, to compile
+    and compare with PyTorch."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
 def load_fuzzer(name: str):
     """test/fuzz/<name>.py as a module (the fuzzers are scripts, not a package)."""
     spec = importlib.util.spec_from_file_location(name, REPO / "test" / "fuzz" / f"{name}.py")

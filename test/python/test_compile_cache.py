@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import torch
-from conftest import quantize, tiny_bert, token_batch
+from conftest import Fn, quantize, tiny_bert, token_batch
 
 from dqmlir import cache
 
@@ -117,13 +117,6 @@ def test_key_follows_weights_attributes_and_options():
     assert _key(other, (x,)) != base
 
 
-class _Fn(torch.nn.Module):
-    def __init__(self, f):
-        super().__init__()
-        self.f = f
-
-    def forward(self, x):
-        return self.f(x)
 
 
 SCALE = 2.0
@@ -135,21 +128,21 @@ def test_key_follows_what_the_model_computes():
     x = (torch.randn(2, 8, 24),)
 
     def permuted(perm):
-        return _Fn(lambda t: t.permute(*perm) * 2)
+        return Fn(lambda t: t.permute(*perm) * 2)
 
     assert _key(permuted((2, 0, 1)), x) != _key(permuted((1, 2, 0)), x)
     assert _key(permuted((1, 2, 0)), x) == _key(permuted((1, 2, 0)), x)
-    assert _key(_Fn(lambda t: t + 1), x) != _key(_Fn(lambda t: t - 1), x)
+    assert _key(Fn(lambda t: t + 1), x) != _key(Fn(lambda t: t - 1), x)
     global SCALE
-    before = _key(_Fn(lambda t: t * SCALE), x)
+    before = _key(Fn(lambda t: t * SCALE), x)
     SCALE = 3.0
     try:
-        assert _key(_Fn(lambda t: t * SCALE), x) != before
+        assert _key(Fn(lambda t: t * SCALE), x) != before
     finally:
         SCALE = 2.0
     import functools
-    assert _key(_Fn(functools.partial(torch.add, other=1.0, alpha=2)), x) != \
-        _key(_Fn(functools.partial(torch.add, other=1.0, alpha=3)), x)
+    assert _key(Fn(functools.partial(torch.add, other=1.0, alpha=2)), x) != \
+        _key(Fn(functools.partial(torch.add, other=1.0, alpha=3)), x)
 
 
 def test_key_follows_the_attention_implementation():

@@ -4,6 +4,7 @@ at odd sizes (vector tails) and on special values; models route aten.gelu
 to it."""
 import pytest
 import torch
+from conftest import Fn
 
 import dqmlir
 
@@ -84,15 +85,6 @@ def test_tanh_form_is_not_dq_gelu():
     torch.testing.assert_close(compiled(x), Tanh()(x), rtol=1e-5, atol=1e-6)
 
 
-class _Fn(torch.nn.Module):
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x):
-        return self.fn(x)
-
-
 F = torch.nn.functional
 # GELUs of layouts the model makes itself: PyTorch runs ATen's kernel on
 # them (not oneDNN's), whose vector erf and scalar tails dq.gelu
@@ -117,7 +109,7 @@ LAYOUTS = {
 def test_non_contiguous_intermediates(name):
     fn, example, shapes = LAYOUTS[name]
     torch.manual_seed(0)
-    compiled = dqmlir.compile(_Fn(fn).eval(), (torch.randn(example),), verbose=False)
+    compiled = dqmlir.compile(Fn(fn).eval(), (torch.randn(example),), verbose=False)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)    # see docs/semantics.md: PyTorch's tails follow its threads
     try:
@@ -133,10 +125,10 @@ def test_non_contiguous_intermediates(name):
 
 def test_non_contiguous_gelu_is_dq_gelu_aten():
     fn, example, _ = LAYOUTS["transpose_3d"]
-    compiled = dqmlir.compile(_Fn(fn).eval(), (torch.randn(example),), verbose=False)
+    compiled = dqmlir.compile(Fn(fn).eval(), (torch.randn(example),), verbose=False)
     assert "aten_inner_dims = 3" in compiled.ir("dq")     # one coalesced loop
     fn, example, _ = LAYOUTS["slice"]
-    compiled = dqmlir.compile(_Fn(fn).eval(), (torch.randn(example),), verbose=False)
+    compiled = dqmlir.compile(Fn(fn).eval(), (torch.randn(example),), verbose=False)
     assert "aten_inner_dims = 1" in compiled.ir("dq")     # a loop per row
 
 
@@ -145,7 +137,7 @@ def test_tensors_of_one_element(example):
     # PyTorch computes a GELU of one element with ATen's scalar lambda
     # (libm's erff), of more with oneDNN: the compiled model tells them apart
     # at run time where the shape allows both.
-    compiled = dqmlir.compile(_Fn(F.gelu).eval(), (torch.randn(example),), verbose=False)
+    compiled = dqmlir.compile(Fn(F.gelu).eval(), (torch.randn(example),), verbose=False)
     static = [d for d in example[2:]]
     calls = [(1, 1, *static), (2, 1, *static), (5, 1, *static)] if example != (1, 1) \
         else [(1, 1)]
