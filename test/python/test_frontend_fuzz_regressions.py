@@ -416,3 +416,29 @@ def test_norm_over_one_element(fn):
     for shape in [(2, 1), (3, 1), (2, 3), (1, 5)]:
         for x in (torch.randn(shape) * 1e30, torch.randn(shape), torch.full(shape, 2e19)):
             assert torch.equal(c(x), m(x)), (shape, x.flatten()[:2].tolist())
+
+
+def test_input_dim_fixed_by_a_layer_norm_stays_static():
+    # dims 0 and 1 are dynamic by default; export makes the feature dim a
+    # constant (the layer norm fixes it), but torch-mlir typed the SymInt as
+    # `?` and dq.layer_norm refused a dynamic normalized dim: CompileError
+    # in 111 of 2,000 modules (make fuzz-frontend seed 1, e.g. module 14).
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln = nn.LayerNorm(32)
+            self.lin = nn.Linear(32, 32)
+
+        def forward(self, x):
+            return torch.cat([self.lin(x), x], dim=1), self.ln(x)
+
+    torch.manual_seed(0)
+    q = torch.ao.quantization.quantize_dynamic(M().eval(), {nn.Linear}, dtype=torch.qint8)
+    c = dqmlir.compile(q, (torch.randn(1, 32),), verbose=False)
+    assert "tensor<?x32xf32>" in c.ir("dq")
+    for b in (1, 3, 7):
+        x = torch.randn(b, 32)
+        for ours, ref in zip(c(x), q(x)):
+            assert torch.equal(ours, ref)
+    with pytest.raises(ValueError):
+        c(torch.randn(2, 33))

@@ -90,6 +90,27 @@ def _candidate_tensors(ep) -> List[torch.Tensor]:
     return out
 
 
+def _constant_input_dims_as_ints(ep) -> None:
+    """torch-mlir types every SymInt dim as `?`, even one the export made a
+    constant (an input feature dim that a layer norm fixes while a default
+    dynamic spec asked for it): the function's argument then loses a static
+    dim that ops such as dq.layer_norm need. Such inputs get fake tensors
+    with those dims as ints (in the import's child process only)."""
+    for node in ep.graph.nodes:
+        val = node.meta.get("val") if node.op == "placeholder" else None
+        if not isinstance(val, torch.Tensor) or getattr(val, "fake_mode", None) is None:
+            continue
+        shape = [d.node.maybe_as_int() if isinstance(d, torch.SymInt) and
+                 d.node.maybe_as_int() is not None else d for d in val.shape]
+        if all(a is b for a, b in zip(shape, val.shape)):
+            continue
+        with val.fake_mode:
+            node.meta["val"] = torch.empty(shape, dtype=val.dtype)
+        if "tensor_meta" in node.meta:       # what the importer reads first
+            from torch.fx.passes.shape_prop import _extract_tensor_metadata
+            node.meta["tensor_meta"] = _extract_tensor_metadata(node.meta["val"])
+
+
 def _import(ep, node_paths, func_name: str, by_id: Dict[int, torch.Tensor]):
     """The child's work: returns (text, torch_text, {key: ("id", id) | ("data",
     array)}, timings)."""
@@ -104,6 +125,7 @@ def _import(ep, node_paths, func_name: str, by_id: Dict[int, torch.Tensor]):
     torch_d.register_dialect(ctx)
     importer = FxImporter(context=ctx, hooks=_make_hooks(refs, by_id))
     _install_module_path_locations(importer, node_paths)
+    _constant_input_dims_as_ints(ep)
     importer.import_frozen_program(ep, func_name=func_name)
     module = importer.module
     registry.rewrite_to_calls(module)
