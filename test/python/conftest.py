@@ -2,6 +2,7 @@
 import importlib.util
 import os
 import pathlib
+import re
 import sys
 import tempfile
 import warnings
@@ -21,31 +22,22 @@ torch.backends.quantized.engine = "fbgemm"
 PARITY = {"cases": 0, "max_abs": 0.0, "max_ulp": 0, "exact": 0}
 
 
-def _has_vnni() -> bool:
+def _cpuinfo() -> str:
     try:
-        return "avx512_vnni" in open("/proc/cpuinfo").read()
+        return open("/proc/cpuinfo").read()
     except OSError:
-        return False
+        return ""
 
 
-HAS_VNNI = _has_vnni()
-
-
-def _cpu_vendor() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("vendor_id"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return ""
+_CPUINFO = _cpuinfo()
+HAS_VNNI = "avx512_vnni" in _CPUINFO
 
 
 # PyTorch's CPU flash attention multiplies with MKL's sgemm, whose kernels
 # for small blocks depend on the CPU's vendor. dq.flash_* reproduce the ones
 # MKL runs on Intel CPUs; elsewhere (AMD) its small-block kernels sum in
 # another order and SDPA agrees within a rounding bound, not bit for bit.
-MKL_INTEL_KERNELS = _cpu_vendor() == "GenuineIntel"
+MKL_INTEL_KERNELS = re.search(r"^vendor_id\s*:\s*GenuineIntel$", _CPUINFO, re.M) is not None
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 

@@ -16,8 +16,8 @@
 // vpermi2ps per table on AVX-512.
 //
 // PyTorch leaves two cases to ATen's own kernel (Activation.cpp, use_mkldnn):
-// tensors of at most one element, and non-contiguous ones (`aten`). There
-// each inner loop of TensorIterator runs pairs of Vectorized<float> (32
+// tensors of at most one element, and non-contiguous ones (`aten_inner_dims`).
+// There each inner loop of TensorIterator runs pairs of Vectorized<float> (32
 // elements), `x * 0.5 * (1 + erf(x * M_SQRT1_2))` with the vector erf below,
 // then its last n % 32 elements through the scalar lambda (glibc's erff).
 //

@@ -172,16 +172,23 @@ def _half_matmul(op):
     return decomp
 
 
+def _reduced(x, dim):
+    """The dims a reduction over `dim` (None or [] = all) covers, and how many
+    elements each reduced group holds (an int or a SymInt)."""
+    dims = list(range(x.dim())) if dim is None or len(dim) == 0 else \
+        [d % max(x.dim(), 1) for d in dim]
+    count = 1
+    for d in dims:
+        count = count * x.shape[d]
+    return dims, count
+
+
 def _variance(take_sqrt: bool, with_mean: bool):
     def decomp(x, dim=None, *, correction=None, keepdim=False):
         if x.dtype not in (torch.float32, torch.float64):
             return NotImplemented
         c = 1.0 if correction is None else float(correction)
-        dims = list(range(x.dim())) if dim is None or len(dim) == 0 else \
-            [d % max(x.dim(), 1) for d in dim]
-        n = 1
-        for d in dims:
-            n = n * x.shape[d]
+        dims, n = _reduced(x, dim)
         xd = x.to(torch.float64)
         count = torch.scalar_tensor(n, dtype=torch.float64)
         mean = torch.sum(xd, dims, keepdim=True) / count
@@ -212,17 +219,13 @@ def _vector_norm():
             out = aten.linalg_vector_norm.default(x, ord, dim, keepdim)
         finally:
             _NORM_INSIDE.active = False
-        dims = list(range(x.dim())) if dim is None or len(dim) == 0 else \
-            [d % x.dim() for d in dim]
+        dims, count = _reduced(x, dim)
         sizes = [x.shape[d] for d in dims]
         if any(isinstance(s, int) and s != 1 for s in sizes):
             return out
         single = torch.sum(torch.abs(x), dims, keepdim=keepdim)
         if all(isinstance(s, int) for s in sizes):
             return single
-        count = 1
-        for s in sizes:
-            count = count * s
         return torch.where(torch.scalar_tensor(count, dtype=torch.int64) == 1, single, out)
     return decomp
 

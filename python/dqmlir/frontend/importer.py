@@ -100,10 +100,11 @@ def _constant_input_dims_as_ints(ep) -> None:
         val = node.meta.get("val") if node.op == "placeholder" else None
         if not isinstance(val, torch.Tensor) or getattr(val, "fake_mode", None) is None:
             continue
-        shape = [d.node.maybe_as_int() if isinstance(d, torch.SymInt) and
-                 d.node.maybe_as_int() is not None else d for d in val.shape]
-        if all(a is b for a, b in zip(shape, val.shape)):
+        constant = [d.node.maybe_as_int() if isinstance(d, torch.SymInt) else None
+                    for d in val.shape]
+        if all(c is None for c in constant):
             continue
+        shape = [d if c is None else c for d, c in zip(val.shape, constant)]
         with val.fake_mode:
             node.meta["val"] = torch.empty(shape, dtype=val.dtype)
         if "tensor_meta" in node.meta:       # what the importer reads first

@@ -196,7 +196,7 @@ def DQ_GeluOp : DQ_Op<"gelu", [Pure, DeclareOpInterfaceMethods<ReifyRankedShaped
   let results = (outs DQ_F32Tensor:$output);
   let assemblyFormat = "$input attr-dict `:` type($input)";
   let extraClassDeclaration = [{
-    /// True when every call runs oneDNN's kernel: not `aten`, and some
+    /// True when every call runs oneDNN's kernel: no `aten_inner_dims`, and some
     /// static dims multiply to more than one element.
     bool alwaysOneDNN();
   }];
