@@ -165,6 +165,9 @@ dqmlir_status openModel(const char *dirArg, unsigned flags, Model &m) {
   if (!crc || *crc != dqmlirCRC32C(0, interfaceText.data(), interfaceText.size()))
     return fail(DQMLIR_ERROR_FORMAT,
                 libraryPath + ": built for another interface.json");
+  std::string mklError;
+  if (dlsym(m.library, "dqmlir_needs_mkl") && !loadVectorMath(mklError))
+    return fail(DQMLIR_ERROR_FORMAT, libraryPath + ": " + mklError);
   m.entry = reinterpret_cast<void (*)(void **)>(
       dlsym(m.library, "dqmlir_entry"));
   if (!m.entry)

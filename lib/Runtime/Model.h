@@ -88,6 +88,9 @@ dqmlir_status loadWeights(Model &model, const json::Value &manifest,
 /// Reads a whole file; false if it cannot.
 bool readFile(const std::string &path, std::string &out);
 
+/// Loads MKL's vmsTanh for dq.tanh (VectorMath.cpp); false with the reason.
+bool loadVectorMath(std::string &error);
+
 } // namespace dqmlir::runtime
 
 struct dqmlir_model : dqmlir::runtime::Model {};

@@ -409,6 +409,9 @@ struct VectorizeLinalg
 
   void schedule(RewriterBase &rewriter, linalg::LinalgOp op) {
     unsigned n = op.getNumLoops();
+    // Nothing to tile: rank-0 ops (a recurrence's scalar bookkeeping).
+    if (n == 0 || op.getNumDpsInits() == 0)
+      return;
     SmallVector<utils::IteratorType> iters = op.getIteratorTypesArray();
     unsigned numReductions = op.getNumReductionLoops();
     SmallVector<int64_t> tiles(n, 1);

@@ -31,6 +31,8 @@ struct ConvertDQToLinalg
     dq::populateLowerQuantizePatterns(patterns);
     dq::populateLowerLayerNormPatterns(patterns);
     dq::populateLowerGeluPatterns(patterns);
+    dq::populateLowerSigmoidPatterns(patterns);
+    dq::populateLowerTanhPatterns(patterns);
     dq::populateLowerSoftmaxPatterns(patterns);
     dq::populateLowerFlashSoftmaxPatterns(patterns);
     dq::populateLowerFlashFixupPatterns(patterns);

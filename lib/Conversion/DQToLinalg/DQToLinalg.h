@@ -31,6 +31,8 @@ void populateLowerQuantizePatterns(RewritePatternSet &patterns);
 /// dq.layer_norm -> scf/vector code in ATen's operation order.
 void populateLowerLayerNormPatterns(RewritePatternSet &patterns);
 void populateLowerGeluPatterns(RewritePatternSet &patterns);
+void populateLowerSigmoidPatterns(RewritePatternSet &patterns);
+void populateLowerTanhPatterns(RewritePatternSet &patterns);
 /// dq.softmax -> scf/vector code in ATen's operation order.
 void populateLowerSoftmaxPatterns(RewritePatternSet &patterns);
 void populateLowerFlashSoftmaxPatterns(RewritePatternSet &patterns);

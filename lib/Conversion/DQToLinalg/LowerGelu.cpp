@@ -23,6 +23,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "lib/Conversion/DQToLinalg/AtenLoop.h"
 #include "lib/Conversion/DQToLinalg/Builders.h"
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h"
 #include "lib/Utils/Utils.h"
@@ -189,49 +190,6 @@ static Value buildAtenVectorGelu(ImplicitLocOpBuilder &e, Value x) {
 
 namespace {
 
-/// One elementwise generic of `input` into a new tensor, `body` per element.
-Value elementwise(ImplicitLocOpBuilder &b, Value input,
-                  function_ref<Value(ImplicitLocOpBuilder &, Value)> body) {
-  unsigned rank = cast<RankedTensorType>(input.getType()).getRank();
-  Value init = emptyLike(b, input, b.getF32Type());
-  AffineMap id = b.getMultiDimIdentityMap(rank);
-  return linalg::GenericOp::create(
-             b, TypeRange{init.getType()}, ValueRange{input}, ValueRange{init},
-             ArrayRef<AffineMap>{id, id}, iterators(rank),
-             [&](OpBuilder &nested, Location loc, ValueRange args) {
-               ImplicitLocOpBuilder e(loc, nested);
-               linalg::YieldOp::create(e, body(e, args[0]));
-             })
-      .getResult(0);
-}
-
-/// ATen's kernel along the last dim: its first n - n % 32 elements in the
-/// vector form, the rest in the scalar form, as two generics on slices.
-Value lowerAtenRows(ImplicitLocOpBuilder &b, Value input) {
-  auto type = cast<RankedTensorType>(input.getType());
-  int64_t rank = type.getRank();
-  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, b.getLoc(), input);
-  Value n = getValueOrCreateConstantIndexOp(b, b.getLoc(), sizes.back());
-  Value c32 = arith::ConstantIndexOp::create(b, 32);
-  Value split = arith::SubIOp::create(b, n, arith::RemUIOp::create(b, n, c32));
-  SmallVector<OpFoldResult> zeros(rank, b.getIndexAttr(0));
-  SmallVector<OpFoldResult> ones(rank, b.getIndexAttr(1));
-  SmallVector<OpFoldResult> headSizes(sizes), tailSizes(sizes), tailOffsets(zeros);
-  headSizes.back() = split;
-  tailSizes.back() = arith::SubIOp::create(b, n, split).getResult();
-  tailOffsets.back() = split;
-  Value head = tensor::ExtractSliceOp::create(b, input, zeros, headSizes, ones);
-  Value tail =
-      tensor::ExtractSliceOp::create(b, input, tailOffsets, tailSizes, ones);
-  Value out = emptyLike(b, input, b.getF32Type());
-  out = tensor::InsertSliceOp::create(
-      b, elementwise(b, head, buildAtenVectorGelu), out, zeros, headSizes, ones);
-  out = tensor::InsertSliceOp::create(
-      b, elementwise(b, tail, buildAtenScalarGelu), out, tailOffsets, tailSizes,
-      ones);
-  return tensor::CastOp::create(b, type, out);
-}
-
 /// ATen's kernel with the last `k` dims as its inner loop: each element's
 /// place in that loop, linearized, picks the vector or the scalar form.
 Value lowerAten(ImplicitLocOpBuilder &b, Value input, int64_t k) {
@@ -240,7 +198,7 @@ Value lowerAten(ImplicitLocOpBuilder &b, Value input, int64_t k) {
   if (rank == 0)
     return elementwise(b, input, buildAtenScalarGelu);
   if (k == 1)
-    return lowerAtenRows(b, input);
+    return lowerAtenRows(b, input, buildAtenVectorGelu, buildAtenScalarGelu);
   SmallVector<Value> sizes;
   Value n = arith::ConstantIndexOp::create(b, 1);
   for (int64_t d = rank - k; d < rank; ++d) {

@@ -67,6 +67,9 @@ def export_model(model: nn.Module, example_args, example_kwargs=None, dynamic: A
     the export is redone.
     """
 
+    from .recurrent import is_quantized_recurrent, root_wrapper
+    if is_quantized_recurrent(model):
+        model = root_wrapper(model)
     if model.training:
         raise ValueError("call model.eval() first (export would record training-mode ops)")
     if qconfig is None:

@@ -47,7 +47,19 @@ def from_dynamic_linear(mod: torch.nn.Module, path: str = "") -> QuantizedLinear
     if mod._packed_params.dtype != torch.qint8:
         raise UnsupportedModuleError(
             f"{where}: only qint8 weights are supported, got {mod._packed_params.dtype} (float16 dynamic quantization)")
-    w, b = mod._weight_bias()
+    # Its forward passes reduce_range=True from module version 4 on.
+    version = getattr(mod, "version", None)
+    return from_packed(mod._packed_params._packed_params, version is not None and version >= 4,
+                       path)
+
+
+def from_packed(packed, reduce_range: bool, path: str = "") -> QuantizedLinear:
+    """Unpacks fbgemm's packed linear params (a LinearPackedParamsBase, as
+    Linear and the recurrent modules keep them)."""
+    where = path or "linear"
+    w, b = torch.ops.quantized.linear_unpack(packed)
+    if w.dtype != torch.qint8:
+        raise UnsupportedModuleError(f"{where}: only qint8 weights are supported, got {w.dtype}")
     if w.qscheme() in (torch.per_tensor_affine, torch.per_tensor_symmetric):
         if w.q_zero_point() != 0:
             raise UnsupportedModuleError(f"{where}: weight zero point must be 0, got {w.q_zero_point()}")
@@ -61,9 +73,6 @@ def from_dynamic_linear(mod: torch.nn.Module, path: str = "") -> QuantizedLinear
         scale = w.q_per_channel_scales().to(torch.float32).numpy().copy()
     else:
         raise UnsupportedModuleError(f"{where}: unsupported weight qscheme {w.qscheme()}")
-    # Its forward passes reduce_range=True from module version 4 on.
-    version = getattr(mod, "version", None)
-    reduce_range = version is not None and version >= 4
     return QuantizedLinear(
         weight=w.int_repr().numpy().copy(),
         weight_scale=scale,

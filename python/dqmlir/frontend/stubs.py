@@ -22,6 +22,8 @@ import torch.nn as nn
 from ..errors import UnsupportedModuleError
 from . import registry
 from .embedding import EmbeddingStub, is_quantized_embedding
+from .recurrent import is_quantized_recurrent
+from .recurrent import stubs_for as recurrent_stub
 from .quantized_linear import (QuantizedLinear, from_dynamic_linear, from_torchao_linear,
                                is_torchao_linear)
 
@@ -168,8 +170,7 @@ def _set_submodule(root: nn.Module, path: str, new: nn.Module) -> None:
 # Quantized modules dqmlir does not compile yet. torch.export fails on them
 # with an AttributeError from their packed parameters (CellParamsBase,
 # EmbeddingPackedParamsBase); name them instead.
-_UNSUPPORTED_QUANTIZED = ("LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "Conv1d", "Conv2d",
-                          "Conv3d")
+_UNSUPPORTED_QUANTIZED = ("Conv1d", "Conv2d", "Conv3d", "RNN")
 
 
 def _refuse_unsupported(path: str, m: nn.Module) -> None:
@@ -178,8 +179,8 @@ def _refuse_unsupported(path: str, m: nn.Module) -> None:
             cls.__name__ in _UNSUPPORTED_QUANTIZED:
         raise UnsupportedModuleError(
             f"module '{path or '<root>'}' is a quantized {cls.__module__}.{cls.__name__}, "
-            "which dqmlir does not compile yet (quantized nn.Linear, Embedding and "
-            "EmbeddingBag only)")
+            "which dqmlir does not compile yet (quantized nn.Linear, LSTM, GRU, their "
+            "cells, Embedding and EmbeddingBag only)")
 
 
 @contextlib.contextmanager
@@ -189,10 +190,15 @@ def swapped(model: nn.Module, quantize: Any, qconfig, reduce_range: bool,
     `model` is replaced by a _DQLinearStub. `quantize`: True = every nn.Linear
     of an fp32 model, or a collection of qualified names; None = only modules
     that are already torch.ao dynamic quantized."""
-    chosen, fp32, embeddings = [], [], []
+    chosen, fp32, embeddings, recurrent = [], [], [], []
     for path, m in model.named_modules():
         _refuse_unsupported(path, m)
+        if is_quantized_recurrent(m) and path:     # export_model wraps a root one
+            recurrent.append((path, m))
+            continue
         if not path:
+            continue
+        if any(path.startswith(p + ".") for p, _ in recurrent):
             continue
         if is_quantized_embedding(m):
             embeddings.append((path, m))
@@ -218,8 +224,14 @@ def swapped(model: nn.Module, quantize: Any, qconfig, reduce_range: bool,
     originals += fp32
     stubs = [(path, EmbeddingStub(path, m)) for path, m in embeddings]
     originals += embeddings
+    for path, m in recurrent:
+        stub, qls, eager = recurrent_stub(path, m, len(linears))
+        linears += qls
+        _ACTIVE.update(eager)
+        stubs.append((path, stub))
+        originals.append((path, m))
     try:
-        for i, ql in enumerate(linears):
+        for i, ql in enumerate(linears[:len(chosen)]):
             stub = _DQLinearStub(i, ql.in_features, ql.out_features, ql.reduce_range,
                                  ql.bias is not None)
             stub._weight_like = (_weight_like(originals[i][1]),)

@@ -306,6 +306,8 @@ DQ_REIFY_LIKE_FIRST_OPERAND(DequantizeOp)
 DQ_REIFY_LIKE_FIRST_OPERAND(LinearDynamicOp)
 DQ_REIFY_LIKE_FIRST_OPERAND(LayerNormOp)
 DQ_REIFY_LIKE_FIRST_OPERAND(GeluOp)
+DQ_REIFY_LIKE_FIRST_OPERAND(SigmoidOp)
+DQ_REIFY_LIKE_FIRST_OPERAND(TanhOp)
 
 LogicalResult GeluOp::verify() {
   std::optional<int64_t> k = getAtenInnerDims();

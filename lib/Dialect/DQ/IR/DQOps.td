@@ -203,6 +203,48 @@ def DQ_GeluOp : DQ_Op<"gelu", [Pure, DeclareOpInterfaceMethods<ReifyRankedShaped
   let hasVerifier = 1;
 }
 
+def DQ_SigmoidOp : DQ_Op<"sigmoid", [Pure, DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface, ["reifyResultShapes"]>, SameOperandsAndResultType]> {
+  let summary = "sigmoid rounded as ATen's CPU kernel rounds it along the last dim";
+  let description = [{
+    `y = 1 / (1 + exp(-x))` elementwise, rounded as `torch.sigmoid` rounds
+    an f32 tensor whose last dim is TensorIterator's inner loop (the gates
+    of PyTorch's quantized LSTM and GRU cells, `chunk(...)[i].sigmoid_()`).
+    ATen runs each row of n elements by pairs of AVX-512 vectors,
+    `1 / ((0 - x).exp() + 1)` with SLEEF's expf_u10, and its last `n % 32`
+    elements through the scalar lambda `1 / (1 + expf(-x))` with glibc's
+    expf. The lowering repeats both forms (the scalar one calls libm).
+    (PyTorch with several threads splits tensors of more than 32768
+    elements between threads; this is its one-thread result.)
+
+    ```mlir
+    %y = dq.sigmoid %x : tensor<?x200xf32>
+    ```
+  }];
+  let arguments = (ins DQ_F32Tensor:$input);
+  let results = (outs DQ_F32Tensor:$output);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def DQ_TanhOp : DQ_Op<"tanh", [Pure, DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface, ["reifyResultShapes"]>, SameOperandsAndResultType]> {
+  let summary = "tanh as PyTorch's CPU kernel computes it (MKL's vsTanh)";
+  let description = [{
+    `torch.tanh` of an f32 CPU tensor is MKL's `vmsTanh` in its high
+    accuracy mode (VML_HA, denormals kept): ATen's vml::vtanh. Its rounding
+    is MKL's own and depends on neither the position nor the length of the
+    array, so the lowering calls it per element through the runtime's
+    `dqmlirTanhf`, which loads MKL's `libmkl_rt` (the `mkl` PyPI package) on
+    first use. A module holding this op exports `dqmlir_needs_mkl`, and the
+    runtime refuses to open it where MKL cannot be loaded.
+
+    ```mlir
+    %y = dq.tanh %x : tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins DQ_F32Tensor:$input);
+  let results = (outs DQ_F32Tensor:$output);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
 def DQ_SoftmaxOp : DQ_Op<"softmax", [Pure, DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface, ["reifyResultShapes"]>, SameOperandsAndResultType]> {
   let summary = "softmax or log-softmax along one dimension, bit-exact to ATen's CPU kernels";
   let description = [{
