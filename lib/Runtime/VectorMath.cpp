@@ -6,9 +6,10 @@
 // vmsTanh from the `mkl` PyPI package's libmkl_rt, loaded on first use and
 // set to its sequential threading layer (one element per call: no threads).
 //
-// Where it is looked for: $DQMLIR_MKL_LIBRARY, the directory the build saw
-// it in (the venv's lib/), then the loader's search path. A model that needs
-// it exports dqmlir_needs_mkl; Model.cpp refuses to open it without MKL.
+// Where it is looked for: $DQMLIR_MKL_LIBRARY if set, else the directory the
+// build saw it in (the venv's lib/), then the loader's search path. A model
+// that needs it exports dqmlir_needs_mkl; Model.cpp refuses to open it
+// without MKL.
 //
 //===----------------------------------------------------------------------===//
 
@@ -34,13 +35,16 @@ struct Mkl {
 Mkl loadMkl() {
   Mkl mkl;
   std::string tried;
+  // $DQMLIR_MKL_LIBRARY, when set, is the only place looked at.
   std::string candidates[3];
-  if (const char *env = std::getenv("DQMLIR_MKL_LIBRARY"))
+  if (const char *env = std::getenv("DQMLIR_MKL_LIBRARY")) {
     candidates[0] = env;
+  } else {
 #ifdef DQMLIR_MKL_DIR
-  candidates[1] = DQMLIR_MKL_DIR "/libmkl_rt.so.3";
+    candidates[1] = DQMLIR_MKL_DIR "/libmkl_rt.so.3";
 #endif
-  candidates[2] = "libmkl_rt.so.3";
+    candidates[2] = "libmkl_rt.so.3";
+  }
   for (const std::string &path : candidates) {
     if (path.empty())
       continue;

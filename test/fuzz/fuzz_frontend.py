@@ -881,7 +881,7 @@ class Gen:
         return True
 
     def op_rnn_cell(self):
-        """nn.GRUCell / LSTMCell / RNNCell on [B, D] (fp32 unless quantize_dynamic takes them)."""
+        """nn.GRUCell / LSTMCell / RNNCell on [B, D] (quantized in the qd modes)."""
         r = self.rng
         v = self.pick(self.floats(rank=2, static_last=True))
         if v is None:
@@ -900,7 +900,7 @@ class Gen:
         return True
 
     def op_rnn(self):
-        """nn.LSTM / nn.GRU over [B, S, D] (batch_first)."""
+        """nn.LSTM / nn.GRU over [B, S, D] (batch_first; quantized in the qd modes)."""
         r = self.rng
         v = self.pick(self.floats(rank=3, static_last=True))
         if v is None:
@@ -1232,21 +1232,27 @@ def build(prog: Program):
     return ns[prog.class_name]().eval()
 
 
-def quantize_dynamic(model, per_channel=False):
+def quantize_dynamic(model, per_channel=False, recurrent=False):
+    """quantize_dynamic's linears; with `recurrent`, its LSTM, GRU and cells
+    too (as its default qconfig_spec would)."""
     import torch
+    nn = torch.nn
     qconfig = (torch.ao.quantization.per_channel_dynamic_qconfig if per_channel
                else torch.ao.quantization.default_dynamic_qconfig)
-    return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear: qconfig},
-                                                  dtype=torch.qint8)
+    spec = {nn.Linear: qconfig}
+    if recurrent:
+        spec.update({t: torch.ao.quantization.default_dynamic_qconfig
+                     for t in (nn.LSTM, nn.GRU, nn.LSTMCell, nn.GRUCell, nn.RNNCell)})
+    return torch.ao.quantization.quantize_dynamic(model, spec, dtype=torch.qint8)
 
 
 def prepare(model, mode: str):
     """(module to compile, quantize= argument, PyTorch reference module)."""
     if mode == "qd":
-        q = quantize_dynamic(copy.deepcopy(model))
+        q = quantize_dynamic(copy.deepcopy(model), recurrent=True)
         return q, None, q
     if mode == "qd_channel":
-        q = quantize_dynamic(copy.deepcopy(model), per_channel=True)
+        q = quantize_dynamic(copy.deepcopy(model), per_channel=True, recurrent=True)
         return q, None, q
     if mode == "fp32":
         return model, None, model

@@ -120,15 +120,27 @@ class _WordLM(nn.Module):
 
 @pytest.mark.parametrize("types,path", [({nn.LSTM, nn.Linear}, "rnn"),
                                         ({nn.GRUCell}, "cell")])
-def test_unsupported_quantized_modules_are_named(types, path):
+def test_quantized_recurrent_models(types, path):
+    """The tutorial's LSTM language model and a GRU cell: bit-exact (the
+    configurations in detail: test_recurrent.py)."""
     if path == "rnn":
         model = _WordLM().eval()
-        args = (_ids(5, 3), (torch.zeros(2, 3, 32), torch.zeros(2, 3, 32)))
+        args = (_ids(5, 3), (torch.randn(2, 3, 32), torch.randn(2, 3, 32)))
     else:
         model = nn.Sequential()
         model.add_module("cell", nn.GRUCell(8, 8))
         model.eval()
         args = (torch.randn(3, 8),)
     q = torch.ao.quantization.quantize_dynamic(model, types, dtype=torch.qint8)
-    with pytest.raises(dqmlir.UnsupportedModuleError, match=f"module '{path}' is a quantized"):
+    c = dqmlir.compile(q, args, verbose=False, cache=False)
+    for a, b in zip(torch.utils._pytree.tree_leaves(c(*args)),
+                    torch.utils._pytree.tree_leaves(q(*args))):
+        assert torch.equal(a, b)
+
+
+def test_float16_recurrent_module_is_named():
+    model = _WordLM().eval()
+    q = torch.ao.quantization.quantize_dynamic(model, {nn.LSTM}, dtype=torch.float16)
+    args = (_ids(5, 3), (torch.zeros(2, 3, 32), torch.zeros(2, 3, 32)))
+    with pytest.raises(dqmlir.UnsupportedModuleError, match="module 'rnn'.*qint8"):
         dqmlir.compile(q, args, verbose=False)

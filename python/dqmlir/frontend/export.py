@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 from torch.utils import _pytree as pytree
 
-from ..errors import UnsupportedModuleError
+from ..errors import CompileError, UnsupportedModuleError
 from ..signature import _SPECIALIZATION_BOUND, Signature
 from . import attention as _attention  # noqa: F401  (registers its custom ops)
 from . import cpu_semantics as _cpu_semantics
@@ -67,7 +67,8 @@ def export_model(model: nn.Module, example_args, example_kwargs=None, dynamic: A
     the export is redone.
     """
 
-    from .recurrent import is_quantized_recurrent, root_wrapper
+    from .recurrent import is_quantized_recurrent, refuse_packed_sequences, root_wrapper
+    refuse_packed_sequences(example_args, example_kwargs)
     if is_quantized_recurrent(model):
         model = root_wrapper(model)
     if model.training:
@@ -94,6 +95,24 @@ def export_model(model: nn.Module, example_args, example_kwargs=None, dynamic: A
             made_static += dropped
             log.warning("dqmlir: %s: %s; these dims are static in the compiled code: %s "
                         "(pass dynamic=... to choose)", type(model).__name__, e.what,
+                        ", ".join(dropped))
+        except (UnsupportedModuleError, CompileError):
+            raise
+        except Exception as e:
+            # Export ran on examples whose size-1 dynamic dims were widened to
+            # 2 (_widen_examples); a model that requires one of them to be 1
+            # (an RNN's hidden state of one layer) fails on that. Those dims
+            # become static as given, once, with a warning.
+            if dynamic is not True or "size-1" in made_static:
+                raise
+            where = _size_one_dims(model, example_args, example_kwargs, dyn)
+            dropped = _drop_dynamic(model, example_args, example_kwargs, dyn, where)
+            if not dropped:
+                raise
+            made_static += dropped + ["size-1"]
+            log.warning("dqmlir: %s: export failed with these dims dynamic (%s: %s); they are "
+                        "static in the compiled code: %s (pass dynamic=... to choose)",
+                        type(model).__name__, type(e).__name__, str(e).splitlines()[0][:200],
                         ", ".join(dropped))
 
 
@@ -137,6 +156,21 @@ def _export_once(model, example_args, example_kwargs, dynamic, dyn, quantize, qc
     signature = Signature.from_export(model, ep, args, kwargs, const_inputs, minimum)
     timings["decompose"] = time.perf_counter() - t0
     return Exported(ep, linears, signature, node_paths, timings)
+
+
+def _size_one_dims(model, example_args, example_kwargs, dyn) -> set:
+    """The (argument, leaf index, dim) dynamic dims whose example size is 1."""
+    bound = inspect.signature(model.forward).bind(*example_args, **(example_kwargs or {}))
+    out = set()
+    for name, value in bound.arguments.items():
+        leaves = pytree.tree_leaves(value)
+        specs = pytree.tree_leaves(dyn.get(name), is_leaf=lambda x: x is None or isinstance(x, dict))
+        if len(leaves) != len(specs):
+            continue
+        for i, (t, sp) in enumerate(zip(leaves, specs)):
+            if isinstance(t, torch.Tensor) and isinstance(sp, dict):
+                out |= {(name, i, d) for d in sp if t.shape[d] == 1}
+    return out
 
 
 def _drop_dynamic(model, example_args, example_kwargs, dyn, where) -> List[str]:

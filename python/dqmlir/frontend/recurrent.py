@@ -259,6 +259,17 @@ class _Root(nn.Module):
         return self.rnn(input, hx)
 
 
+def refuse_packed_sequences(args, kwargs) -> None:
+    """A PackedSequence argument: refused up front, naming the argument."""
+    from torch.nn.utils.rnn import PackedSequence
+    named = [(f"argument {i}", a) for i, a in enumerate(args)] + list((kwargs or {}).items())
+    for name, value in named:
+        if isinstance(value, PackedSequence):
+            raise UnsupportedModuleError(
+                f"{name} is a PackedSequence, which dqmlir does not compile; pass the padded "
+                "tensor (and mask the padded steps' outputs)")
+
+
 def root_wrapper(module: nn.Module) -> nn.Module:
     return _Root(module).eval()
 

@@ -338,3 +338,19 @@ func.func @gelu_aten_inner_dims_zero(%x: tensor<4x8xf32>) {
   %y = dq.gelu %x {aten_inner_dims = 0 : i64} : tensor<4x8xf32>
   return
 }
+
+// -----
+
+func.func @sigmoid_f64(%x: tensor<4x8xf64>) {
+  // expected-error @+1 {{operand #0 must be ranked tensor of 32-bit float values}}
+  %y = dq.sigmoid %x : tensor<4x8xf64>
+  return
+}
+
+// -----
+
+func.func @tanh_type(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{requires the same type for all operands and results}}
+  %y = "dq.tanh"(%x) : (tensor<4x8xf32>) -> tensor<4x9xf32>
+  return
+}

@@ -69,3 +69,12 @@ func.func @flash_fixups(%s: tensor<?x12x?x?xf32>, %q: tensor<?x12x?x32xf32>, %k:
   %o = dq.flash_output_fixup %q, %s, %k : tensor<?x12x?x32xf32>, tensor<?x12x?x?xf32>, tensor<?x12x?x32xf32>
   return
 }
+
+// CHECK-LABEL: func @gates
+// CHECK: dq.sigmoid %{{.*}} : tensor<?x35xf32>
+// CHECK: dq.tanh %{{.*}} : tensor<?x35xf32>
+func.func @gates(%x: tensor<?x35xf32>) {
+  %s = dq.sigmoid %x : tensor<?x35xf32>
+  %t = dq.tanh %s : tensor<?x35xf32>
+  return
+}
