@@ -4,7 +4,8 @@
 // high-accuracy mode with denormals kept. No open implementation rounds as
 // it does, so compiled code (dq.tanh) calls dqmlirTanhf, which forwards to
 // vmsTanh from the `mkl` PyPI package's libmkl_rt, loaded on first use and
-// set to its sequential threading layer (one element per call: no threads).
+// set to its sequential threading layer (a call is one vector or one
+// element: threads would only cost).
 //
 // Where it is looked for: $DQMLIR_MKL_LIBRARY if set, else the directory the
 // build saw it in (the venv's lib/), then the loader's search path. A model
@@ -15,6 +16,7 @@
 
 #include "lib/Runtime/Model.h"
 
+#include <cstdint>
 #include <cstdlib>
 #include <dlfcn.h>
 #include <limits>
@@ -87,4 +89,14 @@ extern "C" __attribute__((visibility("default"))) float dqmlirTanhf(float x) {
   float y;
   mkl().tanh(1, &x, &y, kMode);
   return y;
+}
+
+extern "C" __attribute__((visibility("default"))) void
+dqmlirTanhN(const float *in, float *out, int64_t n) {
+  if (!mkl().tanh) {
+    for (int64_t i = 0; i < n; ++i)
+      out[i] = std::numeric_limits<float>::quiet_NaN();
+    return;
+  }
+  mkl().tanh(int(n), in, out, kMode);
 }

@@ -21,6 +21,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "lib/Transforms/ApproximateMath.h"
+#include "lib/Transforms/VmlTanh.h"
 #include "lib/Transforms/Passes.h"
 #include "lib/Utils/Utils.h"
 
@@ -478,6 +479,7 @@ struct VectorizeLinalg
     vector::populateVectorTransferDropUnitDimsPatterns(patterns);
     vector::populateVectorMaskLoweringPatternsForSideEffectingOps(patterns);
     dq::populateApproximateMathPatterns(patterns);
+    dq::populateVmlTanhPatterns(patterns);
     vector::TransferReadOp::getCanonicalizationPatterns(patterns, ctx);
     vector::TransferWriteOp::getCanonicalizationPatterns(patterns, ctx);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns)))) {

@@ -215,3 +215,33 @@ func.func @generic_batch_matmul(%a: memref<2x24x64xf32>, %b: memref<2x64x40xf32>
   }
   return
 }
+
+// dq.tanh's math.tanh {dq.mkl_vml}: each vector goes to MKL through the
+// runtime as one array on the stack (in an alloca scope: no stack growth in
+// loops); the masked edge tile too. Unmarked tanh stays math.tanh.
+// CHECK-LABEL: func.func @mkl_tanh
+// CHECK: memref.alloca_scope
+// CHECK: memref.alloca() {alignment = 64 : i64} : memref<16xf32>
+// CHECK: vector.store
+// CHECK: func.call @dqmlirTanhN(%{{.*}}, %{{.*}}, %{{.*}}) : (i64, i64, i64) -> ()
+// CHECK: vector.load
+// CHECK: memref.alloca_scope.return
+// CHECK-NOT: math.tanh {{.*}}dq.mkl_vml
+// CHECK: math.tanh %{{.*}} : vector<16xf32>
+func.func private @dqmlirTanhN(i64, i64, i64)
+func.func private @dqmlirTanhf(f32) -> f32
+func.func @mkl_tanh(%x: memref<?x64xf32>, %y: memref<?x64xf32>, %z: memref<?x64xf32>) {
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x : memref<?x64xf32>) outs(%y : memref<?x64xf32>) {
+  ^bb0(%a: f32, %b: f32):
+    %t = math.tanh %a {dq.mkl_vml} : f32
+    linalg.yield %t : f32
+  }
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x : memref<?x64xf32>) outs(%z : memref<?x64xf32>) {
+  ^bb0(%a: f32, %b: f32):
+    %t = math.tanh %a : f32
+    linalg.yield %t : f32
+  }
+  return
+}

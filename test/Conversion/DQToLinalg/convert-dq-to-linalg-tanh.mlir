@@ -1,11 +1,13 @@
 // RUN: dq-opt %s --convert-dq-to-linalg | FileCheck %s
 
-// dq.tanh calls the runtime's dqmlirTanhf (MKL's vmsTanh) per element, and
-// the module exports dqmlir_needs_mkl for the runtime to check on open.
-// CHECK: func.func private @dqmlirTanhf(f32) -> f32
+// dq.tanh is an elementwise math.tanh marked dq.mkl_vml (dq-vectorize-linalg
+// makes it calls of MKL's vmsTanh through the runtime, both declared here),
+// and the module exports dqmlir_needs_mkl for the runtime to check on open.
+// CHECK-DAG: func.func private @dqmlirTanhN(i64, i64, i64)
+// CHECK-DAG: func.func private @dqmlirTanhf(f32) -> f32
 // CHECK-LABEL: func.func @tanh
 // CHECK: linalg.generic
-// CHECK: func.call @dqmlirTanhf(%{{.*}}) : (f32) -> f32
+// CHECK: math.tanh %{{.*}} {dq.mkl_vml} : f32
 // CHECK-NOT: dq.tanh
 // CHECK: func.func @dqmlir_needs_mkl()
 // CHECK-NEXT: return
