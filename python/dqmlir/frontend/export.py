@@ -28,6 +28,7 @@ from . import gelu as _gelu
 from . import int_div as _int_div
 from . import layer_norm as _layer_norm
 from . import softmax as _softmax
+from . import tanh as _tanh
 from .fx_checks import MergedDynamicDims, check_data_dependent, check_dynamic_collapses
 from .fx_cleanup import drop_noop_expands
 from .quantized_linear import QuantizedLinear
@@ -136,7 +137,7 @@ def _export_once(model, example_args, example_kwargs, dynamic, dyn, quantize, qc
 
     t0 = time.perf_counter()
     table = decomposition_table()
-    for numerics in (_cpu_semantics, _int_div, _layer_norm, _gelu, _softmax):
+    for numerics in (_cpu_semantics, _int_div, _layer_norm, _gelu, _softmax, _tanh):
         table = numerics.decompositions(table)
     ep = ep.run_decompositions(table)
     # Non-persistent buffers (HF position_ids, token_type_ids) live in

@@ -37,6 +37,7 @@ import torch.nn as nn
 
 from ..errors import UnsupportedModuleError
 from . import registry
+from . import tanh as _tanh  # noqa: F401  (dqmlir::tanh, for RNNCell)
 from .quantized_linear import QuantizedLinear, from_packed
 
 _RECURRENT = ("LSTM", "GRU", "LSTMCell", "GRUCell", "RNNCell")
@@ -131,17 +132,6 @@ def gru_gates(igates: torch.Tensor, hgates: torch.Tensor, h: torch.Tensor) -> to
 @gru_gates.register_fake
 def _(igates, hgates, h):
     return h.new_empty(h.shape)
-
-
-@torch.library.custom_op("dqmlir::tanh", mutates_args=())
-def tanh(x: torch.Tensor) -> torch.Tensor:
-    """torch.tanh (MKL's vsTanh), kept whole for dq.tanh."""
-    return torch.tanh(x)
-
-
-@tanh.register_fake
-def _(x):
-    return x.new_empty(x.shape)
 
 
 # ---------------------------------------------------------------------------
@@ -451,11 +441,6 @@ def _emit_lstm_gates(ctx, operands, attrs, result_types):
 def _emit_gru_gates(ctx, operands, attrs, result_types):
     ig, hg, h = operands
     return _gru_update(ig, hg, h, ir_shape(h)[1])
-
-
-@registry.register("tanh")
-def _emit_tanh(ctx, operands, attrs, result_types):
-    return _unary("tanh", operands[0])
 
 
 def ir_shape(v):

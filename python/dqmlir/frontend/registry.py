@@ -59,7 +59,7 @@ def ops() -> List[CustomOp]:
 def _load_all() -> None:
     # The modules that register ops (importing them defines the torch ops too).
     from . import (attention, embedding, gelu, int_div, layer_norm, recurrent,  # noqa: F401
-                   softmax, stubs)
+                   softmax, stubs, tanh)
 
 
 # ---------------------------------------------------------------------------
