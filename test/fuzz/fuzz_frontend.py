@@ -1147,9 +1147,10 @@ DOCUMENTED = {
                       "dqmlir's equals PyTorch's on contiguous copies of the same values",
     "empty_reshape": "reshape(..., -1, ...) of an empty tensor: PyTorch refuses to infer "
                      "the -1; the exported program computed that size from the others",
-    "nan_quantized": "a NaN reaches a quantized linear: fbgemm's range sees it or not "
-                     "depending on its position (PyTorch may raise 'min should be less "
-                     "than or equal to max'); dqmlir ignores NaNs in the range",
+    "nan_quantized": "a NaN reaches a quantized linear (or a NaN or inf a quantized "
+                     "LSTM/GRU/cell): fbgemm's range sees it or not depending on its "
+                     "position (PyTorch may raise 'min should be less than or equal to "
+                     "max'); dqmlir ignores NaNs in the range",
 }
 
 # mismatch_raise reasons (we raise, PyTorch returns a result) and why they are acceptable.
@@ -1682,13 +1683,26 @@ def watch_nans(ref_model) -> list:
     from dqmlir.frontend.quantized_linear import is_torchao_linear
     seen = [False]
 
+    from dqmlir.frontend.recurrent import is_quantized_recurrent
+
     def hook(module, args):
         if args and _has_nan(args[0]):
+            seen[0] = True
+
+    def recurrent_hook(module, args):
+        # An inf among the inputs or states becomes a NaN (inf * 0 in the
+        # dequantized gates) that the next step's linear_hh sees.
+        import torch
+        from torch.utils import _pytree as pytree
+        if any(isinstance(t, torch.Tensor) and t.is_floating_point() and
+               not bool(t.isfinite().all()) for t in pytree.tree_leaves(args)):
             seen[0] = True
 
     for m in ref_model.modules():
         if isinstance(m, nnqd.Linear) or is_torchao_linear(m) or type(m).__name__ == "AccurateLinear":
             m.register_forward_pre_hook(hook)
+        elif is_quantized_recurrent(m):
+            m.register_forward_pre_hook(recurrent_hook)
     return seen
 
 
