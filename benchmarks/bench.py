@@ -23,6 +23,11 @@ Rows with more than 1 thread also time dqmlir's 1-thread build (dqmlir_1t),
 interleaved, for the scaling ratio; linear rows also time both builds in
 bursts of back-to-back calls (throughput: the pool's threads stay awake).
 
+Then the recurrent table (benchmarks/recurrent.py: the LSTM language model
+of PyTorch's dynamic quantization tutorial and a GRU twin, against PyTorch
+int8 and ORT int8) and the family table (benchmarks/families.py: each model
+family at its base size against PyTorch int8, with its difference).
+
 Writes results/<name>.json, results/<name>.png and results/<name>.md.
 """
 from __future__ import annotations
@@ -53,6 +58,8 @@ import dqmlir  # noqa: E402
 from peers import OV_GROUP_SIZE, PEERS, Peers  # noqa: E402
 
 import deploy  # noqa: E402
+import families  # noqa: E402
+import recurrent  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 SHAPES = [(768, 768), (768, 3072), (3072, 768), (384, 1536), (1536, 384)]
@@ -367,6 +374,10 @@ def markdown(result: dict) -> str:
                      f"{r['pytorch_fp32_ms'] / r['dqmlir_ms']:.2f}x | {speedup(r)} | {throughput(r)} |")
     if result["models"]:
         lines += ["", models_table(result["models"])]
+    if result.get("recurrent"):
+        lines += ["", recurrent.markdown(result["recurrent"])]
+    if result.get("families"):
+        lines += ["", families.markdown(result["families"])]
     if result.get("deploy"):
         lines += ["", deploy.markdown(result["deploy"])]
     return "\n".join(lines) + "\n"
@@ -431,6 +442,9 @@ def main(argv=None) -> int:
         else:
             result["linears"] = bench_linears([1, 2], MS, SHAPES, 15, tmp)
             result["models"] = [] if args.no_models else bench_models(MODELS, [(1, 128), (8, 128)], [1, 2], 5, tmp)
+        if not args.no_models and not args.quick:
+            result["recurrent"] = recurrent.bench_recurrent(tmp)
+            result["families"] = families.bench_families()
         # Last, after the timing tables: its child processes would compete for the cores.
         result["deploy"] = [] if args.no_models or args.no_deploy else deploy.bench_deploy(
             MODELS[:1] if args.quick else MODELS, tmp)

@@ -1,0 +1,132 @@
+"""The model-family table of make bench: each family the README lists, at its
+base size with random weights, quantize_dynamic'd (nn.Linear), compiled with
+the default options and timed beside PyTorch int8 eager at batch 1, one
+thread, calls interleaved, medians. Each row also gives the largest |diff|
+and cosine against PyTorch int8 on the timed input (0 and 1.0: bit-exact).
+
+    python benchmarks/families.py [--quick]     (also part of make bench)
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+
+def _ids(b, s, low=0, vocab=30000):
+    return torch.randint(low, vocab, (b, s))
+
+
+def _text(low=0, vocab=30000):
+    return lambda b, s: ((_ids(b, s, low, vocab),), {"attention_mask": torch.ones(b, s, dtype=torch.long)})
+
+
+def families(quick: bool = False) -> dict:
+    """name -> (builder, inputs(b, s), s). Base sizes; --quick: 2 layers."""
+    import transformers as T
+    n = 2 if quick else None
+
+    def layers(default):
+        return n or default
+
+    return {
+        "BERT-base": (lambda: T.BertModel(T.BertConfig(num_hidden_layers=layers(12))),
+                      _text(), 128),
+        "DistilBERT-base": (lambda: T.DistilBertModel(T.DistilBertConfig(n_layers=layers(6))),
+                            _text(), 128),
+        "RoBERTa-base": (lambda: T.RobertaModel(T.RobertaConfig(
+            vocab_size=50265, num_hidden_layers=layers(12), max_position_embeddings=514)),
+            _text(low=3), 128),
+        "ALBERT-base": (lambda: T.AlbertModel(T.AlbertConfig(
+            hidden_size=768, num_attention_heads=12, intermediate_size=3072,
+            num_hidden_layers=layers(12))), _text(), 128),
+        "DeBERTa-v2-base": (lambda: T.DebertaV2Model(T.DebertaV2Config(
+            vocab_size=128100, hidden_size=768, num_hidden_layers=layers(12),
+            num_attention_heads=12, intermediate_size=3072, relative_attention=True,
+            position_buckets=256, pos_att_type=["p2c", "c2p"], max_position_embeddings=512)),
+            _text(), 128),
+        "ViT-base": (lambda: T.ViTModel(T.ViTConfig(num_hidden_layers=layers(12))),
+                     lambda b, s: ((torch.randn(b, 3, 224, 224),), {}), 197),
+        "T5-small encoder": (lambda: T.T5EncoderModel(T.T5Config(num_layers=layers(6))),
+                             _text(vocab=32128), 128),
+        "GPT-2 (use_cache=False)": (lambda: T.GPT2Model(T.GPT2Config(n_layer=layers(12))),
+                                    lambda b, s: ((_ids(b, s, vocab=50257),), {"use_cache": False}),
+                                    128),
+        "Whisper-base encoder": (lambda: T.WhisperModel(T.WhisperConfig(
+            d_model=512, encoder_layers=layers(6), encoder_attention_heads=8,
+            encoder_ffn_dim=2048, decoder_layers=1)).get_encoder(),
+            lambda b, s: ((torch.randn(b, 80, 3000),), {}), 1500),
+        "Wav2Vec2-base": (lambda: T.Wav2Vec2Model(T.Wav2Vec2Config(
+            num_hidden_layers=layers(12))),
+            lambda b, s: ((torch.randn(b, 16000),), {}), 49),
+    }
+
+
+def _leaf(out):
+    return out if isinstance(out, torch.Tensor) else out[0]
+
+
+def bench_families(quick: bool = False, reps: int = 7) -> list:
+    import dqmlir
+    rows = []
+    for name, (build, inputs, seq) in families(quick).items():
+        torch.manual_seed(0)
+        row = {"family": name, "seq": seq}
+        try:
+            q = torch.ao.quantization.quantize_dynamic(build().eval(), {torch.nn.Linear},
+                                                       dtype=torch.qint8)
+            args, kwargs = inputs(1, seq)
+            t = time.perf_counter()
+            c = dqmlir.compile(q, args, kwargs, verbose=False, cache=False)
+            row["compile_s"] = time.perf_counter() - t
+            with torch.no_grad():
+                ref = _leaf(q(*args, **kwargs))
+            ours = _leaf(c(*args, **kwargs))
+            row["max_diff"] = float((ours - ref).abs().max())
+            row["cosine"] = float(torch.nn.functional.cosine_similarity(
+                ours.flatten().double(), ref.flatten().double(), dim=0))
+            times = {"dqmlir": [], "pytorch_int8": []}
+            for _ in range(reps):
+                for k, f in (("dqmlir", lambda: c(*args, **kwargs)),
+                             ("pytorch_int8", lambda: q(*args, **kwargs))):
+                    t = time.perf_counter()
+                    with torch.no_grad():
+                        f()
+                    times[k].append(time.perf_counter() - t)
+            row.update({f"{k}_ms": 1e3 * statistics.median(v) for k, v in times.items()})
+        except Exception as e:  # noqa: BLE001 (a failing family is a row with its reason)
+            row["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:100]}"
+        rows.append(row)
+        print(markdown([row]).splitlines()[-1], flush=True)
+    return rows
+
+
+def markdown(rows: list) -> str:
+    lines = ["| family (random weights, batch 1, 1 thread) | tokens | compile s | dqmlir ms | "
+             "PyTorch int8 ms | speedup | max \\|diff\\| | cosine |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['family']} | {r['seq']} | failed: {r['error']} | | | | | |")
+            continue
+        diff = "0 (bit-exact)" if r["max_diff"] == 0.0 else f"{r['max_diff']:.2g}"
+        lines.append(
+            f"| {r['family']} | {r['seq']} | {r['compile_s']:.1f} | {r['dqmlir_ms']:.1f} | "
+            f"{r['pytorch_int8_ms']:.1f} | {r['pytorch_int8_ms'] / r['dqmlir_ms']:.2f}x | "
+            f"{diff} | {r['cosine']:.6f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import argparse
+    import os
+    import warnings
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    warnings.filterwarnings("ignore")
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+    torch.backends.quantized.engine = "fbgemm"
+    torch.set_num_threads(1)
+    print(markdown(bench_families(a.quick)))
