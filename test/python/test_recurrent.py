@@ -118,6 +118,27 @@ def test_word_language_model(tmp_path):
     loaded = dqmlir.load(tmp_path / "lm")
     ids = torch.randint(0, 50, (7, 3))
     assert_same(loaded, model, ids, hidden(3))
+    # The C runtime (dq-run): the same bits, without Python.
+    import os
+    import pathlib
+    import subprocess
+
+    import numpy as np
+    build = pathlib.Path(os.environ.get("DQMLIR_BUILD_DIR") or
+                         pathlib.Path(__file__).resolve().parents[2] / "build")
+    state = (torch.randn(2, 3, 24), torch.randn(2, 3, 24))
+    for name, t in (("ids", ids), ("h", state[0]), ("c", state[1])):
+        np.save(tmp_path / f"{name}.npy", t.numpy())
+    r = subprocess.run([str(build / "bin" / "dq-run"), str(tmp_path / "lm"),
+                        "--input", f"input={tmp_path / 'ids.npy'}",
+                        "--input", f"hidden[0]={tmp_path / 'h.npy'}",
+                        "--input", f"hidden[1]={tmp_path / 'c.npy'}",
+                        "--output", str(tmp_path / "out")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    logits, (h, c_) = model(ids, state)
+    for name, ref in (("0", logits), ("1.0", h), ("1.1", c_)):
+        assert torch.equal(torch.from_numpy(np.load(tmp_path / "out" / f"{name}.npy")), ref), name
 
 
 class PacksInside(nn.Module):
@@ -201,3 +222,14 @@ def test_model_needing_mkl_refused_without_it(tmp_path):
                        capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "MKL" in r.stdout and "nothing.so" in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("kind", [nn.LSTM, nn.GRU])
+def test_empty_sequence_raises_like_pytorch(kind):
+    model = quantized(kind(4, 8), {kind})
+    c = dqmlir.compile(model, (torch.randn(5, 2, 4),), cache=False, verbose=False)
+    x = torch.randn(0, 2, 4)
+    with pytest.raises(RuntimeError, match="sequence length to be larger than 0"):
+        model(x)
+    with pytest.raises(RuntimeError, match="sequence length to be larger than 0"):
+        c(x)

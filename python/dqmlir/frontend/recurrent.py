@@ -90,8 +90,15 @@ def lstm_scan(xw: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, layer: int,
     return torch.stack(out, 0), h.clone(), c.clone()
 
 
+def _check_steps(xw):
+    # quantized_lstm / quantized_gru refuse an empty sequence (the size probe
+    # runs this at length 0: such calls raise PyTorch's error).
+    torch._check(xw.shape[0] != 0, lambda: "Expected sequence length to be larger than 0 in RNN")
+
+
 @lstm_scan.register_fake
 def _(xw, h0, c0, layer, reverse):
+    _check_steps(xw)
     return (xw.new_empty((xw.shape[0], h0.shape[0], h0.shape[1])), h0.new_empty(h0.shape),
             c0.new_empty(c0.shape))
 
@@ -109,6 +116,7 @@ def gru_scan(xw: torch.Tensor, h0: torch.Tensor, layer: int,
 
 @gru_scan.register_fake
 def _(xw, h0, layer, reverse):
+    _check_steps(xw)
     return xw.new_empty((xw.shape[0], h0.shape[0], h0.shape[1])), h0.new_empty(h0.shape)
 
 
