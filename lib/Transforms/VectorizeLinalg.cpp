@@ -422,12 +422,15 @@ struct VectorizeLinalg
     if (contraction) {
       FailureOr<linalg::ContractionDimensions> dims =
           linalg::inferContractionDims(op);
-      if (!contractions || failed(dims) || dims->m.size() != 1 ||
+      // Several m dims (an fp32 linear of [B, S, K] activations, with no
+      // reshape: fp32_linear.py): the innermost one takes the rows, the
+      // others are tiled by 1.
+      if (!contractions || failed(dims) || dims->m.empty() ||
           dims->n.size() != 1 || dims->k.size() != 1 ||
           dims->n[0] != n - 2 || dims->k[0] != n - 1 ||
           !getElementTypeOrSelf(op.getDpsInits()[0].getType()).isF32())
         return;
-      tiles[dims->m[0]] = contractionRows;
+      tiles[*llvm::max_element(dims->m)] = contractionRows;
       tiles[dims->n[0]] = contractionCols;
       tiles[dims->k[0]] = 1;
       op = asNamedContraction(rewriter, op);

@@ -216,6 +216,29 @@ func.func @generic_batch_matmul(%a: memref<2x24x64xf32>, %b: memref<2x64x40xf32>
   return
 }
 
+// An fp32 linear of [B, S, K] activations (fp32_linear.py: no reshape, so
+// two m dims, B and S): S takes the 8 rows, B is tiled by 1; the same
+// vector.contract as a matmul.
+// CHECK-LABEL: func.func @linear_two_m_dims
+// CHECK: scf.for {{.*}} step %c8
+// CHECK: scf.for {{.*}} step %c32
+// CHECK: scf.for {{.*}} iter_args
+// CHECK: vector.contract {{.*}} vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
+// CHECK-NOT: vector.multi_reduction
+#lin_x = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>
+#lin_w = affine_map<(d0, d1, d2, d3) -> (d3, d2)>
+#lin_y = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
+func.func @linear_two_m_dims(%x: memref<?x?x64xf32>, %w: memref<64x96xf32>, %y: memref<?x?x96xf32>) {
+  linalg.generic {indexing_maps = [#lin_x, #lin_w, #lin_y], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<?x?x64xf32>, memref<64x96xf32>) outs(%y : memref<?x?x96xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
 // dq.tanh's math.tanh {dq.mkl_vml}: each vector goes to MKL through the
 // runtime as one array on the stack (in an alloca scope: no stack growth in
 // loops); the masked edge tile too. Unmarked tanh stays math.tanh.
