@@ -15,7 +15,8 @@
 // of the bytes handed out and not yet freed (a call's intermediates and
 // results; several calls' when they overlap). Freed buffers beyond that
 // bound, or beyond DQMLIR_BUFFER_CACHE_MB, evict the least recently freed
-// ones. So the memory of the process stays within about twice its largest
+// ones (not larger ones freed since nothing was last live: then the freed
+// buffer is released, see roomWithoutLarger). So the memory of the process stays within about twice its largest
 // call, whatever the sequence of shapes.
 //
 // Blocks of 1 MiB and more are mmap'ed: their memory returns to the system
@@ -50,6 +51,7 @@ static_assert(sizeof(Header) == 16, "header layout");
 struct Links {
   Links *classPrev, *classNext;
   Links *lruPrev, *lruNext;
+  uint64_t freedAt; // the cache's allocation count when it was freed
 };
 
 struct Cache {
@@ -57,6 +59,9 @@ struct Cache {
   std::unordered_map<uint64_t, Links *> classes; // class -> most recent
   Links *oldest = nullptr, *newest = nullptr;    // the LRU list
   uint64_t hits = 0, misses = 0, cachedBytes = 0;
+  // Allocations so far, and their count when no buffer was last live (the
+  // end of a call, when calls do not overlap): roomWithoutLarger's clock.
+  uint64_t allocations = 0, lastIdle = 0;
   uint64_t liveBytes = 0, peakLiveBytes = 0;
   uint64_t limitBytes = [] {
     const char *mb = std::getenv("DQMLIR_BUFFER_CACHE_MB");
@@ -145,6 +150,28 @@ void unlink(Cache &c, Links *l) {
 uint64_t bound(const Cache &c) {
   return c.peakLiveBytes < c.limitBytes ? c.peakLiveBytes : c.limitBytes;
 }
+
+/// Whether a freed buffer of `sizeClass` bytes may be cached by evicting the
+/// least recently freed ones: not if that would evict a larger mapped buffer
+/// (1 MiB and more) freed since the last moment nothing was live (in this call, or at its start:
+/// the previous call's results). A large block is costly to get back (an
+/// mmap and a page fault per 4 KiB): an LSTM's per-step buffers evicted the
+/// model's 11 MB output between calls, 3,000 page faults a call. Such a
+/// small buffer goes back to the system instead; larger buffers left from
+/// earlier calls are evicted as before.
+bool roomWithoutLarger(const Cache &c, uint64_t sizeClass) {
+  uint64_t limit = bound(c);
+  if (c.cachedBytes + sizeClass <= limit)
+    return true;
+  uint64_t excess = c.cachedBytes + sizeClass - limit, freed = 0;
+  for (Links *l = c.oldest; l && freed < excess; l = l->lruNext) {
+    uint64_t other = classOfCached(l);
+    if (other > sizeClass && other >= kMapBytes && l->freedAt >= c.lastIdle)
+      return false;
+    freed += other;
+  }
+  return true;
+}
 } // namespace
 
 extern "C" void *dqmlirBufferAlloc(uint64_t size) {
@@ -154,6 +181,7 @@ extern "C" void *dqmlirBufferAlloc(uint64_t size) {
   Cache &c = cache();
   {
     std::lock_guard<std::mutex> lock(c.mutex);
+    ++c.allocations;
     c.liveBytes += sizeClass;
     if (c.liveBytes > c.peakLiveBytes)
       c.peakLiveBytes = c.liveBytes;
@@ -196,7 +224,12 @@ extern "C" void dqmlirBufferFree(void *ptr) {
   {
     std::lock_guard<std::mutex> lock(c.mutex);
     c.liveBytes -= sizeClass;
+    if (!c.liveBytes)
+      c.lastIdle = c.allocations;
     if (sizeClass > bound(c)) {
+      evicted = static_cast<Links *>(ptr);
+      evicted->lruNext = nullptr;
+    } else if (!roomWithoutLarger(c, sizeClass)) {
       evicted = static_cast<Links *>(ptr);
       evicted->lruNext = nullptr;
     } else {
@@ -208,7 +241,7 @@ extern "C" void dqmlirBufferFree(void *ptr) {
       }
       auto *l = static_cast<Links *>(ptr);
       Links *&top = c.classes[sizeClass];
-      *l = {top, nullptr, c.newest, nullptr};
+      *l = {top, nullptr, c.newest, nullptr, c.allocations};
       if (top)
         top->classNext = l;
       top = l;
