@@ -55,7 +55,7 @@ def families(quick: bool = False) -> dict:
                                     128),
         "Whisper-base encoder": (lambda: T.WhisperModel(T.WhisperConfig(
             d_model=512, encoder_layers=layers(6), encoder_attention_heads=8,
-            encoder_ffn_dim=2048, decoder_layers=1)).get_encoder(),
+            encoder_ffn_dim=2048, decoder_layers=1, decoder_attention_heads=8)).get_encoder(),
             lambda b, s: ((torch.randn(b, 80, 3000),), {}), 1500),
         "Wav2Vec2-base": (lambda: T.Wav2Vec2Model(T.Wav2Vec2Config(
             num_hidden_layers=layers(12))),
