@@ -82,21 +82,19 @@ bool dqmlir::runtime::loadVectorMath(std::string &error) {
   return mkl().tanh != nullptr;
 }
 
-extern "C" __attribute__((visibility("default"))) float dqmlirTanhf(float x) {
-  // Unreachable without MKL: Model.cpp does not open such a model.
-  if (!mkl().tanh)
-    return std::numeric_limits<float>::quiet_NaN();
-  float y;
-  mkl().tanh(1, &x, &y, kMode);
-  return y;
-}
-
 extern "C" __attribute__((visibility("default"))) void
 dqmlirTanhN(const float *in, float *out, int64_t n) {
+  // Unreachable without MKL: Model.cpp does not open such a model.
   if (!mkl().tanh) {
     for (int64_t i = 0; i < n; ++i)
       out[i] = std::numeric_limits<float>::quiet_NaN();
     return;
   }
   mkl().tanh(int(n), in, out, kMode);
+}
+
+extern "C" __attribute__((visibility("default"))) float dqmlirTanhf(float x) {
+  float y;
+  dqmlirTanhN(&x, &y, 1);
+  return y;
 }

@@ -74,6 +74,16 @@ def gelu(x: ir.Value, aten_inner_dims: int = 0) -> ir.Value:
                                attributes=attrs).result
 
 
+def sigmoid(x: ir.Value) -> ir.Value:
+    """`dq.sigmoid` of `x` (ATen's kernel along the last dim)."""
+    return ir.Operation.create("dq.sigmoid", results=[x.type], operands=[x]).result
+
+
+def tanh(x: ir.Value) -> ir.Value:
+    """`dq.tanh` of `x` (MKL's vsTanh, as PyTorch)."""
+    return ir.Operation.create("dq.tanh", results=[x.type], operands=[x]).result
+
+
 def softmax(x: ir.Value, dim: int, log: bool) -> ir.Value:
     """`dq.softmax` of `x` along `dim` (ATen's CPU numerics; log_softmax
     with `log`)."""

@@ -159,10 +159,10 @@ def _export_once(model, example_args, example_kwargs, dynamic, dyn, quantize, qc
     return Exported(ep, linears, signature, node_paths, timings)
 
 
-def _size_one_dims(model, example_args, example_kwargs, dyn) -> set:
-    """The (argument, leaf index, dim) dynamic dims whose example size is 1."""
+def _dynamic_leaves(model, example_args, example_kwargs, dyn):
+    """(argument, leaf index, number of leaves, tensor, its dims spec) for
+    every example tensor whose `dyn` spec is a dict of dims."""
     bound = inspect.signature(model.forward).bind(*example_args, **(example_kwargs or {}))
-    out = set()
     for name, value in bound.arguments.items():
         leaves = pytree.tree_leaves(value)
         specs = pytree.tree_leaves(dyn.get(name), is_leaf=lambda x: x is None or isinstance(x, dict))
@@ -170,28 +170,25 @@ def _size_one_dims(model, example_args, example_kwargs, dyn) -> set:
             continue
         for i, (t, sp) in enumerate(zip(leaves, specs)):
             if isinstance(t, torch.Tensor) and isinstance(sp, dict):
-                out |= {(name, i, d) for d in sp if t.shape[d] == 1}
-    return out
+                yield name, i, len(leaves), t, sp
+
+
+def _size_one_dims(model, example_args, example_kwargs, dyn) -> set:
+    """The (argument, leaf index, dim) dynamic dims whose example size is 1."""
+    return {(name, i, d)
+            for name, i, _, t, sp in _dynamic_leaves(model, example_args, example_kwargs, dyn)
+            for d in sp if t.shape[d] == 1}
 
 
 def _drop_dynamic(model, example_args, example_kwargs, dyn, where) -> List[str]:
     """Removes from `dyn` (in place) the input dims in `where` ((argument,
     leaf index, dim) triples); returns them as "argument dim d"."""
-    bound = inspect.signature(model.forward).bind(*example_args, **(example_kwargs or {}))
     dropped = []
-    for name, value in bound.arguments.items():
-        spec = dyn.get(name)
-        leaves = pytree.tree_leaves(value)
-        specs = pytree.tree_leaves(spec, is_leaf=lambda x: x is None or isinstance(x, dict))
-        if len(leaves) != len(specs):
-            continue
-        for i, (t, sp) in enumerate(zip(leaves, specs)):
-            if not isinstance(t, torch.Tensor) or not isinstance(sp, dict):
-                continue
-            for d in list(sp):
-                if (name, i, d) in where:
-                    del sp[d]
-                    dropped.append(f"{name}{'' if len(leaves) == 1 else f'[{i}]'} dim {d}")
+    for name, i, n, _, sp in _dynamic_leaves(model, example_args, example_kwargs, dyn):
+        for d in list(sp):
+            if (name, i, d) in where:
+                del sp[d]
+                dropped.append(f"{name}{'' if n == 1 else f'[{i}]'} dim {d}")
     return dropped
 
 

@@ -146,7 +146,8 @@ def _(igates, hgates, h):
 # Stubs.
 # ---------------------------------------------------------------------------
 def _linears(path: str, m: nn.Module) -> List[Tuple[QuantizedLinear, QuantizedLinear, object]]:
-    """(ih, hh, packed hh) per layer-direction (cells: one)."""
+    """(ih, its packed params, hh, its packed params) per layer-direction
+    (cells: one)."""
     where = f"module '{path}' (quantized {type(m).__name__})"
     if getattr(m, "dtype", torch.qint8) != torch.qint8:
         raise UnsupportedModuleError(f"{where}: only qint8 weights are supported, got {m.dtype}")
@@ -158,12 +159,11 @@ def _linears(path: str, m: nn.Module) -> List[Tuple[QuantizedLinear, QuantizedLi
                 raise UnsupportedModuleError(f"{where}: cell params of kind '{state[0]}'")
             packed_ih, packed_hh = state[4]
             rr = bool(state[3][0])
-            out.append((from_packed(packed_ih, rr, f"{path}[{k}].ih"),
-                        from_packed(packed_hh, rr, f"{path}[{k}].hh"), packed_hh, packed_ih))
+            out.append((from_packed(packed_ih, rr, f"{path}[{k}].ih"), packed_ih,
+                        from_packed(packed_hh, rr, f"{path}[{k}].hh"), packed_hh))
         return out
-    return [(from_packed(m._packed_weight_ih, True, f"{path}.ih"),
-             from_packed(m._packed_weight_hh, True, f"{path}.hh"), m._packed_weight_hh,
-             m._packed_weight_ih)]
+    return [(from_packed(m._packed_weight_ih, True, f"{path}.ih"), m._packed_weight_ih,
+             from_packed(m._packed_weight_hh, True, f"{path}.hh"), m._packed_weight_hh)]
 
 
 class RecurrentStub(nn.Module):
@@ -277,7 +277,7 @@ def stubs_for(path: str, module: nn.Module, first_id: int):
     quantized recurrent module; its linears take ids first_id, first_id+1, ..."""
     parts = _linears(path, module)
     linears, eager = [], {}
-    for k, (ih, hh, packed_hh, packed_ih) in enumerate(parts):
+    for k, (ih, packed_ih, hh, packed_hh) in enumerate(parts):
         for j, (ql, packed) in enumerate(((ih, packed_ih), (hh, packed_hh))):
             linears.append(ql)
             eager[first_id + 2 * k + j] = (
@@ -288,6 +288,11 @@ def stubs_for(path: str, module: nn.Module, first_id: int):
 # ---------------------------------------------------------------------------
 # MLIR: the scans as scf.for, the gates as dq and linalg ops.
 # ---------------------------------------------------------------------------
+def _emit():
+    from . import emit
+    return emit
+
+
 def _mlir():
     from mlir import ir
     from mlir.dialects import arith, linalg, scf, tensor
@@ -302,28 +307,28 @@ def _dim(v, i):
     return arith.constant(ir.IndexType.get(), t.shape[i])
 
 
+def _mixed(values):
+    """(the Values, the static list with kDynamic in their places) of a list
+    of ints and index Values, as tensor.extract_slice / insert_slice take it."""
+    ir = _mlir()[0]
+    dyn = ir.ShapedType.get_dynamic_size()
+    return ([v for v in values if not isinstance(v, int)],
+            [v if isinstance(v, int) else dyn for v in values])
+
+
 def _slice(v, offsets, sizes, result_shape):
     """tensor.extract_slice of `v` (unit strides); offsets and sizes are ints
     or index Values; the result drops the dims result_shape leaves out."""
     ir, _, _, _, tensor = _mlir()
-    dyn = ir.ShapedType.get_dynamic_size()
-    f32 = ir.F32Type.get()
-    so = [o if isinstance(o, int) else dyn for o in offsets]
-    ss = [s if isinstance(s, int) else dyn for s in sizes]
-    return tensor.extract_slice(
-        ir.RankedTensorType.get(result_shape, f32), v,
-        [o for o in offsets if not isinstance(o, int)], [s for s in sizes if not isinstance(s, int)],
-        [], so, ss, [1] * len(offsets))
+    (do, so), (ds, ss) = _mixed(offsets), _mixed(sizes)
+    return tensor.extract_slice(ir.RankedTensorType.get(result_shape, ir.F32Type.get()), v,
+                                do, ds, [], so, ss, [1] * len(offsets))
 
 
 def _insert(src, dest, offsets, sizes):
-    ir, _, _, _, tensor = _mlir()
-    dyn = ir.ShapedType.get_dynamic_size()
-    return tensor.insert_slice(
-        src, dest, [o for o in offsets if not isinstance(o, int)],
-        [s for s in sizes if not isinstance(s, int)], [],
-        [o if isinstance(o, int) else dyn for o in offsets],
-        [s if isinstance(s, int) else dyn for s in sizes], [1] * len(offsets))
+    tensor = _mlir()[4]
+    (do, so), (ds, ss) = _mixed(offsets), _mixed(sizes)
+    return tensor.insert_slice(src, dest, do, ds, [], so, ss, [1] * len(offsets))
 
 
 def _sizes(v):
@@ -363,60 +368,48 @@ def _mul(a, b):
     return _ew(lambda x, y: arith.mulf(x, y), a, b)
 
 
-def _unary(name, x):
-    ir = _mlir()[0]
-    return ir.Operation.create(f"dq.{name}", results=[x.type], operands=[x]).result
-
-
 def _chunks(gates, n, h):
     """The n chunks [B, H] of gates [B, n * H]."""
     ir = _mlir()[0]
     b = ir.RankedTensorType(gates.type).shape[0]
-    bsize = _dim(gates, 0) if b == ir.ShapedType.get_dynamic_size() else b
+    bsize = _sizes(gates)[0]
     return [_slice(gates, [0, j * h], [bsize, h], [b, h]) for j in range(n)]
 
 
 def _lstm_update(gates, c, h):
     i, f, g, o = _chunks(gates, 4, h)
-    i, f, o = _unary("sigmoid", i), _unary("sigmoid", f), _unary("sigmoid", o)
-    c2 = _add(_mul(f, c), _mul(i, _unary("tanh", g)))
-    return _mul(o, _unary("tanh", c2)), c2
+    i, f, o = _emit().sigmoid(i), _emit().sigmoid(f), _emit().sigmoid(o)
+    c2 = _add(_mul(f, c), _mul(i, _emit().tanh(g)))
+    return _mul(o, _emit().tanh(c2)), c2
 
 
 def _gru_update(igates, hgates, hprev, h):
     _, arith, *_ = _mlir()
     ig, hg = _chunks(igates, 3, h), _chunks(hgates, 3, h)
-    r = _unary("sigmoid", _add(hg[0], ig[0]))
-    z = _unary("sigmoid", _add(hg[1], ig[1]))
-    n = _unary("tanh", _add(ig[2], _mul(hg[2], r)))
+    r = _emit().sigmoid(_add(hg[0], ig[0]))
+    z = _emit().sigmoid(_add(hg[1], ig[1]))
+    n = _emit().tanh(_add(ig[2], _mul(hg[2], r)))
     return _ew(lambda hp, zz, nn_: arith.addf(arith.mulf(arith.subf(hp, nn_), zz), nn_), hprev, z, n)
 
 
 def _scan(ctx, xw, states, layer, reverse, lstm):
     ir, arith, _, scf, tensor = _mlir()
-    from . import emit
     lin = ctx.linears[layer]
     h0 = states[0]
     ht = ir.RankedTensorType(h0.type)
     xt = ir.RankedTensorType(xw.type)
     hidden = ht.shape[1]
     index = ir.IndexType.get()
-    steps, batch = _dim(xw, 0), _dim(h0, 0)
-    out_shape = [xt.shape[0], ht.shape[0], hidden]
-    dynamic = ir.ShapedType.get_dynamic_size()
-    out0 = tensor.EmptyOp([steps if out_shape[0] == dynamic else out_shape[0],
-                           batch if out_shape[1] == dynamic else out_shape[1], hidden],
-                          ir.F32Type.get()).result
+    steps, bsz = _dim(xw, 0), _sizes(h0)[0]
+    out0 = tensor.EmptyOp([_sizes(xw)[0], bsz, hidden], ir.F32Type.get()).result
     one = arith.constant(index, 1)
     loop = scf.ForOp(arith.constant(index, 0), steps, one, [out0, *states])
     with ir.InsertionPoint(loop.body):
         i = loop.induction_variable
         t = arith.subi(arith.subi(steps, one), i) if reverse else i
         out, *carried = loop.inner_iter_args
-        b_static = ht.shape[0]
-        bsz = batch if b_static == ir.ShapedType.get_dynamic_size() else b_static
-        x_t = _slice(xw, [t, 0, 0], [1, bsz, xt.shape[2]], [b_static, xt.shape[2]])
-        hg = emit.linear_dynamic(carried[0], lin, name=f"w{layer}")
+        x_t = _slice(xw, [t, 0, 0], [1, bsz, xt.shape[2]], [ht.shape[0], xt.shape[2]])
+        hg = _emit().linear_dynamic(carried[0], lin, name=f"w{layer}")
         if lstm:
             h, c = _lstm_update(_add(hg, x_t), carried[1], hidden)
             new = [h, c]

@@ -48,6 +48,5 @@ def decompositions(table: Dict) -> Dict:
 
 @registry.register("tanh")
 def _emit(ctx, operands, attrs, result_types):
-    from mlir import ir
-    x = operands[0]
-    return ir.Operation.create("dq.tanh", results=[x.type], operands=[x]).result
+    from . import emit
+    return emit.tanh(operands[0])
