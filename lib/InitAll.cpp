@@ -2,6 +2,7 @@
 
 #include "lib/InitAll.h"
 #include "lib/Conversion/DQToAMX/DQToAMX.h"
+#include "lib/Conversion/DQToAVX2/DQToAVX2.h"
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h"
 #include "lib/Conversion/DQToVNNI/DQToVNNI.h"
 #include "lib/Conversion/DQToX86/DQToX86.h"
@@ -22,6 +23,7 @@ void mlir::dq::registerAllPasses() {
   registerDQToLinalgPasses();
   registerDQToVNNIPasses();
   registerDQToAMXPasses();
+  registerDQToAVX2Passes();
   registerDQToX86Passes();
   registerDQX86ToLLVMPasses();
   registerDQDialectTransformsPasses();

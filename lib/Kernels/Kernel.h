@@ -20,11 +20,22 @@ struct FusedUser {
   explicit operator bool() const { return op != nullptr; }
 };
 
+/// The instruction a kernel's K loop multiplies and adds bytes with.
+enum class DotKind {
+  /// vpdpbusd zmm (AVX-512 VNNI): exact u8 x s8 quadruple sums.
+  VNNI,
+  /// vpmaddubsw + vpmaddwd ymm (AVX2): u8 x s8 pair sums saturated to i16,
+  /// then quadruple sums in i32 -- what fbgemm computes without VNNI.
+  AVX2,
+};
+
 /// The operands and static facts one dq.linear_dynamic's kernel is built
 /// from, as tensors (the kernel is emitted before bufferization).
 struct KernelContext {
   int64_t n, k, k4;
   bool symmetric, perRow, perChannel;
+  /// How the K loop multiplies (set by the kernel pattern).
+  DotKind dot = DotKind::VNNI;
   /// The f32 input, and its quantized activations as signless i8 in the
   /// same shape (null if the kernel quantizes as it packs).
   Value input, q;

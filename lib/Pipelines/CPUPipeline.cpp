@@ -17,6 +17,7 @@
 
 #include "lib/Pipelines/CPUPipeline.h"
 #include "lib/Conversion/DQToAMX/DQToAMX.h"
+#include "lib/Conversion/DQToAVX2/DQToAVX2.h"
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h"
 #include "lib/Conversion/DQToVNNI/DQToVNNI.h"
 #include "lib/Conversion/DQToX86/DQToX86.h"
@@ -58,10 +59,12 @@ dq::KernelMode dq::selectKernel(KernelMode requested) {
   if (requested != KernelMode::Auto)
     return requested;
   // `auto` compiles for this host and process: AMX only if the process may
-  // use the tiles, else VNNI if the CPU has it.
+  // use the tiles, else VNNI if the CPU has it, else AVX2.
   if (hostHasAMX() && processMayUseAMX())
     return KernelMode::AMX;
-  return hostHasVNNI() ? KernelMode::VNNI : KernelMode::Generic;
+  if (hostHasVNNI())
+    return KernelMode::VNNI;
+  return hostHasAVX2() ? KernelMode::AVX2 : KernelMode::Generic;
 }
 
 void dq::addRuntimeChecks(OpPassManager &pm) {
@@ -83,6 +86,10 @@ void dq::addInt8Kernel(OpPassManager &pm, KernelMode kernel,
     ConvertDQToVNNIOptions options;
     options.threads = threads;
     pm.addPass(createConvertDQToVNNI(options));
+  } else if (kernel == KernelMode::AVX2) {
+    ConvertDQToAVX2Options options;
+    options.threads = threads;
+    pm.addPass(createConvertDQToAVX2(options));
   }
 }
 
@@ -242,7 +249,8 @@ void dq::buildCPUPipeline(OpPassManager &pm,
   addHalfPrecisionEmulation(pm);
   addElementwiseFusion(pm);
   addBufferization(pm);
-  addVectorization(pm, threads, /*avx512=*/kernel != KernelMode::Generic);
+  addVectorization(pm, threads, /*avx512=*/kernel == KernelMode::AMX ||
+                                    kernel == KernelMode::VNNI);
   if (threads > 1)
     addAsyncParallelism(pm, threads);
   addLowerToLoops(pm);

@@ -14,7 +14,7 @@
 namespace mlir::dq {
 
 /// Which kernel dq.linear_dynamic with constant weights gets.
-enum class KernelMode { Auto, AMX, VNNI, Generic };
+enum class KernelMode { Auto, AMX, VNNI, AVX2, Generic };
 
 struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
   Option<KernelMode> kernel{
@@ -31,6 +31,7 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
           clEnumValN(KernelMode::Auto, "auto", "best the host can run"),
           clEnumValN(KernelMode::AMX, "amx", "AMX-INT8 tiles"),
           clEnumValN(KernelMode::VNNI, "vnni", "AVX-512 VNNI"),
+          clEnumValN(KernelMode::AVX2, "avx2", "AVX2 vpmaddubsw"),
           clEnumValN(KernelMode::Generic, "generic", "linalg"))};
   Option<int64_t> threads{
       *this, "threads",

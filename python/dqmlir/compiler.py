@@ -175,7 +175,8 @@ def _on_request(bytecode: pathlib.Path, args: list):
 
 
 def _build(module_fn, source: str, signature_fn, progress: _Progress, threads: int,
-           target: str, entry: str, stages: dict, key: str | None) -> CompiledModule:
+           target: str, entry: str, stages: dict, key: str | None,
+           kernel: str | None = None) -> CompiledModule:
     """Runs `module_fn` (-> an MLIR 22 module, in the caller's context) and
     the backend; returns the compiled model (stored in the cache under
     `key`)."""
@@ -200,8 +201,8 @@ def _build(module_fn, source: str, signature_fn, progress: _Progress, threads: i
     out_dir = pathlib.Path(work.name) / "model"
     with progress.stage("backend", "lowering and code generation (dq-compile)"):
         manifest = backend.compile_module(
-            bytecode, out_dir, interface, target=target, threads=threads, entry=entry,
-            dump_dir=pathlib.Path(dump) if dump else None)
+            bytecode, out_dir, interface, target=target, threads=threads, kernel=kernel,
+            entry=entry, dump_dir=pathlib.Path(dump) if dump else None)
     for k, v in manifest.get("compile_seconds", {}).items():
         progress.timings[f"backend.{k}"] = v
     kernel = manifest["target"]["kernel"]
@@ -241,9 +242,11 @@ def _lookup(key: str | None, progress: _Progress) -> CompiledModule | None:
 
 
 def compile_mlir(source: str, name: str = "forward", threads: int | None = None,
-                 target: str = "host") -> CompiledModule:
+                 target: str = "host", *, kernel: str | None = None) -> CompiledModule:
     """Compiles MLIR text (dq, linalg, ... on tensors); the result calls
-    function `name` with positional tensors (`arg0`, `arg1`, ...)."""
+    function `name` with positional tensors (`arg0`, `arg1`, ...). `kernel`
+    overrides the target level's int8 kernel ("amx", "vnni", "avx2", or
+    "generic": the linalg path), to compare kernels with each other."""
     from mlir import ir
 
     threads = _threads(threads)
@@ -257,7 +260,7 @@ def compile_mlir(source: str, name: str = "forward", threads: int | None = None,
         return module
 
     return _build(module_fn, f"@{name}", lambda: {"name": name}, progress, threads, target,
-                  name, {}, key=None)
+                  name, {}, key=None, kernel=kernel)
 
 
 def _compile_linear(model, example_args, threads, target, progress, key=None) -> CompiledModule:

@@ -196,7 +196,7 @@ def test_c_example(saved, tmp_path):
     assert np.allclose(printed, ref[:8].tolist(), atol=1e-5)
 
 
-@pytest.mark.parametrize("target,kernel", [("avx512-vnni", "vnni"), ("x86-64-v3", "generic")])
+@pytest.mark.parametrize("target,kernel", [("avx512-vnni", "vnni"), ("x86-64-v3", "avx2")])
 def test_named_targets(target, kernel):
     if target != "x86-64-v3" and "avx512_vnni" not in open("/proc/cpuinfo").read():
         pytest.skip("no AVX-512 VNNI here")

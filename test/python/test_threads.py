@@ -9,14 +9,15 @@ import gc
 
 import pytest
 import torch
-from conftest import HAS_VNNI, KERNEL_TARGETS, disassembly, record_parity, tiny_bert
+from conftest import HAS_AVX2, HAS_VNNI, KERNEL_TARGETS, disassembly, record_parity, tiny_bert
 from test_linear_parity import make_qlinear
 
 import dqmlir
 from dqmlir import amx
 
 HAS_AMX = amx.host_has_amx() and amx.request_amx_permission()
-KERNELS = [pytest.param("vnni", marks=pytest.mark.skipif(not HAS_VNNI, reason="needs AVX512-VNNI")),
+KERNELS = [pytest.param("avx2", marks=pytest.mark.skipif(not HAS_AVX2, reason="needs AVX2")),
+           pytest.param("vnni", marks=pytest.mark.skipif(not HAS_VNNI, reason="needs AVX512-VNNI")),
            pytest.param("amx", marks=pytest.mark.skipif(not HAS_AMX, reason="needs AMX-INT8"))]
 
 

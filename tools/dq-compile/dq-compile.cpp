@@ -66,7 +66,7 @@ static cl::opt<int64_t> threads("num-threads", cl::init(1),
                                 cl::desc("threads the kernels split work over"));
 static cl::opt<std::string> kernelName(
     "kernel", cl::init(""),
-    cl::desc("override the level's int8 kernel (amx, vnni, generic)"));
+    cl::desc("override the level's int8 kernel (amx, vnni, avx2, generic)"));
 static cl::opt<std::string> entryName("entry-point", cl::init("main"),
                                       cl::desc("the function to export"));
 static cl::opt<std::string> interfacePath(
@@ -198,8 +198,12 @@ int main(int argc, char **argv) {
   if (failed(target))
     return fail("unknown target '" + targetName + "'; one of: " +
                 llvm::join(dq::targetLevelNames(), ", "));
-  if (!kernelName.empty())
+  if (!kernelName.empty()) {
+    if (!llvm::is_contained({"amx", "vnni", "avx2", "generic"}, kernelName))
+      return fail("unknown kernel '" + kernelName +
+                  "'; one of: amx, vnni, avx2, generic");
     target->kernel = kernelName;
+  }
 
   DialectRegistry registry;
   registerAllDialects(registry);
@@ -251,6 +255,7 @@ int main(int argc, char **argv) {
     options.kernel = llvm::StringSwitch<dq::KernelMode>(target->kernel)
                          .Case("amx", dq::KernelMode::AMX)
                          .Case("vnni", dq::KernelMode::VNNI)
+                         .Case("avx2", dq::KernelMode::AVX2)
                          .Default(dq::KernelMode::Generic);
     dq::buildCPUPipeline(pm, options);
     if (failed(pm.run(*module)))

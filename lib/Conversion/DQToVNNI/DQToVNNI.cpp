@@ -3,6 +3,7 @@
 #include "lib/Conversion/DQToVNNI/DQToVNNI.h"
 #include "lib/Dialect/DQ/IR/DQOps.h"
 #include "lib/Dialect/X86/IR/X86Dialect.h"
+#include "lib/Kernels/PanelKernel.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -30,7 +31,8 @@ struct ConvertDQToVNNI : dq::impl::ConvertDQToVNNIBase<ConvertDQToVNNI> {
       return signalPassFailure();
     }
     RewritePatternSet patterns(&getContext());
-    dq::populateLinearToVNNIPatterns(patterns, rows, cols, threads);
+    dq::populatePanelKernelPatterns(patterns, dq::DotKind::VNNI, rows, cols,
+                                    threads);
     // Ops it does not match (non-constant weights) stay for
     // convert-dq-to-linalg. The rewrite creates no new linear_dynamic, so one
     // walk is enough; folding is left to the pipeline's canonicalize.

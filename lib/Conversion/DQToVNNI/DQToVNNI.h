@@ -11,12 +11,6 @@ namespace dq {
 #define GEN_PASS_DECL
 #include "lib/Conversion/DQToVNNI/DQToVNNI.h.inc"
 
-/// dq.linear_dynamic with a constant weight -> choose_qparams + quantize + a
-/// vpdpbusd kernel of `rows` x `cols` register tiles with a fused epilogue,
-/// its panels split over `threads` threads (scf.forall) if > 1.
-void populateLinearToVNNIPatterns(RewritePatternSet &patterns, int64_t rows,
-                                  int64_t cols, int64_t threads = 1);
-
 #define GEN_PASS_REGISTRATION
 #include "lib/Conversion/DQToVNNI/DQToVNNI.h.inc"
 

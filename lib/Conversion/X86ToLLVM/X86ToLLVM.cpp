@@ -80,6 +80,10 @@ void mlir::dq::populateDQX86ToLLVMPatterns(RewritePatternSet &patterns) {
   // (acc, u8 activations, s8 weights), as LLVM declares it.
   patterns.add<ToIntrinsic<x86::VpdpbusdOp>>(ctx,
                                              "llvm.x86.avx512.vpdpbusd.512");
+  // (u8 activations, s8 weights) and (i16, i16), as LLVM declares them.
+  patterns.add<ToIntrinsic<x86::VpmaddubswOp>>(ctx,
+                                               "llvm.x86.avx2.pmadd.ub.sw");
+  patterns.add<ToIntrinsic<x86::VpmaddwdOp>>(ctx, "llvm.x86.avx2.pmadd.wd");
   // (table low half, index, table high half).
   patterns.add<ToIntrinsic<x86::Vpermi2psOp>>(
       ctx, "llvm.x86.avx512.vpermi2var.ps.512");

@@ -15,6 +15,8 @@ def ConvertDQX86ToLLVM : Pass<"convert-dqx86-to-llvm"> {
       "llvm.x86.avx512.vpdpbusd.512"` on (vector<16xi32>, vector<64xi8>,
       vector<64xi8>), the operand types LLVM 22 declares (byte operands
       typed vector<16xi32> verify in MLIR but fail at translation);
+    - `dqx86.vpmaddubsw` and `dqx86.vpmaddwd` become
+      `llvm.x86.avx2.pmadd.ub.sw` and `llvm.x86.avx2.pmadd.wd`;
     - `dqx86.vpermi2ps` becomes `llvm.x86.avx512.vpermi2var.ps.512`;
     - upstream `amx` ops become `llvm.x86.t*.internal` intrinsics and
       `!amx.tile` becomes `!llvm.x86_amx`

@@ -31,7 +31,7 @@ const std::vector<Level> &levels() {
   static const std::vector<Level> l = {
       {"amx", "x86-64-v4", {"avx512vnni", "amx-tile", "amx-int8"}, "amx"},
       {"avx512-vnni", "x86-64-v4", {"avx512vnni"}, "vnni"},
-      {"x86-64-v3", "x86-64-v3", {}, "generic"},
+      {"x86-64-v3", "x86-64-v3", {}, "avx2"},
   };
   return l;
 }

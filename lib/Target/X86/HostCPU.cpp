@@ -16,6 +16,10 @@ bool mlir::dq::hostHasVNNI() {
          features.lookup("avx512vnni");
 }
 
+bool mlir::dq::hostHasAVX2() {
+  return llvm::sys::getHostCPUFeatures().lookup("avx2");
+}
+
 bool mlir::dq::hostHasAMX() {
   auto features = llvm::sys::getHostCPUFeatures();
   // The epilogue and copies use 512-bit vectors; AMX CPUs all have them.

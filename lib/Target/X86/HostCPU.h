@@ -14,6 +14,8 @@ namespace mlir::dq {
 /// avx512vnni): the backend aborts on the vpdpbusd intrinsic otherwise.
 bool hostHasVNNI();
 
+/// Whether the host CPU has avx2, what the AVX2 kernel runs on.
+bool hostHasAVX2();
 /// Whether the host CPU has amx-tile and amx-int8 (and the 512-bit vectors
 /// the AMX kernel's epilogue and copies use). It says nothing about the
 /// process's permission to use the tile state (processMayUseAMX).

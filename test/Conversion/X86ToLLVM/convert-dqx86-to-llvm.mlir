@@ -47,3 +47,15 @@ func.func @tiles(%a: memref<?xi8>, %b: memref<1024xi8>, %out: memref<16x16xi32>,
   amx.tile_store %out[%c0, %c0], %acc : memref<16x16xi32>, !amx.tile<16x16xi32>
   return
 }
+
+// AVX2: (u8 activations, s8 weights) -> saturated i16 pair sums, then i16
+// pairs -> i32.
+// CHECK-LABEL: func @avx2_dot
+// CHECK: %[[P:.*]] = llvm.call_intrinsic "llvm.x86.avx2.pmadd.ub.sw"(%arg0, %arg1) : (vector<32xi8>, vector<32xi8>) -> vector<16xi16>
+// CHECK: %[[S:.*]] = llvm.call_intrinsic "llvm.x86.avx2.pmadd.wd"(%[[P]], %arg2) : (vector<16xi16>, vector<16xi16>) -> vector<8xi32>
+// CHECK: return %[[S]]
+func.func @avx2_dot(%a: vector<32xi8>, %w: vector<32xi8>, %ones: vector<16xi16>) -> vector<8xi32> {
+  %p = dqx86.vpmaddubsw %a, %w : vector<32xi8> -> vector<16xi16>
+  %s = dqx86.vpmaddwd %p, %ones : vector<16xi16> -> vector<8xi32>
+  return %s : vector<8xi32>
+}

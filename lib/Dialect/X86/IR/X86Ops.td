@@ -36,6 +36,57 @@ def X86_VpdpbusdOp : X86_Op<"vpdpbusd", [Pure,
   }];
 }
 
+def X86_VpmaddubswOp : X86_Op<"vpmaddubsw", [Pure,
+    AllTypesMatch<["a", "b"]>]> {
+  let summary = "AVX2 u8 x s8 pair products summed with int16 saturation "
+                "(vpmaddubsw ymm)";
+  let description = [{
+    For each of the 16 i16 lanes:
+    `sat16(zext(a[2i]) * sext(b[2i]) + zext(a[2i+1]) * sext(b[2i+1]))`.
+    `a` holds uint8 values, `b` int8 values, both as signless i8. The sum
+    saturates to [-32768, 32767]: it is exact while the activations stay
+    below 128, and that saturation is what fbgemm's AVX2 and AVX-512 (non
+    VNNI) kernels compute, so `convert-dq-to-avx2` reproduces PyTorch there.
+
+    `convert-dqx86-to-llvm` lowers it to `llvm.x86.avx2.pmadd.ub.sw`;
+    running the result needs a CPU with avx2.
+
+    ```mlir
+    %p = dqx86.vpmaddubsw %a, %b : vector<32xi8> -> vector<16xi16>
+    ```
+  }];
+  let arguments = (ins VectorOfLengthAndType<[32], [I8]>:$a,
+                       VectorOfLengthAndType<[32], [I8]>:$b);
+  let results = (outs VectorOfLengthAndType<[16], [I16]>:$result);
+  let assemblyFormat = [{
+    $a `,` $b attr-dict `:` type($a) `->` type($result)
+  }];
+}
+
+def X86_VpmaddwdOp : X86_Op<"vpmaddwd", [Pure,
+    AllTypesMatch<["a", "b"]>]> {
+  let summary = "AVX2 s16 x s16 pair products summed in int32 (vpmaddwd ymm)";
+  let description = [{
+    For each of the 8 i32 lanes:
+    `sext(a[2i]) * sext(b[2i]) + sext(a[2i+1]) * sext(b[2i+1])`, exact
+    except for the one wrapping case (-32768)^2 * 2. With `b` all ones it
+    widens `dqx86.vpmaddubsw`'s pair sums to quadruple sums in i32.
+
+    `convert-dqx86-to-llvm` lowers it to `llvm.x86.avx2.pmadd.wd`; running
+    the result needs a CPU with avx2.
+
+    ```mlir
+    %s = dqx86.vpmaddwd %p, %ones : vector<16xi16> -> vector<8xi32>
+    ```
+  }];
+  let arguments = (ins VectorOfLengthAndType<[16], [I16]>:$a,
+                       VectorOfLengthAndType<[16], [I16]>:$b);
+  let results = (outs VectorOfLengthAndType<[8], [I32]>:$result);
+  let assemblyFormat = [{
+    $a `,` $b attr-dict `:` type($a) `->` type($result)
+  }];
+}
+
 def X86_Vpermi2psOp : X86_Op<"vpermi2ps", [Pure,
     AllTypesMatch<["lo", "hi", "result"]>]> {
   let summary = "AVX-512 lookup in a table of two f32 vectors (vpermi2ps zmm)";

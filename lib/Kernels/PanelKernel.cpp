@@ -1,11 +1,14 @@
-//===- LinearToVNNI.cpp - dq.linear_dynamic to a VNNI kernel --------------===//
+//===- PanelKernel.cpp - dq.linear_dynamic to a panel-blocked kernel -----===//
 //
+// The kernel of convert-dq-to-vnni (DotKind::VNNI) and convert-dq-to-avx2
+// (DotKind::AVX2); they differ only in the instructions of the K loop
+// (MicroKernel.cpp):
 //   s, zp = dq.choose_qparams x;  q = dq.quantize x, s, zp    (as before)
 //   out   = tensor.empty
 //   for each weight panel of `cols` columns (packed at compile time;
 //   with threads > 1 an scf.forall over chunks of panels, ParallelPanels.h):
 //     for each block of `rows` rows (then the remaining rows one by one):
-//       acc  = K loop of vpdpbusd on rows x cols/16 vector<16xi32>  (MicroKernel)
+//       acc  = K loop of dots on rows x cols/16 vector<16xi32>      (MicroKernel)
 //       out  = transfer_write(dequantize(acc))                      (Epilogue)
 // The panel loop is outermost so that a panel (cols x K bytes, 36-144 KiB
 // for 48 columns and K = 768-3072) stays in L2 while all rows stream past it.
@@ -17,7 +20,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "lib/Conversion/DQToVNNI/DQToVNNI.h"
+#include "lib/Kernels/PanelKernel.h"
 #include "lib/Kernels/Epilogue.h"
 #include "lib/Kernels/LinearKernel.h"
 #include "lib/Kernels/MicroKernel.h"
@@ -62,9 +65,11 @@ struct KernelBuilder {
   }
 };
 
-struct LinearToVNNI : LinearKernelPattern<LinearToVNNI> {
-  LinearToVNNI(MLIRContext *ctx, int64_t rows, int64_t cols, int64_t threads)
-      : LinearKernelPattern(ctx), rows(rows), cols(cols), threads(threads) {}
+struct PanelKernel : LinearKernelPattern<PanelKernel> {
+  PanelKernel(MLIRContext *ctx, DotKind dot, int64_t rows, int64_t cols,
+              int64_t threads)
+      : LinearKernelPattern(ctx), dot(dot), rows(rows), cols(cols),
+        threads(threads) {}
 
   /// K padded to 4 (k4 steps of 4 bytes).
   int64_t packedColumnBytes(int64_t k) const {
@@ -82,6 +87,7 @@ struct LinearToVNNI : LinearKernelPattern<LinearToVNNI> {
     KernelContext kc =
         makeKernelContext(b, op, packed.data, packed.colsums, packed.k4);
     kc.fused = fused;
+    kc.dot = dot;
 
     auto [leadDims, numRows] = leadingDims(b, x);
     KernelBuilder kb{kc, rows, leadDims, numRows};
@@ -115,12 +121,13 @@ struct LinearToVNNI : LinearKernelPattern<LinearToVNNI> {
     return out;
   }
 
+  DotKind dot;
   int64_t rows, cols, threads;
 };
 } // namespace
 
-void mlir::dq::populateLinearToVNNIPatterns(RewritePatternSet &patterns,
-                                            int64_t rows, int64_t cols,
-                                            int64_t threads) {
-  addLinearKernelPatterns<LinearToVNNI>(patterns, rows, cols, threads);
+void mlir::dq::populatePanelKernelPatterns(RewritePatternSet &patterns,
+                                           DotKind dot, int64_t rows,
+                                           int64_t cols, int64_t threads) {
+  addLinearKernelPatterns<PanelKernel>(patterns, dot, rows, cols, threads);
 }
