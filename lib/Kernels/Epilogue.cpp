@@ -114,7 +114,9 @@ Value dq::emitEpilogue(ImplicitLocOpBuilder &b, const KernelContext &kc,
                     : arith::MulFOp::create(b, r, mult).getResult();
       }
       if (kc.fused.gelu)
-        r = buildGelu(b, r);
+        r = buildGelu(b, r,
+                      kc.dot == DotKind::AVX2 ? VendorISA::AVX2
+                                              : VendorISA::AVX512);
       Value v16 = constIndex(b, v * 16);
       bool bounds[] = {!masked};
       if (Value residual = kc.fused.residual) {

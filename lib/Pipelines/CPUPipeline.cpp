@@ -93,9 +93,12 @@ void dq::addInt8Kernel(OpPassManager &pm, KernelMode kernel,
   }
 }
 
-void dq::addDQToLinalg(OpPassManager &pm, int64_t threads) {
+void dq::addDQToLinalg(OpPassManager &pm, int64_t threads, bool avx512) {
   ConvertDQToLinalgOptions options;
   options.threads = threads;
+  // The vendor kernels (oneDNN's GELU) as PyTorch runs them on CPUs of the
+  // kernel's level.
+  options.isa = avx512 ? "avx512" : "avx2";
   pm.addPass(createConvertDQToLinalg(options));
 }
 
@@ -242,15 +245,15 @@ void dq::buildCPUPipeline(OpPassManager &pm,
   int64_t threads = options.threads;
   addRuntimeChecks(pm);
   addInt8Kernel(pm, kernel, threads);
-  addDQToLinalg(pm, threads);
+  bool avx512 = kernel == KernelMode::AMX || kernel == KernelMode::VNNI;
+  addDQToLinalg(pm, threads, avx512);
   if (options.outlineLayers)
     addLayerOutlining(pm);
   addCleanup(pm);
   addHalfPrecisionEmulation(pm);
   addElementwiseFusion(pm);
   addBufferization(pm);
-  addVectorization(pm, threads, /*avx512=*/kernel == KernelMode::AMX ||
-                                    kernel == KernelMode::VNNI);
+  addVectorization(pm, threads, avx512);
   if (threads > 1)
     addAsyncParallelism(pm, threads);
   addLowerToLoops(pm);

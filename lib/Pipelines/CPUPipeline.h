@@ -68,10 +68,12 @@ KernelMode selectKernel(KernelMode requested);
 /// (dq-runtime-checks): bad input never aborts or reads out of bounds.
 void addRuntimeChecks(OpPassManager &pm);
 /// The int8 kernel of dq.linear_dynamic with constant weights
-/// (convert-dq-to-amx or convert-dq-to-vnni; nothing for Generic).
+/// (convert-dq-to-amx, -vnni or -avx2; nothing for Generic).
 void addInt8Kernel(OpPassManager &pm, KernelMode kernel, int64_t threads);
-/// The remaining dq ops to linalg, tensor, scf and vector on tensors.
-void addDQToLinalg(OpPassManager &pm, int64_t threads);
+/// The remaining dq ops to linalg, tensor, scf and vector on tensors, the
+/// vendor kernels as PyTorch runs them on AVX-512 CPUs (`avx512`) or on
+/// AVX2 ones.
+void addDQToLinalg(OpPassManager &pm, int64_t threads, bool avx512 = true);
 /// Repeated layers become calls of one function (dq-outline-layers).
 void addLayerOutlining(OpPassManager &pm);
 /// Canonicalization and CSE.

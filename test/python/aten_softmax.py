@@ -1,6 +1,7 @@
 """A Python model of ATen's CPU softmax and log_softmax (PyTorch 2.13,
 aten/src/ATen/native/cpu/SoftMaxKernel.cpp and LogSoftmaxKernelImpl.h,
-AVX-512 build, one thread), operation for operation on f32 tensors: what
+AVX-512 build, or the AVX2 one on CPUs without AVX-512: Vectorized<float>
+of 8 lanes, one thread), operation for operation on f32 tensors: what
 dq.softmax reproduces (LowerSoftmax.cpp). test_softmax.py checks it against
 torch itself, which pins down the kernels' order of operations.
 
@@ -18,7 +19,8 @@ import numpy as np
 import torch
 
 F32 = torch.float32
-LANES = 16
+# Vectorized<float> of the ATen build this CPU runs (8 in the AVX2 one).
+LANES = 16 if torch.backends.cpu.get_cpu_capability() == "AVX512" else 8
 _libm = ctypes.CDLL("libm.so.6")
 _libm.expf.restype = ctypes.c_float
 _libm.expf.argtypes = [ctypes.c_float]
@@ -142,8 +144,10 @@ def reduce_all(x, op):
         merged = op(acc[..., :n - d], x[..., d:])
         acc = torch.cat([merged, acc[..., n - d:]], -1)
     idx = torch.arange(LANES)
-    for s in (8, 4, 2, 1):
+    s = LANES // 2
+    while s:
         acc = op(acc, acc[..., idx ^ s])
+        s //= 2
     return acc[..., 0]
 
 

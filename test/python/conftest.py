@@ -31,6 +31,7 @@ def _cpuinfo() -> str:
 
 _CPUINFO = _cpuinfo()
 HAS_VNNI = "avx512_vnni" in _CPUINFO
+HAS_AVX512F = re.search(r"^flags\s*:.*\bavx512f\b", _CPUINFO, re.M) is not None
 HAS_AVX2 = re.search(r"^flags\s*:.*\bavx2\b", _CPUINFO, re.M) is not None
 
 

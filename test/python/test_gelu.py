@@ -1,10 +1,12 @@
 """dq.gelu is bit-exact to torch.nn.functional.gelu (oneDNN's gelu_erf on
 CPU tensors of more than one element) on every interval of its polynomial,
 at odd sizes (vector tails) and on special values; models route aten.gelu
-to it."""
+to it. oneDNN's kernel differs between AVX-512 and AVX2 CPUs: code for the
+host's level follows the one torch runs here, and x86-64-v3 code follows
+the AVX2 one on any CPU (onednn_gelu.py)."""
 import pytest
 import torch
-from conftest import Fn
+from conftest import HAS_AVX2, HAS_AVX512F, Fn
 
 import dqmlir
 
@@ -146,3 +148,27 @@ def test_tensors_of_one_element(example):
         for _ in range(200 if shape[0] == 1 else 3):
             x = torch.randn(shape) * 3
             assert torch.equal(compiled(x), F.gelu(x)), (shape, x.flatten()[:2].tolist())
+
+
+@pytest.mark.skipif(not HAS_AVX2, reason="needs AVX2")
+def test_x86_64_v3_is_onednn_avx2():
+    # Code for x86-64-v3 reproduces oneDNN's AVX2 GELU (what torch runs on
+    # CPUs without AVX-512), on any host: random values at odd lengths, every
+    # binade from 2^-30 to 2^7 and the clamps of its exp (|x| ~ 13.2164).
+    import numpy as np
+    from onednn_gelu import gelu_avx2
+    fn = dqmlir.compile_mlir(SOURCE.format(n=37), target="x86-64-v3")
+    torch.manual_seed(0)
+    mag = torch.logspace(-30, 7, 37 * 200, base=2.0)
+    near = torch.tensor(13.2164).repeat(37 * 2) + torch.arange(-37, 37) * 1e-6
+    specials = torch.tensor([0.0, -0.0, 1e-45, -1e-45, 1.1754942e-38, -1.1754942e-38, 3.4e38,
+                             -3.4e38, float("inf"), float("-inf"), float("nan"), -5.0, -6.0, -1e20])
+    x = torch.cat([torch.randn(37 * 300) * 3, mag, -mag, near, -near, specials,
+                   torch.zeros(-(specials.numel() + 4 * 37) % 37)]).reshape(-1, 37)
+    got = fn(x).numpy()
+    want = gelu_avx2(x.numpy())
+    same = (got.view(np.uint32) == want.view(np.uint32)) | (np.isnan(got) & np.isnan(want))
+    assert same.all(), (f"{(~same).sum()} differ, e.g. x={x.numpy()[~same][:4]} "
+                        f"got {got[~same][:4]} want {want[~same][:4]}")
+    if not HAS_AVX512F:
+        check(fn(x), x)                          # and torch's own, on this CPU

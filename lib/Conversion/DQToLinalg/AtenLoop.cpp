@@ -27,6 +27,16 @@ Value dq::elementwise(ImplicitLocOpBuilder &b, Value input, ElementBody body) {
       .getResult(0);
 }
 
+static thread_local int64_t currentAtenLanes = 16;
+
+int64_t dq::atenLanes() { return currentAtenLanes; }
+
+dq::ScopedAtenLanes::ScopedAtenLanes(VendorISA isa) : saved(currentAtenLanes) {
+  currentAtenLanes = isa == VendorISA::AVX2 ? 8 : 16;
+}
+
+dq::ScopedAtenLanes::~ScopedAtenLanes() { currentAtenLanes = saved; }
+
 Value dq::lowerAtenRows(ImplicitLocOpBuilder &b, Value input,
                         ElementBody vectorForm, ElementBody scalarForm) {
   auto type = cast<RankedTensorType>(input.getType());
@@ -35,8 +45,8 @@ Value dq::lowerAtenRows(ImplicitLocOpBuilder &b, Value input,
     return elementwise(b, input, scalarForm);
   SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, b.getLoc(), input);
   Value n = getValueOrCreateConstantIndexOp(b, b.getLoc(), sizes.back());
-  Value c32 = arith::ConstantIndexOp::create(b, 32);
-  Value split = arith::SubIOp::create(b, n, arith::RemUIOp::create(b, n, c32));
+  Value pair = arith::ConstantIndexOp::create(b, 2 * atenLanes());
+  Value split = arith::SubIOp::create(b, n, arith::RemUIOp::create(b, n, pair));
   SmallVector<OpFoldResult> zeros(rank, b.getIndexAttr(0));
   SmallVector<OpFoldResult> ones(rank, b.getIndexAttr(1));
   SmallVector<OpFoldResult> headSizes(sizes), tailSizes(sizes), tailOffsets(zeros);

@@ -1,7 +1,8 @@
 //===- AtenLoop.h - elementwise ops as ATen's CPU loops round them -*- C++ -*-===//
 //
 // ATen's unary float kernels (cpu_kernel_vec) run each inner loop of
-// TensorIterator in pairs of AVX-512 vectors and its last n % 32 elements
+// TensorIterator in pairs of Vectorized<float> (2 x 16 lanes in the AVX-512
+// build, 2 x 8 in the AVX2 one) and its last n % 32 (n % 16) elements
 // through a scalar lambda, which may round differently (SLEEF's expf in the
 // vector form, glibc's in the scalar one). dq.gelu and dq.sigmoid repeat
 // that split along their last dim.
@@ -10,11 +11,31 @@
 #ifndef DQMLIR_CONVERSION_DQTOLINALG_ATENLOOP_H
 #define DQMLIR_CONVERSION_DQTOLINALG_ATENLOOP_H
 
+#include "lib/Conversion/DQToLinalg/DQToLinalg.h"
+
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "llvm/ADT/STLFunctionalExtras.h"
 
 namespace mlir::dq {
+
+/// Lanes of ATen's Vectorized<float> (its Vec::size()) in the build that
+/// the lowering being built reproduces. The lowerings of ATen's kernels
+/// mirror its helpers, which all read Vec::size(); a pattern sets it for
+/// the duration of one rewrite with ScopedAtenLanes (thread-local: rewrites
+/// of different modules may run at once).
+int64_t atenLanes();
+
+class ScopedAtenLanes {
+public:
+  explicit ScopedAtenLanes(VendorISA isa);
+  ~ScopedAtenLanes();
+  ScopedAtenLanes(const ScopedAtenLanes &) = delete;
+  ScopedAtenLanes &operator=(const ScopedAtenLanes &) = delete;
+
+private:
+  int64_t saved;
+};
 
 using ElementBody = llvm::function_ref<Value(ImplicitLocOpBuilder &, Value)>;
 
@@ -22,7 +43,7 @@ using ElementBody = llvm::function_ref<Value(ImplicitLocOpBuilder &, Value)>;
 Value elementwise(ImplicitLocOpBuilder &b, Value input, ElementBody body);
 
 /// ATen's loop along the last dim: per row of n elements, the first
-/// n - n % 32 in `vectorForm`, the rest in `scalarForm` (two generics on
+/// n - n % (2 * atenLanes()) in `vectorForm`, the rest in `scalarForm` (two generics on
 /// slices, so that the scalar one can hold library calls).
 Value lowerAtenRows(ImplicitLocOpBuilder &b, Value input, ElementBody vectorForm,
                     ElementBody scalarForm);

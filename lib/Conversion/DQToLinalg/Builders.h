@@ -10,6 +10,8 @@
 #ifndef DQMLIR_CONVERSION_DQTOLINALG_BUILDERS_H
 #define DQMLIR_CONVERSION_DQTOLINALG_BUILDERS_H
 
+#include "lib/Conversion/DQToLinalg/DQToLinalg.h"
+
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
 namespace mlir::dq {
@@ -36,9 +38,11 @@ Value quantizeInput(ImplicitLocOpBuilder &b, LinearDynamicOp op, Value scale,
 Value quantizeValue(ImplicitLocOpBuilder &b, Value x, Value inv, Value zpF,
                     int32_t lo, int32_t hi);
 
-/// dq.gelu's arithmetic on one f32 or a vector of f32 (oneDNN's erf GELU,
-/// bit for bit; the coefficient tables are dq.lookup ops).
-Value buildGelu(ImplicitLocOpBuilder &b, Value x);
+/// dq.gelu's arithmetic on one f32 or a vector of f32: oneDNN's erf GELU of
+/// `isa`, bit for bit (AVX-512: a minimax polynomial whose coefficient
+/// tables are dq.lookup ops; AVX2: Abramowitz-Stegun with oneDNN's exp).
+Value buildGelu(ImplicitLocOpBuilder &b, Value x,
+                VendorISA isa = VendorISA::AVX512);
 
 } // namespace mlir::dq
 

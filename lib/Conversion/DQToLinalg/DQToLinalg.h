@@ -12,6 +12,10 @@ namespace dq {
 #define GEN_PASS_DECL
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h.inc"
 
+/// Which build of a vendor kernel (oneDNN's GELU) the lowering reproduces:
+/// the one PyTorch runs on CPUs with AVX-512, or on CPUs with AVX2 only.
+enum class VendorISA { AVX512, AVX2 };
+
 /// dq.linear_dynamic -> dq.choose_qparams + dq.quantize + linalg contraction
 /// and epilogue.
 void populateLowerLinearDynamicPatterns(RewritePatternSet &patterns);
@@ -30,12 +34,16 @@ Value buildQuantize(ImplicitLocOpBuilder &b, Value input, Value scale,
 void populateLowerQuantizePatterns(RewritePatternSet &patterns);
 /// dq.layer_norm -> scf/vector code in ATen's operation order.
 void populateLowerLayerNormPatterns(RewritePatternSet &patterns);
-void populateLowerGeluPatterns(RewritePatternSet &patterns);
-void populateLowerSigmoidPatterns(RewritePatternSet &patterns);
+void populateLowerGeluPatterns(RewritePatternSet &patterns,
+                               VendorISA isa = VendorISA::AVX512);
+void populateLowerSigmoidPatterns(RewritePatternSet &patterns,
+                                  VendorISA isa = VendorISA::AVX512);
 void populateLowerTanhPatterns(RewritePatternSet &patterns);
 /// dq.softmax -> scf/vector code in ATen's operation order.
-void populateLowerSoftmaxPatterns(RewritePatternSet &patterns);
-void populateLowerFlashSoftmaxPatterns(RewritePatternSet &patterns);
+void populateLowerSoftmaxPatterns(RewritePatternSet &patterns,
+                                  VendorISA isa = VendorISA::AVX512);
+void populateLowerFlashSoftmaxPatterns(RewritePatternSet &patterns,
+                                       VendorISA isa = VendorISA::AVX512);
 void populateLowerFlashFixupPatterns(RewritePatternSet &patterns);
 
 #define GEN_PASS_REGISTRATION

@@ -47,6 +47,9 @@ def ConvertDQToLinalg : Pass<"convert-dq-to-linalg"> {
            "Per-tensor dq.choose_qparams ranges split their rows over this "
            "many scf.forall chunks (inputs of at least 2^14 floats per "
            "chunk); the chunks' partial min/max are combined after.">,
+    Option<"isa", "isa", "std::string", /*default=*/"\"avx512\"",
+           "The CPUs whose PyTorch the vendor kernels are reproduced for: "
+           "avx512 (oneDNN's AVX-512 GELU) or avx2 (its AVX2 GELU)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

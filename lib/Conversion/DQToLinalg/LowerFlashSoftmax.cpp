@@ -28,6 +28,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "lib/Conversion/DQToLinalg/AtenLoop.h"
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h"
 #include "lib/Utils/Utils.h"
 #include "lib/Dialect/DQ/IR/DQOps.h"
@@ -46,7 +47,6 @@
 using namespace mlir;
 using namespace mlir::dq;
 
-static constexpr int64_t kLanes = 16; // Vectorized<float> of the AVX-512 build
 
 namespace {
 
@@ -54,8 +54,8 @@ struct VecBuilder {
   ImplicitLocOpBuilder &b;
   VectorType vType, iType;
   VecBuilder(ImplicitLocOpBuilder &b)
-      : b(b), vType(VectorType::get({kLanes}, b.getF32Type())),
-        iType(VectorType::get({kLanes}, b.getI32Type())) {}
+      : b(b), vType(VectorType::get({atenLanes()}, b.getF32Type())),
+        iType(VectorType::get({atenLanes()}, b.getI32Type())) {}
 
   Value f(float v) {
     return arith::ConstantOp::create(
@@ -105,9 +105,9 @@ struct VecBuilder {
   /// vec_reduce_all(+) of the AVX-512 build: lanes l and l ^ s added for
   /// s = 8, 4, 2, 1; lane 0.
   Value reduceAdd(Value v) {
-    for (int64_t s : {8, 4, 2, 1}) {
+    for (int64_t s = atenLanes() / 2; s >= 1; s /= 2) {
       SmallVector<int64_t> perm;
-      for (int64_t l = 0; l < kLanes; ++l)
+      for (int64_t l = 0; l < atenLanes(); ++l)
         perm.push_back(l ^ s);
       Value shuffled = vector::ShuffleOp::create(b, v, v, perm);
       v = arith::AddFOp::create(b, v, shuffled);
@@ -117,11 +117,14 @@ struct VecBuilder {
 };
 
 struct LowerFlashSoftmax : OpRewritePattern<FlashSoftmaxOp> {
-  using OpRewritePattern::OpRewritePattern;
+  LowerFlashSoftmax(MLIRContext *ctx, VendorISA isa)
+      : OpRewritePattern(ctx), isa(isa) {}
+  VendorISA isa;
 
   LogicalResult matchAndRewrite(FlashSoftmaxOp op,
                                 PatternRewriter &rewriter) const override {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    ScopedAtenLanes lanes(isa);
     Value scores = op.getScores(), mask = op.getMask();
     int64_t rank = op.getScores().getType().getRank();
     bool hasMask = op.getMask().getType().getRank() != 0;
@@ -131,7 +134,7 @@ struct LowerFlashSoftmax : OpRewritePattern<FlashSoftmaxOp> {
     auto [leadDims, numRows] = leadingDims(b, scores);
     Value c0 = constIndex(b, 0);
     Value c1 = constIndex(b, 1);
-    Value cLanes = constIndex(b, kLanes);
+    Value cLanes = constIndex(b, atenLanes());
     Value n = tensor::DimOp::create(b, scores, rank - 1);
     Value nVec = arith::SubIOp::create(b, n, arith::RemUIOp::create(b, n, cLanes));
     // Leading mask dims of size 1 broadcast.
@@ -200,7 +203,7 @@ struct LowerFlashSoftmax : OpRewritePattern<FlashSoftmaxOp> {
           Value dead = arith::CmpFOp::create(ib, arith::CmpFPredicate::OEQ, mx,
                                              constF32(ib, negInf));
           Value deadV = vector::BroadcastOp::create(
-              ib, VectorType::get({kLanes}, ib.getI1Type()), dead);
+              ib, VectorType::get({atenLanes()}, ib.getI1Type()), dead);
           Value mxV = vector::BroadcastOp::create(ib, v.vType, mx);
 
           // e = exp_u20(t - m) on whole vectors, summed lane by lane.
@@ -259,6 +262,7 @@ struct LowerFlashSoftmax : OpRewritePattern<FlashSoftmaxOp> {
 
 } // namespace
 
-void mlir::dq::populateLowerFlashSoftmaxPatterns(RewritePatternSet &patterns) {
-  patterns.add<LowerFlashSoftmax>(patterns.getContext());
+void mlir::dq::populateLowerFlashSoftmaxPatterns(RewritePatternSet &patterns,
+                                   VendorISA isa) {
+  patterns.add<LowerFlashSoftmax>(patterns.getContext(), isa);
 }

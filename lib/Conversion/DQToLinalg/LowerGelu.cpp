@@ -18,8 +18,9 @@
 // PyTorch leaves two cases to ATen's own kernel (Activation.cpp, use_mkldnn):
 // tensors of at most one element, and non-contiguous ones (`aten_inner_dims`).
 // There each inner loop of TensorIterator runs pairs of Vectorized<float> (32
-// elements), `x * 0.5 * (1 + erf(x * M_SQRT1_2))` with the vector erf below,
-// then its last n % 32 elements through the scalar lambda (glibc's erff).
+// elements; 16 in the AVX2 build), `x * 0.5 * (1 + erf(x * M_SQRT1_2))` with
+// the vector erf below, then its last n % 32 (n % 16) elements through the
+// scalar lambda (glibc's erff).
 //
 //===----------------------------------------------------------------------===//
 
@@ -99,7 +100,91 @@ constexpr uint32_t kCoefficients[6][kIntervals] = {
 
 } // namespace
 
-Value mlir::dq::buildGelu(ImplicitLocOpBuilder &e, Value x) {
+/// oneDNN's AVX2 kernel (jit_uni_eltwise_injector_f32<avx2>::
+/// gelu_erf_compute_vector_fwd with exp_compute_vector_fwd; the minimax
+/// form is AVX-512 only), read off its JIT dump, per element:
+///
+///   s = x * (1/sqrt 2);  t = 1 / fma(p, |s|, 1)
+///   z = -(s * s)
+///   exp(z): m = z < lo;  zc = max(min(z, hi), lo)    (x86 min/max: NaN -> hi)
+///           n = floor(zc * log2e + 0.5);  r = fma(-n, ln2, zc)
+///           sc = m ? 0 : bits((int(n - 1) + 127) << 23)       2^(n-1)
+///           e  = (poly5(r) * sc) * 2
+///   E = fma(-e * t, a5..a1 Horner in t, 1) ^ sign(x)   erf(s), A&S 7.1.26
+///   y = fma(E, 0.5x, 0.5x)
+///
+/// Its tail runs the same lanes one element at a time: every element is
+/// computed alike whatever its position.
+static Value buildGeluAVX2(ImplicitLocOpBuilder &e, Value x) {
+  Type i32 = e.getI32Type();
+  auto vType = dyn_cast<VectorType>(x.getType());
+  if (vType)
+    i32 = vType.clone(i32);
+  Type fType = x.getType();
+  auto cI = [&](uint32_t v) -> Value {
+    auto attr = e.getI32IntegerAttr(llvm::bit_cast<int32_t>(v));
+    if (vType)
+      return arith::ConstantOp::create(
+          e, DenseElementsAttr::get(cast<VectorType>(i32), attr));
+    return arith::ConstantOp::create(e, attr);
+  };
+  auto cF = [&](uint32_t bits) -> Value {
+    float v = llvm::bit_cast<float>(bits);
+    if (vType)
+      return arith::ConstantOp::create(
+          e, DenseElementsAttr::get(vType, e.getF32FloatAttr(v)));
+    return constF32(e, v);
+  };
+  auto fma = [&](Value a, Value b, Value c) -> Value {
+    return math::FmaOp::create(e, a, b, c);
+  };
+  auto asInt = [&](Value v) { return arith::BitcastOp::create(e, i32, v); };
+  auto asFloat = [&](Value v) {
+    return arith::BitcastOp::create(e, fType, v);
+  };
+  auto select = [&](arith::CmpFPredicate pred, Value a, Value b, Value then,
+                    Value otherwise) -> Value {
+    return arith::SelectOp::create(e, arith::CmpFOp::create(e, pred, a, b),
+                                   then, otherwise);
+  };
+  const uint32_t one = 0x3f800000;
+  Value s = arith::MulFOp::create(e, x, cF(0x3f3504f3));
+  Value a = asFloat(arith::AndIOp::create(e, asInt(s), cI(0x7fffffff)));
+  Value t = arith::DivFOp::create(e, cF(one), fma(cF(0x3ea7ba05), a, cF(one)));
+  Value z = arith::NegFOp::create(e, arith::MulFOp::create(e, s, s));
+  // exp(z), clamped to [ln FLT_MIN, ln FLT_MAX] as minps/maxps do.
+  Value lo = cF(0xc2aeac50), hi = cF(0x42b17218);
+  Value tiny = arith::CmpFOp::create(e, arith::CmpFPredicate::OLT, z, lo);
+  Value zc = select(arith::CmpFPredicate::OLT, z, hi, z, hi);
+  zc = select(arith::CmpFPredicate::OGT, zc, lo, zc, lo);
+  Value f = arith::AddFOp::create(
+      e, arith::MulFOp::create(e, zc, cF(0x3fb8aa3b)), cF(0x3f000000));
+  Value n = math::FloorOp::create(e, f);
+  Value r = fma(arith::NegFOp::create(e, n), cF(0x3f317218), zc);
+  Value k = arith::FPToSIOp::create(e, i32, arith::SubFOp::create(e, n, cF(one)));
+  Value scale = asFloat(arith::ShLIOp::create(
+      e, arith::AddIOp::create(e, k, cI(0x7f)), cI(23)));
+  scale = arith::SelectOp::create(e, tiny, cF(0), scale);
+  Value q = cF(0x3c07cfce);
+  for (uint32_t c : {0x3d2b9d0du, 0x3e2aad40u, 0x3efffee3u, 0x3f7ffffbu, one})
+    q = fma(q, r, cF(c));
+  Value ez = arith::MulFOp::create(
+      e, arith::MulFOp::create(e, q, scale), cF(0x40000000));
+  // erf(|s|) = 1 - t * P(t) * exp(-s^2), with x's sign.
+  Value u = arith::MulFOp::create(e, arith::NegFOp::create(e, ez), t);
+  Value p = cF(0x3f87dc22);
+  for (uint32_t c : {0xbfba00e3u, 0x3fb5f0e3u, 0xbe91a98eu, 0x3e827906u})
+    p = fma(p, t, cF(c));
+  Value sign = arith::AndIOp::create(e, asInt(x), cI(0x80000000u));
+  Value erf = asFloat(
+      arith::XOrIOp::create(e, asInt(fma(u, p, cF(one))), sign));
+  Value half = arith::MulFOp::create(e, x, cF(0x3f000000));
+  return fma(erf, half, half);
+}
+
+Value mlir::dq::buildGelu(ImplicitLocOpBuilder &e, Value x, VendorISA isa) {
+  if (isa == VendorISA::AVX2)
+    return buildGeluAVX2(e, x);
   Type i32 = e.getI32Type();
   auto vType = dyn_cast<VectorType>(x.getType());
   if (vType)
@@ -206,7 +291,9 @@ Value lowerAten(ImplicitLocOpBuilder &b, Value input, int64_t k) {
     n = arith::MulIOp::create(b, n, sizes.back());
   }
   Value split = arith::SubIOp::create(
-      b, n, arith::RemUIOp::create(b, n, arith::ConstantIndexOp::create(b, 32)));
+      b, n,
+      arith::RemUIOp::create(
+          b, n, arith::ConstantIndexOp::create(b, 2 * atenLanes())));
   return elementwise(b, input, [&](ImplicitLocOpBuilder &e, Value x) -> Value {
     Value place = arith::ConstantIndexOp::create(e, 0);
     for (int64_t d = rank - k; d < rank; ++d)
@@ -223,10 +310,13 @@ Value lowerAten(ImplicitLocOpBuilder &b, Value input, int64_t k) {
 
 /// oneDNN's kernel; where no static dim exceeds one element, ATen's scalar
 /// form for the calls with at most one element.
-Value lowerOneDNN(ImplicitLocOpBuilder &b, GeluOp op) {
+Value lowerOneDNN(ImplicitLocOpBuilder &b, GeluOp op, VendorISA isa) {
   Value input = op.getInput();
+  auto oneDNN = [isa](ImplicitLocOpBuilder &e, Value x) {
+    return buildGelu(e, x, isa);
+  };
   if (op.alwaysOneDNN())
-    return elementwise(b, input, buildGelu);
+    return elementwise(b, input, oneDNN);
   auto type = cast<RankedTensorType>(input.getType());
   if (type.hasStaticShape())
     return elementwise(b, input, buildAtenScalarGelu);
@@ -239,26 +329,30 @@ Value lowerOneDNN(ImplicitLocOpBuilder &b, GeluOp op) {
                                        arith::ConstantIndexOp::create(b, 1));
   return elementwise(b, input, [&](ImplicitLocOpBuilder &e, Value x) -> Value {
     Value scalarForm = buildAtenScalarGelu(e, x);
-    Value oneDNN = buildGelu(e, x);
-    return arith::SelectOp::create(e, scalar, scalarForm, oneDNN);
+    return arith::SelectOp::create(e, scalar, scalarForm, oneDNN(e, x));
   });
 }
 
 struct LowerGelu : OpRewritePattern<GeluOp> {
-  using OpRewritePattern::OpRewritePattern;
+  LowerGelu(MLIRContext *ctx, VendorISA isa)
+      : OpRewritePattern(ctx), isa(isa) {}
 
   LogicalResult matchAndRewrite(GeluOp op,
                                 PatternRewriter &rewriter) const override {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    ScopedAtenLanes lanes(isa);
     std::optional<int64_t> k = op.getAtenInnerDims();
     rewriter.replaceOp(op, k ? lowerAten(b, op.getInput(), *k)
-                             : lowerOneDNN(b, op));
+                             : lowerOneDNN(b, op, isa));
     return success();
   }
+
+  VendorISA isa;
 };
 
 } // namespace
 
-void mlir::dq::populateLowerGeluPatterns(RewritePatternSet &patterns) {
-  patterns.add<LowerGelu>(patterns.getContext());
+void mlir::dq::populateLowerGeluPatterns(RewritePatternSet &patterns,
+                                         VendorISA isa) {
+  patterns.add<LowerGelu>(patterns.getContext(), isa);
 }

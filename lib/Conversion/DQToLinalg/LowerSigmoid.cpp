@@ -40,13 +40,17 @@ Value scalarSigmoid(ImplicitLocOpBuilder &e, Value x) {
 }
 
 struct LowerSigmoid : OpRewritePattern<SigmoidOp> {
-  using OpRewritePattern::OpRewritePattern;
+  LowerSigmoid(MLIRContext *ctx, VendorISA isa)
+      : OpRewritePattern(ctx), isa(isa) {}
+  VendorISA isa;
+
   LogicalResult matchAndRewrite(SigmoidOp op,
                                 PatternRewriter &rewriter) const override {
     auto module = op->getParentOfType<ModuleOp>();
     if (!module)
       return rewriter.notifyMatchFailure(op, "needs a module for libm's expf");
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    ScopedAtenLanes lanes(isa);
     declareF32Function(b, module, "expf");
     rewriter.replaceOp(
         op, lowerAtenRows(b, op.getInput(), vectorSigmoid, scalarSigmoid));
@@ -56,6 +60,7 @@ struct LowerSigmoid : OpRewritePattern<SigmoidOp> {
 
 } // namespace
 
-void mlir::dq::populateLowerSigmoidPatterns(RewritePatternSet &patterns) {
-  patterns.add<LowerSigmoid>(patterns.getContext());
+void mlir::dq::populateLowerSigmoidPatterns(RewritePatternSet &patterns,
+                                            VendorISA isa) {
+  patterns.add<LowerSigmoid>(patterns.getContext(), isa);
 }

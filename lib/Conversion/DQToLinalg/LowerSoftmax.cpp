@@ -34,6 +34,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "lib/Conversion/DQToLinalg/AtenLoop.h"
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h"
 #include "lib/Dialect/DQ/IR/DQOps.h"
 #include "lib/Utils/SleefMath.h"
@@ -52,7 +53,6 @@
 using namespace mlir;
 using namespace mlir::dq;
 
-static constexpr int64_t kLanes = 16; // Vectorized<float> of the AVX-512 build
 
 namespace {
 
@@ -83,7 +83,7 @@ struct Ops {
   ImplicitLocOpBuilder &b;
   VectorType vType;
   explicit Ops(ImplicitLocOpBuilder &b)
-      : b(b), vType(VectorType::get({kLanes}, b.getF32Type())) {}
+      : b(b), vType(VectorType::get({atenLanes()}, b.getF32Type())) {}
 
   Value cst(Type t, float v) {
     if (auto vt = dyn_cast<VectorType>(t))
@@ -121,9 +121,9 @@ struct Ops {
   /// vec_reduce_all of the AVX-512 build: lanes l and l ^ s combined for
   /// s = 8, 4, 2, 1 (op(v, shuffled)); lane 0.
   Value tree(Value v, Value (Ops::*op)(Value, Value)) {
-    for (int64_t s : {8, 4, 2, 1}) {
+    for (int64_t s = atenLanes() / 2; s >= 1; s /= 2) {
       SmallVector<int64_t> perm;
-      for (int64_t l = 0; l < kLanes; ++l)
+      for (int64_t l = 0; l < atenLanes(); ++l)
         perm.push_back(l ^ s);
       v = (this->*op)(v, vector::ShuffleOp::create(b, v, v, perm));
     }
@@ -182,7 +182,7 @@ SmallVector<Value> forVectors(ImplicitLocOpBuilder &b, Value n,
                               const std::function<SmallVector<Value>(
                                   ImplicitLocOpBuilder &, Value, bool,
                                   ValueRange)> &body) {
-  Value lanes = constIndex(b, kLanes);
+  Value lanes = constIndex(b, atenLanes());
   Value nVec = arith::SubIOp::create(b, n, arith::RemUIOp::create(b, n, lanes));
   SmallVector<Value> it =
       loop(b, constIndex(b, 0), nVec, lanes, inits,
@@ -193,11 +193,14 @@ SmallVector<Value> forVectors(ImplicitLocOpBuilder &b, Value n,
 }
 
 struct LowerSoftmax : OpRewritePattern<SoftmaxOp> {
-  using OpRewritePattern::OpRewritePattern;
+  LowerSoftmax(MLIRContext *ctx, VendorISA isa)
+      : OpRewritePattern(ctx), isa(isa) {}
+  VendorISA isa;
 
   LogicalResult matchAndRewrite(SoftmaxOp op,
                                 PatternRewriter &rewriter) const override {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    ScopedAtenLanes lanes(isa);
     Value x = op.getInput();
     int64_t rank = op.getInput().getType().getRank();
     int64_t dim = op.getDim();
@@ -230,7 +233,7 @@ struct LowerSoftmax : OpRewritePattern<SoftmaxOp> {
     auto [leadDims, numRows] = leadingDims(b, x);
     Value c0 = constIndex(b, 0), c1 = constIndex(b, 1);
     Value n = tensor::DimOp::create(b, x, rank - 1);
-    Value lanes = constIndex(b, kLanes);
+    Value lanes = constIndex(b, atenLanes());
     Value nVec = arith::SubIOp::create(b, n, arith::RemUIOp::create(b, n, lanes));
     Value short_ =
         arith::CmpIOp::create(b, arith::CmpIPredicate::ult, n, lanes);
@@ -247,7 +250,7 @@ struct LowerSoftmax : OpRewritePattern<SoftmaxOp> {
       auto at = [&](Value col) { return concat(row, {col}); };
       // Lanes past the tail: the padding of the masked read.
       Value tailMask = vector::CreateMaskOp::create(
-          rb, VectorType::get({kLanes}, rb.getI1Type()),
+          rb, VectorType::get({atenLanes()}, rb.getI1Type()),
           ValueRange{arith::SubIOp::create(rb, n, nVec)});
 
       // m = reduce_all(maximum, x).
@@ -337,7 +340,7 @@ struct LowerSoftmax : OpRewritePattern<SoftmaxOp> {
     Value numMid = product(b, midDims);
     Value inner = arith::MulIOp::create(b, numMid, w);
     Value tailStart = arith::SubIOp::create(
-        b, inner, arith::RemUIOp::create(b, inner, constIndex(b, kLanes)));
+        b, inner, arith::RemUIOp::create(b, inner, constIndex(b, atenLanes())));
     // Nothing to reduce over an empty dim (and x[.., 0, ..] to avoid).
     Value numOuter = arith::SelectOp::create(
         b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, n, c0), c0,
@@ -486,6 +489,7 @@ struct LowerSoftmax : OpRewritePattern<SoftmaxOp> {
 
 } // namespace
 
-void mlir::dq::populateLowerSoftmaxPatterns(RewritePatternSet &patterns) {
-  patterns.add<LowerSoftmax>(patterns.getContext());
+void mlir::dq::populateLowerSoftmaxPatterns(RewritePatternSet &patterns,
+                                   VendorISA isa) {
+  patterns.add<LowerSoftmax>(patterns.getContext(), isa);
 }

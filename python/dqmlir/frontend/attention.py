@@ -30,7 +30,9 @@ import torch
 from . import registry
 
 OP_NAME = "dqmlir::flash_softmax"
-LANES = 16
+LANES = 16          # MKL's blocks (the fixups)
+# Vectorized<float> of the ATen build this CPU runs: its softmax steps.
+ATEN_LANES = 16 if torch.backends.cpu.get_cpu_capability() == "AVX512" else 8
 
 
 def _fma(a, b, c):
@@ -74,17 +76,15 @@ def flash_softmax_reference(scores: torch.Tensor, mask: torch.Tensor,
     dead = mx == float("-inf")
     x = t - mx
     n = t.shape[-1]
-    nv = n - n % LANES
+    nv = n - n % ATEN_LANES
     e = torch.empty_like(t)
     e[..., :nv] = exp_u20(x[..., :nv])
     e[..., nv:] = x[..., nv:].double().exp().float()
     e = torch.where(dead, torch.zeros_like(e), e)
-    lanes = torch.zeros(t.shape[:-1] + (LANES,), dtype=torch.float32)
-    for c in range(0, nv, LANES):
-        lanes = lanes + e[..., c:c + LANES]
-    idx = torch.arange(LANES)
-    for s in (8, 4, 2, 1):
-        lanes = lanes + lanes[..., idx ^ s]
+    lanes = torch.zeros(t.shape[:-1] + (ATEN_LANES,), dtype=torch.float32)
+    for c in range(0, nv, ATEN_LANES):
+        lanes = lanes + e[..., c:c + ATEN_LANES]
+    lanes = _butterfly(lanes)
     total = lanes[..., :1]
     for j in range(nv, n):
         total = total + e[..., j:j + 1]
@@ -92,11 +92,18 @@ def flash_softmax_reference(scores: torch.Tensor, mask: torch.Tensor,
     return e, 1 / total
 
 
-def _halving(v):
-    idx = torch.arange(LANES)
-    for s in (8, 4, 2, 1):
+def _butterfly(v):
+    """vec_reduce_all's sums: lanes l and l ^ s for s = lanes/2, ..., 1."""
+    idx = torch.arange(v.shape[-1])
+    s = v.shape[-1] // 2
+    while s:
         v = v + v[..., idx ^ s]
-    return v[..., 0]
+        s //= 2
+    return v
+
+
+def _halving(v):
+    return _butterfly(v)[..., 0]
 
 
 def _q_split(length: int) -> int:
