@@ -98,6 +98,31 @@ constexpr uint32_t kCoefficients[6][kIntervals] = {
     },
 };
 
+/// Constants shaped like x (f32 or a vector of f32) and like its i32 bits.
+struct Splats {
+  ImplicitLocOpBuilder &e;
+  Type fType, iType;
+  Splats(ImplicitLocOpBuilder &e, Value x)
+      : e(e), fType(x.getType()), iType(e.getI32Type()) {
+    if (auto v = dyn_cast<VectorType>(fType))
+      iType = v.clone(iType);
+  }
+  Value i(uint32_t v) const {
+    auto attr = e.getI32IntegerAttr(llvm::bit_cast<int32_t>(v));
+    if (auto vt = dyn_cast<VectorType>(iType))
+      return arith::ConstantOp::create(e, DenseElementsAttr::get(vt, attr));
+    return arith::ConstantOp::create(e, attr);
+  }
+  Value f(float v) const {
+    if (auto vt = dyn_cast<VectorType>(fType))
+      return arith::ConstantOp::create(
+          e, DenseElementsAttr::get(vt, e.getF32FloatAttr(v)));
+    return constF32(e, v);
+  }
+  /// The f32 with these bits.
+  Value bits(uint32_t v) const { return f(llvm::bit_cast<float>(v)); }
+};
+
 } // namespace
 
 /// oneDNN's AVX2 kernel (jit_uni_eltwise_injector_f32<avx2>::
@@ -116,25 +141,10 @@ constexpr uint32_t kCoefficients[6][kIntervals] = {
 /// Its tail runs the same lanes one element at a time: every element is
 /// computed alike whatever its position.
 static Value buildGeluAVX2(ImplicitLocOpBuilder &e, Value x) {
-  Type i32 = e.getI32Type();
-  auto vType = dyn_cast<VectorType>(x.getType());
-  if (vType)
-    i32 = vType.clone(i32);
-  Type fType = x.getType();
-  auto cI = [&](uint32_t v) -> Value {
-    auto attr = e.getI32IntegerAttr(llvm::bit_cast<int32_t>(v));
-    if (vType)
-      return arith::ConstantOp::create(
-          e, DenseElementsAttr::get(cast<VectorType>(i32), attr));
-    return arith::ConstantOp::create(e, attr);
-  };
-  auto cF = [&](uint32_t bits) -> Value {
-    float v = llvm::bit_cast<float>(bits);
-    if (vType)
-      return arith::ConstantOp::create(
-          e, DenseElementsAttr::get(vType, e.getF32FloatAttr(v)));
-    return constF32(e, v);
-  };
+  Splats c(e, x);
+  Type i32 = c.iType, fType = c.fType;
+  auto cI = [&](uint32_t v) { return c.i(v); };
+  auto cF = [&](uint32_t v) { return c.bits(v); };
   auto fma = [&](Value a, Value b, Value c) -> Value {
     return math::FmaOp::create(e, a, b, c);
   };
@@ -185,24 +195,10 @@ static Value buildGeluAVX2(ImplicitLocOpBuilder &e, Value x) {
 Value mlir::dq::buildGelu(ImplicitLocOpBuilder &e, Value x, VendorISA isa) {
   if (isa == VendorISA::AVX2)
     return buildGeluAVX2(e, x);
-  Type i32 = e.getI32Type();
-  auto vType = dyn_cast<VectorType>(x.getType());
-  if (vType)
-    i32 = vType.clone(i32);
-  auto cI = [&](uint32_t v) -> Value {
-    auto attr = e.getI32IntegerAttr(llvm::bit_cast<int32_t>(v));
-    if (vType)
-      return arith::ConstantOp::create(
-          e, DenseElementsAttr::get(cast<VectorType>(i32), attr));
-    return arith::ConstantOp::create(e, attr);
-  };
-  auto cF = [&](float v) -> Value {
-    if (vType)
-      return arith::ConstantOp::create(
-          e, DenseElementsAttr::get(vType, e.getF32FloatAttr(v)));
-    return constF32(e, v);
-  };
-  Type fType = x.getType();
+  Splats c(e, x);
+  Type i32 = c.iType, fType = c.fType;
+  auto cI = [&](uint32_t v) { return c.i(v); };
+  auto cF = [&](float v) { return c.f(v); };
   Value bits = arith::BitcastOp::create(e, i32, x);
   Value absBits = arith::AndIOp::create(e, bits, cI(0x7fffffff));
   Value a = arith::BitcastOp::create(e, fType, absBits);
