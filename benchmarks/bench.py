@@ -4,7 +4,7 @@ Per linear and end to end, in one process, calls of the competitors interleaved
 and medians taken (the machine is small and noisy: compare ratios, not
 absolute numbers from different runs):
 
-  dqmlir          the compiled quantize_dynamic'd model (AMX or AVX-512 VNNI kernel),
+  dqmlir          the compiled quantize_dynamic'd model (AMX, AVX-512 VNNI or AVX2 kernel),
                   compiled for the row's thread count (dqmlir.compile(threads=))
   PyTorch int8    torch.ao quantize_dynamic, quantized::linear_dynamic (fbgemm)
   PyTorch fp32    F.linear / the fp32 model
@@ -77,9 +77,14 @@ def _run_peak(source: str, flags: list) -> float | None:
         return None
 
 
-def measure_peak() -> float | None:
-    """This machine's int8 vpdpbusd peak, GOP/s per core (benchmarks/peak.c)."""
-    return _run_peak("peak.c", ["-mavx512f", "-mavx512bw", "-mavx512vnni"])
+def measure_peak() -> tuple[float | None, str]:
+    """This machine's peak of the vector int8 kernel dqmlir runs, GOP/s per
+    core, and its kind: vpdpbusd (benchmarks/peak.c) where the CPU has
+    AVX-512 VNNI, else vpmaddubsw + vpmaddwd (benchmarks/peak_avx2.c)."""
+    vnni = _run_peak("peak.c", ["-mavx512f", "-mavx512bw", "-mavx512vnni"])
+    if vnni:
+        return vnni, "VNNI"
+    return _run_peak("peak_avx2.c", ["-mavx2"]), "AVX2"
 
 
 def measure_amx_peak() -> float | None:
@@ -354,13 +359,15 @@ def _commit() -> str:
 def markdown(result: dict) -> str:
     peak, amx_peak = result["peak_gops"], result.get("amx_peak_gops")
     head = f"Commit {result.get('commit') or '?'}; machine: {result['machine']}"
+    kind = result.get("peak_kind", "VNNI")
     if peak:
-        head += f"; int8 peak per core: VNNI {peak:.0f} GOP/s (benchmarks/peak.c)"
+        source = "peak.c" if kind == "VNNI" else "peak_avx2.c"
+        head += f"; int8 peak per core: {kind} {peak:.0f} GOP/s (benchmarks/{source})"
     if amx_peak:
         head += f", AMX {amx_peak:.0f} GOP/s (benchmarks/peak_amx.c, operands in tiles)"
     lines = [head, ""]
     if result["linears"]:
-        lines += ["| M | K×N | threads | dqmlir GOP/s | % VNNI peak | % AMX peak | vs PyTorch int8 | vs ORT int8 "
+        lines += [f"| M | K×N | threads | dqmlir GOP/s | % {kind} peak | % AMX peak | vs PyTorch int8 | vs ORT int8 "
                   "| vs fp32 | vs dqmlir 1 thread | same, back to back |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
 
@@ -400,7 +407,7 @@ def plot(result: dict, path: pathlib.Path) -> None:
         for i, (key, label) in enumerate(impls):
             ax.bar(xs + i * 0.2 - 0.3, [r[f"{key}_gops"] for r in sub], 0.2, label=label)
         if result["peak_gops"]:
-            ax.axhline(result["peak_gops"], color="k", ls="--", lw=0.8, label="VNNI int8 peak")
+            ax.axhline(result["peak_gops"], color="k", ls="--", lw=0.8, label=f"{result.get('peak_kind', 'VNNI')} int8 peak")
         ax.set_xticks(xs, [f"{r['K']}×{r['N']}" for r in sub], rotation=30, fontsize=8)
         ax.set_title(f"M = {m}, 1 thread")
         ax.set_ylabel("GOP/s")
@@ -428,8 +435,10 @@ def main(argv=None) -> int:
                platform.processor())
     result = {"machine": f"{cpu}, {os.cpu_count()} cores", "torch": torch.__version__,
               "commit": _commit(),
-              "peak_gops": measure_peak(), "amx_peak_gops": measure_amx_peak(), "quick": args.quick}
-    print(f"dqmlir benchmarks on {result['machine']}; int8 peak per core: VNNI {result['peak_gops']} GOP/s, "
+              "amx_peak_gops": measure_amx_peak(), "quick": args.quick}
+    result["peak_gops"], result["peak_kind"] = measure_peak()
+    print(f"dqmlir benchmarks on {result['machine']}; int8 peak per core: "
+          f"{result['peak_kind']} {result['peak_gops']} GOP/s, "
           f"AMX {result['amx_peak_gops']} GOP/s")
     with tempfile.TemporaryDirectory() as d:
         tmp = pathlib.Path(d)
