@@ -8,7 +8,7 @@ import subprocess
 import numpy as np
 import pytest
 import torch
-from conftest import quantize, record_parity, run_python, tiny_bert, token_batch
+from conftest import MKL_INTEL_KERNELS, quantize, record_parity, run_python, tiny_bert, token_batch
 
 import dqmlir
 
@@ -211,7 +211,10 @@ def test_named_targets(target, kernel):
         want = _pytorch_on_avx2(ids, mask)
     else:
         want = q(ids, attention_mask=mask).last_hidden_state
-    assert record_parity(got, want) == 0
+    if MKL_INTEL_KERNELS:
+        assert record_parity(got, want) == 0
+    else:   # SDPA: MKL's sgemm sums small blocks in another order (conftest)
+        torch.testing.assert_close(got, want, rtol=0, atol=4e-5)
 
 
 def _pytorch_on_avx2(ids, mask):
