@@ -1,4 +1,4 @@
-//===- MicroKernel.h - the vpdpbusd register tile ---------------*- C++ -*-===//
+//===- MicroKernel.h - the register tile of the int8 kernels ----*- C++ -*-===//
 #ifndef DQMLIR_KERNELS_MICROKERNEL_H
 #define DQMLIR_KERNELS_MICROKERNEL_H
 
@@ -10,8 +10,10 @@ namespace mlir::dq {
 /// Emits the reduction over K of a register tile: `rows.size()` rows times
 /// `nv` vectors of 16 columns of the weight panel starting at byte
 /// `panelBase` of the packed weights. Returns the accumulators, row-major
-/// (acc[i * nv + v]): exact i32 sums of u8 activations x s8 weights (for
-/// symmetric activations, of the activations + 128).
+/// (acc[i * nv + v]): i32 sums of u8 activations x s8 weights (for
+/// symmetric activations, of the activations + 128), made with kc.dot:
+/// exact, except that DotKind::AVX2 saturates pairs in i16 as fbgemm does
+/// for per-tensor asymmetric activations (MicroKernel.cpp).
 ///
 /// `kGroup` > 1 reads a panel whose K/4 steps come in groups of kGroup:
 /// step k4, vector v at byte ((k4 / g) * nv + v) * 64 g + (k4 % g) * 64 --
