@@ -2,7 +2,9 @@
 //
 // torch.nn.functional.scaled_dot_product_attention on f32 CPU tensors runs
 // ATen's cpu_flash_attention (aten/src/ATen/native/cpu/FlashAttentionKernel
-// .cpp), AVX-512 build (Vectorized<float> has 16 lanes). With at most 512
+// .cpp), AVX-512 build (Vectorized<float> has 16 lanes; its AVX2 build, on
+// CPUs without AVX-512, takes the same steps on 8: isa=avx2, atenLanes()
+// below; the numbers are the AVX-512 ones). With at most 512
 // keys there is one kv block, so per query row (read off libtorch_cpu.so of
 // torch 2.13, the lambda of cpu_flash_attention<float, float, 32, 512>):
 //

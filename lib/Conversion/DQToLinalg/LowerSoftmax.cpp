@@ -3,7 +3,10 @@
 // torch.softmax / torch.log_softmax on contiguous f32 CPU tensors run
 // aten/src/ATen/native/cpu/SoftMaxKernel.cpp (PyTorch 2.13, AVX-512 build:
 // Vectorized<float> has 16 lanes; exp and log are SLEEF's expf_u10 and
-// logf_u10). With one thread (parallel_for over all rows in one chunk):
+// logf_u10). CPUs without AVX-512 run its AVX2 build, the same steps on 8
+// lanes (isa=avx2: atenLanes() is 8, the lane tree 4, 2, 1); the numbers
+// below are the AVX-512 ones. With one thread (parallel_for over all rows
+// in one chunk):
 //
 // Last dim (_vec_softmax_lastdim, _vec_log_softmax_lastdim), per row of N:
 //   m   = vec::reduce_all(maximum, x)   acc = x[0:16], acc = max(acc, next
