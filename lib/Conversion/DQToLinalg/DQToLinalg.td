@@ -49,7 +49,8 @@ def ConvertDQToLinalg : Pass<"convert-dq-to-linalg"> {
            "chunk); the chunks' partial min/max are combined after.">,
     Option<"isa", "isa", "std::string", /*default=*/"\"avx512\"",
            "The CPUs whose PyTorch the vendor kernels are reproduced for: "
-           "avx512 (oneDNN's AVX-512 GELU) or avx2 (its AVX2 GELU)">,
+           "avx512 (oneDNN's AVX-512 GELU, ATen's 16-lane Vectorized<float>) "
+           "or avx2 (oneDNN's AVX2 GELU, 8 lanes)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
