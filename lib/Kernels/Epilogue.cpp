@@ -114,9 +114,7 @@ Value dq::emitEpilogue(ImplicitLocOpBuilder &b, const KernelContext &kc,
                     : arith::MulFOp::create(b, r, mult).getResult();
       }
       if (kc.fused.gelu)
-        r = buildGelu(b, r,
-                      kc.dot == DotKind::AVX2 ? VendorISA::AVX2
-                                              : VendorISA::AVX512);
+        r = buildGelu(b, r, vendorISA(kc.dot));
       Value v16 = constIndex(b, v * 16);
       bool bounds[] = {!masked};
       if (Value residual = kc.fused.residual) {

@@ -2,6 +2,8 @@
 #ifndef DQMLIR_KERNELS_KERNEL_H
 #define DQMLIR_KERNELS_KERNEL_H
 
+#include "lib/Conversion/DQToLinalg/DQToLinalg.h"
+
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
 namespace mlir::dq {
@@ -28,6 +30,12 @@ enum class DotKind {
   /// then quadruple sums in i32 -- what fbgemm computes without VNNI.
   AVX2,
 };
+
+/// The CPUs a kernel's dot kind runs on, whose PyTorch build its fused
+/// vendor kernels (oneDNN's GELU) reproduce.
+inline VendorISA vendorISA(DotKind dot) {
+  return dot == DotKind::AVX2 ? VendorISA::AVX2 : VendorISA::AVX512;
+}
 
 /// The operands and static facts one dq.linear_dynamic's kernel is built
 /// from, as tensors (the kernel is emitted before bufferization).

@@ -52,6 +52,7 @@
 #include "mlir/Dialect/Vector/Transforms/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
+#include "llvm/ADT/StringSwitch.h"
 
 using namespace mlir;
 
@@ -65,6 +66,22 @@ dq::KernelMode dq::selectKernel(KernelMode requested) {
   if (hostHasVNNI())
     return KernelMode::VNNI;
   return hostHasAVX2() ? KernelMode::AVX2 : KernelMode::Generic;
+}
+
+std::optional<dq::KernelMode> dq::parseKernelMode(StringRef name) {
+  return llvm::StringSwitch<std::optional<KernelMode>>(name)
+      .Case("auto", KernelMode::Auto)
+      .Case("amx", KernelMode::AMX)
+      .Case("vnni", KernelMode::VNNI)
+      .Case("avx2", KernelMode::AVX2)
+      .Case("generic", KernelMode::Generic)
+      .Default(std::nullopt);
+}
+
+dq::VendorISA dq::vendorISA(KernelMode kernel) {
+  return kernel == KernelMode::AMX || kernel == KernelMode::VNNI
+             ? VendorISA::AVX512
+             : VendorISA::AVX2;
 }
 
 void dq::addRuntimeChecks(OpPassManager &pm) {
@@ -93,12 +110,12 @@ void dq::addInt8Kernel(OpPassManager &pm, KernelMode kernel,
   }
 }
 
-void dq::addDQToLinalg(OpPassManager &pm, int64_t threads, bool avx512) {
+void dq::addDQToLinalg(OpPassManager &pm, int64_t threads, VendorISA isa) {
   ConvertDQToLinalgOptions options;
   options.threads = threads;
   // The vendor kernels (oneDNN's GELU) as PyTorch runs them on CPUs of the
   // kernel's level.
-  options.isa = avx512 ? "avx512" : "avx2";
+  options.isa = isa;
   pm.addPass(createConvertDQToLinalg(options));
 }
 
@@ -153,7 +170,7 @@ void dq::addBufferization(OpPassManager &pm) {
   pm.nest<func::FuncOp>().addPass(createDQEarlyDealloc());
 }
 
-void dq::addVectorization(OpPassManager &pm, int64_t threads, bool avx512) {
+void dq::addVectorization(OpPassManager &pm, int64_t threads, VendorISA isa) {
   // Everything else (attention, softmax, GELU, norms) in vectors, on
   // buffers: on tensors, one-shot bufferization's analysis of these loops
   // next to the int8 kernels' took minutes.
@@ -164,7 +181,7 @@ void dq::addVectorization(OpPassManager &pm, int64_t threads, bool avx512) {
   // After vectorization, which widens the lookups in linalg bodies: 16
   // lanes to vpermi2ps, which needs AVX-512F (the hosts of both int8
   // kernels have it), the others to element extracts.
-  if (avx512)
+  if (isa == VendorISA::AVX512)
     func.addPass(createConvertDQToDQX86());
   func.addPass(createDQLowerLookup());
   func.addPass(createCanonicalizerPass());
@@ -245,15 +262,15 @@ void dq::buildCPUPipeline(OpPassManager &pm,
   int64_t threads = options.threads;
   addRuntimeChecks(pm);
   addInt8Kernel(pm, kernel, threads);
-  bool avx512 = kernel == KernelMode::AMX || kernel == KernelMode::VNNI;
-  addDQToLinalg(pm, threads, avx512);
+  VendorISA isa = vendorISA(kernel);
+  addDQToLinalg(pm, threads, isa);
   if (options.outlineLayers)
     addLayerOutlining(pm);
   addCleanup(pm);
   addHalfPrecisionEmulation(pm);
   addElementwiseFusion(pm);
   addBufferization(pm);
-  addVectorization(pm, threads, avx512);
+  addVectorization(pm, threads, isa);
   if (threads > 1)
     addAsyncParallelism(pm, threads);
   addLowerToLoops(pm);

@@ -8,6 +8,8 @@
 #ifndef DQMLIR_PIPELINES_CPUPIPELINE_H
 #define DQMLIR_PIPELINES_CPUPIPELINE_H
 
+#include "lib/Conversion/DQToLinalg/DQToLinalg.h"
+
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
 
@@ -22,10 +24,11 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::desc(
           "Kernel for dq.linear_dynamic with constant weights: auto (AMX if "
           "the host has amx-int8 and this process was granted the tile state, "
-          "else VNNI if the host has avx512vnni, else generic), amx "
-          "(convert-dq-to-amx; the code then needs such a CPU and the "
-          "permission), vnni (convert-dq-to-vnni; the code then needs "
-          "avx512vnni), generic (linalg, convert-dq-to-linalg)"),
+          "else VNNI if the host has avx512vnni, else AVX2 if it has avx2, "
+          "else generic), amx (convert-dq-to-amx; the code then needs such "
+          "a CPU and the permission), vnni (convert-dq-to-vnni; the code "
+          "then needs avx512vnni), avx2 (convert-dq-to-avx2), generic "
+          "(linalg, convert-dq-to-linalg)"),
       llvm::cl::init(KernelMode::Auto),
       llvm::cl::values(
           clEnumValN(KernelMode::Auto, "auto", "best the host can run"),
@@ -60,6 +63,14 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
 /// Any other choice is kept.
 KernelMode selectKernel(KernelMode requested);
 
+/// The kernel option's value `name` (the names of `kernel`'s values above),
+/// or none.
+std::optional<KernelMode> parseKernelMode(StringRef name);
+
+/// The CPUs whose PyTorch build a selected kernel's code reproduces: the
+/// AVX-512 one for AMX and VNNI, the AVX2 one otherwise.
+VendorISA vendorISA(KernelMode kernel);
+
 /// The steps of dq-cpu-pipeline, in its order. `kernel` is a selected one
 /// (not Auto); `threads` > 1 makes the passes with a `threads` option split
 /// their work into that many chunks.
@@ -71,9 +82,9 @@ void addRuntimeChecks(OpPassManager &pm);
 /// (convert-dq-to-amx, -vnni or -avx2; nothing for Generic).
 void addInt8Kernel(OpPassManager &pm, KernelMode kernel, int64_t threads);
 /// The remaining dq ops to linalg, tensor, scf and vector on tensors, the
-/// vendor kernels as PyTorch runs them on AVX-512 CPUs (`avx512`) or on
-/// AVX2 ones.
-void addDQToLinalg(OpPassManager &pm, int64_t threads, bool avx512 = true);
+/// vendor kernels as PyTorch runs them on `isa`'s CPUs.
+void addDQToLinalg(OpPassManager &pm, int64_t threads,
+                   VendorISA isa = VendorISA::AVX512);
 /// Repeated layers become calls of one function (dq-outline-layers).
 void addLayerOutlining(OpPassManager &pm);
 /// Canonicalization and CSE.
@@ -85,8 +96,8 @@ void addElementwiseFusion(OpPassManager &pm);
 /// Tensors to buffers, each freed right after its last use.
 void addBufferization(OpPassManager &pm);
 /// The float linalg ops to vector code; dq.lookup to vpermi2ps (16 lanes,
-/// with `avx512`) or element extracts.
-void addVectorization(OpPassManager &pm, int64_t threads, bool avx512);
+/// on AVX-512 `isa`) or element extracts.
+void addVectorization(OpPassManager &pm, int64_t threads, VendorISA isa);
 /// The kernels' and vectorized ops' parallel loops to async tasks.
 void addAsyncParallelism(OpPassManager &pm, int64_t threads);
 /// What is left of linalg to loops, N-d vectors to 1-D transfers.

@@ -34,7 +34,6 @@
 #include "mlir/Support/FileUtilities.h"
 
 #include "llvm/ADT/StringExtras.h"
-#include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/FileSystem.h"
@@ -199,7 +198,8 @@ int main(int argc, char **argv) {
     return fail("unknown target '" + targetName + "'; one of: " +
                 llvm::join(dq::targetLevelNames(), ", "));
   if (!kernelName.empty()) {
-    if (!llvm::is_contained({"amx", "vnni", "avx2", "generic"}, kernelName))
+    std::optional<dq::KernelMode> kernel = dq::parseKernelMode(kernelName);
+    if (!kernel || *kernel == dq::KernelMode::Auto)
       return fail("unknown kernel '" + kernelName +
                   "'; one of: amx, vnni, avx2, generic");
     target->kernel = kernelName;
@@ -252,11 +252,8 @@ int main(int argc, char **argv) {
     options.threads = threads;
     options.bufferCache = true;
     options.outlineLayers = outlineLayers;
-    options.kernel = llvm::StringSwitch<dq::KernelMode>(target->kernel)
-                         .Case("amx", dq::KernelMode::AMX)
-                         .Case("vnni", dq::KernelMode::VNNI)
-                         .Case("avx2", dq::KernelMode::AVX2)
-                         .Default(dq::KernelMode::Generic);
+    // The level's kernel name or a checked --kernel.
+    options.kernel = *dq::parseKernelMode(target->kernel);
     dq::buildCPUPipeline(pm, options);
     if (failed(pm.run(*module)))
       return fail("dq-cpu-pipeline failed");

@@ -25,19 +25,12 @@ struct ConvertDQToLinalg
   using ConvertDQToLinalgBase::ConvertDQToLinalgBase;
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
-    if (isa != "avx512" && isa != "avx2") {
-      emitError(getOperation()->getLoc(),
-                "convert-dq-to-linalg: isa must be avx512 or avx2, got '")
-          << isa << "'";
-      return signalPassFailure();
-    }
     RewritePatternSet patterns(ctx);
     dq::populateLowerLinearDynamicPatterns(patterns);
     dq::populateLowerChooseQParamsPatterns(patterns, threads);
     dq::populateLowerQuantizePatterns(patterns);
     dq::populateLowerLayerNormPatterns(patterns);
-    dq::VendorISA vendor =
-        isa == "avx2" ? dq::VendorISA::AVX2 : dq::VendorISA::AVX512;
+    dq::VendorISA vendor = isa;
     dq::populateLowerGeluPatterns(patterns, vendor);
     dq::populateLowerSigmoidPatterns(patterns, vendor);
     dq::populateLowerTanhPatterns(patterns);

@@ -9,12 +9,12 @@ class ImplicitLocOpBuilder;
 class RewritePatternSet;
 namespace dq {
 
-#define GEN_PASS_DECL
-#include "lib/Conversion/DQToLinalg/DQToLinalg.h.inc"
-
 /// Which build of a vendor kernel (oneDNN's GELU) the lowering reproduces:
 /// the one PyTorch runs on CPUs with AVX-512, or on CPUs with AVX2 only.
 enum class VendorISA { AVX512, AVX2 };
+
+#define GEN_PASS_DECL
+#include "lib/Conversion/DQToLinalg/DQToLinalg.h.inc"
 
 /// dq.linear_dynamic -> dq.choose_qparams + dq.quantize + linalg contraction
 /// and epilogue.

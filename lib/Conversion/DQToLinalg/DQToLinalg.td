@@ -47,10 +47,17 @@ def ConvertDQToLinalg : Pass<"convert-dq-to-linalg"> {
            "Per-tensor dq.choose_qparams ranges split their rows over this "
            "many scf.forall chunks (inputs of at least 2^14 floats per "
            "chunk); the chunks' partial min/max are combined after.">,
-    Option<"isa", "isa", "std::string", /*default=*/"\"avx512\"",
+    Option<"isa", "isa", "::mlir::dq::VendorISA",
+           /*default=*/"::mlir::dq::VendorISA::AVX512",
            "The CPUs whose PyTorch the vendor kernels are reproduced for: "
            "avx512 (oneDNN's AVX-512 GELU, ATen's 16-lane Vectorized<float>) "
-           "or avx2 (oneDNN's AVX2 GELU, 8 lanes)">,
+           "or avx2 (oneDNN's AVX2 GELU, 8 lanes)",
+           [{::llvm::cl::values(
+               clEnumValN(::mlir::dq::VendorISA::AVX512, "avx512",
+                          "oneDNN's AVX-512 GELU, ATen's 16-lane "
+                          "Vectorized<float>"),
+               clEnumValN(::mlir::dq::VendorISA::AVX2, "avx2",
+                          "oneDNN's AVX2 GELU, 8 lanes"))}]>,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

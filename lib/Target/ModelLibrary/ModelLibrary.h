@@ -30,7 +30,7 @@ struct TargetLevel {
 };
 
 /// The named levels: "amx" (AVX-512 VNNI + AMX-INT8, x86-64-v4 based),
-/// "avx512-vnni", "x86-64-v3" (AVX2, generic kernel) and "host" (the best of
+/// "avx512-vnni", "x86-64-v3" (AVX2, the avx2 kernel) and "host" (the best of
 /// them this machine has, tuned for it). Fails on other names.
 FailureOr<TargetLevel> resolveTargetLevel(StringRef name);
 

@@ -34,4 +34,4 @@ func.func @gelu_aten_rows(%x: tensor<?x40xf32>) -> tensor<?x40xf32> {
   return %y : tensor<?x40xf32>
 }
 
-// BAD: convert-dq-to-linalg: isa must be avx512 or avx2, got 'sse'
+// BAD: for the --isa option: Cannot find option named 'sse'
