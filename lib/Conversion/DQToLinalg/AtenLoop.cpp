@@ -27,17 +27,11 @@ Value dq::elementwise(ImplicitLocOpBuilder &b, Value input, ElementBody body) {
       .getResult(0);
 }
 
-static thread_local int64_t currentAtenLanes = 16;
-
-int64_t dq::atenLanes() { return currentAtenLanes; }
-
-dq::ScopedAtenLanes::ScopedAtenLanes(VendorISA isa) : saved(currentAtenLanes) {
-  currentAtenLanes = isa == VendorISA::AVX2 ? 8 : 16;
+int64_t dq::atenLanes(VendorISA isa) {
+  return isa == VendorISA::AVX2 ? 8 : 16;
 }
 
-dq::ScopedAtenLanes::~ScopedAtenLanes() { currentAtenLanes = saved; }
-
-Value dq::lowerAtenRows(ImplicitLocOpBuilder &b, Value input,
+Value dq::lowerAtenRows(ImplicitLocOpBuilder &b, Value input, int64_t lanes,
                         ElementBody vectorForm, ElementBody scalarForm) {
   auto type = cast<RankedTensorType>(input.getType());
   int64_t rank = type.getRank();
@@ -45,7 +39,7 @@ Value dq::lowerAtenRows(ImplicitLocOpBuilder &b, Value input,
     return elementwise(b, input, scalarForm);
   SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, b.getLoc(), input);
   Value n = getValueOrCreateConstantIndexOp(b, b.getLoc(), sizes.back());
-  Value pair = arith::ConstantIndexOp::create(b, 2 * atenLanes());
+  Value pair = arith::ConstantIndexOp::create(b, 2 * lanes);
   Value split = arith::SubIOp::create(b, n, arith::RemUIOp::create(b, n, pair));
   SmallVector<OpFoldResult> zeros(rank, b.getIndexAttr(0));
   SmallVector<OpFoldResult> ones(rank, b.getIndexAttr(1));

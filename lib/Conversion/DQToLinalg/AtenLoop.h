@@ -19,23 +19,10 @@
 
 namespace mlir::dq {
 
-/// Lanes of ATen's Vectorized<float> (its Vec::size()) in the build that
-/// the lowering being built reproduces. The lowerings of ATen's kernels
-/// mirror its helpers, which all read Vec::size(); a pattern sets it for
-/// the duration of one rewrite with ScopedAtenLanes (thread-local: rewrites
-/// of different modules may run at once).
-int64_t atenLanes();
-
-class ScopedAtenLanes {
-public:
-  explicit ScopedAtenLanes(VendorISA isa);
-  ~ScopedAtenLanes();
-  ScopedAtenLanes(const ScopedAtenLanes &) = delete;
-  ScopedAtenLanes &operator=(const ScopedAtenLanes &) = delete;
-
-private:
-  int64_t saved;
-};
+/// Lanes of ATen's Vectorized<float> (its Vec::size()) in the build of
+/// PyTorch for `isa`'s CPUs: 16 (AVX-512) or 8 (AVX2). The lowerings of
+/// ATen's kernels take it where ATen's helpers read Vec::size().
+int64_t atenLanes(VendorISA isa);
 
 using ElementBody = llvm::function_ref<Value(ImplicitLocOpBuilder &, Value)>;
 
@@ -43,10 +30,10 @@ using ElementBody = llvm::function_ref<Value(ImplicitLocOpBuilder &, Value)>;
 Value elementwise(ImplicitLocOpBuilder &b, Value input, ElementBody body);
 
 /// ATen's loop along the last dim: per row of n elements, the first
-/// n - n % (2 * atenLanes()) in `vectorForm`, the rest in `scalarForm` (two generics on
+/// n - n % (2 * lanes) in `vectorForm`, the rest in `scalarForm` (two generics on
 /// slices, so that the scalar one can hold library calls).
-Value lowerAtenRows(ImplicitLocOpBuilder &b, Value input, ElementBody vectorForm,
-                    ElementBody scalarForm);
+Value lowerAtenRows(ImplicitLocOpBuilder &b, Value input, int64_t lanes,
+                    ElementBody vectorForm, ElementBody scalarForm);
 
 /// Declares the external f32 -> f32 function `name` in `module` (libm's
 /// expf, the runtime's tanh) unless it is there; callF32 calls it.

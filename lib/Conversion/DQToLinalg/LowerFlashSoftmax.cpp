@@ -3,7 +3,7 @@
 // torch.nn.functional.scaled_dot_product_attention on f32 CPU tensors runs
 // ATen's cpu_flash_attention (aten/src/ATen/native/cpu/FlashAttentionKernel
 // .cpp), AVX-512 build (Vectorized<float> has 16 lanes; its AVX2 build, on
-// CPUs without AVX-512, takes the same steps on 8: isa=avx2, atenLanes()
+// CPUs without AVX-512, takes the same steps on 8: isa=avx2, atenLanes
 // below; the numbers are the AVX-512 ones). With at most 512
 // keys there is one kv block, so per query row (read off libtorch_cpu.so of
 // torch 2.13, the lambda of cpu_flash_attention<float, float, 32, 512>):
@@ -54,10 +54,12 @@ namespace {
 
 struct VecBuilder {
   ImplicitLocOpBuilder &b;
+  int64_t numLanes;
   VectorType vType, iType;
-  VecBuilder(ImplicitLocOpBuilder &b)
-      : b(b), vType(VectorType::get({atenLanes()}, b.getF32Type())),
-        iType(VectorType::get({atenLanes()}, b.getI32Type())) {}
+  VecBuilder(ImplicitLocOpBuilder &b, int64_t numLanes)
+      : b(b), numLanes(numLanes),
+        vType(VectorType::get({numLanes}, b.getF32Type())),
+        iType(VectorType::get({numLanes}, b.getI32Type())) {}
 
   Value f(float v) {
     return arith::ConstantOp::create(
@@ -107,9 +109,9 @@ struct VecBuilder {
   /// vec_reduce_all(+) of the AVX-512 build: lanes l and l ^ s added for
   /// s = 8, 4, 2, 1; lane 0.
   Value reduceAdd(Value v) {
-    for (int64_t s = atenLanes() / 2; s >= 1; s /= 2) {
+    for (int64_t s = numLanes / 2; s >= 1; s /= 2) {
       SmallVector<int64_t> perm;
-      for (int64_t l = 0; l < atenLanes(); ++l)
+      for (int64_t l = 0; l < numLanes; ++l)
         perm.push_back(l ^ s);
       Value shuffled = vector::ShuffleOp::create(b, v, v, perm);
       v = arith::AddFOp::create(b, v, shuffled);
@@ -126,7 +128,7 @@ struct LowerFlashSoftmax : OpRewritePattern<FlashSoftmaxOp> {
   LogicalResult matchAndRewrite(FlashSoftmaxOp op,
                                 PatternRewriter &rewriter) const override {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    ScopedAtenLanes lanes(isa);
+    int64_t numLanes = atenLanes(isa);
     Value scores = op.getScores(), mask = op.getMask();
     int64_t rank = op.getScores().getType().getRank();
     bool hasMask = op.getMask().getType().getRank() != 0;
@@ -136,7 +138,7 @@ struct LowerFlashSoftmax : OpRewritePattern<FlashSoftmaxOp> {
     auto [leadDims, numRows] = leadingDims(b, scores);
     Value c0 = constIndex(b, 0);
     Value c1 = constIndex(b, 1);
-    Value cLanes = constIndex(b, atenLanes());
+    Value cLanes = constIndex(b, numLanes);
     Value n = tensor::DimOp::create(b, scores, rank - 1);
     Value nVec = arith::SubIOp::create(b, n, arith::RemUIOp::create(b, n, cLanes));
     // Leading mask dims of size 1 broadcast.
@@ -156,7 +158,7 @@ struct LowerFlashSoftmax : OpRewritePattern<FlashSoftmaxOp> {
         b, c0, numRows, c1, ValueRange{expInit, sumInit},
         [&](OpBuilder &nb, Location loc, Value r, ValueRange iter) {
           ImplicitLocOpBuilder ib(loc, nb);
-          VecBuilder v(ib);
+          VecBuilder v(ib, numLanes);
           SmallVector<Value> row = delinearizeRow(ib, r, leadDims);
           SmallVector<Value> maskRow;
           for (auto [d, bc] : llvm::enumerate(maskBroadcast))
@@ -205,7 +207,7 @@ struct LowerFlashSoftmax : OpRewritePattern<FlashSoftmaxOp> {
           Value dead = arith::CmpFOp::create(ib, arith::CmpFPredicate::OEQ, mx,
                                              constF32(ib, negInf));
           Value deadV = vector::BroadcastOp::create(
-              ib, VectorType::get({atenLanes()}, ib.getI1Type()), dead);
+              ib, VectorType::get({numLanes}, ib.getI1Type()), dead);
           Value mxV = vector::BroadcastOp::create(ib, v.vType, mx);
 
           // e = exp_u20(t - m) on whole vectors, summed lane by lane.
@@ -213,7 +215,7 @@ struct LowerFlashSoftmax : OpRewritePattern<FlashSoftmaxOp> {
               ib, c0, nVec, cLanes, ValueRange{dest, v.f(0.0f)},
               [&](OpBuilder &cb, Location cloc, Value col, ValueRange it) {
                 ImplicitLocOpBuilder sb(cloc, cb);
-                VecBuilder sv(sb);
+                VecBuilder sv(sb, numLanes);
                 bool bounds[] = {true};
                 Value t = vector::TransferReadOp::create(
                     sb, sv.vType, it[0], at(row, col), constF32(sb, 0.0f),

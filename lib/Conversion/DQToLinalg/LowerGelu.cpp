@@ -273,13 +273,14 @@ namespace {
 
 /// ATen's kernel with the last `k` dims as its inner loop: each element's
 /// place in that loop, linearized, picks the vector or the scalar form.
-Value lowerAten(ImplicitLocOpBuilder &b, Value input, int64_t k) {
+Value lowerAten(ImplicitLocOpBuilder &b, Value input, int64_t k,
+                int64_t numLanes) {
   auto type = cast<RankedTensorType>(input.getType());
   int64_t rank = type.getRank();
   if (rank == 0)
     return elementwise(b, input, buildAtenScalarGelu);
   if (k == 1)
-    return lowerAtenRows(b, input, buildAtenVectorGelu, buildAtenScalarGelu);
+    return lowerAtenRows(b, input, numLanes, buildAtenVectorGelu, buildAtenScalarGelu);
   SmallVector<Value> sizes;
   Value n = arith::ConstantIndexOp::create(b, 1);
   for (int64_t d = rank - k; d < rank; ++d) {
@@ -289,7 +290,7 @@ Value lowerAten(ImplicitLocOpBuilder &b, Value input, int64_t k) {
   Value split = arith::SubIOp::create(
       b, n,
       arith::RemUIOp::create(
-          b, n, arith::ConstantIndexOp::create(b, 2 * atenLanes())));
+          b, n, arith::ConstantIndexOp::create(b, 2 * numLanes)));
   return elementwise(b, input, [&](ImplicitLocOpBuilder &e, Value x) -> Value {
     Value place = arith::ConstantIndexOp::create(e, 0);
     for (int64_t d = rank - k; d < rank; ++d)
@@ -336,9 +337,8 @@ struct LowerGelu : OpRewritePattern<GeluOp> {
   LogicalResult matchAndRewrite(GeluOp op,
                                 PatternRewriter &rewriter) const override {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    ScopedAtenLanes lanes(isa);
     std::optional<int64_t> k = op.getAtenInnerDims();
-    rewriter.replaceOp(op, k ? lowerAten(b, op.getInput(), *k)
+    rewriter.replaceOp(op, k ? lowerAten(b, op.getInput(), *k, atenLanes(isa))
                              : lowerOneDNN(b, op, isa));
     return success();
   }

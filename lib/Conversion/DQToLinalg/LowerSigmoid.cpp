@@ -50,10 +50,10 @@ struct LowerSigmoid : OpRewritePattern<SigmoidOp> {
     if (!module)
       return rewriter.notifyMatchFailure(op, "needs a module for libm's expf");
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    ScopedAtenLanes lanes(isa);
     declareF32Function(b, module, "expf");
     rewriter.replaceOp(
-        op, lowerAtenRows(b, op.getInput(), vectorSigmoid, scalarSigmoid));
+        op, lowerAtenRows(b, op.getInput(), atenLanes(isa), vectorSigmoid,
+                              scalarSigmoid));
     return success();
   }
 };

@@ -4,7 +4,7 @@
 // aten/src/ATen/native/cpu/SoftMaxKernel.cpp (PyTorch 2.13, AVX-512 build:
 // Vectorized<float> has 16 lanes; exp and log are SLEEF's expf_u10 and
 // logf_u10). CPUs without AVX-512 run its AVX2 build, the same steps on 8
-// lanes (isa=avx2: atenLanes() is 8, the lane tree 4, 2, 1); the numbers
+// lanes (isa=avx2: atenLanes is 8, the lane tree 4, 2, 1); the numbers
 // below are the AVX-512 ones. With one thread (parallel_for over all rows
 // in one chunk):
 //
@@ -84,9 +84,11 @@ SmallVector<Value> concat(ArrayRef<Value> a, ArrayRef<Value> b) {
 /// The f32 arithmetic of the kernels, on scalars or vector<16xf32>.
 struct Ops {
   ImplicitLocOpBuilder &b;
+  int64_t numLanes;
   VectorType vType;
-  explicit Ops(ImplicitLocOpBuilder &b)
-      : b(b), vType(VectorType::get({atenLanes()}, b.getF32Type())) {}
+  Ops(ImplicitLocOpBuilder &b, int64_t numLanes)
+      : b(b), numLanes(numLanes),
+        vType(VectorType::get({numLanes}, b.getF32Type())) {}
 
   Value cst(Type t, float v) {
     if (auto vt = dyn_cast<VectorType>(t))
@@ -124,9 +126,9 @@ struct Ops {
   /// vec_reduce_all of the AVX-512 build: lanes l and l ^ s combined for
   /// s = 8, 4, 2, 1 (op(v, shuffled)); lane 0.
   Value tree(Value v, Value (Ops::*op)(Value, Value)) {
-    for (int64_t s = atenLanes() / 2; s >= 1; s /= 2) {
+    for (int64_t s = numLanes / 2; s >= 1; s /= 2) {
       SmallVector<int64_t> perm;
-      for (int64_t l = 0; l < atenLanes(); ++l)
+      for (int64_t l = 0; l < numLanes; ++l)
         perm.push_back(l ^ s);
       v = (this->*op)(v, vector::ShuffleOp::create(b, v, v, perm));
     }
@@ -138,7 +140,7 @@ struct Ops {
     Value first = vector::ExtractOp::create(b, v, int64_t{0});
     return loop(b, constIndex(b, 1), n, constIndex(b, 1), {first},
                 [&](ImplicitLocOpBuilder &lb, Value i, ValueRange it) {
-                  Ops o(lb);
+                  Ops o(lb, numLanes);
                   Value lane = vector::ExtractOp::create(
                       lb, v, ArrayRef<OpFoldResult>{i});
                   return SmallVector<Value>{(o.*op)(it[0], lane)};
@@ -163,13 +165,13 @@ struct Ops {
 };
 
 /// scf.if `cond` yielding the one value `thenBody` or `elseBody` builds.
-Value ifElse(ImplicitLocOpBuilder &b, Value cond,
+Value ifElse(ImplicitLocOpBuilder &b, int64_t numLanes, Value cond,
              const std::function<Value(Ops &)> &thenBody,
              const std::function<Value(Ops &)> &elseBody) {
-  auto branch = [](const std::function<Value(Ops &)> &body) {
-    return [&body](OpBuilder &nb, Location loc) {
+  auto branch = [numLanes](const std::function<Value(Ops &)> &body) {
+    return [&body, numLanes](OpBuilder &nb, Location loc) {
       ImplicitLocOpBuilder ib(loc, nb);
-      Ops o(ib);
+      Ops o(ib, numLanes);
       scf::YieldOp::create(ib, body(o));
     };
   };
@@ -180,12 +182,12 @@ Value ifElse(ImplicitLocOpBuilder &b, Value cond,
 /// Runs `body(col, inBounds)` on the whole 16-column vectors of [0, n) and
 /// then once, masked, on the n % 16 last columns (at col = n - n % 16, a
 /// no-op if none), threading `inits` through.
-SmallVector<Value> forVectors(ImplicitLocOpBuilder &b, Value n,
+SmallVector<Value> forVectors(ImplicitLocOpBuilder &b, int64_t numLanes, Value n,
                               ValueRange inits,
                               const std::function<SmallVector<Value>(
                                   ImplicitLocOpBuilder &, Value, bool,
                                   ValueRange)> &body) {
-  Value lanes = constIndex(b, atenLanes());
+  Value lanes = constIndex(b, numLanes);
   Value nVec = arith::SubIOp::create(b, n, arith::RemUIOp::create(b, n, lanes));
   SmallVector<Value> it =
       loop(b, constIndex(b, 0), nVec, lanes, inits,
@@ -203,13 +205,14 @@ struct LowerSoftmax : OpRewritePattern<SoftmaxOp> {
   LogicalResult matchAndRewrite(SoftmaxOp op,
                                 PatternRewriter &rewriter) const override {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    ScopedAtenLanes lanes(isa);
+    int64_t numLanes = atenLanes(isa);
     Value x = op.getInput();
     int64_t rank = op.getInput().getType().getRank();
     int64_t dim = op.getDim();
     Value out = emptyLike(b, x, b.getF32Type());
-    Value result = dim + 1 == rank ? lastDim(b, x, out, op.getLog())
-                                   : otherDim(b, x, out, dim, op.getLog());
+    Value result = dim + 1 == rank ? lastDim(b, x, out, op.getLog(), numLanes)
+                                   : otherDim(b, x, out, dim, op.getLog(),
+                                              numLanes);
     if (result.getType() != op.getType())
       result = tensor::CastOp::create(b, op.getType(), result);
     rewriter.replaceOp(op, result);
@@ -231,12 +234,13 @@ struct LowerSoftmax : OpRewritePattern<SoftmaxOp> {
   }
 
   /// _vec_softmax_lastdim / _vec_log_softmax_lastdim.
-  static Value lastDim(ImplicitLocOpBuilder &b, Value x, Value out, bool log) {
+  static Value lastDim(ImplicitLocOpBuilder &b, Value x, Value out, bool log,
+                       int64_t numLanes) {
     int64_t rank = cast<RankedTensorType>(x.getType()).getRank();
     auto [leadDims, numRows] = leadingDims(b, x);
     Value c0 = constIndex(b, 0), c1 = constIndex(b, 1);
     Value n = tensor::DimOp::create(b, x, rank - 1);
-    Value lanes = constIndex(b, atenLanes());
+    Value lanes = constIndex(b, numLanes);
     Value nVec = arith::SubIOp::create(b, n, arith::RemUIOp::create(b, n, lanes));
     Value short_ =
         arith::CmpIOp::create(b, arith::CmpIPredicate::ult, n, lanes);
@@ -248,17 +252,17 @@ struct LowerSoftmax : OpRewritePattern<SoftmaxOp> {
 
     return loop(b, c0, rows, c1, {out}, [&](ImplicitLocOpBuilder &rb, Value r,
                                             ValueRange iters) {
-      Ops o(rb);
+      Ops o(rb, numLanes);
       SmallVector<Value> row = delinearizeRow(rb, r, leadDims);
       auto at = [&](Value col) { return concat(row, {col}); };
       // Lanes past the tail: the padding of the masked read.
       Value tailMask = vector::CreateMaskOp::create(
-          rb, VectorType::get({atenLanes()}, rb.getI1Type()),
+          rb, VectorType::get({numLanes}, rb.getI1Type()),
           ValueRange{arith::SubIOp::create(rb, n, nVec)});
 
       // m = reduce_all(maximum, x).
       Value m = ifElse(
-          rb, short_,
+          rb, numLanes, short_,
           [&](Ops &t) {
             return t.foldLanes(t.read(x, at(c0), false, 0.0f), n,
                                &Ops::maximum);
@@ -268,7 +272,7 @@ struct LowerSoftmax : OpRewritePattern<SoftmaxOp> {
             Value acc = loop(e.b, lanes, nVec, lanes, {first},
                              [&](ImplicitLocOpBuilder &lb, Value col,
                                  ValueRange it) {
-                               Ops l(lb);
+                               Ops l(lb, numLanes);
                                return SmallVector<Value>{l.maximum(
                                    it[0], l.read(x, at(col), true, 0.0f))};
                              })[0];
@@ -284,10 +288,10 @@ struct LowerSoftmax : OpRewritePattern<SoftmaxOp> {
       if (!log)
         inits.push_back(iters[0]);
       SmallVector<Value> sums = forVectors(
-          rb, n, inits,
+          rb, numLanes, n, inits,
           [&](ImplicitLocOpBuilder &lb, Value col, bool inBounds,
               ValueRange it) {
-            Ops l(lb);
+            Ops l(lb, numLanes);
             Value e = l.exp(l.sub(l.read(x, at(col), inBounds, 0.0f), mV));
             // Lanes past the end add nothing (acc + 0 = acc: sums of exp
             // are never -0).
@@ -301,16 +305,16 @@ struct LowerSoftmax : OpRewritePattern<SoftmaxOp> {
             return next;
           });
       Value sum = ifElse(
-          rb, short_,
+          rb, numLanes, short_,
           [&](Ops &t) { return t.foldLanes(sums.back(), n, &Ops::add); },
           [&](Ops &e) { return e.tree(sums[0], &Ops::add); });
 
       if (log) {
         Value lsV = o.broadcast(o.log(sum));
-        return forVectors(rb, n, {iters[0]},
+        return forVectors(rb, numLanes, n, {iters[0]},
                           [&](ImplicitLocOpBuilder &lb, Value col,
                               bool inBounds, ValueRange it) {
-                            Ops l(lb);
+                            Ops l(lb, numLanes);
                             Value v = l.read(x, at(col), inBounds, 0.0f);
                             Value y = l.sub(l.sub(v, mV), lsV);
                             return SmallVector<Value>{
@@ -320,10 +324,10 @@ struct LowerSoftmax : OpRewritePattern<SoftmaxOp> {
       Value inv = arith::DivFOp::create(rb, constF32(rb, 1.0f), sum);
       Value invV = o.broadcast(inv);
       return forVectors(
-          rb, n, {sums[1]},
+          rb, numLanes, n, {sums[1]},
           [&](ImplicitLocOpBuilder &lb, Value col, bool inBounds,
               ValueRange it) {
-            Ops l(lb);
+            Ops l(lb, numLanes);
             Value e = l.read(it[0], at(col), inBounds, 0.0f);
             return SmallVector<Value>{l.write(
                 arith::MulFOp::create(lb, e, invV), it[0], at(col), inBounds)};
@@ -333,7 +337,7 @@ struct LowerSoftmax : OpRewritePattern<SoftmaxOp> {
 
   /// _vec_softmax / serial_vec_logsoftmax_range: x as [outer, N, inner].
   static Value otherDim(ImplicitLocOpBuilder &b, Value x, Value out,
-                        int64_t dim, bool log) {
+                        int64_t dim, bool log, int64_t numLanes) {
     int64_t rank = cast<RankedTensorType>(x.getType()).getRank();
     Value c0 = constIndex(b, 0), c1 = constIndex(b, 1);
     SmallVector<Value> outerDims = dims(b, x, 0, dim);
@@ -343,7 +347,7 @@ struct LowerSoftmax : OpRewritePattern<SoftmaxOp> {
     Value numMid = product(b, midDims);
     Value inner = arith::MulIOp::create(b, numMid, w);
     Value tailStart = arith::SubIOp::create(
-        b, inner, arith::RemUIOp::create(b, inner, constIndex(b, atenLanes())));
+        b, inner, arith::RemUIOp::create(b, inner, constIndex(b, numLanes)));
     // Nothing to reduce over an empty dim (and x[.., 0, ..] to avoid).
     Value numOuter = arith::SelectOp::create(
         b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, n, c0), c0,
@@ -363,10 +367,10 @@ struct LowerSoftmax : OpRewritePattern<SoftmaxOp> {
                [&](ImplicitLocOpBuilder &qb, Value q, ValueRange qit) {
                  SmallVector<Value> qIdx = delinearizeRow(qb, q, midDims);
                  return forVectors(
-                     qb, w, {qit[0]},
+                     qb, numLanes, w, {qit[0]},
                      [&](ImplicitLocOpBuilder &lb, Value col, bool inBounds,
                          ValueRange it) {
-                       Ops l(lb);
+                       Ops l(lb, numLanes);
                        auto idx = [&](Value d) {
                          return at(d, concat(qIdx, {col}));
                        };
@@ -376,7 +380,7 @@ struct LowerSoftmax : OpRewritePattern<SoftmaxOp> {
                })[0];
       return loop(ob, tailStart, inner, c1, {res},
                   [&](ImplicitLocOpBuilder &sb, Value t, ValueRange it) {
-                    Ops l(sb);
+                    Ops l(sb, numLanes);
                     SmallVector<Value> tIdx = delinearizeRow(sb, t, innerDims);
                     auto idx = [&](Value d) { return at(d, tIdx); };
                     return SmallVector<Value>{
@@ -398,7 +402,7 @@ struct LowerSoftmax : OpRewritePattern<SoftmaxOp> {
     auto overDim = [&](Value from, ValueRange inits, auto step) {
       return loop(b, from, n, c1, inits,
                   [&](ImplicitLocOpBuilder &lb, Value d, ValueRange it) {
-                    Ops l(lb);
+                    Ops l(lb, o.numLanes);
                     return step(l, d, it);
                   });
     };
@@ -447,7 +451,7 @@ struct LowerSoftmax : OpRewritePattern<SoftmaxOp> {
     auto overDim = [&](Value from, ValueRange inits, auto step) {
       return loop(b, from, n, c1, inits,
                   [&](ImplicitLocOpBuilder &lb, Value d, ValueRange it) {
-                    Ops l(lb);
+                    Ops l(lb, o.numLanes);
                     return step(l, d, it);
                   });
     };
