@@ -34,6 +34,9 @@
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <map>
+#include <set>
+
 namespace mlir::dq {
 #define GEN_PASS_DEF_DQOUTLINELAYERS
 #include "lib/Transforms/Passes.h.inc"
@@ -253,8 +256,6 @@ public:
 
 private:
   unsigned counter = 0;
-  /// Escaping values of outlined spans -> the call results that replaced them.
-  DenseMap<Value, Value> replaced;
 
   /// The block holding most of `f`'s computation: the body, or the body
   /// under the run-time checks' scf.if (counted with nested ops; the body
@@ -279,12 +280,16 @@ private:
     }
   }
 
-  void outline(ModuleOp module, func::FuncOp f) {
-    Block *block = mainBlock(f);
+  /// The layers of each list in `block`, by list prefix: spans [first op,
+  /// last op] as positions in `ops`, in order and without overlap (lists
+  /// whose layers interleave are left out).
+  using Spans = SmallVector<std::pair<unsigned, unsigned>>;
+  static std::map<std::string, Spans> layerLists(Block *block,
+                                                SmallVector<Operation *> &ops) {
     // Positions of each layer's first and last op.
     using Key = std::pair<std::string, int64_t>;
     std::map<Key, std::pair<unsigned, unsigned>> bounds;
-    SmallVector<Operation *> ops;
+    ops.clear();
     for (Operation &op : *block)
       ops.push_back(&op);
     for (auto [i, op] : llvm::enumerate(ops)) {
@@ -301,67 +306,102 @@ private:
         it->second.second = i;
       }
     }
-    // Layers of one list, in order, with spans that do not overlap.
-    std::map<std::string, SmallVector<std::pair<unsigned, unsigned>>> lists;
+    std::map<std::string, Spans> lists;
     for (auto &[key, span] : bounds)
       lists[key.first].push_back(span);
-    for (auto &[prefix, spans] : lists) {
-      if (spans.size() < 2)
-        continue;
+    for (auto it = lists.begin(); it != lists.end();) {
+      Spans &spans = it->second;
       llvm::sort(spans);
       bool ordered = true;
       for (size_t i = 1; i < spans.size(); ++i)
         ordered &= spans[i].first > spans[i - 1].second;
-      if (!ordered)
-        continue;
-      std::vector<Span> made;
-      for (auto [begin, end] : spans) {
-        Span span;
-        Operation *start = nullptr;
-        for (unsigned i = begin; i <= end; ++i)
-          if (!isConstant(ops[i]) && !start)
-            start = ops[i];
-        // Constants interleaved with the layer's ops go before it: they are
-        // not part of it (see Signer), and calls take them as operands.
-        for (unsigned i = begin; i <= end; ++i) {
-          if (!isConstant(ops[i]))
-            span.ops.push_back(ops[i]);
-          else if (start && start->isBeforeInBlock(ops[i]))
-            ops[i]->moveBefore(start);
-        }
-        Signer(span).sign();
-        made.push_back(std::move(span));
-      }
-      // CSE left work shared by all layers in the first one (the attention
-      // mask, converted once), and the next module's first ops may sit in
-      // the last one: such a layer is the others plus extra ops, which stay
-      // inline (moved before it, or left after it).
-      // The typical layer: the most common signature, else the shortest.
-      llvm::StringMap<unsigned> counts;
-      for (Span &s : made)
-        ++counts[s.signature];
-      Span *typical = &made.front();
-      for (Span &s : made)
-        if (counts[s.signature] > counts[typical->signature] ||
-            (counts[s.signature] == counts[typical->signature] &&
-             s.ops.size() < typical->ops.size()))
-          typical = &s;
-      for (Span *edge : {&made.front(), &made.back()})
-        if (edge != typical && edge->signature != typical->signature)
-          dropExtras(*edge, *typical);
-      // Classes of equal signatures, in order of first appearance.
-      llvm::MapVector<StringRef, SmallVector<Span *>> classes;
-      for (Span &s : made)
-        if (s.valid)
-          classes[s.signature].push_back(&s);
-      for (auto &[signature, members] : classes)
-        if (members.size() >= 2)
-          outlineClass(module, f, members);
+      it = spans.size() >= 2 && ordered ? std::next(it) : lists.erase(it);
+    }
+    return lists;
+  }
+
+  void outline(ModuleOp module, func::FuncOp f) {
+    Block *block = mainBlock(f);
+    // One list at a time, each found anew in the block as the lists before
+    // it left it: outlining erases ops (positions and pointers into the
+    // block go stale) and a list's calls replace values other lists read.
+    std::set<std::string> done;
+    SmallVector<Operation *> ops;
+    while (true) {
+      std::map<std::string, Spans> lists = layerLists(block, ops);
+      auto next = llvm::find_if(
+          lists, [&](auto &list) { return !done.count(list.first); });
+      if (next == lists.end())
+        return;
+      done.insert(next->first);
+      outlineList(module, f, ops, next->second);
     }
   }
 
-  void outlineClass(ModuleOp module, func::FuncOp f,
-                    ArrayRef<Span *> members) {
+  void outlineList(ModuleOp module, func::FuncOp f,
+                   ArrayRef<Operation *> ops, const Spans &spans) {
+    // Escaping values of this list's outlined spans -> the call results
+    // that replaced them. Only this list's: an erased value's address can
+    // be taken by an op created later, so a key must not outlive the list
+    // whose spans were collected before it was erased.
+    DenseMap<Value, Value> replaced;
+    std::vector<Span> made;
+    for (auto [begin, end] : spans) {
+      Span span;
+      Operation *start = nullptr;
+      for (unsigned i = begin; i <= end; ++i)
+        if (!isConstant(ops[i]) && !start)
+          start = ops[i];
+      // Constants interleaved with the layer's ops go before it: they are
+      // not part of it (see Signer), and calls take them as operands.
+      for (unsigned i = begin; i <= end; ++i) {
+        if (!isConstant(ops[i]))
+          span.ops.push_back(ops[i]);
+        else if (start && start->isBeforeInBlock(ops[i]))
+          ops[i]->moveBefore(start);
+      }
+      Signer(span).sign();
+      made.push_back(std::move(span));
+    }
+    // CSE left work shared by all layers in the first one (the attention
+    // mask, converted once), and the next module's first ops may sit in
+    // the last one: such a layer is the others plus extra ops, which stay
+    // inline (moved before it, or left after it).
+    // The typical layer: the most common signature, else the shortest.
+    llvm::StringMap<unsigned> counts;
+    for (Span &s : made)
+      ++counts[s.signature];
+    Span *typical = &made.front();
+    for (Span &s : made)
+      if (counts[s.signature] > counts[typical->signature] ||
+          (counts[s.signature] == counts[typical->signature] &&
+           s.ops.size() < typical->ops.size()))
+        typical = &s;
+    for (Span *edge : {&made.front(), &made.back()})
+      if (edge != typical && edge->signature != typical->signature)
+        dropExtras(*edge, *typical);
+    // Classes of equal signatures, in order of first appearance.
+    llvm::MapVector<StringRef, SmallVector<Span *>> classes;
+    for (Span &s : made)
+      if (s.valid)
+        classes[s.signature].push_back(&s);
+    for (auto &[signature, members] : classes)
+      if (members.size() >= 2)
+        outlineClass(module, f, members, replaced);
+  }
+
+  void outlineClass(ModuleOp module, func::FuncOp f, ArrayRef<Span *> members,
+                    DenseMap<Value, Value> &replaced) {
+    // A layer's input is often the previous layer's output, which a call of
+    // an earlier class (or of this one, below) replaced.
+    auto current = [&](Value v) {
+      while (replaced.count(v))
+        v = replaced.lookup(v);
+      return v;
+    };
+    for (Span *span : members)
+      for (Value &v : span->externals)
+        v = current(v);
     Span &model = *members.front();
     MLIRContext *ctx = module.getContext();
     // A constant slot whose value is the same in every layer stays a
@@ -411,14 +451,9 @@ private:
 
     for (Span *span : members) {
       Operation *first = span->ops.front();
-      // A layer's input is often the previous layer's output, which an
-      // earlier call replaced.
       SmallVector<Value> operands;
-      for (Value v : span->externals) {
-        while (replaced.count(v))
-          v = replaced.lookup(v);
-        operands.push_back(v);
-      }
+      for (Value v : span->externals)
+        operands.push_back(current(v));
       for (unsigned slot : varying) {
         Operation *c = span->constants[slot];
         // Constants canonicalization left inside the span's range move up.

@@ -67,3 +67,32 @@ func.func @shared(%x: tensor<4xf32>, %mask: tensor<4xf32>) -> tensor<4xf32> attr
   %h3 = arith.addf %a2, %m : tensor<4xf32> loc("layers.2|add")
   return %h3 : tensor<4xf32>
 }
+
+// -----
+
+// Two lists (Wav2Vec2: feature_extractor.conv_layers, then encoder.layers),
+// the one later in the block outlined first, and a list of two classes
+// (convs 0-1 multiply, convs 2-3 add): every call reads the call before it.
+// CHECK-LABEL: func.func @two_lists
+// CHECK: %[[C0:.*]] = call @dq_layer_[[MUL:[0-9]+]](%arg0, %{{.*}})
+// CHECK: %[[C1:.*]] = call @dq_layer_[[MUL]](%[[C0]], %{{.*}})
+// CHECK: %[[C2:.*]] = call @dq_layer_[[ADD:[0-9]+]](%[[C1]], %{{.*}})
+// CHECK: %[[C3:.*]] = call @dq_layer_[[ADD]](%[[C2]], %{{.*}})
+// CHECK: %[[E0:.*]] = call @dq_layer_[[ENC:[0-9]+]](%[[C3]], %{{.*}})
+// CHECK: %[[E1:.*]] = call @dq_layer_[[ENC]](%[[E0]], %{{.*}})
+// CHECK: return %[[E1]]
+func.func @two_lists(%x: tensor<4xf32>) -> tensor<4xf32> attributes {llvm.emit_c_interface} {
+  %w0 = arith.constant dense<[1.0, 2.0, 3.0, 4.0]> : tensor<4xf32>
+  %w1 = arith.constant dense<[5.0, 6.0, 7.0, 8.0]> : tensor<4xf32>
+  %w2 = arith.constant dense<[9.0, 1.5, 2.5, 3.5]> : tensor<4xf32>
+  %w3 = arith.constant dense<[4.5, 5.5, 6.5, 7.5]> : tensor<4xf32>
+  %c0 = arith.mulf %x, %w0 : tensor<4xf32> loc("feat.convs.0|mul")
+  %c1 = arith.mulf %c0, %w1 : tensor<4xf32> loc("feat.convs.1|mul_1")
+  %c2 = arith.addf %c1, %w2 : tensor<4xf32> loc("feat.convs.2|add")
+  %c3 = arith.addf %c2, %w3 : tensor<4xf32> loc("feat.convs.3|add_1")
+  %a0 = arith.mulf %c3, %w0 : tensor<4xf32> loc("enc.layers.0|mul_2")
+  %e0 = arith.subf %a0, %w1 : tensor<4xf32> loc("enc.layers.0|sub")
+  %a1 = arith.mulf %e0, %w2 : tensor<4xf32> loc("enc.layers.1|mul_3")
+  %e1 = arith.subf %a1, %w3 : tensor<4xf32> loc("enc.layers.1|sub_1")
+  return %e1 : tensor<4xf32>
+}

@@ -72,6 +72,12 @@ FAMILIES = {
         conv_dim=(32, 32), conv_stride=(5, 4), conv_kernel=(10, 4),
         num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)),
         lambda b, s: ((torch.randn(b, 40 * s),), {}), 1e-3),
+    # wav2vec2-base's seven feature-extractor convolutions (two classes of
+    # equal layers: kernel 3 and kernel 2, outlined as two functions), narrow.
+    "wav2vec2-base-convs": (lambda: T.Wav2Vec2Model(T.Wav2Vec2Config(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)),
+        lambda b, s: ((torch.randn(b, 320 * s),), {}), 1e-3),
 }
 
 
