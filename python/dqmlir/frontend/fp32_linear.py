@@ -1,4 +1,4 @@
-"""fp32 linear layers (unquantized nn.Linear, HF Conv1D) as one linalg.generic.
+"""fp32 linear layers (unquantized nn.Linear, HF Conv1D) as one linalg.contract.
 
 torch.export writes `linear(x[B, S, K])` as `view(x, [-1, K])`, `mm`, `view`.
 torch-mlir lowers a view that merges two dynamic dims by assuming the second
@@ -15,7 +15,7 @@ from mlir.dialects import arith, linalg, tensor
 
 
 def _maps(rank: int, weight_kn: bool):
-    """Maps of x, W, y and the iterator kinds, loops (leading..., n, k): k
+    """Maps of x, W and y, loops (leading..., n, k): k
     innermost is the form dq-vectorize-linalg tiles as an f32 contraction
     (vectors along n, one k at a time, each output summed over k in order).
     With n innermost instead (once used for W [K, N]) it stayed scalar loops:
@@ -26,8 +26,7 @@ def _maps(rank: int, weight_kn: bool):
 
     def amap(exprs):
         return ir.AffineMap.get(rank + 1, 0, exprs)
-    kinds = ["parallel"] * (rank - 1) + ["parallel", "reduction"]
-    return amap(lead + [k]), amap([k, n] if weight_kn else [n, k]), amap(lead + [n]), kinds
+    return amap(lead + [k]), amap([k, n] if weight_kn else [n, k]), amap(lead + [n])
 
 
 def linear_f32(x: ir.Value, w: ir.Value, b: ir.Value | None, weight_kn: bool) -> ir.Value:
@@ -40,18 +39,16 @@ def linear_f32(x: ir.Value, w: ir.Value, b: ir.Value | None, weight_kn: bool) ->
              for i in range(rank - 1)] + [n]
     init = tensor.EmptyOp(sizes, f32).result
     acc = linalg.fill(arith.constant(f32, 0.0), outs=[init])
-    xmap, wmap, ymap, kinds = _maps(rank, weight_kn)
-    it = {k: ir.Attribute.parse(f"#linalg.iterator_type<{k}>") for k in ("parallel", "reduction")}
-    par = it["parallel"]
-    mm = linalg.GenericOp_([x, w], [acc], ir.ArrayAttr.get([ir.AffineMapAttr.get(m) for m in (xmap, wmap, ymap)]),
-                           ir.ArrayAttr.get([it[k] for k in kinds]))
-    with ir.InsertionPoint(mm.regions[0].blocks[0]):
-        a, bb, out = mm.regions[0].blocks[0].arguments
-        linalg.YieldOp([arith.addf(out, arith.mulf(a, bb))])
-    y = mm.result
+    xmap, wmap, ymap = _maps(rank, weight_kn)
+    # A named op, not a linalg.generic: elementwise fusion fuses producers
+    # into generics of any kind, and a producer fused into a contraction is
+    # recomputed for every output column (GPT-2's tanh GELU before c_proj:
+    # 768 times, 60x slower than PyTorch).
+    y = linalg.contract(x, w, outs=[acc], indexing_maps=[xmap, wmap, ymap])
     if b is None:
         return y
     # Bias after the sum, as PyTorch's addmm rounds it.
+    par = ir.Attribute.parse("#linalg.iterator_type<parallel>")
     ymap_r = ir.AffineMap.get_identity(rank)
     bmap_r = ir.AffineMap.get(rank, 0, [ir.AffineExpr.get_dim(rank - 1)])
     add = linalg.GenericOp_([y, b], [init], ir.ArrayAttr.get(
