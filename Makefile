@@ -25,9 +25,13 @@ $(BUILD)/build.ninja: $(STAMP)
 build: $(BUILD)/build.ninja
 	$(VENV)/bin/ninja -C $(BUILD)
 
+# pytest runs one worker per core (pytest-xdist), each test file on one
+# worker so that a file's compiled models (module fixtures) are built once.
+TEST_JOBS ?= $(shell nproc)
+
 check: build
 	$(VENV)/bin/ninja -C $(BUILD) check-dqmlir
-	$(PY) -m pytest -q test/python
+	$(PY) -m pytest -q test/python -n $(TEST_JOBS) --dist loadfile
 
 demo: build
 	$(PY) examples/demo.py

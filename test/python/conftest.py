@@ -81,6 +81,28 @@ def record_parity(ours: torch.Tensor, ref: torch.Tensor) -> int:
     return ulp
 
 
+def _merge_parity(other: dict) -> None:
+    for key in ("cases", "exact"):
+        PARITY[key] += other[key]
+    for key in ("max_abs", "max_ulp"):
+        PARITY[key] = max(PARITY[key], other[key])
+
+
+def pytest_sessionfinish(session):
+    # Under pytest-xdist each worker counts its own cases; it hands them to
+    # the controller, which prints the summary (pytest_testnodedown).
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["parity"] = dict(PARITY)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    parity = getattr(node, "workeroutput", {}).get("parity")
+    if parity:
+        _merge_parity(parity)
+
+
 def pytest_terminal_summary(terminalreporter):
     if PARITY["cases"]:
         terminalreporter.write_line(
