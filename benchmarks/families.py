@@ -67,10 +67,12 @@ def _leaf(out):
     return out if isinstance(out, torch.Tensor) else out[0]
 
 
-def bench_families(quick: bool = False, reps: int = 7) -> list:
+def bench_families(quick: bool = False, reps: int = 7, only: str = "") -> list:
     import dqmlir
     rows = []
     for name, (build, inputs, seq) in families(quick).items():
+        if only.lower() not in name.lower():
+            continue
         torch.manual_seed(0)
         row = {"family": name, "seq": seq}
         try:
@@ -126,7 +128,8 @@ if __name__ == "__main__":
     warnings.filterwarnings("ignore")
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", default="", help="the families whose name contains this")
     a = ap.parse_args()
     torch.backends.quantized.engine = "fbgemm"
     torch.set_num_threads(1)
-    print(markdown(bench_families(a.quick)))
+    print(markdown(bench_families(a.quick, only=a.only)))
