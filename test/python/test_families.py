@@ -11,6 +11,7 @@ another summation order, each named with its tolerance:
   Whisper    Conv1d front end (oneDNN)
   Wav2Vec2   Conv1d feature extractor, group norm's moments, the
              convolutional position embedding
+  Llama      RMS norm's mean of squares, rotary embeddings' cos/sin
 
 Quantized recurrent modules (the tutorial's LSTM language model, a GRU
 cell) compile and are bit-exact (every configuration: test_recurrent.py);
@@ -52,6 +53,17 @@ FAMILIES = {
         vocab_size=100, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
         intermediate_size=128, max_position_embeddings=64, relative_attention=True,
         position_buckets=16, pos_att_type=["p2c", "c2p"])), _text(), 0.0),
+    # Pooled at each row's largest id: two index tensors (decompositions.py).
+    "clip-text": (lambda: T.CLIPTextModel(T.CLIPTextConfig(
+        vocab_size=100, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=128, max_position_embeddings=64, bos_token_id=1, eos_token_id=2)),
+        _text(), 0.0),
+    # Decoder-only, as an encoder (use_cache=False): RMS norm, rotary
+    # positions, grouped-query attention, SiLU gates.
+    "llama": (lambda: T.LlamaModel(T.LlamaConfig(
+        vocab_size=100, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, intermediate_size=128, max_position_embeddings=64)),
+        lambda b, s: ((_ids(b, s),), {"use_cache": False}), 1e-3),
     "vit": (lambda: T.ViTModel(T.ViTConfig(
         hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
         image_size=32, patch_size=8)),

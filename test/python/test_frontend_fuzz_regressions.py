@@ -241,17 +241,16 @@ def test_reciprocal_of_zero_and_nan():
 
 
 def test_op_torch_mlir_cannot_lower_is_unsupported():
-    # x[arange(B), idx] (last-token pooling) fails in torch-mlir's
-    # legalization: that is an UnsupportedModuleError naming the op, not a
-    # CompileError of the import.
+    # aten.erfinv fails in torch-mlir's legalization: that is an
+    # UnsupportedModuleError naming the op, not a CompileError of the import.
+    # (x[arange(B), idx], the example here before, now decomposes.)
     class M(nn.Module):
-        def forward(self, x, mask):
-            return x[torch.arange(x.shape[0]), mask.sum(1) - 1]
+        def forward(self, x):
+            return torch.special.erfinv(x.tanh())
 
-    x, mask = torch.randn(2, 5, 8), torch.ones(2, 5, dtype=torch.long)
     with pytest.raises(dqmlir.UnsupportedModuleError,
-                       match=r"torch-mlir cannot lower torch\.aten\.index"):
-        dqmlir.compile(M().eval(), (x, mask))
+                       match=r"torch-mlir cannot lower torch\.aten\.erfinv"):
+        dqmlir.compile(M().eval(), (torch.randn(2, 5, 8),))
 
 
 def test_model_that_fails_in_pytorch_fails_to_compile():

@@ -100,19 +100,20 @@ def test_dump_dir(tmp_path, monkeypatch):
     assert torch.equal(again(x), q(x))
 
 
-class Cumsum(torch.nn.Module):
+class Sort(torch.nn.Module):
     def __init__(self):
         super().__init__()
         self.proj = torch.nn.Linear(8, 8)
         self.inner = torch.nn.Sequential(torch.nn.ReLU())
 
     def forward(self, x):
-        return torch.cumsum(self.inner(self.proj(x)), dim=1)
+        return torch.sort(self.inner(self.proj(x)), dim=1).values
 
 
 def test_unsupported_op_names_it():
-    m = Cumsum().eval()
-    with pytest.raises(dqmlir.UnsupportedModuleError, match="tm_tensor"):
+    # torch-mlir lowers sort to tm_tensor.sort, which upstream MLIR lacks.
+    m = Sort().eval()
+    with pytest.raises(dqmlir.UnsupportedModuleError, match="tm_tensor.sort"):
         dqmlir.compile(m, (torch.randn(2, 8),))
 
 
@@ -295,6 +296,67 @@ def test_integer_cumsum():
     for b, s in [(2, 8), (1, 13)]:
         mask = (torch.rand(b, s) > 0.3).long()
         assert torch.equal(c(mask), m(mask))
+
+
+class FloatPositions(torch.nn.Module):
+    """OPT's position ids without a mask: the cumsum of a float ones tensor,
+    and a float cumsum along another dim."""
+
+    def forward(self, x):
+        ones = torch.ones(x.shape[0], x.shape[1])
+        return (torch.cumsum(ones, dim=1) * ones - 1).long(), torch.cumsum(x, dim=0)
+
+
+def test_float_cumsum():
+    # ATen accumulates float cumsums in double: sums of counts are exact;
+    # others may differ by an ulp (the triangle's order of summation).
+    m = FloatPositions().eval()
+    c = dqmlir.compile(m, (torch.randn(4, 8),))
+    for b, s in [(4, 8), (3, 13)]:
+        x = torch.randn(b, s)
+        pos, sums = c(x)
+        ref_pos, ref_sums = m(x)
+        assert torch.equal(pos, ref_pos)
+        assert torch.allclose(sums, ref_sums, rtol=1e-6, atol=1e-6)
+        counts = torch.randint(-5, 5, (b, s)).float()
+        assert torch.equal(c(counts)[1], m(counts)[1])
+
+
+class EosPooling(torch.nn.Module):
+    """CLIP's pooled output: each row's hidden state at its largest id, and
+    the same through a negative index."""
+
+    def forward(self, hidden, ids):
+        b = hidden.shape[0]
+        rows = torch.arange(b)
+        return hidden[rows, ids.argmax(-1)], hidden[rows, ids.argmax(-1) - ids.shape[1]]
+
+
+def test_index_with_two_index_tensors():
+    m = EosPooling().eval()
+    c = dqmlir.compile(m, (torch.randn(2, 5, 8), torch.randint(0, 100, (2, 5))))
+    for b, s in [(2, 5), (3, 11)]:
+        hidden, ids = torch.randn(b, s, 8), torch.randint(0, 100, (b, s))
+        for ours, ref in zip(c(hidden, ids), m(hidden, ids)):
+            assert torch.equal(ours, ref)
+
+
+class PairIndex(torch.nn.Module):
+    def forward(self, h, i, j):
+        return h[i, j]
+
+
+def test_two_index_tensors_wrap_and_check_bounds():
+    m = PairIndex().eval()
+    h = torch.randn(3, 5, 8)
+    c = dqmlir.compile(m, (h, torch.tensor([0, 1]), torch.tensor([2, 4])))
+    i, j = torch.tensor([2, -1, 0]), torch.tensor([-5, 4, -1])
+    assert torch.equal(c(h, i, j), m(h, i, j))
+    for i, j in [([0, 3], [1, 1]), ([0, 1], [5, 0]), ([0, 1], [-6, 0])]:
+        with pytest.raises(IndexError):
+            m(h, torch.tensor(i), torch.tensor(j))
+        with pytest.raises(IndexError, match="out of range"):
+            c(h, torch.tensor(i), torch.tensor(j))
 
 
 class FlattenTokens(torch.nn.Module):

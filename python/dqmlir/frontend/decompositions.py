@@ -29,22 +29,51 @@ def _sdpa_flash_cpu(query, key, value, dropout_p=0.0, is_causal=False, *, attn_m
     return out.permute(perm).contiguous().permute(inverse), lse
 
 
-def _integer_cumsum(x, dim, *, dtype=None):
-    """Integer cumsum (HF mask and position-id code: GPT-2's packed-sequence check,
-    RoBERTa's position ids) as a masked sum over a [n, n] triangle: torch-mlir
-    lowers aten.cumsum to tm_tensor.scan, which upstream MLIR cannot take.
-    O(n^2) in the scanned dim, which is a sequence of token ids here. Float
-    cumsums are left alone (and reported as unsupported)."""
+def _cumsum(x, dim, *, dtype=None):
+    """cumsum (HF mask and position-id code: GPT-2's packed-sequence check,
+    RoBERTa's and OPT's position ids) as a masked sum over a [n, n] triangle:
+    torch-mlir lowers aten.cumsum to tm_tensor.scan, which upstream MLIR cannot
+    take. O(n^2) in the scanned dim, which is a sequence of tokens here.
+    Integers sum in their type; floats in float64, as ATen's CPU kernel
+    accumulates them, then rounded once: the same bits whenever the partial
+    sums are exact in float64 (masks, counts), else possibly an ulp off (the
+    sum's order differs)."""
     out_dtype = dtype or (torch.int64 if not x.is_floating_point() and not x.is_complex()
                           else x.dtype)
-    if x.is_floating_point() or x.is_complex() or out_dtype.is_floating_point or x.dim() == 0:
+    if x.is_complex() or out_dtype.is_complex or x.dim() == 0:
         return NotImplemented
-    xt = x.movedim(dim, -1).to(out_dtype)
+    acc = torch.float64 if out_dtype.is_floating_point else out_dtype
+    xt = x.movedim(dim, -1).to(acc)
     n = xt.shape[-1]
     idx = torch.arange(n, device=x.device)
     upto = idx.unsqueeze(0) <= idx.unsqueeze(1)            # [i, j]: j <= i
-    out = torch.where(upto, xt.unsqueeze(-2), 0).sum(-1, dtype=out_dtype)
+    out = torch.where(upto, xt.unsqueeze(-2), 0).sum(-1, dtype=acc).to(out_dtype)
     return out.movedim(-1, dim)
+
+
+def _index_tensor(x, indices):
+    """x[i0, i1, ...] with two or more 1-d index tensors on the leading dims
+    (CLIP's pooled output: hidden[arange(B), ids.argmax(-1)]) as an
+    index_select on dim 0 and a gather per further index: torch-mlir's
+    aten.index.Tensor lowering takes one index tensor, not several zipped.
+    Negative indices wrap as in PyTorch; others out of range are the
+    run-time checks' IndexError. Other forms keep PyTorch's decomposition."""
+    if (len(indices) < 2 or any(i is None for i in indices)
+            or any(i.dim() != 1 or i.dtype not in (torch.int64, torch.int32) for i in indices)):
+        return NotImplemented
+    indices = torch.broadcast_tensors(*indices)
+    k = indices[0].shape[0]
+
+    def wrapped(i, d):
+        i = i.to(torch.int64)
+        return torch.where(i < 0, i + x.shape[d], i)
+
+    y = torch.index_select(x, 0, wrapped(indices[0], 0))   # [k, d1, d2, ...]
+    for d, i in enumerate(indices[1:], start=1):
+        rest = list(y.shape[2:])
+        at = wrapped(i, d).reshape([k, 1] + [1] * len(rest)).expand([k, 1] + rest)
+        y = torch.gather(y, 1, at).squeeze(1)               # [k, d_{d+1}, ...]
+    return y
 
 
 def _reciprocal(x):
@@ -83,7 +112,8 @@ def decomposition_table() -> dict:
 
     table = get_decomposition_table()
     table[aten._scaled_dot_product_flash_attention_for_cpu.default] = _sdpa_flash_cpu
-    table[aten.cumsum.default] = _integer_cumsum
+    table[aten.cumsum.default] = _cumsum
+    table[aten.index.Tensor] = _index_tensor
     table[aten.reciprocal.default] = _reciprocal
     table[aten.native_group_norm.default] = _group_norm
     return table
