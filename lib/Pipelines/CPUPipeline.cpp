@@ -139,7 +139,7 @@ void dq::addHalfPrecisionEmulation(OpPassManager &pm) {
 void dq::addElementwiseFusion(OpPassManager &pm) {
   // Fuses torch-mlir's chains of elementwise generics (and most boolean
   // intermediates with them); contractions are never fused into.
-  pm.addPass(createLinalgElementwiseOpFusionPass());
+  pm.addPass(createDQFuseElementwise());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   // keepdim reductions lose their unit dims (for dq-vectorize-linalg).

@@ -32,6 +32,32 @@ def DQEmulateHalfFloats : Pass<"dq-emulate-half-floats"> {
   let dependentDialects = ["::mlir::arith::ArithDialect"];
 }
 
+def DQFuseElementwise : Pass<"dq-fuse-elementwise"> {
+  let summary = "linalg-fuse-elementwise-ops, never into or through a contraction";
+  let description = [{
+    Upstream's `linalg-fuse-elementwise-ops` (elementwise fusion of single-use
+    producers, reshape folding by expansion, constant folding, its
+    canonicalizations, in its order) with one rule added to its cost
+    function: a contraction (`linalg.contract`, `linalg.matmul`, a generic
+    with a contraction body) neither absorbs a producer nor has a reshape
+    folded through it. A producer fused into a contraction is recomputed
+    for every iteration of the loops it does not index; a reshape folded
+    through one splits its dims.
+
+    ```mlir
+    %g = linalg.generic {... ["parallel", "parallel"]} ins(%x) { math.tanh }
+    %y = linalg.contract indexing_maps = [#x, #w, #y] ins(%g, %w) outs(%acc)
+    ```
+    keeps both ops: the tanh runs once per element of %x, not once per
+    element of %x and column of %y.
+  }];
+  let dependentDialects = [
+    "::mlir::affine::AffineDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
 def DQWidenBoolMemrefs : Pass<"dq-widen-bool-memrefs", "ModuleOp"> {
   let summary = "Store i1 memrefs as bytes (memref<...xi1> -> memref<...xi8>)";
   let description = [{
