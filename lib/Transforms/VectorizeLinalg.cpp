@@ -424,15 +424,28 @@ struct VectorizeLinalg
           linalg::inferContractionDims(op);
       // Several m dims (an fp32 linear of [B, S, K] activations, with no
       // reshape: fp32_linear.py): the innermost one takes the rows, the
-      // others are tiled by 1.
+      // others are tiled by 1. Several k dims, the innermost loops (a
+      // convolution's im2col contraction once reshape fusion split its k
+      // into kernel positions x channels): each tiled by 1, so the vector
+      // contraction is the same one-k step.
+      unsigned numK = failed(dims) ? 0 : dims->k.size();
+      auto kInnermost = [&] {
+        SmallVector<unsigned> k(dims->k.begin(), dims->k.end());
+        llvm::sort(k);
+        for (unsigned i = 0; i < numK; ++i)
+          if (k[i] != n - numK + i)
+            return false;
+        return true;
+      };
       if (!contractions || failed(dims) || dims->m.empty() ||
-          dims->n.size() != 1 || dims->k.size() != 1 ||
-          dims->n[0] != n - 2 || dims->k[0] != n - 1 ||
+          dims->n.size() != 1 || numK == 0 || !kInnermost() ||
+          dims->n[0] != n - numK - 1 ||
           !getElementTypeOrSelf(op.getDpsInits()[0].getType()).isF32())
         return;
       tiles[*llvm::max_element(dims->m)] = contractionRows;
       tiles[dims->n[0]] = contractionCols;
-      tiles[dims->k[0]] = 1;
+      for (unsigned k : dims->k)
+        tiles[k] = 1;
       op = asNamedContraction(rewriter, op);
     } else if (numReductions != 0 &&
                (!reductions || numReductions != 1 ||

@@ -268,3 +268,18 @@ func.func @mkl_tanh(%x: memref<?x64xf32>, %y: memref<?x64xf32>, %z: memref<?x64x
   }
   return
 }
+
+// A contraction with two k dims, both innermost (kernel positions x
+// channels): tiled by 1 each, the same vector contraction per k step.
+// CHECK-LABEL: func.func @two_k_dims
+// CHECK: scf.for
+// CHECK: scf.for {{.*}} iter_args
+// CHECK: vector.contract
+// CHECK-NOT: linalg.contract
+func.func @two_k_dims(%x: memref<?x16x3x8xf32>, %w: memref<3x8x32xf32>, %y: memref<?x16x32xf32>) {
+  linalg.contract indexing_maps = [affine_map<(b, m, n, k1, k2) -> (b, m, k1, k2)>,
+                                   affine_map<(b, m, n, k1, k2) -> (k1, k2, n)>,
+                                   affine_map<(b, m, n, k1, k2) -> (b, m, n)>]
+      ins(%x, %w : memref<?x16x3x8xf32>, memref<3x8x32xf32>) outs(%y : memref<?x16x32xf32>)
+  return
+}
