@@ -1,6 +1,8 @@
 """torch-mlir's decomposition table with fixes for layouts the export graph relies on."""
 from __future__ import annotations
 
+import itertools
+
 import torch
 
 aten = torch.ops.aten
@@ -107,6 +109,51 @@ def _group_norm(x, weight, bias, n, c, hxw, group, eps):
     return out, mean.reshape(n, group), rstd.reshape(n, group)
 
 
+def _convolution(x, weight, bias, stride, padding, dilation, transposed, output_padding,
+                 groups):
+    """1-d and 2-d f32 convolutions (ViT's patch embedding, Whisper's and
+    Wav2Vec2's front ends) as one contraction: torch-mlir makes them
+    linalg.conv_*, which dq-vectorize-linalg leaves as scalar loops (a
+    Wav2Vec2-base call took 14x PyTorch's time). The input's windows, one
+    strided slice per kernel position concatenated along the channels
+    (im2col), become the leading dims of a dqmlir::linear_f32 against the
+    weight as [kernel positions x C, F]; its contraction vectorizes like a
+    linear's. Sums run over (position, channel) in order, not oneDNN's:
+    fp32 rounding differences, as before. Grouped and transposed ones keep
+    PyTorch's decomposition."""
+    from . import stubs  # noqa: F401  (defines dqmlir::linear_f32)
+
+    spatial = x.dim() - 2
+    if (transposed or groups != 1 or spatial not in (1, 2) or x.dtype != torch.float32
+            or weight.dtype != torch.float32):
+        return NotImplemented
+    if any(p != 0 for p in padding):
+        pads = []
+        for p in reversed(padding):
+            pads += [p, p]
+        x = torch.nn.functional.pad(x, pads)
+    kernel = weight.shape[2:]
+    sizes = [(x.shape[2 + d] - dilation[d] * (kernel[d] - 1) - 1) // stride[d] + 1
+             for d in range(spatial)]
+    # Channels last once ([N, *in, C]): each window is then rows of C
+    # contiguous floats, concatenated along C into [N, *out, positions x C].
+    x = x.movedim(1, -1)
+    windows = []
+    for at in itertools.product(*(range(k) for k in kernel)):
+        window = x
+        for d in range(spatial):
+            window = window.narrow(1 + d, at[d] * dilation[d], stride[d] * (sizes[d] - 1) + 1)
+            if stride[d] != 1:
+                window = window[(slice(None),) * (1 + d) + (slice(None, None, stride[d]),)]
+        windows.append(window)
+    cols = torch.cat(windows, dim=-1) if len(windows) > 1 else windows[0]
+    # weight [F, C, *kernel] -> [positions x C, F], positions in the same
+    # order; F innermost, the contraction's vectors (rows of B).
+    w = weight.permute(*range(2, 2 + spatial), 1, 0).reshape(-1, weight.shape[0])
+    y = torch.ops.dqmlir.linear_f32(cols, w, bias, True)
+    return y.movedim(-1, 1)
+
+
 def decomposition_table() -> dict:
     from torch_mlir.extras.fx_decomp_util import get_decomposition_table
 
@@ -114,6 +161,7 @@ def decomposition_table() -> dict:
     table[aten._scaled_dot_product_flash_attention_for_cpu.default] = _sdpa_flash_cpu
     table[aten.cumsum.default] = _cumsum
     table[aten.index.Tensor] = _index_tensor
+    table[aten.convolution.default] = _convolution
     table[aten.reciprocal.default] = _reciprocal
     table[aten.native_group_norm.default] = _group_norm
     return table

@@ -29,6 +29,21 @@ def _maps(rank: int, weight_kn: bool):
     return amap(lead + [k]), amap([k, n] if weight_kn else [n, k]), amap(lead + [n])
 
 
+def _transposed(w: ir.Value) -> ir.Value:
+    """w [N, K] -> [K, N] as a linalg.generic (which constant folding takes)."""
+    wt = ir.RankedTensorType(w.type)
+    n, k = wt.shape
+    init = tensor.EmptyOp([k, n], wt.element_type).result
+    d0, d1 = ir.AffineExpr.get_dim(0), ir.AffineExpr.get_dim(1)
+    par = ir.Attribute.parse("#linalg.iterator_type<parallel>")
+    op = linalg.GenericOp_([w], [init], ir.ArrayAttr.get(
+        [ir.AffineMapAttr.get(ir.AffineMap.get(2, 0, m)) for m in ([d1, d0], [d0, d1])]),
+        ir.ArrayAttr.get([par, par]))
+    with ir.InsertionPoint(op.regions[0].blocks[0]):
+        linalg.YieldOp([op.regions[0].blocks[0].arguments[0]])
+    return op.result
+
+
 def linear_f32(x: ir.Value, w: ir.Value, b: ir.Value | None, weight_kn: bool) -> ir.Value:
     """y = x @ W + b for x [..., K]; W is [K, N] (Conv1D) or [N, K] (nn.Linear)."""
     xt, wt = ir.RankedTensorType(x.type), ir.RankedTensorType(w.type)
@@ -39,6 +54,13 @@ def linear_f32(x: ir.Value, w: ir.Value, b: ir.Value | None, weight_kn: bool) ->
              for i in range(rank - 1)] + [n]
     init = tensor.EmptyOp(sizes, f32).result
     acc = linalg.fill(arith.constant(f32, 0.0), outs=[init])
+    if not weight_kn:
+        # [N, K] -> [K, N]: the contraction reads rows of W along n (a row
+        # of N is one vector load; a column was a gather per k step, 36x
+        # slower than PyTorch on a 512-channel convolution). A constant
+        # weight's transpose folds at compile time (elementwise fusion's
+        # constant folding).
+        w, weight_kn = _transposed(w), True
     xmap, wmap, ymap = _maps(rank, weight_kn)
     # A named op, not a linalg.generic: elementwise fusion fuses producers
     # into generics of any kind, and a producer fused into a contraction is
