@@ -55,11 +55,11 @@ def linear_f32(x: ir.Value, w: ir.Value, b: ir.Value | None, weight_kn: bool) ->
     init = tensor.EmptyOp(sizes, f32).result
     acc = linalg.fill(arith.constant(f32, 0.0), outs=[init])
     if not weight_kn:
-        # [N, K] -> [K, N]: the contraction reads rows of W along n (a row
-        # of N is one vector load; a column was a gather per k step, 36x
-        # slower than PyTorch on a 512-channel convolution). A constant
-        # weight's transpose folds at compile time (elementwise fusion's
-        # constant folding).
+        # [N, K] -> [K, N]: the contraction reads W along n for each k (a
+        # row of [K, N] is one vector load; a column of [N, K] a gather,
+        # once per tile of rows). The transpose is a copy of W per call:
+        # weights are dense_resource constants, which constant folding
+        # does not read.
         w, weight_kn = _transposed(w), True
     xmap, wmap, ymap = _maps(rank, weight_kn)
     # A named op, not a linalg.generic: elementwise fusion fuses producers
