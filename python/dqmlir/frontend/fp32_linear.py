@@ -14,11 +14,11 @@ from mlir import ir
 from mlir.dialects import arith, linalg, tensor
 
 
-def _maps(rank: int, weight_kn: bool):
-    """Maps of x, W and y, loops (leading..., n, k): k
-    innermost is the form dq-vectorize-linalg tiles as an f32 contraction
-    (vectors along n, one k at a time, each output summed over k in order).
-    With n innermost instead (once used for W [K, N]) it stayed scalar loops:
+def _maps(rank: int):
+    """Maps of x, W [K, N] and y, loops (leading..., n, k): k innermost is
+    the form dq-vectorize-linalg tiles as an f32 contraction (vectors along
+    n, one k at a time, each output summed over k in order). With n
+    innermost instead (once used for W [K, N]) it stayed scalar loops:
     GPT-2's Conv1D layers took 40 s for 32 tokens."""
     d = [ir.AffineExpr.get_dim(i) for i in range(rank + 1)]
     lead = d[:rank - 1]
@@ -26,22 +26,7 @@ def _maps(rank: int, weight_kn: bool):
 
     def amap(exprs):
         return ir.AffineMap.get(rank + 1, 0, exprs)
-    return amap(lead + [k]), amap([k, n] if weight_kn else [n, k]), amap(lead + [n])
-
-
-def _transposed(w: ir.Value) -> ir.Value:
-    """w [N, K] -> [K, N] as a linalg.generic (which constant folding takes)."""
-    wt = ir.RankedTensorType(w.type)
-    n, k = wt.shape
-    init = tensor.EmptyOp([k, n], wt.element_type).result
-    d0, d1 = ir.AffineExpr.get_dim(0), ir.AffineExpr.get_dim(1)
-    par = ir.Attribute.parse("#linalg.iterator_type<parallel>")
-    op = linalg.GenericOp_([w], [init], ir.ArrayAttr.get(
-        [ir.AffineMapAttr.get(ir.AffineMap.get(2, 0, m)) for m in ([d1, d0], [d0, d1])]),
-        ir.ArrayAttr.get([par, par]))
-    with ir.InsertionPoint(op.regions[0].blocks[0]):
-        linalg.YieldOp([op.regions[0].blocks[0].arguments[0]])
-    return op.result
+    return amap(lead + [k]), amap([k, n]), amap(lead + [n])
 
 
 def linear_f32(x: ir.Value, w: ir.Value, b: ir.Value | None, weight_kn: bool) -> ir.Value:
@@ -60,8 +45,10 @@ def linear_f32(x: ir.Value, w: ir.Value, b: ir.Value | None, weight_kn: bool) ->
         # once per tile of rows). The transpose is a copy of W per call:
         # weights are dense_resource constants, which constant folding
         # does not read.
-        w, weight_kn = _transposed(w), True
-    xmap, wmap, ymap = _maps(rank, weight_kn)
+        wt = ir.RankedTensorType(w.type)
+        w = linalg.transpose(w, outs=[tensor.EmptyOp(wt.shape[::-1], wt.element_type).result],
+                             permutation=[1, 0])
+    xmap, wmap, ymap = _maps(rank)
     # A named op, not a linalg.generic: elementwise fusion fuses producers
     # into generics of any kind, and a producer fused into a contraction is
     # recomputed for every output column (GPT-2's tanh GELU before c_proj:
