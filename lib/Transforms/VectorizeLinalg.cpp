@@ -424,18 +424,14 @@ struct VectorizeLinalg
           linalg::inferContractionDims(op);
       // Several m dims (an fp32 linear of [B, S, K] activations, with no
       // reshape: fp32_linear.py): the innermost one takes the rows, the
-      // others are tiled by 1. Several k dims, the innermost loops (a
-      // convolution's im2col contraction once reshape fusion split its k
-      // into kernel positions x channels): each tiled by 1, so the vector
-      // contraction is the same one-k step.
+      // others are tiled by 1. Several k dims, the innermost loops (an
+      // einsum over two dims): each tiled by 1, so the vector contraction
+      // is the same one-k step.
       unsigned numK = failed(dims) ? 0 : dims->k.size();
+      // The k dims are distinct: all among the last numK loops means they
+      // are those loops.
       auto kInnermost = [&] {
-        SmallVector<unsigned> k(dims->k.begin(), dims->k.end());
-        llvm::sort(k);
-        for (unsigned i = 0; i < numK; ++i)
-          if (k[i] != n - numK + i)
-            return false;
-        return true;
+        return llvm::all_of(dims->k, [&](unsigned k) { return k >= n - numK; });
       };
       if (!contractions || failed(dims) || dims->m.empty() ||
           dims->n.size() != 1 || numK == 0 || !kInnermost() ||
