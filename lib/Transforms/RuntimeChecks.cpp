@@ -464,10 +464,43 @@ bool hoistableSlice(Value v, Block *block, llvm::SetVector<Operation *> &out) {
   return true;
 }
 
-/// Values standing in for `types` where the guarded code did not run.
-SmallVector<Value> placeholders(OpBuilder &b, Location loc, TypeRange types) {
+/// The value `state` (what the guarded code yields for a state result) had
+/// where `guard` begins: followed back through the writes into it (inserts,
+/// ops with a tied init, nested guards) to a value from before the guard.
+/// Null if it cannot be followed.
+Value stateBefore(Value state, scf::IfOp guard) {
+  while (state && guard->isAncestor(state.getParentRegion()->getParentOp())) {
+    Operation *def = state.getDefiningOp();
+    if (!def)
+      return nullptr;
+    if (auto insert = dyn_cast<tensor::InsertSliceOp>(def))
+      state = insert.getDest();
+    else if (auto inner = dyn_cast<scf::IfOp>(def))
+      state = inner.thenYield().getOperand(cast<OpResult>(state).getResultNumber());
+    else if (auto dps = dyn_cast<DestinationStyleOpInterface>(def))
+      state = dps.getTiedOpOperand(cast<OpResult>(state))->get();
+    else
+      return nullptr;
+  }
+  return state;
+}
+
+/// Values standing in for the function's results where `guard`'s code does
+/// not run: a state result (`dq.state = N`, see dq-bind-state) keeps the
+/// value it had there (the written slots so far; argument N if nothing was
+/// written), the others are empty.
+SmallVector<Value> placeholders(OpBuilder &b, Location loc, func::FuncOp f,
+                                scf::IfOp guard, ValueRange yielded) {
+  TypeRange types = yielded.getTypes();
   SmallVector<Value> out;
-  for (Type t : types) {
+  for (auto [i, t] : llvm::enumerate(types)) {
+    if (f.getResultAttr(i, "dq.state")) {
+      if (Value before = stateBefore(yielded[i], guard);
+          before && before.getType() == t) {
+        out.push_back(before);
+        continue;
+      }
+    }
     if (auto tensor = dyn_cast<RankedTensorType>(t)) {
       SmallVector<Value> dynamic;
       for (int64_t d = 0; d < tensor.getRank(); ++d)
@@ -480,6 +513,45 @@ SmallVector<Value> placeholders(OpBuilder &b, Location loc, TypeRange types) {
     }
   }
   return out;
+}
+
+/// Whether `insert` writes all of its source (torch-mlir clamps a slice's
+/// bounds into the destination: a slot past the end becomes an empty slice
+/// the source does not fit) and every index it writes lies inside its
+/// destination.
+Value sliceFits(OpBuilder &b, Location loc, tensor::InsertSliceOp insert) {
+  auto index = [&](OpFoldResult r) {
+    return getValueOrCreateConstantIndexOp(b, loc, r);
+  };
+  auto cmp = [&](arith::CmpIPredicate p, Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, p, x, y).getResult();
+  };
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value one = arith::ConstantIndexOp::create(b, loc, 1);
+  Value ok = arith::ConstantOp::create(b, loc, b.getBoolAttr(true));
+  for (int64_t d = 0, e = insert.getDestType().getRank(); d < e; ++d) {
+    Value offset = index(insert.getMixedOffsets()[d]);
+    Value size = index(insert.getMixedSizes()[d]);
+    Value stride = index(insert.getMixedStrides()[d]);
+    Value dim = tensor::DimOp::create(b, loc, insert.getDest(), d);
+    // offset >= 0 and offset + (size - 1) * stride < dim, or nothing written.
+    Value last = arith::AddIOp::create(
+        b, loc, offset,
+        arith::MulIOp::create(b, loc, arith::SubIOp::create(b, loc, size, one),
+                              stride));
+    Value inside = arith::AndIOp::create(
+        b, loc, cmp(arith::CmpIPredicate::sge, offset, zero),
+        cmp(arith::CmpIPredicate::slt, last, dim));
+    Value fits = arith::OrIOp::create(
+        b, loc, cmp(arith::CmpIPredicate::eq, size, zero), inside);
+    ok = arith::AndIOp::create(b, loc, ok, fits);
+    if (insert.getSourceType().getRank() == e) {
+      Value source = tensor::DimOp::create(b, loc, insert.getSource(), d);
+      ok = arith::AndIOp::create(b, loc, ok,
+                                 cmp(arith::CmpIPredicate::eq, size, source));
+    }
+  }
+  return ok;
 }
 
 class RuntimeChecks
@@ -568,7 +640,13 @@ private:
       Operation *after = op;
       if (auto a = dyn_cast<cf::AssertOp>(op)) {
         ok = a.getArg();
-        message = ("RuntimeError: " + a.getMsg()).str() + where(loc);
+        // torch-mlir's messages are PyTorch's RuntimeErrors; one the
+        // frontend wrote may name its class ("IndexError: ...").
+        StringRef msg = a.getMsg();
+        StringRef kind = msg.split(':').first;
+        bool named = msg.contains(':') && kind.ends_with("Error") &&
+                     llvm::all_of(kind, [](char c) { return llvm::isAlpha(c); });
+        message = ((named ? "" : "RuntimeError: ") + msg).str() + where(loc);
       } else if (isIntegerDivision(op) &&
                  !matchPattern(op->getOperand(1), m_Constant())) {
         b.setInsertionPoint(op);
@@ -588,6 +666,19 @@ private:
         message = "RuntimeError: a size computation" + where(loc) +
                   " divides by zero: an input has a size the model cannot "
                   "take (a zero-size dim?)";
+      } else if (auto insert = dyn_cast<tensor::InsertSliceOp>(op);
+                 insert && isa<BlockArgument>(insert.getDest())) {
+        // A write into a caller-owned buffer (state updated in place, a
+        // KV cache's slots): its place comes from the input sizes, which
+        // nothing else ties to the buffer's size.
+        b.setInsertionPoint(op);
+        ok = sliceFits(b, loc, insert);
+        message = "IndexError: the slots written" + where(loc) +
+                  " do not fit in argument " +
+                  std::to_string(cast<BlockArgument>(insert.getDest())
+                                     .getArgNumber()) +
+                  " (a KV cache with fewer positions than the attention "
+                  "mask asks for?)";
       } else {
         continue;
       }
@@ -631,9 +722,10 @@ private:
         tensor::FromElementsOp::create(b, loc, RankedTensorType::get({}, i32),
                                        ValueRange{status});
     ret->insertOperands(ret->getNumOperands(), statusTensor);
-    SmallVector<Type> results(f.getResultTypes());
-    results.push_back(statusTensor.getType());
-    f.setType(FunctionType::get(ctx, f.getArgumentTypes(), results));
+    // (insertResult keeps the result attributes in step: dq.state.)
+    if (failed(f.insertResult(f.getNumResults(), statusTensor.getType(),
+                              DictionaryAttr::get(ctx))))
+      return failure();
     f->setAttr("dq.checks", b.getArrayAttr(messages));
     return success();
   }
@@ -675,7 +767,8 @@ private:
       thenYield->insertOperands(thenYield->getNumOperands(), inner);
       b.setInsertionPointToStart(ifOp.elseBlock());
       SmallVector<Value> empty =
-          placeholders(b, loc, TypeRange(term->getOperandTypes()));
+          placeholders(b, loc, block->getParent()->getParentOfType<func::FuncOp>(),
+                       ifOp, thenYield.getOperands().drop_back());
       empty.push_back(status);
       scf::YieldOp::create(b, loc, empty);
       term->setOperands(ifOp.getResults().drop_back());

@@ -143,3 +143,43 @@ func.func @helper(%p: i1) {
   cf.assert %p, "kept"
   return
 }
+
+// -----
+
+// A write into an argument (state updated in place, a KV cache's slots):
+// its offset and sizes come from other inputs' sizes, so it is checked to
+// fit, and to write all of its source, before anything runs. A message
+// that names its class keeps it. Where the rest of the body is skipped,
+// the state result (dq.state) keeps the value it had there: the argument
+// before the write, the written one after it (never both: that would make
+// bufferization copy the whole buffer).
+// CHECK-LABEL: func.func @state_slot
+// CHECK-SAME: -> (tensor<2x?x4xf32> {dq.state = 0 : i64}, tensor<i32>)
+// CHECK-SAME: dq.checks = ["IndexError: the slots written in 'attn' (copy) do not fit in argument 0 (a KV cache with fewer positions than the attention mask asks for?)", "ValueError: negative key in 'attn' (check)"]
+// CHECK:      %[[CAP:.*]] = tensor.dim %arg0, %c1
+// CHECK:      arith.cmpi slt, %{{.*}}, %[[CAP]]
+// CHECK:      scf.if
+// CHECK:        %[[INS:.*]] = tensor.insert_slice
+// CHECK:        scf.if
+// CHECK:        } else {
+// CHECK:          scf.yield %[[INS]], %{{.*}} : tensor<2x?x4xf32>, i32
+// CHECK:      } else {
+// CHECK:        scf.yield %arg0, %{{.*}} : tensor<2x?x4xf32>, i32
+#loc = loc("attn|copy")
+#loc2 = loc("attn|check")
+func.func @state_slot(%cache: tensor<2x?x4xf32> {bufferization.writable = true},
+                      %new: tensor<2x?x4xf32>, %mask: tensor<2x?xi64>)
+    -> (tensor<2x?x4xf32> {dq.state = 0 : i64}) attributes {llvm.emit_c_interface} {
+  %c1 = arith.constant 1 : index
+  %s = tensor.dim %new, %c1 : tensor<2x?x4xf32>
+  %t = tensor.dim %mask, %c1 : tensor<2x?xi64>
+  %past = arith.subi %t, %s : index
+  %r = tensor.insert_slice %new into %cache[0, %past, 0] [2, %s, 4] [1, 1, 1]
+      : tensor<2x?x4xf32> into tensor<2x?x4xf32> loc(#loc)
+  %c0 = arith.constant 0 : index
+  %x = tensor.extract %r[%c0, %c0, %c0] : tensor<2x?x4xf32>
+  %zero = arith.constant 0.0 : f32
+  %ok = arith.cmpf oge, %x, %zero : f32
+  cf.assert %ok, "ValueError: negative key" loc(#loc2)
+  return %r : tensor<2x?x4xf32>
+}
