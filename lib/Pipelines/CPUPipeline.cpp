@@ -159,6 +159,8 @@ void dq::addBufferization(OpPassManager &pm) {
   bufferize.allowReturnAllocsFromLoops = true;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
   pm.addPass(bufferization::createDropEquivalentBufferResultsPass());
+  // State (a KV cache) the step updated out of place: into its argument.
+  pm.addPass(createDQBindState());
   bufferization::buildBufferDeallocationPipeline(pm);
   // Clones the deallocation adds (buffers yielded by scf.if: the run-time
   // checks guard the body with one) become allocations and copies.

@@ -212,6 +212,37 @@ def DQEarlyDealloc : Pass<"dq-early-dealloc", "func::FuncOp"> {
   let dependentDialects = ["::mlir::memref::MemRefDialect"];
 }
 
+def DQBindState : Pass<"dq-bind-state", "ModuleOp"> {
+  let summary = "Write state results into their arguments' buffers";
+  let description = [{
+    A function result marked `dq.state = N` is the new value of argument N
+    (a decoder's KV cache, updated in place by the step): the caller keeps
+    argument N's buffer and expects the update there. Run after one-shot
+    bufferization and drop-equivalent-buffer-results (which already drop
+    the state results bufferized in place); every `dq.state` result left is
+    copied into its argument (unless it is that buffer on every path, e.g.
+    through an `scf.if` of the run-time checks) and removed from the
+    function.
+
+    ```mlir
+    func.func @step(%cache: memref<?xf32>, %x: memref<?xf32>)
+        -> (memref<?xf32> {dq.state = 0 : i64}, memref<f32>) {
+      ...
+      return %new, %y : memref<?xf32>, memref<f32>
+    }
+    ```
+    becomes
+    ```mlir
+    func.func @step(%cache: memref<?xf32>, %x: memref<?xf32>) -> memref<f32> {
+      ...
+      memref.copy %new, %cache : memref<?xf32> to memref<?xf32>
+      return %y : memref<f32>
+    }
+    ```
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
+}
+
 def DQRuntimeChecks : Pass<"dq-runtime-checks", "ModuleOp"> {
   let summary = "Turn run-time assertions into a status result; never abort";
   let description = [{

@@ -238,10 +238,13 @@ int main(int argc, char **argv) {
       return fail("dq-runtime-checks failed");
   }
   SmallVector<Type> args(entry.getArgumentTypes());
-  SmallVector<Type> results(entry.getResultTypes());
+  // What the library returns: not the status (last, with dq.checks), not
+  // state the step writes into its arguments (dq.state: dq-bind-state).
+  SmallVector<Type> results;
   bool status = entry->hasAttr("dq.checks");
-  if (status)
-    results.pop_back();
+  for (unsigned i = 0, e = entry.getNumResults() - (status ? 1 : 0); i < e; ++i)
+    if (!entry.getResultAttr(i, "dq.state"))
+      results.push_back(entry.getResultTypes()[i]);
   FailureOr<json::Object> iface = makeInterface(entry, args, results);
   if (failed(iface))
     return fail("cannot read --interface " + interfacePath);
