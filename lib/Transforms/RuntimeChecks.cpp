@@ -18,6 +18,8 @@
 //   indices, not over the hidden dim); in the generic itself the index is
 //   clamped into its dim and a zero divisor becomes 1, so it runs safely
 //   whatever the data (its results are then garbage, and never returned);
+// - a write into an argument (`tensor.insert_slice`: a KV cache's slots,
+//   placed by other inputs' sizes) is checked to fit in the argument;
 // - checks at the top level (asserts, divisions by a size) whose condition
 //   is arithmetic on the argument sizes move to the start, where they guard
 //   the whole body at once; the others guard the rest of their block from
