@@ -112,5 +112,10 @@ def load(path, verify: bool = True) -> CompiledModule:
     """Opens a model directory written by `CompiledModule.save` (or
     dq-compile). `verify=False` skips the weights' checksum. Raises
     dqmlir.ModelFormatError for a missing, truncated or changed file,
-    another dqmlir version, or a CPU that lacks what the code needs."""
+    another dqmlir version, or a CPU that lacks what the code needs. A
+    decoder saved from a `use_cache=True` compile loads as a
+    `CompiledDecoder` (for `dqmlir.generate`)."""
+    from . import generation
+    if generation.is_decoder_dir(path):
+        return generation.load_decoder(path, verify=verify)
     return CompiledModule(path, verify=verify)

@@ -322,6 +322,9 @@ def compile(model: torch.nn.Module, example_args, example_kwargs=None, quantize=
       "x86-64-v3"; loading on a CPU that lacks the level is a clear error.
     - `verbose`: progress lines on stderr for compiles over a second.
     - `cache`: use the persistent compile cache (DQMLIR_CACHE_DIR).
+
+    An HF causal LM with `use_cache=True` in `example_kwargs` compiles to a
+    `CompiledDecoder` (a prefill and a decode step) for `dqmlir.generate`.
     """
     threads = _threads(threads)
     if target not in backend.TARGETS:
@@ -334,6 +337,11 @@ def compile(model: torch.nn.Module, example_args, example_kwargs=None, quantize=
         raise ValueError(f"quantize must be one of {sorted(SCHEMES)} or None, got {quantize!r}")
     from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
+    if (example_kwargs or {}).get("use_cache") is True:
+        # A decoder with a KV cache: its prefill and decode steps (generation.py).
+        from .generation import compile_decoder
+        return compile_decoder(model, example_args, example_kwargs, quantize=quantize,
+                               threads=threads, target=target, verbose=verbose, cache=cache)
     source = type(model).__name__
     progress = _Progress(source, verbose)
     options = None
@@ -402,7 +410,7 @@ def _compile_model(model, example_args, example_kwargs, quantize, dynamic, threa
 
         from .frontend.to_dq import to_dq
         return to_dq(imported.text, imported.resources, exported.linears, imported.func_name,
-                     ir.Context.current)
+                     ir.Context.current, exported.state)
 
     return _build(module_fn, progress.source, lambda: _interface(exported.signature), progress,
                   threads, target, imported.func_name, stages, key)

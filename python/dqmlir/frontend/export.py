@@ -45,6 +45,10 @@ class Exported:
     signature: Signature
     node_paths: Dict[str, str]          # fx node name -> the user's module path
     timings: Dict[str, float]
+    # (result, argument) of the imported function: the program's result
+    # `result` is the new value of the input it mutated in place, argument
+    # `argument` (a KV cache's slots: kv_cache.py).
+    state: List[tuple] = dataclasses.field(default_factory=list)
 
 
 def export_model(model: nn.Module, example_args, example_kwargs=None, dynamic: Any = True,
@@ -156,7 +160,27 @@ def _export_once(model, example_args, example_kwargs, dynamic, dyn, quantize, qc
     minimum = min_sizes(ep, _SPECIALIZATION_BOUND) if dynamic is not False else {}
     signature = Signature.from_export(model, ep, args, kwargs, const_inputs, minimum)
     timings["decompose"] = time.perf_counter() - t0
-    return Exported(ep, linears, signature, node_paths, timings)
+    return Exported(ep, linears, signature, node_paths, timings, _mutated_inputs(ep))
+
+
+def _mutated_inputs(ep) -> List[tuple]:
+    """(result, argument) pairs of the inputs the program mutates: the
+    importer makes the user inputs left in the graph the function's
+    arguments, in order, and every graph output a result."""
+    from torch.export.graph_signature import InputKind, OutputKind, TensorArgument
+    placeholders = {n.name for n in ep.graph.nodes if n.op == "placeholder"}
+    args = [s.arg.name for s in ep.graph_signature.input_specs
+            if s.kind == InputKind.USER_INPUT and isinstance(s.arg, TensorArgument)
+            and s.arg.name in placeholders]
+    state = []
+    for i, spec in enumerate(ep.graph_signature.output_specs):
+        if spec.kind == OutputKind.BUFFER_MUTATION:
+            raise UnsupportedModuleError(
+                f"the model updates its buffer '{spec.target}' in place; dqmlir compiles "
+                "models whose buffers are constants (a KV cache: see dqmlir.generate)")
+        if spec.kind == OutputKind.USER_INPUT_MUTATION:
+            state.append((i, args.index(spec.target)))
+    return state
 
 
 def _dynamic_leaves(model, example_args, example_kwargs, dyn):
@@ -243,7 +267,8 @@ def _export(model, args, kwargs, dyn):
         m = re.search(r"Found <class '([\w.]+)'> in output", str(e))
         if m is None:
             raise
-        hint = ("; pass use_cache=False (in example_kwargs and on every call)"
+        hint = ("; pass use_cache=False (in example_kwargs and on every call), or, to "
+                "generate, use_cache=True in example_kwargs and dqmlir.generate"
                 if "cache" in m.group(1).lower() else "")
         raise UnsupportedModuleError(f"{type(model).__name__} returns a {m.group(1)}, which "
                                      f"dqmlir cannot return{hint}") from None

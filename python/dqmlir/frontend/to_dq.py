@@ -47,9 +47,28 @@ def _attach_resources(module: ir.Module, resources: Dict[str, np.ndarray]) -> No
     module.operation.walk(visit)
 
 
+def _mark_state(main, state) -> None:
+    """Results that are the new value of an argument (an input the program
+    mutates: a KV cache) get `dq.state = <argument>`, and those arguments
+    `bufferization.writable`: the step updates them in place
+    (dq-bind-state) and does not return them."""
+    if not state:
+        return
+    ftype = ir.FunctionType(ir.TypeAttr(main.attributes["function_type"]).value)
+    i64 = ir.IntegerType.get_signless(64)
+    res = [{} for _ in ftype.results]
+    args = [{} for _ in ftype.inputs]
+    for result, arg in state:
+        res[result]["dq.state"] = ir.IntegerAttr.get(i64, arg)
+        args[arg]["bufferization.writable"] = ir.BoolAttr.get(True)
+    main.attributes["res_attrs"] = ir.ArrayAttr.get([ir.DictAttr.get(d) for d in res])
+    main.attributes["arg_attrs"] = ir.ArrayAttr.get([ir.DictAttr.get(d) for d in args])
+
+
 def to_dq(text: str, resources: Dict[str, np.ndarray], linears: List[QuantizedLinear],
-          func_name: str, ctx: ir.Context) -> ir.Module:
-    """Parses the importer's text into `ctx` and makes its custom-op calls dq ops."""
+          func_name: str, ctx: ir.Context, state=()) -> ir.Module:
+    """Parses the importer's text into `ctx` and makes its custom-op calls dq
+    ops; `state`: (result, argument) pairs of inputs updated in place."""
     with ctx, ir.Location.unknown():
         try:
             module = ir.Module.parse(text)
@@ -61,6 +80,7 @@ def to_dq(text: str, resources: Dict[str, np.ndarray], linears: List[QuantizedLi
         main = next(op for op in module.body.operations if op.operation.name == "func.func"
                     and ir.StringAttr(op.attributes["sym_name"]).value == func_name)
         main.attributes["llvm.emit_c_interface"] = ir.UnitAttr.get()
+        _mark_state(main, state)
         try:
             module.operation.verify()
         except ir.MLIRError as e:
