@@ -9,7 +9,8 @@
 //
 // The loops of tiles wider than 1 are peeled: their full tiles are static
 // and vectorize without masks, and one masked tile handles the edge, so one
-// schedule serves every batch and sequence length. In the full tiles the
+// schedule serves every batch and sequence length; a contraction's edge
+// rows go one at a time instead (tileContraction). In the full tiles the
 // output tile of a contraction or reduction stays in registers across the
 // innermost loop (hoistAccumulator). An op the vectorizer rejects keeps its
 // tiled (scalar) form, which is still correct.
@@ -161,7 +162,7 @@ FailureOr<SmallVector<linalg::LinalgOp>>
 tileAndPeel(RewriterBase &rewriter, linalg::LinalgOp op,
             ArrayRef<int64_t> sizes, bool peel,
             const FrozenRewritePatternSet &staticTiles, int64_t threads,
-            int64_t minIterations) {
+            int64_t minIterations, ArrayRef<int64_t> interchange = {}) {
   Value iterations;
   SmallVector<utils::IteratorType> iteratorTypes = op.getIteratorTypesArray();
   bool outerParallel = threads > 1 && sizes.size() >= 2 && sizes[0] == 1 &&
@@ -177,6 +178,8 @@ tileAndPeel(RewriterBase &rewriter, linalg::LinalgOp op,
   }
   scf::SCFTilingOptions options;
   options.setTileSizes(indexAttrs(rewriter, sizes));
+  if (!interchange.empty())
+    options.setInterchange(interchange);
   rewriter.setInsertionPoint(op);
   FailureOr<scf::SCFTilingResult> tiled = scf::tileUsingSCF(
       rewriter, cast<TilingInterface>(op.getOperation()), options);
@@ -186,10 +189,15 @@ tileAndPeel(RewriterBase &rewriter, linalg::LinalgOp op,
   // The loop nest, and the partial copy of its outermost loop if peeled.
   SmallVector<Operation *> roots = {tiled->loops.front()};
   if (peel) {
-    // Loops come in the order of the tiled dims. Peeling the innermost first
-    // makes each outer peel clone both versions of the loops inside it.
+    // Loops come in the order of the tiled dims (interchanged). Peeling the
+    // innermost first makes each outer peel clone both versions of the
+    // loops inside it.
+    SmallVector<int64_t> order;
+    for (size_t i = 0; i < sizes.size(); ++i)
+      order.push_back(interchange.empty() ? int64_t(i) : interchange[i]);
     unsigned loop = tiled->loops.size();
-    for (int64_t size : llvm::reverse(sizes)) {
+    for (int64_t dim : llvm::reverse(order)) {
+      int64_t size = sizes[dim];
       if (size == 0)
         continue;
       auto forOp = dyn_cast<scf::ForOp>(tiled->loops[--loop].getOperation());
@@ -453,8 +461,10 @@ struct VectorizeLinalg
         tiles[*loop] = vectorSize;
     }
     FailureOr<SmallVector<linalg::LinalgOp>> tiled =
-        tileAndPeel(rewriter, op, tiles, peel, staticTilePatterns, threads,
-                    int64_t(1) << parallelLog2);
+        contraction && peel
+            ? tileContraction(rewriter, op, tiles)
+            : tileAndPeel(rewriter, op, tiles, peel, staticTilePatterns,
+                          threads, int64_t(1) << parallelLog2);
     if (failed(tiled))
       return;
     // Each copy's vector shape: its tile, or its static size if smaller.
@@ -469,6 +479,58 @@ struct VectorizeLinalg
       if (hoist && loop && (contraction || numReductions != 0))
         hoistAccumulator(rewriter, loop, tile);
     }
+  }
+
+  /// A contraction in two steps: its rows (m) in tiles of R, peeled; then
+  /// the full row tiles in C columns (peeled) and k by 1, as R x C tiles
+  /// whose accumulators stay in registers across k. The edge rows (fewer
+  /// than R: a decode step's M = 1, a GEMV) as one masked R-row tile would
+  /// keep its accumulators in memory, and walk the [K, N] weights a column
+  /// tile at a time, down K rows a page apart, which the prefetchers do not
+  /// follow. They are tiled by one row, with k outside the rows and
+  /// columns: each k streams one contiguous weight row (then in L1 for the
+  /// other edge rows) into the edge rows' cache-resident outputs. Every
+  /// output element still sums over k in order.
+  FailureOr<SmallVector<linalg::LinalgOp>>
+  tileContraction(RewriterBase &rewriter, linalg::LinalgOp op,
+                  ArrayRef<int64_t> tiles) {
+    linalg::ContractionDimensions dims = *linalg::inferContractionDims(op);
+    unsigned row = *llvm::max_element(dims.m), col = dims.n[0];
+    SmallVector<int64_t> rowsOnly(tiles);
+    rowsOnly[col] = 0;
+    for (unsigned k : dims.k)
+      rowsOnly[k] = 0;
+    FailureOr<SmallVector<linalg::LinalgOp>> stage = tileAndPeel(
+        rewriter, op, rowsOnly, /*peel=*/true, staticTilePatterns, threads,
+        int64_t(1) << parallelLog2);
+    if (failed(stage))
+      return failure();
+    SmallVector<linalg::LinalgOp> out;
+    for (linalg::LinalgOp copy : *stage) {
+      SmallVector<int64_t> sizes(tiles.size(), 0), interchange;
+      sizes[col] = tiles[col];
+      for (unsigned k : dims.k)
+        sizes[k] = 1;
+      bool edge = copy.getStaticLoopRanges()[row] != tiles[row];
+      if (edge) {
+        sizes[row] = 1;
+        // Loops: the batch dims, k, the rows, the columns.
+        for (int64_t d = 0, e = tiles.size(); d < e; ++d)
+          if (d != col && d != row && !llvm::is_contained(dims.k, d))
+            interchange.push_back(d);
+        llvm::append_range(interchange, dims.k);
+        interchange.push_back(row);
+        interchange.push_back(col);
+      }
+      FailureOr<SmallVector<linalg::LinalgOp>> tiled =
+          tileAndPeel(rewriter, copy, sizes, /*peel=*/true,
+                      staticTilePatterns, /*threads=*/1, 1, interchange);
+      if (failed(tiled))
+        out.push_back(copy);
+      else
+        llvm::append_range(out, *tiled);
+    }
+    return out;
   }
 
   void runOnOperation() override {

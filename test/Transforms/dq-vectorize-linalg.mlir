@@ -45,7 +45,9 @@ func.func @row_sum(%x: memref<?x?xf32>, %y: memref<?xf32>) {
 
 // f32 contraction with a static k: 8x32 tiles of C, k one step at a time.
 // The full tiles (peeled m and n loops) keep C in registers across the k
-// loop; the edge tiles are masked and read/write C at each step.
+// loop; the column edge is masked. The row edge (fewer than 8 rows: M = 1
+// of a decode step) goes a row at a time with k outside the rows and
+// columns: unmasked 1x32 steps that stream each row of B once.
 // CHECK-LABEL: func.func @scores
 // CHECK: scf.for {{.*}} step %c8
 // CHECK: scf.for {{.*}} step %c32
@@ -58,6 +60,15 @@ func.func @row_sum(%x: memref<?x?xf32>, %y: memref<?xf32>) {
 // CHECK: vector.transfer_write %[[C]]
 // CHECK: scf.for
 // CHECK: vector.mask {{.*}} vector.contract
+// CHECK:      scf.for {{.*}} step %c8 {
+// CHECK-NEXT:   affine.apply
+// CHECK-NEXT:   scf.for %{{.*}} = %c0 to %c32 step %c1 {
+// CHECK-NEXT:     scf.for %{{.*}} = %c0 to %{{.*}} step %c1 {
+// CHECK:            scf.for {{.*}} step %c32 {
+// CHECK-NOT:          vector.mask
+// CHECK:              vector.contract {{.*}} vector<1xf32>, vector<1x32xf32> into vector<32xf32>
+// CHECK:            scf.for {{.*}} step %c32 {
+// CHECK:              vector.mask {{.*}} vector.contract
 // threads=2: the batch loop (dim 0, parallel, tiled by 1) becomes an
 // scf.parallel over 2 chunks of it when the op has at least 2 * 2^16
 // iterations (b*m*n*k, at run time), else over 1 (run inline): one copy of
