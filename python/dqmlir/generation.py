@@ -16,6 +16,7 @@ after their end-of-sequence token, stop when every row has finished.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pathlib
 import shutil
@@ -24,7 +25,9 @@ import tempfile
 import torch
 
 from .errors import ModelFormatError, UnsupportedModuleError
+from .frontend.fx_checks import MergedDynamicDims
 
+log = logging.getLogger("dqmlir")
 _FILE = "decoder.json"
 
 
@@ -108,6 +111,19 @@ def _max_positions(model) -> int:
 def compile_decoder(model, example_args, example_kwargs, **options) -> CompiledDecoder:
     """The prefill and decode steps of `model` (see the module docstring);
     `options`: dqmlir.compile's threads, target, verbose, cache, quantize."""
+    from torch._dynamo.exc import UserError
+    try:
+        return _compile_decoder(model, example_args, example_kwargs, **options)
+    except UserError as e:
+        # torch.export's constraint violations: the model fixes a length the
+        # steps need dynamic (GPT-Neo's local attention guards on it).
+        lines = [l.strip(" -") for l in str(e).splitlines() if l.strip()]
+        raise UnsupportedModuleError(
+            f"{type(model).__name__}: torch.export cannot keep the cache's lengths dynamic "
+            f"for generation: {' '.join(lines[:2])[:400]}") from None
+
+
+def _compile_decoder(model, example_args, example_kwargs, **options) -> CompiledDecoder:
     from torch.export import Dim
 
     from .compiler import compile as compile_module
@@ -152,10 +168,26 @@ def compile_decoder(model, example_args, example_kwargs, **options) -> CompiledD
     cap = Dim("capacity", min=1, max=max_pos)
     caches = tuple({0: batch, 2: cap} for _ in range(2 * layers))
     positions = torch.arange(prompt).expand(2, prompt).clone()
-    prefill = compile_module(
-        step, (ids2, torch.ones_like(ids2), positions, *cache(2)),
-        dynamic={"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: total},
-                 "position_ids": {0: batch, 1: seq}, "cache": caches}, **options)
+    prefill_batch = None
+    try:
+        prefill = compile_module(
+            step, (ids2, torch.ones_like(ids2), positions, *cache(2)),
+            dynamic={"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: total},
+                     "position_ids": {0: batch, 1: seq}, "cache": caches}, **options)
+    except MergedDynamicDims as e:
+        # The layers view [batch, seq, hidden] as [batch * seq, hidden] (OPT,
+        # Falcon), which dqmlir compiles with one of the two static: the
+        # prefill takes one prompt at a time (the decode step, seq = 1, any
+        # batch). A batch of prompts cannot be prefilled row by row: the
+        # linears' activation qparams span the whole batch in PyTorch.
+        log.warning("dqmlir: %s: %s; its prefill is compiled for batch 1 (generate one "
+                    "prompt at a time)", type(model).__name__, e.what)
+        prefill_batch = 1
+        one_cache = tuple({2: cap} for _ in range(2 * layers))
+        prefill = compile_module(
+            step, (ids2[:1], torch.ones_like(ids2[:1]), positions[:1], *cache(1)),
+            dynamic={"input_ids": {1: seq}, "attention_mask": {1: total},
+                     "position_ids": {1: seq}, "cache": one_cache}, **options)
     one = ids2[:, :1].clone()
     decode = compile_module(
         step, (one, torch.ones(2, prompt + 1, dtype=ids.dtype), positions[:, -1:] + 1,
@@ -164,6 +196,7 @@ def compile_decoder(model, example_args, example_kwargs, **options) -> CompiledD
                  "position_ids": {0: batch}, "cache": caches}, **options)
     gen = getattr(model, "generation_config", None)
     config = {"name": type(model).__name__, "layers": layers, "kv_heads": kv_heads,
+              "prefill_batch": prefill_batch,
               "head_dim": head_dim, "max_positions": max_pos,
               "dtype": str(dtype).replace("torch.", ""),
               "eos_token_id": getattr(gen, "eos_token_id", None),
@@ -200,6 +233,10 @@ def generate(compiled, input_ids, attention_mask=None, *, max_new_tokens: int = 
         raise ValueError(f"input_ids must hold at least one token per row, got shape "
                          f"{list(input_ids.shape)}")
     c = compiled.config
+    if c.get("prefill_batch") and batch != c["prefill_batch"]:
+        raise ValueError(f"{c['name']}'s prefill is compiled for batch {c['prefill_batch']} "
+                         f"(its layers merge the batch and sequence dims); got a batch of "
+                         f"{batch}: generate one prompt at a time")
     if prompt + max_new_tokens > c["max_positions"]:
         raise ValueError(f"prompt ({prompt}) + max_new_tokens ({max_new_tokens}) exceeds the "
                          f"model's {c['max_positions']} positions")

@@ -225,3 +225,34 @@ def test_encoder_decoder_is_refused():
                                                 d_kv=16, vocab_size=100)).eval()
     with pytest.raises(dqmlir.UnsupportedModuleError, match="encoder-decoder"):
         dqmlir.compile(model, (torch.ones(1, 4, dtype=torch.long),), {"use_cache": True})
+
+
+def test_merged_batch_and_sequence_prefill_one_prompt():
+    """OPT's layers view [batch, seq, hidden] as [batch * seq, hidden]: the
+    prefill is compiled for one prompt (the decode step for any batch);
+    a batch of prompts is a ValueError, one prompt generates as in PyTorch."""
+    from transformers import OPTConfig, OPTForCausalLM
+    torch.manual_seed(0)
+    model = _quantized(OPTForCausalLM(OPTConfig(
+        num_hidden_layers=2, hidden_size=64, ffn_dim=128, num_attention_heads=4,
+        vocab_size=300, max_position_embeddings=256, word_embed_proj_dim=64, bos_token_id=0,
+        eos_token_id=0, pad_token_id=1)))
+    compiled = dqmlir.compile(model, (torch.randint(2, 300, (2, 6)),), {"use_cache": True},
+                              verbose=False)
+    assert compiled.config["prefill_batch"] == 1
+    ids = torch.randint(2, 300, (1, 7))
+    assert torch.equal(dqmlir.generate(compiled, ids, max_new_tokens=NEW), _reference(model, ids))
+    with pytest.raises(ValueError, match="one prompt at a time"):
+        dqmlir.generate(compiled, torch.randint(2, 300, (2, 7)), max_new_tokens=2)
+
+
+def test_fixed_lengths_are_refused():
+    """GPT-Neo's local attention guards on the sequence length: a clear
+    UnsupportedModuleError, not torch.export's constraint report."""
+    from transformers import GPTNeoConfig, GPTNeoForCausalLM
+    model = _quantized(GPTNeoForCausalLM(GPTNeoConfig(
+        num_layers=2, hidden_size=64, num_heads=4, vocab_size=300, max_position_embeddings=256,
+        attention_types=[[["global", "local"], 1]])))
+    with pytest.raises(dqmlir.UnsupportedModuleError, match="cannot keep the cache's lengths"):
+        dqmlir.compile(model, (torch.randint(1, 300, (1, 4)),), {"use_cache": True},
+                       verbose=False)
