@@ -257,8 +257,7 @@ def DQRuntimeChecks : Pass<"dq-runtime-checks", "ModuleOp"> {
     on, runs first); top-level checks on argument sizes move to the start and
     guard the whole body; other top-level checks guard the rest of their
     block. A `tensor.insert_slice` into an argument (state written in place,
-    see dq-bind-state) is checked to fit in it and to write all of its
-    source; where a check skips code, a `dq.state` result keeps the value it
+    see dq-bind-state) is checked to fit in it; where a check skips code, a `dq.state` result keeps the value it
     had there. Messages start with the Python exception to raise
     (IndexError, ZeroDivisionError, RuntimeError, or the class an assert's
     message names) and name the module path from the importer's locations.

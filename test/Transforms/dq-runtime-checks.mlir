@@ -148,8 +148,9 @@ func.func @helper(%p: i1) {
 
 // A write into an argument (state updated in place, a KV cache's slots):
 // its offset and sizes come from other inputs' sizes, so it is checked to
-// fit, and to write all of its source, before anything runs. A message
-// that names its class keeps it. Where the rest of the body is skipped,
+// fit, before anything runs (not in the middle of the body, where it would
+// nest a guard per write). A message that names its class keeps it. Where
+// the rest of the body is skipped,
 // the state result (dq.state) keeps the value it had there: the argument
 // before the write, the written one after it (never both: that would make
 // bufferization copy the whole buffer).
