@@ -25,8 +25,10 @@ bursts of back-to-back calls (throughput: the pool's threads stay awake).
 
 Then the recurrent table (benchmarks/recurrent.py: the LSTM language model
 of PyTorch's dynamic quantization tutorial and a GRU twin, against PyTorch
-int8 and ORT int8) and the family table (benchmarks/families.py: each model
-family at its base size against PyTorch int8, with its difference).
+int8 and ORT int8), the family table (benchmarks/families.py: each model
+family at its base size against PyTorch int8, with its difference) and the
+generation table (benchmarks/generation.py: greedy decoding with a KV cache,
+ms per token against PyTorch int8 and ORT int8).
 
 Writes results/<name>.json, results/<name>.png and results/<name>.md.
 """
@@ -59,6 +61,7 @@ from peers import OV_GROUP_SIZE, PEERS, Peers  # noqa: E402
 
 import deploy  # noqa: E402
 import families  # noqa: E402
+import generation  # noqa: E402
 import recurrent  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -385,6 +388,8 @@ def markdown(result: dict) -> str:
         lines += ["", recurrent.markdown(result["recurrent"])]
     if result.get("families"):
         lines += ["", families.markdown(result["families"])]
+    if result.get("generation"):
+        lines += ["", generation.markdown(result["generation"])]
     if result.get("deploy"):
         lines += ["", deploy.markdown(result["deploy"])]
     return "\n".join(lines) + "\n"
@@ -454,6 +459,7 @@ def main(argv=None) -> int:
         if not args.no_models and not args.quick:
             result["recurrent"] = recurrent.bench_recurrent(tmp)
             result["families"] = families.bench_families()
+            result["generation"] = generation.bench_generation(tmp)
         # Last, after the timing tables: its child processes would compete for the cores.
         result["deploy"] = [] if args.no_models or args.no_deploy else deploy.bench_deploy(
             MODELS[:1] if args.quick else MODELS, tmp)
