@@ -96,3 +96,39 @@ func.func @two_lists(%x: tensor<4xf32>) -> tensor<4xf32> attributes {llvm.emit_c
   %e1 = arith.subf %a1, %w3 : tensor<4xf32> loc("enc.layers.1|sub_1")
   return %e1 : tensor<4xf32>
 }
+
+// -----
+
+// The layers under the run-time checks' guard, with more size arithmetic
+// moved before it (checks of every layer's sizes) than tensor ops inside
+// it: the guarded block is still where the layers are.
+// CHECK-LABEL: func.func private @dq_layer_
+// CHECK-LABEL: func.func @guarded
+// CHECK: scf.if
+// CHECK: call @dq_layer_
+// CHECK: call @dq_layer_
+func.func @guarded(%x: tensor<?xf32>, %w0: tensor<?xf32>, %w1: tensor<?xf32>) -> (tensor<?xf32>, i32)
+    attributes {llvm.emit_c_interface} {
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %x, %c0 : tensor<?xf32>
+  %n0 = tensor.dim %w0, %c0 : tensor<?xf32>
+  %n1 = tensor.dim %w1, %c0 : tensor<?xf32>
+  %s0 = arith.addi %n, %n0 : index
+  %s1 = arith.addi %n, %n1 : index
+  %s2 = arith.muli %s0, %s1 : index
+  %s3 = arith.subi %s2, %n : index
+  %s4 = arith.addi %s3, %n1 : index
+  %ok = arith.cmpi sge, %s4, %c0 : index
+  %r:2 = scf.if %ok -> (tensor<?xf32>, i32) {
+    %a0 = arith.mulf %x, %w0 : tensor<?xf32> loc("blocks.0.fc|mul")
+    %h1 = arith.negf %a0 : tensor<?xf32> loc("blocks.0|neg")
+    %a1 = arith.mulf %h1, %w1 : tensor<?xf32> loc("blocks.1.fc|mul_1")
+    %h2 = arith.negf %a1 : tensor<?xf32> loc("blocks.1|neg_1")
+    %c0_i32 = arith.constant 0 : i32
+    scf.yield %h2, %c0_i32 : tensor<?xf32>, i32
+  } else {
+    %c1_i32 = arith.constant 1 : i32
+    scf.yield %x, %c1_i32 : tensor<?xf32>, i32
+  }
+  return %r#0, %r#1 : tensor<?xf32>, i32
+}
