@@ -23,6 +23,29 @@ from .signature import Signature
 FILES = ("manifest.json", "interface.json", "model.so", "weights.bin")
 
 
+def write_directory(path, write, marker: str, what: str) -> None:
+    """Makes `path` a directory that `write(tmp)` fills, replacing an
+    existing one as a whole (rename: a reader sees the old or the new one,
+    never a mix) but never a directory without `marker` that holds files."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        write(tmp)
+        if path.exists():
+            if not (path / marker).exists() and any(path.iterdir()):
+                raise FileExistsError(f"{path} exists and is not a dqmlir {what} directory")
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.rename(path, old)
+            os.rename(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 class CompiledModule:
     """Call it like the model. `save(path)` writes a directory that
     `dqmlir.load` (or the C runtime, or `dq-run`) opens without compiling."""
@@ -72,24 +95,10 @@ class CompiledModule:
     def save(self, path) -> None:
         """Writes the model directory to `path` (created; an existing model
         directory there is replaced as a whole)."""
-        path = pathlib.Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
+        def write(tmp: pathlib.Path) -> None:
             for name in FILES:
                 shutil.copyfile(self.path / name, tmp / name)
-            if path.exists():
-                if not (path / "manifest.json").exists() and any(path.iterdir()):
-                    raise FileExistsError(f"{path} exists and is not a dqmlir model directory")
-                old = path.with_name(f".{path.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                os.rename(path, old)
-                os.rename(tmp, path)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.rename(tmp, path)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        write_directory(path, write, "manifest.json", "model")
 
     def ir(self, stage: str = "dq") -> str:
         """The module's MLIR at a stage of the compile that made it

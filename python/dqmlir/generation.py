@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import pathlib
-import shutil
-import tempfile
 
 import torch
 
@@ -53,25 +50,13 @@ class CompiledDecoder:
     def save(self, path) -> None:
         """Writes `path/prefill`, `path/decode` (model directories) and
         `path/decoder.json`; an existing decoder directory is replaced."""
-        path = pathlib.Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
+        from .compiled import write_directory
+
+        def write(tmp: pathlib.Path) -> None:
             self.prefill.save(tmp / "prefill")
             self.decode.save(tmp / "decode")
             (tmp / _FILE).write_text(json.dumps(self.config, indent=1))
-            if path.exists():
-                if not (path / _FILE).exists() and any(path.iterdir()):
-                    raise FileExistsError(f"{path} exists and is not a dqmlir decoder directory")
-                old = path.with_name(f".{path.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                os.rename(path, old)
-                os.rename(tmp, path)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.rename(tmp, path)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        write_directory(path, write, _FILE, "decoder")
 
     def __repr__(self) -> str:
         c = self.config
