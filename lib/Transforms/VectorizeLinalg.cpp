@@ -9,8 +9,8 @@
 //
 // The loops of tiles wider than 1 are peeled: their full tiles are static
 // and vectorize without masks, and one masked tile handles the edge, so one
-// schedule serves every batch and sequence length; a contraction's edge
-// rows go one at a time instead (tileContraction). In the full tiles the
+// schedule serves every batch and sequence length (a contraction's
+// schedule also depends on its rows: tileContraction). In the full tiles the
 // output tile of a contraction or reduction stays in registers across the
 // innermost loop (hoistAccumulator). An op the vectorizer rejects keeps its
 // tiled (scalar) form, which is still correct.
@@ -481,56 +481,125 @@ struct VectorizeLinalg
     }
   }
 
-  /// A contraction in two steps: its rows (m) in tiles of R, peeled; then
-  /// the full row tiles in C columns (peeled) and k by 1, as R x C tiles
-  /// whose accumulators stay in registers across k. The edge rows (fewer
-  /// than R: a decode step's M = 1, a GEMV) as one masked R-row tile would
-  /// keep its accumulators in memory, and walk the [K, N] weights a column
-  /// tile at a time, down K rows a page apart, which the prefetchers do not
-  /// follow. They are tiled by one row, with k outside the rows and
-  /// columns: each k streams one contiguous weight row (then in L1 for the
-  /// other edge rows) into the edge rows' cache-resident outputs. Every
-  /// output element still sums over k in order.
+  /// A contraction's schedule depends on its rows (m), known at run time
+  /// only as a rule, so both are emitted under an scf.if on M:
+  ///
+  /// - M >= R: column strips of C outside (each strip of the [K, N] weights,
+  ///   K rows a page apart, then stays in L2 for all the row tiles), R x C
+  ///   tiles inside with k innermost and the accumulators in registers
+  ///   across k; a strip's edge rows one at a time the same way (1 x C).
+  /// - M < R (a decode step's M = 1, a GEMV): rows one at a time with k
+  ///   outside the rows and columns, so that each k streams one contiguous
+  ///   weight row (the prefetchers do not follow a strip's page-apart
+  ///   rows) into the rows' cache-resident outputs.
+  ///
+  /// Every output element sums over k in the same order either way.
   FailureOr<SmallVector<linalg::LinalgOp>>
   tileContraction(RewriterBase &rewriter, linalg::LinalgOp op,
                   ArrayRef<int64_t> tiles) {
     linalg::ContractionDimensions dims = *linalg::inferContractionDims(op);
-    unsigned row = *llvm::max_element(dims.m), col = dims.n[0];
-    SmallVector<int64_t> rowsOnly(tiles);
-    rowsOnly[col] = 0;
-    for (unsigned k : dims.k)
-      rowsOnly[k] = 0;
-    FailureOr<SmallVector<linalg::LinalgOp>> stage = tileAndPeel(
-        rewriter, op, rowsOnly, /*peel=*/true, staticTilePatterns, threads,
-        int64_t(1) << parallelLog2);
-    if (failed(stage))
-      return failure();
+    unsigned row = *llvm::max_element(dims.m);
+    int64_t rows = op.getStaticLoopRanges()[row];
+    if (!ShapedType::isDynamic(rows))
+      return rows >= tiles[row] ? tileStrips(rewriter, op, tiles, dims)
+                                : tileRows(rewriter, op, tiles, dims);
+    // Both schedules, chosen by M (memref ops: the scf.if yields nothing).
+    Location loc = op.getLoc();
+    rewriter.setInsertionPoint(op);
+    SmallVector<Range> ranges = op.createLoopRanges(rewriter, loc);
+    Value m = getValueOrCreateConstantIndexOp(rewriter, loc, ranges[row].size);
+    Value many = arith::CmpIOp::create(
+        rewriter, loc, arith::CmpIPredicate::sge, m,
+        dq::constIndex(rewriter, loc, tiles[row]));
+    auto ifOp = scf::IfOp::create(rewriter, loc, TypeRange{}, many,
+                                  /*withElseRegion=*/true);
+    rewriter.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+    auto strips = cast<linalg::LinalgOp>(rewriter.clone(*op.getOperation()));
+    rewriter.setInsertionPoint(ifOp.elseBlock()->getTerminator());
+    auto single = cast<linalg::LinalgOp>(rewriter.clone(*op.getOperation()));
+    rewriter.eraseOp(op);
     SmallVector<linalg::LinalgOp> out;
-    for (linalg::LinalgOp copy : *stage) {
-      SmallVector<int64_t> sizes(tiles.size(), 0), interchange;
-      sizes[col] = tiles[col];
-      for (unsigned k : dims.k)
-        sizes[k] = 1;
-      bool edge = copy.getStaticLoopRanges()[row] != tiles[row];
-      if (edge) {
-        sizes[row] = 1;
-        // Loops: the batch dims, k, the rows, the columns.
-        for (int64_t d = 0, e = tiles.size(); d < e; ++d)
-          if (d != col && d != row && !llvm::is_contained(dims.k, d))
-            interchange.push_back(d);
-        llvm::append_range(interchange, dims.k);
-        interchange.push_back(row);
-        interchange.push_back(col);
-      }
+    for (auto [copy, isStrips] : {std::pair{strips, true}, {single, false}}) {
       FailureOr<SmallVector<linalg::LinalgOp>> tiled =
-          tileAndPeel(rewriter, copy, sizes, /*peel=*/true,
-                      staticTilePatterns, /*threads=*/1, 1, interchange);
+          isStrips ? tileStrips(rewriter, copy, tiles, dims)
+                   : tileRows(rewriter, copy, tiles, dims);
       if (failed(tiled))
         out.push_back(copy);
       else
         llvm::append_range(out, *tiled);
     }
     return out;
+  }
+
+  /// M >= R (see tileContraction).
+  FailureOr<SmallVector<linalg::LinalgOp>>
+  tileStrips(RewriterBase &rewriter, linalg::LinalgOp op,
+             ArrayRef<int64_t> tiles,
+             const linalg::ContractionDimensions &dims) {
+    unsigned row = *llvm::max_element(dims.m);
+    // The strips (and the batch dims, tiled by 1, outermost: threads).
+    SmallVector<int64_t> stripSizes(tiles);
+    stripSizes[row] = 0;
+    for (unsigned k : dims.k)
+      stripSizes[k] = 0;
+    FailureOr<SmallVector<linalg::LinalgOp>> strips = tileAndPeel(
+        rewriter, op, stripSizes, /*peel=*/true, staticTilePatterns, threads,
+        int64_t(1) << parallelLog2);
+    if (failed(strips))
+      return failure();
+    SmallVector<linalg::LinalgOp> out;
+    for (linalg::LinalgOp strip : *strips) {
+      SmallVector<int64_t> sizes(tiles.size(), 0);
+      sizes[row] = tiles[row];
+      for (unsigned k : dims.k)
+        sizes[k] = 1;
+      FailureOr<SmallVector<linalg::LinalgOp>> inStrip = tileAndPeel(
+          rewriter, strip, sizes, /*peel=*/true, staticTilePatterns, 1, 1);
+      if (failed(inStrip)) {
+        out.push_back(strip);
+        continue;
+      }
+      for (linalg::LinalgOp copy : *inStrip) {
+        // The strip's edge rows (fewer than R): one at a time, 1 x C.
+        if (copy.getStaticLoopRanges()[row] == tiles[row]) {
+          out.push_back(copy);
+          continue;
+        }
+        SmallVector<int64_t> one(tiles.size(), 0);
+        one[row] = 1;
+        for (unsigned k : dims.k)
+          one[k] = 1;
+        FailureOr<SmallVector<linalg::LinalgOp>> edge = tileAndPeel(
+            rewriter, copy, one, /*peel=*/false, staticTilePatterns, 1, 1);
+        if (failed(edge))
+          out.push_back(copy);
+        else
+          llvm::append_range(out, *edge);
+      }
+    }
+    return out;
+  }
+
+  /// M < R (see tileContraction).
+  FailureOr<SmallVector<linalg::LinalgOp>>
+  tileRows(RewriterBase &rewriter, linalg::LinalgOp op, ArrayRef<int64_t> tiles,
+           const linalg::ContractionDimensions &dims) {
+    unsigned row = *llvm::max_element(dims.m), col = dims.n[0];
+    SmallVector<int64_t> sizes(tiles);
+    sizes[row] = 1;
+    // Loops: the batch dims, k, the rows, the columns.
+    SmallVector<int64_t> interchange;
+    for (int64_t d = 0, e = tiles.size(); d < e; ++d)
+      if (d != col && d != row && !llvm::is_contained(dims.k, d))
+        interchange.push_back(d);
+    llvm::append_range(interchange, dims.k);
+    interchange.push_back(row);
+    interchange.push_back(col);
+    // Threads split the outermost loop: only a batch dim's (not k's).
+    bool batchOutside = interchange.front() == 0 && row != 0;
+    return tileAndPeel(rewriter, op, sizes, /*peel=*/true, staticTilePatterns,
+                       batchOutside ? threads : 1, int64_t(1) << parallelLog2,
+                       interchange);
   }
 
   void runOnOperation() override {

@@ -43,32 +43,36 @@ func.func @row_sum(%x: memref<?x?xf32>, %y: memref<?xf32>) {
   return
 }
 
-// f32 contraction with a static k: 8x32 tiles of C, k one step at a time.
-// The full tiles (peeled m and n loops) keep C in registers across the k
-// loop; the column edge is masked. The row edge (fewer than 8 rows: M = 1
-// of a decode step) goes a row at a time with k outside the rows and
-// columns: unmasked 1x32 steps that stream each row of B once.
+// f32 contraction with a static k, two schedules chosen by M at run time.
+// M >= 8: column strips of 32 outside, 8x32 tiles of C inside them, k one
+// step at a time, the full tiles keeping C in registers across the k loop;
+// the column edge is masked. M < 8 (a decode step's M = 1): rows one at a
+// time with k outside the rows and columns, unmasked 1x32 steps that
+// stream each row of B once.
 // CHECK-LABEL: func.func @scores
-// CHECK: scf.for {{.*}} step %c8
-// CHECK: scf.for {{.*}} step %c32
-// CHECK: vector.transfer_read {{.*}} vector<8x32xf32>
-// CHECK: %[[ACC:.*]] = scf.for {{.*}} iter_args({{.*}}) -> (vector<1x8x32xf32>)
-// CHECK: vector.contract {{.*}} vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
-// CHECK-NOT: vector.transfer_write
-// CHECK: scf.yield
-// CHECK: %[[C:.*]] = vector.extract %[[ACC]][0]
-// CHECK: vector.transfer_write %[[C]]
-// CHECK: scf.for
-// CHECK: vector.mask {{.*}} vector.contract
-// CHECK:      scf.for {{.*}} step %c8 {
-// CHECK-NEXT:   affine.apply
-// CHECK-NEXT:   scf.for %{{.*}} = %c0 to %c32 step %c1 {
-// CHECK-NEXT:     scf.for %{{.*}} = %c0 to %{{.*}} step %c1 {
-// CHECK:            scf.for {{.*}} step %c32 {
-// CHECK-NOT:          vector.mask
-// CHECK:              vector.contract {{.*}} vector<1xf32>, vector<1x32xf32> into vector<32xf32>
-// CHECK:            scf.for {{.*}} step %c32 {
-// CHECK:              vector.mask {{.*}} vector.contract
+// CHECK:      %[[M:.*]] = memref.dim %arg0, %c1
+// CHECK:      %[[MANY:.*]] = arith.cmpi sge, %[[M]], %c8
+// CHECK:      scf.if %[[MANY]] {
+// CHECK:        scf.for {{.*}} step %c32
+// CHECK-NEXT:     scf.for {{.*}} step %c8
+// CHECK:            vector.transfer_read {{.*}} vector<8x32xf32>
+// CHECK:            %[[ACC:.*]] = scf.for {{.*}} iter_args({{.*}}) -> (vector<1x8x32xf32>)
+// CHECK:              vector.contract {{.*}} vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
+// CHECK-NOT:          vector.transfer_write
+// CHECK:              scf.yield
+// CHECK:            %[[C:.*]] = vector.extract %[[ACC]][0]
+// CHECK:            vector.transfer_write %[[C]]
+// CHECK:        vector.mask {{.*}} vector.contract
+// CHECK:      } else {
+// CHECK-NEXT:   memref.dim
+// CHECK:        scf.for %{{.*}} = %c0 to %{{.*}} step %c1 {
+// CHECK-NEXT:     scf.for %{{.*}} = %c0 to %c32 step %c1 {
+// CHECK-NEXT:       scf.for %{{.*}} = %c0 to %{{.*}} step %c1 {
+// CHECK:              scf.for {{.*}} step %c32 {
+// CHECK-NOT:            vector.mask
+// CHECK:                vector.contract {{.*}} vector<1xf32>, vector<1x32xf32> into vector<32xf32>
+// CHECK:              scf.for {{.*}} step %c32 {
+// CHECK:                vector.mask {{.*}} vector.contract
 // threads=2: the batch loop (dim 0, parallel, tiled by 1) becomes an
 // scf.parallel over 2 chunks of it when the op has at least 2 * 2^16
 // iterations (b*m*n*k, at run time), else over 1 (run inline): one copy of
@@ -92,8 +96,8 @@ func.func @scores(%a: memref<?x?x32xf32>, %b: memref<?x32x?xf32>, %c: memref<?x?
 // f32 contraction with a dynamic k (attention probabilities x V): the same
 // schedule, k walked to its runtime size.
 // CHECK-LABEL: func.func @context
-// CHECK: scf.for {{.*}} step %c8
 // CHECK: scf.for {{.*}} step %c32
+// CHECK: scf.for {{.*}} step %c8
 // CHECK: scf.for {{.*}} iter_args
 // CHECK: vector.contract
 func.func @context(%a: memref<?x?x?xf32>, %b: memref<?x?x32xf32>, %c: memref<?x?x32xf32>) {
@@ -208,8 +212,8 @@ func.func @broadcast_rows(%r: memref<?xf32>, %o: memref<?x?xf32>) {
 // shapes are static) gets the contraction schedule and vector.contract, not
 // mulf + multi_reduction (two roundings, scalar code for the unit k tile).
 // CHECK-LABEL: func.func @generic_batch_matmul
-// CHECK: scf.for {{.*}} step %c8
 // CHECK: scf.for {{.*}} step %c32
+// CHECK: scf.for {{.*}} step %c8
 // CHECK: scf.for {{.*}} iter_args
 // CHECK: vector.contract {{.*}} vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
 // CHECK-NOT: vector.multi_reduction
@@ -228,11 +232,11 @@ func.func @generic_batch_matmul(%a: memref<2x24x64xf32>, %b: memref<2x64x40xf32>
 }
 
 // An fp32 linear of [B, S, K] activations (fp32_linear.py: no reshape, so
-// two m dims, B and S): S takes the 8 rows, B is tiled by 1; the same
-// vector.contract as a matmul.
+// two m dims, B and S): S takes the 8 rows (in strips of 32 columns), B
+// is tiled by 1; the same vector.contract as a matmul.
 // CHECK-LABEL: func.func @linear_two_m_dims
-// CHECK: scf.for {{.*}} step %c8
 // CHECK: scf.for {{.*}} step %c32
+// CHECK: scf.for {{.*}} step %c8
 // CHECK: scf.for {{.*}} iter_args
 // CHECK: vector.contract {{.*}} vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
 // CHECK-NOT: vector.multi_reduction
