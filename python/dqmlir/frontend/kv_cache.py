@@ -19,6 +19,8 @@ and so the same runtime qparams, as in PyTorch's greedy search).
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
@@ -37,10 +39,13 @@ def cache_shapes(model: nn.Module) -> tuple:
         raise TypeError(f"{type(model).__name__}: cannot read the layer count, heads and "
                         "hidden size from its config")
     kv_heads = getattr(cfg, "num_key_value_heads", None) or heads
+    if getattr(cfg, "multi_query", False):        # GPTBigCode: one kv head
+        kv_heads = 1
     head_dim = getattr(cfg, "head_dim", None) or hidden // heads
     return int(layers), int(kv_heads), int(head_dim)
 
 
+@functools.lru_cache(maxsize=None)
 def _layer_class():
     from transformers.cache_utils import DynamicLayer
 
