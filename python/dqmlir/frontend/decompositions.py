@@ -123,20 +123,43 @@ def _convolution(x, weight, bias, stride, padding, dilation, transposed, output_
     (im2col), become the leading dims of a dqmlir::linear_f32 against the
     weight as [kernel positions x C, F]; its contraction vectorizes like a
     linear's. Sums run over (position, channel) in order, not oneDNN's:
-    fp32 rounding differences, as before. Grouped and transposed ones keep
-    PyTorch's decomposition."""
+    fp32 rounding differences, as before. Grouped ones: _grouped_convolution.
+    Transposed ones keep PyTorch's decomposition."""
     from . import stubs  # noqa: F401  (defines dqmlir::linear_f32)
 
     spatial = x.dim() - 2
-    if (transposed or groups != 1 or spatial not in (1, 2) or x.dtype != torch.float32
+    if (transposed or spatial not in (1, 2) or x.dtype != torch.float32
             or weight.dtype != torch.float32):
+        return NotImplemented
+    if groups != 1 and groups > _MAX_GROUPS:
         return NotImplemented
     if any(p != 0 for p in padding):
         pads = []
         for p in reversed(padding):
             pads += [p, p]
         x = torch.nn.functional.pad(x, pads)
+    if groups != 1:
+        return _grouped_convolution(x, weight, bias, stride, dilation, groups)
     kernel = weight.shape[2:]
+    cols = _windows(x, kernel, stride, dilation)
+    # weight [F, C, *kernel] -> [positions x C, F], positions in the same
+    # order; F innermost, the contraction's vectors (rows of B).
+    w = weight.permute(*range(2, 2 + spatial), 1, 0).reshape(-1, weight.shape[0])
+    y = torch.ops.dqmlir.linear_f32(cols, w, bias, True)
+    return y.movedim(-1, 1)
+
+
+# One contraction per group: Wav2Vec2's (and HuBERT's, WavLM's) positional
+# convolution has 16. Depthwise convolutions (a group per channel) would be
+# hundreds of tiny contractions; they keep PyTorch's decomposition.
+_MAX_GROUPS = 64
+
+
+def _windows(x, kernel, stride, dilation):
+    """[N, *out, positions x C] from x [N, C, *in] (padded): the input
+    channels-last once, then one strided slice per kernel position,
+    concatenated along the channels (im2col)."""
+    spatial = x.dim() - 2
     sizes = [(x.shape[2 + d] - dilation[d] * (kernel[d] - 1) - 1) // stride[d] + 1
              for d in range(spatial)]
     # Channels last once ([N, *in, C]): each window is then rows of C
@@ -150,12 +173,38 @@ def _convolution(x, weight, bias, stride, padding, dilation, transposed, output_
             if stride[d] != 1:
                 window = window[(slice(None),) * (1 + d) + (slice(None, None, stride[d]),)]
         windows.append(window)
-    cols = torch.cat(windows, dim=-1) if len(windows) > 1 else windows[0]
-    # weight [F, C, *kernel] -> [positions x C, F], positions in the same
-    # order; F innermost, the contraction's vectors (rows of B).
-    w = weight.permute(*range(2, 2 + spatial), 1, 0).reshape(-1, weight.shape[0])
-    y = torch.ops.dqmlir.linear_f32(cols, w, bias, True)
-    return y.movedim(-1, 1)
+    return torch.cat(windows, dim=-1) if len(windows) > 1 else windows[0]
+
+
+def _grouped_convolution(x, weight, bias, stride, dilation, groups):
+    """A grouped convolution (x already padded) as one contraction per group.
+    The windows come from one unfold per spatial dim ([N, C, *out, *kernel],
+    one strided copy in linalg), not from _windows' slice per kernel
+    position: Wav2Vec2's positional convolution has 128 positions, and 128
+    slices and their concatenation took three times as long to run (and
+    seconds to trace). Group g contracts its channels' windows, flattened
+    (channel, *kernel) as its weight rows [F/G, C/G, *kernel] are, against
+    those rows transposed; the groups' outputs are concatenated along F."""
+    spatial = x.dim() - 2
+    kernel = weight.shape[2:]
+    cols = x
+    for d in range(spatial):
+        span = dilation[d] * (kernel[d] - 1) + 1
+        cols = cols.unfold(2 + d, span, stride[d])           # a window dim, last
+        if dilation[d] != 1:
+            cols = cols[..., ::dilation[d]]
+    # [N, C, *out, *kernel] -> [N, *out, G, C/G x kernel]
+    per_group = weight[0].numel()
+    cols = cols.unflatten(1, (groups, -1))
+    cols = cols.permute(0, *range(3, 3 + spatial), 1, 2, *range(3 + spatial, 3 + 2 * spatial))
+    cols = cols.flatten(-1 - spatial)
+    f = weight.shape[0] // groups
+    outs = []
+    for g in range(groups):
+        w = weight[g * f:(g + 1) * f].reshape(f, per_group).t()
+        b = None if bias is None else bias[g * f:(g + 1) * f]
+        outs.append(torch.ops.dqmlir.linear_f32(cols[..., g, :], w, b, True))
+    return torch.cat(outs, dim=-1).movedim(-1, 1)
 
 
 def decomposition_table() -> dict:
