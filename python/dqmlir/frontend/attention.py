@@ -215,11 +215,23 @@ def supported(query, key, value, dropout_p, is_causal, attn_mask) -> bool:
             and (attn_mask is None or attn_mask.dim() <= 4))
 
 
+def _batched_matmul(a, b):
+    """a [B, H, M, K] @ b [B, H, K, N] as one bmm over B x H, the batched
+    contraction torch.matmul's decomposition also ends in: that decomposition
+    broadcasts and reshapes through symbolic sizes, 0.1 s of export time per
+    product with dynamic shapes. Batch dims not provably equal (broadcast)
+    keep torch.matmul."""
+    from torch.fx.experimental.symbolic_shapes import statically_known_true
+    if not all(statically_known_true(x == y) for x, y in zip(a.shape[:2], b.shape[:2])):
+        return torch.matmul(a, b)
+    return torch.bmm(a.flatten(0, 1), b.flatten(0, 1)).unflatten(0, a.shape[:2])
+
+
 def flash_attention(query, key, value, attn_mask=None, scale=None) -> torch.Tensor:
     """[B, H, L, D] output of SDPA as cpu_flash_attention computes it."""
     if scale is None:
         scale = 1.0 / math.sqrt(query.shape[-1])
-    scores = torch.matmul(query, key.transpose(-2, -1))
+    scores = _batched_matmul(query, key.transpose(-2, -1))
     scores = torch.ops.dqmlir.flash_scores_fixup(scores, query, key)
     if attn_mask is None:
         mask = scores.new_zeros(())
@@ -236,7 +248,7 @@ def flash_attention(query, key, value, attn_mask=None, scale=None) -> torch.Tens
         if isinstance(mask.shape[-1], int) and mask.shape[-1] == 1:
             mask = mask.expand(*mask.shape[:-1], key.shape[-2])
     e, inv = torch.ops.dqmlir.flash_softmax(scores, mask, float(scale))
-    out = torch.ops.dqmlir.flash_output_fixup(torch.matmul(e, value), e, value)
+    out = torch.ops.dqmlir.flash_output_fixup(_batched_matmul(e, value), e, value)
     return out * inv
 
 
