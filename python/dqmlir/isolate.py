@@ -19,6 +19,7 @@ DQMLIR_COMPILE_IN_PROCESS=1 runs stages in the calling process (debugging).
 from __future__ import annotations
 
 import builtins
+import gc
 import os
 import pickle
 import resource
@@ -69,6 +70,12 @@ def run(fn: Callable[[], Any], stage: str, timeout: float | None = None) -> Any:
     pid = os.fork()
     if pid == 0:  # the child: never returns
         try:
+            # The parent's objects are not the child's to collect: garbage
+            # such as an earlier compile's MLIR context would run its
+            # destructor here, which joins a thread pool whose threads
+            # exist only in the parent (a deadlock in pthread_cond_destroy,
+            # seen as a compile that hangs until its deadline).
+            gc.freeze()
             os.close(r)
             os.dup2(err.fileno(), 2)
             # A crash is reported by the parent, with the stderr captured here.

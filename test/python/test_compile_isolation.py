@@ -82,3 +82,32 @@ def test_data_dependent_shapes_are_refused_quickly(module):
                                                              "tensor values"):
         dqmlir.compile(quantize(m) if module is _MaskIndex else m, (torch.randn(4, 8),))
     assert time.monotonic() - start < 60
+
+
+def test_parent_garbage_is_not_collected_in_the_child():
+    """An MLIR context whose thread pool ran in the parent, left in a
+    reference cycle (an earlier compile's garbage): collected in the child,
+    its destructor would wait for threads that exist only in the parent."""
+    import gc
+
+    from mlir import ir
+
+    from dqmlir import ir as dqir
+
+    def busy_context():
+        ctx = dqir.make_context()
+        ctx.enable_multithreading(True)
+        with ctx, ir.Location.unknown():
+            funcs = "\n".join(f"func.func @f{i}() {{ return }}" for i in range(64))
+            ir.Module.parse(f"module {{ {funcs} }}").operation.verify()   # in parallel
+        cycle = [ctx]
+        cycle.append(cycle)
+    gc.disable()
+    try:
+        busy_context()
+        start = time.monotonic()
+        assert isolate.run(lambda: gc.collect() >= 0, stage="gc", timeout=60)
+        assert time.monotonic() - start < 30
+    finally:
+        gc.enable()
+        gc.collect()
