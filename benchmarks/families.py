@@ -1,7 +1,9 @@
 """The model-family table of make bench: each family the README lists, at its
-base size with random weights, quantize_dynamic'd (nn.Linear), compiled with
-the default options and timed beside PyTorch int8 eager at batch 1, one
-thread, calls interleaved, medians. Each row also gives the largest |diff|
+base size with random weights, quantize_dynamic'd (nn.Linear; the rows that
+say so: torchao's int8 config, or embedding bags with PyTorch's weight-only
+qconfigs), compiled with the default options and timed beside the same
+quantized model in PyTorch eager at batch 1, one thread, calls interleaved,
+medians. Each row also gives the largest |diff|
 and cosine against PyTorch int8 on the timed input (0 and 1.0: bit-exact).
 
     python benchmarks/families.py [--quick]     (also part of make bench)
@@ -60,7 +62,71 @@ def families(quick: bool = False) -> dict:
         "Wav2Vec2-base": (lambda: T.Wav2Vec2Model(T.Wav2Vec2Config(
             num_hidden_layers=layers(12))),
             lambda b, s: ((torch.randn(b, 16000),), {}), 49),
+        "BERT-base, eager attention": (lambda: T.BertModel(_eager(T.BertConfig(
+            num_hidden_layers=layers(12)))), _text(), 128),
+        "BERT-base, torchao int8 (vs torchao eager)": (
+            lambda: T.BertModel(T.BertConfig(num_hidden_layers=layers(12))), _text(), 128,
+            _torchao),
+        "MPNet-base": (lambda: T.MPNetModel(T.MPNetConfig(num_hidden_layers=layers(12))),
+                       _text(low=3), 128),
+        "OPT-125m (use_cache=False; sequence static)": (
+            lambda: T.OPTModel(T.OPTConfig(num_hidden_layers=layers(12))),
+            lambda b, s: ((_ids(b, s, low=3, vocab=50272),),
+                          {"attention_mask": torch.ones(b, s, dtype=torch.long),
+                           "use_cache": False}), 128),
+        "Llama-style 8x512 (use_cache=False)": (lambda: T.LlamaModel(T.LlamaConfig(
+            vocab_size=32000, hidden_size=512, intermediate_size=1408,
+            num_hidden_layers=layers(8), num_attention_heads=8, num_key_value_heads=2)),
+            lambda b, s: ((_ids(b, s, vocab=32000),), {"use_cache": False}), 128),
+        "EmbeddingBag 8-bit, 1M x 64, sum, 256 bags": (
+            lambda: _Bags(1_000_000, 64, "sum"), _bags(1_000_000, 256), 32, _quantized_bags),
+        "EmbeddingBag 4-bit, 1M x 64, sum, 256 bags": (
+            lambda: _Bags(1_000_000, 64, "sum"), _bags(1_000_000, 256), 32,
+            _quantized_bags_4bit),
     }
+
+
+def _eager(config):
+    config._attn_implementation = "eager"
+    return config
+
+
+def _torchao(model):
+    from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
+    quantize_(model, Int8DynamicActivationInt8WeightConfig())
+    return model
+
+
+class _Bags(torch.nn.Module):
+    """A recommendation model's lookup: one bag of ids per row (DLRM)."""
+
+    def __init__(self, rows, dim, mode):
+        super().__init__()
+        self.bags = torch.nn.EmbeddingBag(rows, dim, mode=mode)
+
+    def forward(self, ids, offsets):
+        return self.bags(ids, offsets)
+
+
+def _bags(rows, bags):
+    """b x `bags` bags of s ids each, flattened with offsets."""
+    return lambda b, s: ((torch.randint(0, rows, (b * bags * s,)),
+                          torch.arange(0, b * bags * s, s)), {})
+
+
+def _quantized_bags(model, qconfig=None):
+    from torch.ao.quantization import float_qparams_weight_only_qconfig
+    return torch.ao.quantization.quantize_dynamic(
+        model, {torch.nn.EmbeddingBag: qconfig or float_qparams_weight_only_qconfig})
+
+
+def _quantized_bags_4bit(model):
+    from torch.ao.quantization import float_qparams_weight_only_qconfig_4bit
+    return _quantized_bags(model, float_qparams_weight_only_qconfig_4bit)
+
+
+def _quantize_linears(model):
+    return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
 def _leaf(out):
@@ -70,14 +136,13 @@ def _leaf(out):
 def bench_families(quick: bool = False, reps: int = 7, only: str = "") -> list:
     import dqmlir
     rows = []
-    for name, (build, inputs, seq) in families(quick).items():
+    for name, (build, inputs, seq, *prepare) in families(quick).items():
         if only.lower() not in name.lower():
             continue
         torch.manual_seed(0)
         row = {"family": name, "seq": seq}
         try:
-            q = torch.ao.quantization.quantize_dynamic(build().eval(), {torch.nn.Linear},
-                                                       dtype=torch.qint8)
+            q = (prepare[0] if prepare else _quantize_linears)(build().eval())
             args, kwargs = inputs(1, seq)
             t = time.perf_counter()
             c = dqmlir.compile(q, args, kwargs, verbose=False, cache=False)
@@ -104,6 +169,10 @@ def bench_families(quick: bool = False, reps: int = 7, only: str = "") -> list:
     return rows
 
 
+def _ms(v: float) -> str:
+    return f"{v:.2f}" if v < 10 else f"{v:.1f}"
+
+
 def markdown(rows: list) -> str:
     lines = ["| family (random weights, batch 1, 1 thread) | tokens | compile s | dqmlir ms | "
              "PyTorch int8 ms | speedup | max \\|diff\\| | cosine |",
@@ -114,8 +183,8 @@ def markdown(rows: list) -> str:
             continue
         diff = "0 (bit-exact)" if r["max_diff"] == 0.0 else f"{r['max_diff']:.2g}"
         lines.append(
-            f"| {r['family']} | {r['seq']} | {r['compile_s']:.1f} | {r['dqmlir_ms']:.1f} | "
-            f"{r['pytorch_int8_ms']:.1f} | {r['pytorch_int8_ms'] / r['dqmlir_ms']:.2f}x | "
+            f"| {r['family']} | {r['seq']} | {r['compile_s']:.1f} | {_ms(r['dqmlir_ms'])} | "
+            f"{_ms(r['pytorch_int8_ms'])} | {r['pytorch_int8_ms'] / r['dqmlir_ms']:.2f}x | "
             f"{diff} | {r['cosine']:.6f} |")
     return "\n".join(lines)
 
