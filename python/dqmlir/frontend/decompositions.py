@@ -131,7 +131,7 @@ def _convolution(x, weight, bias, stride, padding, dilation, transposed, output_
     if (transposed or spatial not in (1, 2) or x.dtype != torch.float32
             or weight.dtype != torch.float32):
         return NotImplemented
-    if groups != 1 and groups > _MAX_GROUPS:
+    if groups > _MAX_GROUPS:
         return NotImplemented
     if any(p != 0 for p in padding):
         pads = []

@@ -233,29 +233,25 @@ def emit(indices, offsets, psw, codes, scales, biases, bits, dim, bags, last, re
     for i in range(rtype.rank):
         out_sizes.append(rtype.shape[i] if not rtype.is_dynamic_dim(i) else None)
 
+    rows = _RowReader(codes, bits, dim, n_rows)
+
+    def entry(at):
+        """(row, scale, bias, weight or None) of the index at position `at`
+        (g_scales, g_biases: the checked gather of each path below)."""
+        w = tensor.extract(psw, at) if psw is not None else None
+        return (tensor.extract(indices, at), tensor.extract(g_scales, at),
+                tensor.extract(g_biases, at), w)
+
     if not bags or offsets is None:
         # Lookups (any rank), or fixed bags (the rows of a 2-D indices).
         g_scales, g_biases = _gather(indices, scales, biases)
-        r = itype.rank if not bags else 1
-        lead = [size(indices, i) for i in range(r)]
-        init = empty([size(indices, i) if out_sizes[i] is None else out_sizes[i]
-                      for i in range(r)] + [dim])
-        rows = _RowReader(codes, bits, dim, n_rows)
+        lead = [size(indices, i) for i in range(itype.rank if not bags else 1)]
+        init = empty([l if o is None else o for l, o in zip(lead, out_sizes)] + [dim])
         if not bags:
-            def lookup(p):
-                return rows.step(None, tensor.extract(indices, p), tensor.extract(g_scales, p),
-                                 tensor.extract(g_biases, p), None)
-            return _row_loops(init, lead, lookup)
+            return _row_loops(init, lead, lambda p: rows.step(rows.zero(), *entry(p)))
         length = size(indices, 1)
-
-        def fixed_bag(p):
-            def at(k):
-                q = [p[0], k]
-                w = tensor.extract(psw, q) if psw is not None else None
-                return (tensor.extract(indices, q), tensor.extract(g_scales, q),
-                        tensor.extract(g_biases, q), w)
-            return rows.bag(c_index(0), length, at)
-        return _row_loops(init, lead, fixed_bag)
+        return _row_loops(init, lead,
+                          lambda p: rows.bag(c_index(0), length, lambda k: entry([p[0], k])))
 
     # 1-d indices cut at offsets. First the checks: offsets start at 0, do
     # not decrease and do not pass the number of indices (a RuntimeError, as
@@ -304,15 +300,8 @@ def emit(indices, offsets, psw, codes, scales, biases, bits, dim, bags, last, re
                                    n_idx)
         return start, clamp(nxt_off, start, n_idx)
 
-    rows = _RowReader(codes, bits, dim, n_rows)
-
-    def bag(p):
-        def at(k):
-            w = tensor.extract(psw, [k]) if psw is not None else None
-            return (tensor.extract(indices, [k]), tensor.extract(g_scales, [k]),
-                    tensor.extract(g_biases, [k]), w)
-        return rows.bag(*bounds(p[0]), at)
-    return _row_loops(init, [n_bags], bag)
+    return _row_loops(init, [n_bags],
+                      lambda p: rows.bag(*bounds(p[0]), lambda k: entry([k])))
 
 
 def _gather(indices, scales, biases):
@@ -396,15 +385,17 @@ class _RowReader:
             v = vector.interleave(low, high)
         return arith.uitofp(self.vf32, v)
 
+    def zero(self):
+        from mlir import ir
+        from mlir.dialects import arith, vector
+        return vector.broadcast(self.vf32, arith.constant(ir.F32Type.get(), 0.0))
+
     def step(self, acc, row, s, b, w):
         """fma(s, codes(row), acc + b), s and b scaled by the weight w."""
-        from mlir import ir
         from mlir.dialects import arith, math, vector
 
         if w is not None:
             s, b = arith.mulf(w, s), arith.mulf(w, b)
-        if acc is None:
-            acc = vector.broadcast(self.vf32, arith.constant(ir.F32Type.get(), 0.0))
         s, b = vector.broadcast(self.vf32, s), vector.broadcast(self.vf32, b)
         return math.fma(s, self.codes_of(row), arith.addf(acc, b))
 
@@ -412,10 +403,9 @@ class _RowReader:
         """The sum, in order, of step over k in [start, end); at(k) gives
         (row, scale, bias, weight or None)."""
         from mlir import ir
-        from mlir.dialects import arith, scf, vector
+        from mlir.dialects import arith, scf
 
-        zero = vector.broadcast(self.vf32, arith.constant(ir.F32Type.get(), 0.0))
-        loop = scf.ForOp(start, end, arith.constant(ir.IndexType.get(), 1), [zero])
+        loop = scf.ForOp(start, end, arith.constant(ir.IndexType.get(), 1), [self.zero()])
         with ir.InsertionPoint(loop.body):
             row, s, b, w = at(loop.induction_variable)
             scf.YieldOp([self.step(loop.inner_iter_args[0], row, s, b, w)])
