@@ -146,7 +146,8 @@ def DQVectorizeLinalg : Pass<"dq-vectorize-linalg", "func::FuncOp"> {
     Option<"vectorSize", "vector-size", "int64_t", "16",
            "Lanes of the innermost dimension of each tile">,
     Option<"contractionRows", "rows", "int64_t", "8",
-           "Rows of a contraction tile held in registers">,
+           "Rows of a contraction tile held in registers (dq-cpu-pipeline "
+           "sets 6 x 16 for AVX2's 16 ymm registers)">,
     Option<"contractionCols", "cols", "int64_t", "32",
            "Columns of a contraction tile held in registers (each A element "
            "broadcast once for cols / vector-size fmas)">,
