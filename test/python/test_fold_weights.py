@@ -1,0 +1,83 @@
+"""Layout ops on weights folded at compile time (frontend/fold_weights.py)."""
+import re
+
+import torch
+import torch.nn as nn
+from torch.export.graph_signature import InputKind
+
+import dqmlir
+from dqmlir.frontend.export import export_model
+from dqmlir.frontend.fold_weights import _LAYOUT
+
+
+class Mixed(nn.Module):
+    """An fp32 linear ([N, K] weight: transposed for its contraction), a
+    convolution and a grouped one (permuted, reshaped, sliced per group),
+    a linear whose weight an embedding shares, and a quantized linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(50, 16)
+        self.conv = nn.Conv1d(16, 16, 3, padding=1)
+        self.grouped = nn.Conv1d(16, 16, 3, padding=1, groups=4)
+        self.fp32 = nn.Linear(16, 24)
+        self.tied = nn.Linear(16, 50, bias=False)
+        self.tied.weight = self.emb.weight
+        self.q = nn.Linear(24, 8)
+
+    def forward(self, ids):
+        x = self.emb(ids)                                   # [B, S, 16]
+        x = self.grouped(self.conv(x.transpose(1, 2))).transpose(1, 2)
+        return self.q(torch.relu(self.fp32(x))), self.tied(x)
+
+
+def _model():
+    torch.manual_seed(0)
+    m = Mixed().eval()
+    return torch.ao.quantization.quantize_dynamic(m, {"q"}, dtype=torch.qint8)
+
+
+def _constant_inputs(ep):
+    return {s.arg.name for s in ep.graph_signature.input_specs
+            if s.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR)}
+
+
+def test_no_layout_op_on_constants_is_left():
+    ids = torch.randint(0, 50, (2, 7))
+    exported = export_model(_model(), (ids,))
+    ep = exported.program
+    constant = _constant_inputs(ep)
+    for node in ep.graph.nodes:
+        if node.op == "call_function" and node.target in _LAYOUT:
+            inputs = [a for a in node.all_input_nodes]
+            assert not all(a.name in constant for a in inputs), node.format_node()
+    targets = {s.target for s in ep.graph_signature.input_specs}
+    # Read only through a transpose or a permute: gone. The embedding's table,
+    # which the tied linear also reads transposed, stays (and its transpose
+    # becomes one more constant).
+    assert "fp32.weight" not in targets and "conv.weight" not in targets
+    assert "grouped.weight" not in targets
+    assert targets & {"emb.weight", "tied.weight"}
+    folded = [s for s in ep.graph_signature.input_specs if (s.target or "").startswith("_dq_folded")]
+    assert len(folded) >= 4, folded
+    for s in folded:
+        assert ep.constants[s.target].is_contiguous()
+
+
+def test_folded_program_computes_what_the_model_does():
+    model = _model()
+    ids = torch.randint(0, 50, (2, 7))
+    compiled = dqmlir.compile(model, (ids,), verbose=False, cache=False)
+    text = compiled.ir("dq")
+    constants = set(re.findall(r"(%[\w.]+) = arith.constant dense_resource", text))
+    transposed = re.findall(r"linalg.transpose ins\((%[\w.]+)", text)
+    assert transposed and not constants & set(transposed), transposed
+    for shape in [(1, 5), (3, 11)]:
+        ids = torch.randint(0, 50, shape)
+        with torch.no_grad():
+            ref = model(ids)
+        ours = compiled(ids)
+        for a, b in zip(ours, ref):
+            # fp32 convolutions and linears: oneDNN's and MKL's summation
+            # order against ours (test_convolution.py).
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
