@@ -187,6 +187,10 @@ void dq::addVectorization(OpPassManager &pm, int64_t threads, VendorISA isa) {
     // 4 x 16 measured 35-54).
     vectorize.contractionRows = 6;
     vectorize.contractionCols = 16;
+    // A [256, 16] block of B (16 KiB) stays in L1 across a strip's row
+    // tiles: 128 x 3072 x 768 went 40 -> 52-63 GFLOP/s (128 and 512: 55,
+    // 64); no change where K <= 768.
+    vectorize.contractionKBlock = 256;
   }
   func.addPass(createDQVectorizeLinalg(vectorize));
   // After vectorization, which widens the lookups in linalg bodies: 16

@@ -151,6 +151,10 @@ def DQVectorizeLinalg : Pass<"dq-vectorize-linalg", "func::FuncOp"> {
     Option<"contractionCols", "cols", "int64_t", "32",
            "Columns of a contraction tile held in registers (each A element "
            "broadcast once for cols / vector-size fmas)">,
+    Option<"contractionKBlock", "k-block", "int64_t", "0",
+           "> 0: a contraction's k loop is split in blocks of this many, "
+           "outside its row tiles, so that a strip's block of B stays in L1 "
+           "for all the row tiles (0: k whole inside each tile)">,
     Option<"reductions", "reductions", "bool", "true",
            "Vectorize innermost reductions">,
     Option<"contractions", "contractions", "bool", "true",

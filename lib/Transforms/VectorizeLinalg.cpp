@@ -542,6 +542,10 @@ struct VectorizeLinalg
     stripSizes[row] = 0;
     for (unsigned k : dims.k)
       stripSizes[k] = 0;
+    // Blocks of k inside each strip: every element still sums over k in
+    // order (block after block, through the output buffer).
+    if (contractionKBlock > 0 && dims.k.size() == 1)
+      stripSizes[dims.k[0]] = contractionKBlock;
     FailureOr<SmallVector<linalg::LinalgOp>> strips = tileAndPeel(
         rewriter, op, stripSizes, /*peel=*/true, staticTilePatterns, threads,
         int64_t(1) << parallelLog2);
