@@ -129,6 +129,13 @@ const char *dqmlir_last_error(void);
  * counting the calling thread (default: the CPUs this process may use). */
 dqmlir_status dqmlir_set_num_threads(int threads);
 
+/* Models compiled with profiling (dq-compile --profile; dqmlir.profile)
+ * add the time of each op to its kind, numbered as the manifest's
+ * "profile" list names them. Fills seconds[k] and ops[k] (either may be
+ * NULL) for k < min(capacity, n) and returns n, the number of kinds seen. */
+int dqmlir_profile_read(double *seconds, int64_t *ops, int capacity);
+void dqmlir_profile_reset(void);
+
 const char *dqmlir_runtime_version(void);
 size_t dqmlir_dtype_size(dqmlir_dtype dtype);
 const char *dqmlir_dtype_name(dqmlir_dtype dtype);

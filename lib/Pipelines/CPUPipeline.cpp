@@ -276,6 +276,11 @@ void dq::buildCPUPipeline(OpPassManager &pm,
   KernelMode kernel = selectKernel(options.kernel);
   int64_t threads = options.threads;
   addRuntimeChecks(pm);
+  if (options.profile) {
+    DQProfileOpsOptions profile;
+    profile.fusedEpilogues = kernel != KernelMode::Generic;
+    pm.addPass(createDQProfileOps(profile));
+  }
   addInt8Kernel(pm, kernel, threads);
   VendorISA isa = vendorISA(kernel);
   addDQToLinalg(pm, threads, isa);

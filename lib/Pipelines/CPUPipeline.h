@@ -55,6 +55,11 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
                      "runtime library resolves them to its buffer cache "
                      "(lib/Runtime/BufferCache.h). Off: malloc/free"),
       llvm::cl::init(false)};
+  Option<bool> profile{
+      *this, "profile",
+      llvm::cl::desc("Time each op kind of a call (dq-profile-ops; the "
+                     "runtime's dqmlir_profile_read gives the sums)"),
+      llvm::cl::init(false)};
 };
 
 /// The kernel that `requested` means on this host: `auto` becomes what the

@@ -310,4 +310,33 @@ def DQOutlineLayers : Pass<"dq-outline-layers", "ModuleOp"> {
   let dependentDialects = ["::mlir::func::FuncDialect"];
 }
 
+def DQProfileOps : Pass<"dq-profile-ops", "ModuleOp"> {
+  let summary = "Time each op kind of a call (dqmlir.profile)";
+  let description = [{
+    After every op of a function that computes a tensor (at the top level
+    and in `scf.if` branches), calls `dqmlir_profile_tick(kind)`, which
+    charges the time since the previous tick to the op's kind: int8 linears,
+    f32 matmuls, softmax, layer norm, GELU, tanh and sigmoid, copies,
+    elementwise ops, reductions, loops, other (lib/Transforms/ProfileKinds.h).
+    Each function's entry ticks -1, which starts the clock. Runs first in
+    `dq-cpu-pipeline{profile=true}` (`dq-compile --profile`), on dq ops, so
+    that an int8 linear is one op whatever its kernel becomes (with the GELU
+    or residual add its kernel fuses, where it fuses one). The runtime
+    (lib/Runtime/Profile.cpp) keeps the sums.
+
+    Example:
+    ```mlir
+    %y = dq.layer_norm %x, %g, %b eps 1.0e-12 : ...
+    %c3 = arith.constant 3 : i32
+    func.call @dqmlir_profile_tick(%c3) : (i32) -> ()
+    ```
+  }];
+  let options = [
+    Option<"fusedEpilogues", "fused-epilogues", "bool", "true",
+           "The int8 kernels will fuse a linear's GELU or residual add "
+           "(lib/Kernels/FuseEpilogue.h): count that op as the linear">,
+  ];
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::func::FuncDialect"];
+}
+
 #endif // DQMLIR_TRANSFORMS_PASSES_TD

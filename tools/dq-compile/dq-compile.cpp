@@ -20,6 +20,7 @@
 
 #include "lib/InitAll.h"
 #include "lib/Pipelines/CPUPipeline.h"
+#include "lib/Transforms/ProfileKinds.h"
 #include "lib/Runtime/Checksum.h"
 #include "lib/Target/ModelLibrary/ModelLibrary.h"
 #include "lib/Transforms/Passes.h"
@@ -71,6 +72,10 @@ static cl::opt<std::string> entryName("entry-point", cl::init("main"),
 static cl::opt<std::string> interfacePath(
     "interface", cl::init(""), cl::desc("partial interface.json from Python"));
 static cl::opt<unsigned> optLevel("opt-level", cl::init(2), cl::desc("LLVM opt level"));
+static cl::opt<bool> profile(
+    "profile", cl::init(false),
+    cl::desc("time each op kind of a call (dq-profile-ops); the manifest "
+             "lists the kinds"));
 static cl::opt<bool> outlineLayers(
     "outline-layers", cl::init(true),
     cl::desc("compile repeated layers once (dq-outline-layers)"));
@@ -255,6 +260,7 @@ int main(int argc, char **argv) {
     options.threads = threads;
     options.bufferCache = true;
     options.outlineLayers = outlineLayers;
+    options.profile = profile;
     // The level's kernel name or a checked --kernel.
     options.kernel = *dq::parseKernelMode(target->kernel);
     dq::buildCPUPipeline(pm, options);
@@ -350,6 +356,12 @@ int main(int argc, char **argv) {
                              {"interface.json", fileEntry(interfaceText)}}},
       {"compile_seconds", std::move(timings)},
   };
+  if (profile) {
+    json::Array kinds;
+    for (const char *name : dq::profileKindNames())
+      kinds.push_back(name);
+    manifest["profile"] = std::move(kinds);
+  }
   std::string manifestText;
   llvm::raw_string_ostream(manifestText)
       << llvm::formatv("{0:2}", json::Value(std::move(manifest)));
