@@ -8,7 +8,7 @@ PY      := $(VENV)/bin/python
 BUILD   := build
 STAMP   := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 
-.PHONY: all venv build check demo bench bench-quick bench-cold bench-venv fuzz fuzz-frontend clean
+.PHONY: all venv build check demo bench bench-quick bench-cold bench-venv profile fuzz fuzz-frontend clean
 
 all: build
 
@@ -53,6 +53,12 @@ bench: build bench-venv
 
 bench-quick: build bench-venv
 	$(PY) benchmarks/bench.py --quick
+
+# Where a call's time goes by op kind: make profile MODEL=BERT-base (or
+# all-MiniLM-L6-v2, GPT-2, Whisper, ...; ARGS="--batch 8 --threads 2").
+MODEL ?= BERT-base
+profile: build
+	$(PY) benchmarks/op_profile.py "$(MODEL)" $(ARGS)
 
 # How much a call slows down after the core ran something else for a while
 # (why interleaved medians exceed hot-loop timings here).

@@ -217,6 +217,16 @@ NB_MODULE(_runtime, m) {
     d["peak_live_bytes"] = s.peakLiveBytes;
     return d;
   });
+  m.def("profile_read", [] {
+    double seconds[64];
+    int64_t ops[64];
+    int n = dqmlir_profile_read(seconds, ops, 64);
+    nb::list out;
+    for (int k = 0; k < n && k < 64; ++k)
+      out.append(nb::make_tuple(seconds[k], ops[k]));
+    return out;
+  });
+  m.def("profile_reset", [] { dqmlir_profile_reset(); });
   m.def("buffer_cache_trim", &mlir::dq::bufferCacheTrim);
   m.def("set_buffer_cache_limit", &mlir::dq::setBufferCacheLimit, nb::arg("bytes"));
 }

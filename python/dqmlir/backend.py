@@ -36,7 +36,7 @@ def tool(name: str) -> pathlib.Path:
 def compile_module(bytecode: pathlib.Path, out_dir: pathlib.Path, interface: dict,
                    target: str = "host", threads: int = 1, kernel: str | None = None,
                    entry: str = "main", dump_dir: pathlib.Path | None = None,
-                   timeout: float | None = None) -> dict:
+                   timeout: float | None = None, profile: bool = False) -> dict:
     """Runs dq-compile on `bytecode`; returns the manifest it wrote."""
     if target not in TARGETS:
         raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
@@ -47,6 +47,8 @@ def compile_module(bytecode: pathlib.Path, out_dir: pathlib.Path, interface: dic
            f"--num-threads={threads}", f"--entry-point={entry}", f"--interface={iface_path}"]
     if kernel:
         cmd.append(f"--kernel={kernel}")
+    if profile:
+        cmd.append("--profile")
     if dump_dir is not None:
         cmd += [f"--emit-llvm-dialect={dump_dir / '3-llvm.mlir'}",
                 f"--emit-llvm-ir={dump_dir / '4-llvm.ll'}"]

@@ -192,7 +192,7 @@ def _on_request(bytecode: pathlib.Path, args: list):
 
 def _build(module_fn, source: str, signature_fn, progress: _Progress, threads: int,
            target: str, entry: str, stages: dict, key: str | None,
-           kernel: str | None = None) -> CompiledModule:
+           kernel: str | None = None, profile: bool = False) -> CompiledModule:
     """Runs `module_fn` (-> an MLIR 22 module, in the caller's context) and
     the backend; returns the compiled model (stored in the cache under
     `key`)."""
@@ -217,7 +217,7 @@ def _build(module_fn, source: str, signature_fn, progress: _Progress, threads: i
     with progress.stage("backend", "lowering and code generation (dq-compile)"):
         manifest = backend.compile_module(
             bytecode, out_dir, interface, target=target, threads=threads, kernel=kernel,
-            entry=entry, dump_dir=pathlib.Path(dump) if dump else None)
+            entry=entry, dump_dir=pathlib.Path(dump) if dump else None, profile=profile)
     for k, v in manifest.get("compile_seconds", {}).items():
         progress.timings[f"backend.{k}"] = v
     kernel = manifest["target"]["kernel"]
@@ -278,7 +278,8 @@ def compile_mlir(source: str, name: str = "forward", threads: int | None = None,
                   name, {}, key=None, kernel=kernel)
 
 
-def _compile_linear(model, example_args, threads, target, progress, key=None) -> CompiledModule:
+def _compile_linear(model, example_args, threads, target, progress, key=None,
+                    profile: bool = False) -> CompiledModule:
     from mlir import ir
     from mlir.dialects import func
 
@@ -312,12 +313,12 @@ def _compile_linear(model, example_args, threads, target, progress, key=None) ->
         return _interface(sig)
 
     return _build(module_fn, type(model).__name__, signature_fn, progress, threads, target,
-                  "forward", {}, key=key)
+                  "forward", {}, key=key, profile=profile)
 
 
 def compile(model: torch.nn.Module, example_args, example_kwargs=None, quantize=None,
             dynamic=True, threads: int | None = None, target: str = "host",
-            verbose: bool = True, cache: bool = True) -> CompiledModule:
+            verbose: bool = True, cache: bool = True, profile: bool = False) -> CompiledModule:
     """Compiles `model` for an x86 CPU level; returns a callable with the
     model's call signature and output structure (`save(path)` writes it for
     `dqmlir.load` and the C runtime).
@@ -337,6 +338,8 @@ def compile(model: torch.nn.Module, example_args, example_kwargs=None, quantize=
       "x86-64-v3"; loading on a CPU that lacks the level is a clear error.
     - `verbose`: progress lines on stderr for compiles over a second.
     - `cache`: use the persistent compile cache (DQMLIR_CACHE_DIR).
+    - `profile`: time each op kind of every call (`dqmlir.profile` reads the
+      sums); a few hundred clock reads per layer and call.
 
     An HF causal LM with `use_cache=True` in `example_kwargs` compiles to a
     `CompiledDecoder` (a prefill and a decode step) for `dqmlir.generate`.
@@ -353,6 +356,9 @@ def compile(model: torch.nn.Module, example_args, example_kwargs=None, quantize=
     from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
     if (example_kwargs or {}).get("use_cache") is True:
+        if profile:
+            raise ValueError("profile=True is for single-step models; compile the decoder "
+                             "with use_cache=False to profile its forward")
         # A decoder with a KV cache: its prefill and decode steps (generation.py).
         from .generation import compile_decoder
         return compile_decoder(model, example_args, example_kwargs, quantize=quantize,
@@ -363,6 +369,8 @@ def compile(model: torch.nn.Module, example_args, example_kwargs=None, quantize=
     if cache and compile_cache.directory() is not None and not os.environ.get("DQMLIR_DUMP_DIR"):
         options = {"quantize": quantize, "dynamic": repr(dynamic), "threads": threads,
                    "target": target, "host": _host_flags() if target == "host" else ""}
+        if profile:
+            options["profile"] = True
 
     if isinstance(model, DynamicLinear) and quantize is None and not example_kwargs:
         key = None
@@ -374,13 +382,14 @@ def compile(model: torch.nn.Module, example_args, example_kwargs=None, quantize=
             hit = _lookup(key, progress)
             if hit is not None:
                 return hit
-        return _compile_linear(model, example_args, threads, target, progress, key)
+        return _compile_linear(model, example_args, threads, target, progress, key,
+                               profile=profile)
     return _compile_model(model, example_args, example_kwargs, quantize, dynamic, threads,
-                          target, progress, options)
+                          target, progress, options, profile=profile)
 
 
 def _compile_model(model, example_args, example_kwargs, quantize, dynamic, threads, target,
-                   progress, cache_options) -> CompiledModule:
+                   progress, cache_options, profile: bool = False) -> CompiledModule:
     from .frontend.export import export_model
     from .frontend.importer import import_program
 
@@ -428,4 +437,4 @@ def _compile_model(model, example_args, example_kwargs, quantize, dynamic, threa
                      ir.Context.current, exported.state)
 
     return _build(module_fn, progress.source, lambda: _interface(exported.signature), progress,
-                  threads, target, imported.func_name, stages, key)
+                  threads, target, imported.func_name, stages, key, profile=profile)
