@@ -81,3 +81,25 @@ def test_folded_program_computes_what_the_model_does():
             # fp32 convolutions and linears: oneDNN's and MKL's summation
             # order against ours (test_convolution.py).
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_linear_weights_rows_padded_off_the_cache_sets():
+    """A [K, N] weight with an even number of 64-byte lines per row (N = 64)
+    is read through a slice of rows padded by one line; N = 24 is not."""
+    from transformers.pytorch_utils import Conv1D
+
+    torch.manual_seed(0)
+    model = nn.Sequential(Conv1D(64, 32), nn.ReLU(), Conv1D(24, 64), nn.Linear(24, 8)).eval()
+    q = torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+    x = torch.randn(2, 5, 32)
+    ep = export_model(q, (x,)).program
+    padded = [n for n in ep.graph.nodes
+              if n.op == "call_function" and "linear_f32_padded" in str(n.target)]
+    assert len(padded) == 1 and padded[0].args[3] == 64
+    assert ep.constants[padded[0].args[1].target].shape == (32, 80)
+    compiled = dqmlir.compile(q, (x,), verbose=False, cache=False)
+    assert "tensor.extract_slice" in compiled.ir("dq")
+    for shape in [(1, 3, 32), (4, 9, 32)]:
+        x = torch.randn(shape)
+        with torch.no_grad():
+            torch.testing.assert_close(compiled(x), q(x), rtol=1e-5, atol=1e-5)

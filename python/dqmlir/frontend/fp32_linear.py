@@ -29,8 +29,15 @@ def _maps(rank: int):
     return amap(lead + [k]), amap([k, n]), amap(lead + [n])
 
 
-def linear_f32(x: ir.Value, w: ir.Value, b: ir.Value | None, weight_kn: bool) -> ir.Value:
-    """y = x @ W + b for x [..., K]; W is [K, N] (Conv1D) or [N, K] (nn.Linear)."""
+def linear_f32(x: ir.Value, w: ir.Value, b: ir.Value | None, weight_kn: bool,
+               columns: int = 0) -> ir.Value:
+    """y = x @ W + b for x [..., K]; W is [K, N] (Conv1D) or [N, K] (nn.Linear).
+    columns > 0: W is w[:, :columns] of a [K, N'] w whose rows are padded
+    (fold_weights.py), read in place through the slice."""
+    if columns and columns != ir.RankedTensorType(w.type).shape[1]:
+        k = ir.RankedTensorType(w.type).shape[0]
+        w = tensor.extract_slice(ir.RankedTensorType.get([k, columns], ir.F32Type.get()), w,
+                                 [], [], [], [0, 0], [k, columns], [1, 1])
     xt, wt = ir.RankedTensorType(x.type), ir.RankedTensorType(w.type)
     rank, f32 = xt.rank, ir.F32Type.get()
     n = wt.shape[1] if weight_kn else wt.shape[0]

@@ -104,6 +104,27 @@ def _emit_f32(ctx, operands, attrs, result_types):
     return emit_f32(x, w, b, attrs["weight_kn"])
 
 
+@torch.library.custom_op("dqmlir::linear_f32_padded", mutates_args=())
+def linear_f32_padded(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
+                      columns: int) -> torch.Tensor:
+    """linear_f32 of W [K, N] = weight[:, :columns], the weight's rows padded
+    to a stride that spreads them over the cache sets (fold_weights.py)."""
+    y = x @ weight[:, :columns]
+    return y if bias is None else y + bias
+
+
+@linear_f32_padded.register_fake
+def _(x, weight, bias, columns):
+    return x.new_empty((*x.shape[:-1], columns))
+
+
+@registry.register("linear_f32_padded", attrs=("columns",))
+def _emit_f32_padded(ctx, operands, attrs, result_types):
+    from .fp32_linear import linear_f32 as emit_f32
+    x, w, b = operands
+    return emit_f32(x, w, b, True, columns=attrs["columns"])
+
+
 class _F32LinearStub(nn.Module):
     """Stand-in for an fp32 nn.Linear / Conv1D; shares the layer's parameters
     (tied weights stay one constant)."""
