@@ -13,6 +13,12 @@ lowering is the fma chain MKL's sgemm computes) and hands the part in
 between to the custom op ``dqmlir::flash_softmax``, which `to_dq` makes
 `dq.flash_softmax` (see LowerFlashSoftmax.cpp for the operation order).
 
+Through export the whole computation is one op, ``dqmlir::flash_attention``
+(emit.flash_attention writes the same ops in MLIR): traced op by op, its
+products and reshapes cost about 0.2 s of symbolic shape arithmetic per
+layer. Attention whose batch and head dims are not provably equal
+(broadcast) keeps the traced ops.
+
 Where MKL's sgemm switches kernels inside the flash kernel (a last block of
 one query, L % 32 == 1; 2 or 3 tokens), ``dqmlir::flash_scores_fixup`` and
 ``dqmlir::flash_output_fixup`` recompute those rows in MKL's order (head dim
@@ -227,14 +233,36 @@ def _batched_matmul(a, b):
     return torch.bmm(a.flatten(0, 1), b.flatten(0, 1)).unflatten(0, a.shape[:2])
 
 
-def flash_attention(query, key, value, attn_mask=None, scale=None) -> torch.Tensor:
-    """[B, H, L, D] output of SDPA as cpu_flash_attention computes it."""
-    if scale is None:
-        scale = 1.0 / math.sqrt(query.shape[-1])
+@torch.library.custom_op("dqmlir::flash_attention", mutates_args=())
+def flash_attention_op(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                       mask: torch.Tensor, scale: float) -> torch.Tensor:
+    """The whole of flash_attention's arithmetic as one op through export
+    (emit.flash_attention spells it out in MLIR): traced op by op, its
+    products, reshapes and fixups cost about 0.2 s of export's symbolic
+    shape arithmetic per layer. `mask` as dqmlir::flash_softmax takes it."""
+    return _flash_math(query, key, value, mask, scale)
+
+
+@flash_attention_op.register_fake
+def _(query, key, value, mask, scale):
+    return query.new_empty((*query.shape[:-1], value.shape[-1]))
+
+
+def _flash_math(query, key, value, mask, scale) -> torch.Tensor:
     scores = _batched_matmul(query, key.transpose(-2, -1))
     scores = torch.ops.dqmlir.flash_scores_fixup(scores, query, key)
+    e, inv = torch.ops.dqmlir.flash_softmax(scores, mask, float(scale))
+    out = torch.ops.dqmlir.flash_output_fixup(_batched_matmul(e, value), e, value)
+    return out * inv
+
+
+def flash_attention(query, key, value, attn_mask=None, scale=None) -> torch.Tensor:
+    """[B, H, L, D] output of SDPA as cpu_flash_attention computes it."""
+    from torch.fx.experimental.symbolic_shapes import statically_known_true
+    if scale is None:
+        scale = 1.0 / math.sqrt(query.shape[-1])
     if attn_mask is None:
-        mask = scores.new_zeros(())
+        mask = query.new_zeros(())
     else:
         mask = attn_mask
         if mask.dtype == torch.bool:
@@ -247,9 +275,16 @@ def flash_attention(query, key, value, attn_mask=None, scale=None) -> torch.Tens
             mask = mask.unsqueeze(0)
         if isinstance(mask.shape[-1], int) and mask.shape[-1] == 1:
             mask = mask.expand(*mask.shape[:-1], key.shape[-2])
-    e, inv = torch.ops.dqmlir.flash_softmax(scores, mask, float(scale))
-    out = torch.ops.dqmlir.flash_output_fixup(_batched_matmul(e, value), e, value)
-    return out * inv
+    if all(statically_known_true(a == b) and statically_known_true(b == c)
+           for a, b, c in zip(query.shape[:2], key.shape[:2], value.shape[:2])):
+        return torch.ops.dqmlir.flash_attention(query, key, value, mask, float(scale))
+    return _flash_math(query, key, value, mask, scale)
+
+
+@registry.register("flash_attention", attrs=("scale",))
+def _emit_attention(ctx, operands, attrs, result_types):
+    from . import emit
+    return emit.flash_attention(*operands, attrs["scale"])
 
 
 @registry.register("flash_softmax", attrs=("scale",))

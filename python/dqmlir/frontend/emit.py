@@ -103,6 +103,79 @@ def flash_softmax(scores: ir.Value, mask: ir.Value, scale: float, result_types) 
     return list(op.results)
 
 
+def _value(x) -> ir.Value:
+    """The one result of what a dialect builder returned (a value, an op or
+    its result list, depending on the builder)."""
+    while not isinstance(x, ir.Value):
+        x = x.results if isinstance(x, (ir.OpView, ir.Operation)) else x[0]
+    return x
+
+
+def _sizes(x: ir.Value) -> list:
+    """x's dims: ints where static, index values where dynamic."""
+    from mlir.dialects import tensor
+    t = ir.RankedTensorType(x.type)
+    return [tensor.dim(x, arith.constant(ir.IndexType.get(), i)) if t.is_dynamic_dim(i)
+            else t.shape[i] for i in range(t.rank)]
+
+
+def _f32_type(sizes) -> ir.RankedTensorType:
+    dyn = ir.ShapedType.get_dynamic_size()
+    return f32_tensor([s if isinstance(s, int) else dyn for s in sizes])
+
+
+def _empty(sizes) -> ir.Value:
+    from mlir.dialects import tensor
+    return tensor.EmptyOp(sizes, ir.F32Type.get()).result
+
+
+def _bmm4(a: ir.Value, b: ir.Value) -> ir.Value:
+    """a [B, H, M, K] @ b [B, H, K, N] as one linalg.batch_matmul over B x H
+    (the batch dims equal: attention.flash_attention checked)."""
+    from mlir.dialects import linalg, tensor
+    (bd, h, m, k), n = _sizes(a), _sizes(b)[3]
+    bh = (bd * h if isinstance(bd, int) and isinstance(h, int)
+          else ir.ShapedType.get_dynamic_size())
+    groups = [[0, 1], [2], [3]]
+    a3 = _value(tensor.collapse_shape(_f32_type([bh, m, k]), a, groups))
+    b3 = _value(tensor.collapse_shape(_f32_type([bh, k, n]), b, groups))
+    acc = _value(linalg.fill(arith.constant(ir.F32Type.get(), 0.0),
+                             outs=[_empty(_sizes(a3)[:2] + [n])]))
+    y = linalg.batch_matmul(a3, b3, outs=[acc])
+    y = _value(y)
+    out = [bd, h, m, n]
+    return _value(tensor.expand_shape(
+        _f32_type(out), y, [[0, 1], [2], [3]], [s for s in out if not isinstance(s, int)],
+        [s if isinstance(s, int) else ir.ShapedType.get_dynamic_size() for s in out]))
+
+
+def flash_attention(q: ir.Value, k: ir.Value, v: ir.Value, mask: ir.Value,
+                    scale: float) -> ir.Value:
+    """SDPA [B, H, M, Dv] as PyTorch's CPU flash attention rounds it (the ops
+    of attention._flash_math): q @ k^T, its fixup, dq.flash_softmax, e @ v,
+    its fixup, times 1 / sum."""
+    from mlir.dialects import linalg
+    bd, h, m, d = _sizes(q)
+    n, dv = _sizes(k)[2], _sizes(v)[3]
+    kt = linalg.transpose(k, outs=[_empty([bd, h, d, n])], permutation=[0, 1, 3, 2])
+    kt = _value(kt)
+    scores = flash_fixup("flash_scores_fixup", _bmm4(q, kt), q, k)
+    e, inv = flash_softmax(scores, mask, scale,
+                           [scores.type, _f32_type([bd, h, m, 1])])
+    o = flash_fixup("flash_output_fixup", _bmm4(e, v), e, v)
+    # o * inv, inv broadcast along the last dim (as torch-mlir lowers it).
+    dims = [ir.AffineExpr.get_dim(i) for i in range(4)]
+    ident = ir.AffineMap.get(4, 0, dims)
+    last = ir.AffineMap.get(4, 0, dims[:3] + [ir.AffineConstantExpr.get(0)])
+    par = ir.Attribute.parse("#linalg.iterator_type<parallel>")
+    mul = linalg.GenericOp_([o, inv], [_empty([bd, h, m, dv])], ir.ArrayAttr.get(
+        [ir.AffineMapAttr.get(x) for x in (ident, last, ident)]), ir.ArrayAttr.get([par] * 4))
+    with ir.InsertionPoint(mul.regions[0].blocks[0]):
+        a, b, _ = mul.regions[0].blocks[0].arguments
+        linalg.YieldOp([arith.mulf(a, b)])
+    return mul.result
+
+
 def flash_fixup(name: str, x: ir.Value, a: ir.Value, b: ir.Value) -> ir.Value:
     """`dq.flash_scores_fixup` / `dq.flash_output_fixup` (rows MKL computes with
     other kernels inside PyTorch's CPU flash attention)."""
