@@ -44,3 +44,20 @@ def test_compiled_model_without_noop_expands_matches_pytorch():
     assert c.ir("torch").count("aten.expand") == 1
     args = (torch.randn(3, 3, 6, 4), torch.randn(3, 3, 6, 4), torch.randn(1, 3, 6, 6))
     assert torch.allclose(c(*args), Attention()(*args), atol=1e-5)
+
+
+class Dropouts(torch.nn.Module):
+    def forward(self, x):
+        y = torch.nn.functional.dropout(x, 0.1, training=False) * 2
+        return torch.nn.functional.dropout(y, 0.5, training=True), y
+
+
+def test_only_eval_dropouts_are_dropped():
+    from dqmlir.frontend.fx_cleanup import drop_eval_dropouts
+    ep = torch.export.export(Dropouts(), (torch.randn(3, 4),), strict=False)
+    dropouts = lambda: [n for n in ep.graph.nodes if "dropout" in str(n.target)]
+    assert len(dropouts()) == 2
+    assert drop_eval_dropouts(ep.graph_module) == 1
+    assert len(dropouts()) == 1 and dropouts()[0].args[2] is True
+    x = torch.randn(3, 4)
+    assert torch.equal(ep.module()(x)[1], x * 2)

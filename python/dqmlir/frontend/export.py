@@ -31,7 +31,7 @@ from . import softmax as _softmax
 from . import tanh as _tanh
 from .fx_checks import MergedDynamicDims, check_data_dependent, check_dynamic_collapses
 from .fold_weights import fold_weight_layouts
-from .fx_cleanup import drop_noop_expands
+from .fx_cleanup import drop_eval_dropouts, drop_noop_expands
 from .quantized_linear import QuantizedLinear
 from .size_probe import min_sizes
 from .stubs import swapped
@@ -141,6 +141,7 @@ def _export_once(model, example_args, example_kwargs, dynamic, dyn, quantize, qc
         _warn_static_dims(model, ep, args, kwargs, dyn)
 
     t0 = time.perf_counter()
+    drop_eval_dropouts(ep.graph_module)
     table = decomposition_table()
     for numerics in (_cpu_semantics, _int_div, _layer_norm, _gelu, _softmax, _tanh):
         table = numerics.decompositions(table)
