@@ -16,23 +16,14 @@ def drop_noop_expands(gm: torch.fx.GraphModule) -> int:
     broadcast that copies the whole tensor with scalar loads (Q, Kᵀ, V and the
     probabilities: 4.5% of a BERT-base call at 8 x 128). Returns how many it
     removed."""
-    removed = 0
-    for node in list(gm.graph.nodes):
-        if node.op != "call_function" or node.target is not aten.expand.default:
-            continue
+    def noop(node) -> bool:
+        if node.target is not aten.expand.default:
+            return False
         src, dst = getattr(node.args[0], "meta", {}).get("val"), node.meta.get("val")
-        if not isinstance(src, torch.Tensor) or not isinstance(dst, torch.Tensor):
-            continue
-        if src.dim() != dst.dim() or not all(
-                statically_known_true(a == b) for a, b in zip(src.shape, dst.shape)):
-            continue
-        node.replace_all_uses_with(node.args[0])
-        gm.graph.erase_node(node)
-        removed += 1
-    if removed:
-        gm.graph.lint()
-        gm.recompile()
-    return removed
+        return (isinstance(src, torch.Tensor) and isinstance(dst, torch.Tensor)
+                and src.dim() == dst.dim()
+                and all(statically_known_true(a == b) for a, b in zip(src.shape, dst.shape)))
+    return _bypass(gm, noop)
 
 
 _DROPOUTS = {aten.dropout.default, aten.feature_dropout.default, aten.alpha_dropout.default,
@@ -44,16 +35,21 @@ def drop_eval_dropouts(gm: torch.fx.GraphModule) -> int:
     decomposition, which would trace each through torch._decomp's dropout
     (10 ms of symbolic shape work per call; BERT layers have two). Returns
     how many it removed."""
+    def identity(node) -> bool:
+        train = node.args[2] if len(node.args) > 2 else node.kwargs.get("train")
+        return node.target in _DROPOUTS and train is False
+    return _bypass(gm, identity)
+
+
+def _bypass(gm: torch.fx.GraphModule, is_identity) -> int:
+    """Replaces each call node for which `is_identity(node)` holds by its
+    first argument; returns how many."""
     removed = 0
     for node in list(gm.graph.nodes):
-        if node.op != "call_function" or node.target not in _DROPOUTS:
-            continue
-        train = node.args[2] if len(node.args) > 2 else node.kwargs.get("train")
-        if train is not False:
-            continue
-        node.replace_all_uses_with(node.args[0])
-        gm.graph.erase_node(node)
-        removed += 1
+        if node.op == "call_function" and is_identity(node):
+            node.replace_all_uses_with(node.args[0])
+            gm.graph.erase_node(node)
+            removed += 1
     if removed:
         gm.graph.lint()
         gm.recompile()
