@@ -103,3 +103,25 @@ def test_linear_weights_rows_padded_off_the_cache_sets():
         x = torch.randn(shape)
         with torch.no_grad():
             torch.testing.assert_close(compiled(x), q(x), rtol=1e-5, atol=1e-5)
+
+
+class _FlagFirst(nn.Module):
+    """A non-tensor first argument: export keeps no placeholder for it."""
+
+    def __init__(self):
+        super().__init__()
+        self.fp32 = nn.Linear(8, 32)
+        self.q = nn.Linear(32, 4)
+
+    def forward(self, flag: bool, x):
+        y = self.q(self.fp32(x))
+        return y * 2 if flag else y
+
+
+def test_constants_placed_before_a_constant_first_argument():
+    m = torch.ao.quantization.quantize_dynamic(_FlagFirst().eval(), {"q"}, dtype=torch.qint8)
+    x = torch.randn(3, 8)
+    compiled = dqmlir.compile(m, (True, x), verbose=False, cache=False)
+    x = torch.randn(5, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(True, x), m(True, x), rtol=1e-5, atol=1e-5)

@@ -80,10 +80,11 @@ def fold_weight_layouts(ep) -> int:
 
     # The last folded node of each chain: one that something else reads.
     frontier = [n for n in folded if any(u not in folded for u in n.users)]
-    user_specs = [i for i, s in enumerate(specs) if s.kind == InputKind.USER_INPUT]
-    at = user_specs[0] if user_specs else len(specs)
-    before = (placeholders[specs[at].arg.name] if at < len(specs)
-              else next(n for n in graph.nodes if n.op != "placeholder"))
+    # New constants go before the first user input (a non-tensor one may
+    # have lost its placeholder: export.py's _drop_constant_inputs).
+    users = {s.arg.name for s in specs if s.kind == InputKind.USER_INPUT}
+    before = next((n for n in graph.nodes if n.op == "placeholder" and n.name in users),
+                  None) or next(n for n in graph.nodes if n.op != "placeholder")
     made = len(ep.constants)
     for node in frontier:
         ph = _add_constant(ep, specs, before, folded[node].contiguous(), node.meta)
