@@ -2,9 +2,10 @@
 // registers and held across the k loop: with 16 ymm registers a 6 x 16 tile
 // is 12 accumulators; with 32 zmm registers 8 x 32 is 16. On AVX2 the k
 // loop of a long contraction runs in blocks of 256 outside the row tiles.
-// RUN: dq-opt %s --dq-cpu-pipeline=kernel=avx2 -mlir-print-ir-after=dq-vectorize-linalg \
+// (One thread: the per-function IR dumps then come in the functions' order.)
+// RUN: dq-opt %s --dq-cpu-pipeline=kernel=avx2 -mlir-print-ir-after=dq-vectorize-linalg -mlir-disable-threading \
 // RUN:   -o /dev/null 2>&1 | FileCheck %s --check-prefix=AVX2
-// RUN: dq-opt %s --dq-cpu-pipeline=kernel=vnni -mlir-print-ir-after=dq-vectorize-linalg \
+// RUN: dq-opt %s --dq-cpu-pipeline=kernel=vnni -mlir-print-ir-after=dq-vectorize-linalg -mlir-disable-threading \
 // RUN:   -o /dev/null 2>&1 | FileCheck %s --check-prefix=AVX512
 
 // AVX2-LABEL: func.func @matmul
