@@ -311,10 +311,11 @@ def _gather(indices, scales, biases):
     from mlir import ir
     from mlir.dialects import arith, linalg, tensor
 
+    from . import emit
+
     itype = ir.RankedTensorType(indices.type)
     f32, index = ir.F32Type.get(), ir.IndexType.get()
-    sizes = [tensor.dim(indices, arith.constant(index, i)) if itype.is_dynamic_dim(i)
-             else itype.shape[i] for i in range(itype.rank)]
+    sizes = emit.sizes(indices)
     outs = [tensor.EmptyOp(sizes, f32).result for _ in range(2)]
     ident = ir.AffineMapAttr.get(ir.AffineMap.get_identity(itype.rank))
     parallel = ir.Attribute.parse("#linalg.iterator_type<parallel>")

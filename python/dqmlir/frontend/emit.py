@@ -111,8 +111,9 @@ def _value(x) -> ir.Value:
     return x
 
 
-def _sizes(x: ir.Value) -> list:
-    """x's dims: ints where static, index values where dynamic."""
+def sizes(x: ir.Value) -> list:
+    """x's dims: ints where static, index values (tensor.dim) where dynamic:
+    what tensor.EmptyOp takes for a result of x's shape."""
     from mlir.dialects import tensor
     t = ir.RankedTensorType(x.type)
     return [tensor.dim(x, arith.constant(ir.IndexType.get(), i)) if t.is_dynamic_dim(i)
@@ -133,16 +134,15 @@ def _bmm4(a: ir.Value, b: ir.Value) -> ir.Value:
     """a [B, H, M, K] @ b [B, H, K, N] as one linalg.batch_matmul over B x H
     (the batch dims equal: attention.flash_attention checked)."""
     from mlir.dialects import linalg, tensor
-    (bd, h, m, k), n = _sizes(a), _sizes(b)[3]
+    (bd, h, m, k), n = sizes(a), sizes(b)[3]
     bh = (bd * h if isinstance(bd, int) and isinstance(h, int)
           else ir.ShapedType.get_dynamic_size())
     groups = [[0, 1], [2], [3]]
     a3 = _value(tensor.collapse_shape(_f32_type([bh, m, k]), a, groups))
     b3 = _value(tensor.collapse_shape(_f32_type([bh, k, n]), b, groups))
     acc = _value(linalg.fill(arith.constant(ir.F32Type.get(), 0.0),
-                             outs=[_empty(_sizes(a3)[:2] + [n])]))
-    y = linalg.batch_matmul(a3, b3, outs=[acc])
-    y = _value(y)
+                             outs=[_empty(sizes(a3)[:2] + [n])]))
+    y = _value(linalg.batch_matmul(a3, b3, outs=[acc]))
     out = [bd, h, m, n]
     return _value(tensor.expand_shape(
         _f32_type(out), y, [[0, 1], [2], [3]], [s for s in out if not isinstance(s, int)],
@@ -155,10 +155,9 @@ def flash_attention(q: ir.Value, k: ir.Value, v: ir.Value, mask: ir.Value,
     of attention._flash_math): q @ k^T, its fixup, dq.flash_softmax, e @ v,
     its fixup, times 1 / sum."""
     from mlir.dialects import linalg
-    bd, h, m, d = _sizes(q)
-    n, dv = _sizes(k)[2], _sizes(v)[3]
-    kt = linalg.transpose(k, outs=[_empty([bd, h, d, n])], permutation=[0, 1, 3, 2])
-    kt = _value(kt)
+    bd, h, m, d = sizes(q)
+    n, dv = sizes(k)[2], sizes(v)[3]
+    kt = _value(linalg.transpose(k, outs=[_empty([bd, h, d, n])], permutation=[0, 1, 3, 2]))
     scores = flash_fixup("flash_scores_fixup", _bmm4(q, kt), q, k)
     e, inv = flash_softmax(scores, mask, scale,
                            [scores.type, _f32_type([bd, h, m, 1])])

@@ -13,6 +13,8 @@ from __future__ import annotations
 from mlir import ir
 from mlir.dialects import arith, linalg, tensor
 
+from . import emit
+
 
 def _maps(rank: int):
     """Maps of x, W [K, N] and y, loops (leading..., n, k): k innermost is
@@ -41,10 +43,7 @@ def linear_f32(x: ir.Value, w: ir.Value, b: ir.Value | None, weight_kn: bool,
     xt, wt = ir.RankedTensorType(x.type), ir.RankedTensorType(w.type)
     rank, f32 = xt.rank, ir.F32Type.get()
     n = wt.shape[1] if weight_kn else wt.shape[0]
-    index = ir.IndexType.get()
-    sizes = [tensor.dim(x, arith.constant(index, i)) if xt.is_dynamic_dim(i) else xt.shape[i]
-             for i in range(rank - 1)] + [n]
-    init = tensor.EmptyOp(sizes, f32).result
+    init = tensor.EmptyOp(emit.sizes(x)[:-1] + [n], f32).result
     acc = linalg.fill(arith.constant(f32, 0.0), outs=[init])
     if not weight_kn:
         # [N, K] -> [K, N]: the contraction reads W along n for each k (a

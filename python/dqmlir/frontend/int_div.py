@@ -81,13 +81,12 @@ def _emit(ctx, operands, attrs, result_types):
     from mlir import ir
     from mlir.dialects import arith, linalg, tensor
 
+    from . import emit
+
     a, b = operands
     mode = attrs["mode"]
     t = ir.RankedTensorType(a.type)
-    index = ir.IndexType.get()
-    sizes = [tensor.dim(a, arith.constant(index, i)) if t.is_dynamic_dim(i) else t.shape[i]
-             for i in range(t.rank)]
-    init = tensor.EmptyOp(sizes, t.element_type).result
+    init = tensor.EmptyOp(emit.sizes(a), t.element_type).result
     ident = ir.AffineMapAttr.get(ir.AffineMap.get_identity(t.rank))
     par = ir.Attribute.parse("#linalg.iterator_type<parallel>")
     op = linalg.GenericOp_([a, b], [init], ir.ArrayAttr.get([ident] * 3),
