@@ -44,22 +44,7 @@ def fold_weight_layouts(ep) -> int:
     graph = ep.graph
     _transpose_linear_weights(graph)
     specs = ep.graph_signature.input_specs
-    known: Dict[torch.fx.Node, torch.Tensor] = {}
-    placeholders = {n.name: n for n in graph.nodes if n.op == "placeholder"}
-    for spec in specs:
-        node = placeholders.get(spec.arg.name) if isinstance(spec.arg, TensorArgument) else None
-        if node is None:
-            continue
-        if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER):
-            value = ep.state_dict.get(spec.target)
-            if value is None:
-                value = ep.constants.get(spec.target)
-        elif spec.kind == InputKind.CONSTANT_TENSOR:
-            value = ep.constants.get(spec.target)
-        else:
-            continue
-        if isinstance(value, torch.Tensor):
-            known[node] = value
+    known = _constant_inputs(ep)
 
     folded: Dict[torch.fx.Node, torch.Tensor] = {}
     for node in graph.nodes:
@@ -107,6 +92,24 @@ def fold_weight_layouts(ep) -> int:
     return len(ep.constants) - made
 
 
+def _constant_inputs(ep) -> Dict[torch.fx.Node, torch.Tensor]:
+    """placeholder -> value, for the program's parameters, buffers and
+    constants (non-persistent buffers live in ep.constants)."""
+    placeholders = {n.name: n for n in ep.graph.nodes if n.op == "placeholder"}
+    out = {}
+    for spec in ep.graph_signature.input_specs:
+        if (spec.kind not in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR)
+                or not isinstance(spec.arg, TensorArgument)
+                or spec.arg.name not in placeholders):
+            continue
+        value = ep.state_dict.get(spec.target)
+        if value is None:
+            value = ep.constants.get(spec.target)
+        if isinstance(value, torch.Tensor):
+            out[placeholders[spec.arg.name]] = value
+    return out
+
+
 def _add_constant(ep, specs, before, value: torch.Tensor, meta) -> torch.fx.Node:
     """A new constant input of `ep` holding `value`, placed before the user
     inputs (`before`: the first of them), as export orders them."""
@@ -144,16 +147,7 @@ def _pad_linear_weights(ep, specs, before) -> None:
     padded = getattr(torch.ops.dqmlir, "linear_f32_padded", None)
     if linear_f32 is None or padded is None:
         return
-    placeholders = {n.name: n for n in ep.graph.nodes if n.op == "placeholder"}
-    values = {}
-    for spec in specs:
-        if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR) \
-                and isinstance(spec.arg, TensorArgument) and spec.arg.name in placeholders:
-            v = ep.constants.get(spec.target)
-            if v is None:
-                v = ep.state_dict.get(spec.target)
-            if isinstance(v, torch.Tensor):
-                values[placeholders[spec.arg.name]] = v
+    values = _constant_inputs(ep)      # the folded constants included
     done = {}
     for node in list(ep.graph.nodes):
         if (node.op != "call_function" or node.target is not linear_f32.default
@@ -179,9 +173,11 @@ def _transpose_linear_weights(graph) -> None:
     (fp32_linear.py): the transpose becomes a node of the graph, which the
     folding then does once where the weight is a constant."""
     linear_f32 = getattr(torch.ops.dqmlir, "linear_f32", None)
+    if linear_f32 is None:
+        return
     for node in list(graph.nodes):
-        if (node.op != "call_function" or linear_f32 is None
-                or node.target is not linear_f32.default or node.args[3] is not False):
+        if (node.op != "call_function" or node.target is not linear_f32.default
+                or node.args[3] is not False):
             continue
         weight = node.args[1]
         with graph.inserting_before(node):
