@@ -88,7 +88,6 @@ Kind classify(Operation *op) {
 
 struct ProfileOps : dq::impl::DQProfileOpsBase<ProfileOps> {
   using Base::Base;
-  llvm::SmallPtrSet<Operation *, 32> fused;
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
@@ -106,16 +105,19 @@ struct ProfileOps : dq::impl::DQProfileOpsBase<ProfileOps> {
       Block &entry = f.getBody().front();
       b.setInsertionPointToStart(&entry);
       emitTick(b, f.getLoc(), -1, tick);
-      instrument(entry, b, tick);
+      llvm::SmallPtrSet<Operation *, 32> fused;
+      instrument(entry, b, tick, fused);
     }
   }
 
-  void instrument(Block &block, OpBuilder &b, func::FuncOp tick) {
+  /// `fused`: the users of linears the kernels will fuse, seen so far.
+  void instrument(Block &block, OpBuilder &b, func::FuncOp tick,
+                  llvm::SmallPtrSetImpl<Operation *> &fused) {
     for (Operation &op : llvm::make_early_inc_range(block)) {
       if (auto ifOp = dyn_cast<scf::IfOp>(op)) {
         for (Region &r : ifOp->getRegions())
           for (Block &inner : r)
-            instrument(inner, b, tick);
+            instrument(inner, b, tick, fused);
         continue;
       }
       Kind kind = classify(&op);

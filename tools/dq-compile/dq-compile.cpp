@@ -20,10 +20,10 @@
 
 #include "lib/InitAll.h"
 #include "lib/Pipelines/CPUPipeline.h"
-#include "lib/Transforms/ProfileKinds.h"
 #include "lib/Runtime/Checksum.h"
 #include "lib/Target/ModelLibrary/ModelLibrary.h"
 #include "lib/Transforms/Passes.h"
+#include "lib/Transforms/ProfileKinds.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinTypes.h"
