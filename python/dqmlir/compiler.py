@@ -141,11 +141,11 @@ def _write_dump(dump: pathlib.Path, stages: dict, bytecode: pathlib.Path,
 
 
 def _write_reproducer(dump: pathlib.Path, target: str, kernel: str, threads: int,
-                      entry: str) -> None:
+                      entry: str, profile: bool = False) -> None:
     """DQMLIR_DUMP_DIR/REPRODUCE.sh: the backend step, runnable from anywhere."""
     compile_cmd = [str(backend.tool("dq-compile")), "1-dq.mlirbc", "-o", "model",
                    f"--target={target}", f"--num-threads={threads}", f"--entry-point={entry}",
-                   "--interface=interface.partial.json"]
+                   "--interface=interface.partial.json"] + (["--profile"] if profile else [])
     opt = str(backend.tool("dq-opt"))
     (dump / "REPRODUCE.sh").write_text(
         "#!/bin/sh\n"
@@ -157,7 +157,8 @@ def _write_reproducer(dump: pathlib.Path, target: str, kernel: str, threads: int
         f"{shlex.quote(opt)} 1-dq.mlirbc --convert-dq-to-linalg --canonicalize --cse "
         "-o 2-linalg.mlir\n"
         f"{shlex.quote(opt)} 1-dq.mlirbc "
-        f"'--dq-cpu-pipeline=kernel={kernel} threads={threads} buffer-cache=true' "
+        f"'--dq-cpu-pipeline=kernel={kernel} threads={threads} buffer-cache=true"
+        f"{' profile=true' if profile else ''}' "
         "-o 3-llvm.mlir\n")
     os.chmod(dump / "REPRODUCE.sh", 0o755)
 
@@ -222,7 +223,7 @@ def _build(module_fn, source: str, signature_fn, progress: _Progress, threads: i
         progress.timings[f"backend.{k}"] = v
     kernel = manifest["target"]["kernel"]
     if dump:
-        _write_reproducer(pathlib.Path(dump), target, kernel, threads, entry)
+        _write_reproducer(pathlib.Path(dump), target, kernel, threads, entry, profile)
     stages["linalg"] = _on_request(bytecode, ["--convert-dq-to-linalg", "--canonicalize",
                                               "--cse"])
     stages["llvm"] = _on_request(bytecode, [

@@ -62,3 +62,13 @@ def test_profile_needs_a_profiled_model(bert):
         dqmlir.profile(compiled, ids, attention_mask=torch.ones_like(ids), reps=0)
     with pytest.raises(ValueError, match="use_cache=False"):
         dqmlir.compile(model, (ids,), {"use_cache": True}, profile=True, verbose=False)
+
+
+def test_reproducer_compiles_with_profiling(tmp_path, monkeypatch):
+    """DQMLIR_DUMP_DIR's REPRODUCE.sh redoes the profiled backend step."""
+    monkeypatch.setenv("DQMLIR_DUMP_DIR", str(tmp_path))
+    model = quantize(tiny_bert(layers=1).eval())
+    ids = torch.randint(0, 100, (2, 8))
+    dqmlir.compile(model, (ids,), verbose=False, cache=False, profile=True)
+    script = (tmp_path / "REPRODUCE.sh").read_text()
+    assert "--profile" in script and "profile=true" in script
