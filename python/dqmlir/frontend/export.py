@@ -30,6 +30,7 @@ from . import layer_norm as _layer_norm
 from . import softmax as _softmax
 from . import tanh as _tanh
 from .fx_checks import MergedDynamicDims, check_data_dependent, check_dynamic_collapses
+from .decompose import decompose
 from .fold_weights import fold_weight_layouts
 from .fx_cleanup import drop_eval_dropouts, drop_noop_expands
 from .quantized_linear import QuantizedLinear
@@ -122,10 +123,18 @@ def export_model(model: nn.Module, example_args, example_kwargs=None, dynamic: A
                         ", ".join(dropped))
 
 
+def decompositions() -> Dict:
+    """torch-mlir's decomposition table with dqmlir's: numerics-preserving
+    custom ops and ATen's special-value semantics."""
+    from .decompositions import decomposition_table
+    table = decomposition_table()
+    for numerics in (_cpu_semantics, _int_div, _layer_norm, _gelu, _softmax, _tanh):
+        table = numerics.decompositions(table)
+    return table
+
+
 def _export_once(model, example_args, example_kwargs, dynamic, dyn, quantize, qconfig,
                  reduce_range, act_granularity, after_trace) -> Optional[Exported]:
-    from .decompositions import decomposition_table
-
     kwargs = dict(example_kwargs or {})
     args = tuple(example_args)
     timings = {}
@@ -142,10 +151,7 @@ def _export_once(model, example_args, example_kwargs, dynamic, dyn, quantize, qc
 
     t0 = time.perf_counter()
     drop_eval_dropouts(ep.graph_module)
-    table = decomposition_table()
-    for numerics in (_cpu_semantics, _int_div, _layer_norm, _gelu, _softmax, _tanh):
-        table = numerics.decompositions(table)
-    ep = ep.run_decompositions(table)
+    ep = decompose(ep, decompositions())
     # Non-persistent buffers (HF position_ids, token_type_ids) live in
     # ep.constants, but the frozen importer looks every buffer up in state_dict.
     for name in ep.graph_signature.non_persistent_buffers:
