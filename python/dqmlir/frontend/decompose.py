@@ -11,7 +11,8 @@ are spliced in where the node was: 1.7 s, the same ops.
 
 It applies where node-by-node tracing means the same as the whole-program
 one; anything else falls back to run_decompositions:
-- a graph with mutating ops, sub-graphs (higher-order ops) or opaque objects
+- a graph with mutating ops (other than the in-place ops on fresh tensors,
+  made functional first), sub-graphs (higher-order ops) or opaque objects
   (functionalization and nested tracing are what the re-trace is for);
 - a decomposition that specializes a symbol, narrows its range or defers a
   run-time assert (the re-trace records those in the program);
@@ -41,6 +42,7 @@ class _NotLocal(Exception):
 def decompose(ep, table: Dict[Any, Callable]):
     """`ep` with `table`'s decompositions (and ATen's composite ops)
     applied; the program is changed in place where that is possible."""
+    _functionalize_fresh(ep.graph_module)
     try:
         traced = _trace_nodes(ep, table)
     except _NotLocal as e:
@@ -48,6 +50,77 @@ def decompose(ep, table: Dict[Any, Callable]):
         return ep.run_decompositions(table)
     _splice(ep, traced)
     return ep
+
+
+def _functionalize_fresh(gm: torch.fx.GraphModule) -> int:
+    """Replaces an in-place op by its functional form where nothing else can
+    see the mutation: its operand is a fresh tensor (an op's result that
+    aliases nothing) that only the in-place op reads, and the functional
+    form gives the same shape and dtype (T5's `scores += position_bias`;
+    DeBERTa's `detach_` of a tensor it has just made). Returns how many."""
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    changed = 0
+    for node in list(gm.graph.nodes):
+        target = node.target
+        if target is torch.ops.aten.lift_fresh_copy.default:
+            # A tensor made in forward() (torch.tensor(...)): a copy of a
+            # constant, what functionalization makes of it.
+            node.target = torch.ops.aten.clone.default
+            changed += 1
+            continue
+        if (node.op != "call_function" or not isinstance(target, torch._ops.OpOverload)
+                or not target._schema.is_mutable or not node.args):
+            continue
+        operand = node.args[0]
+        if (not isinstance(operand, torch.fx.Node) or operand.op != "call_function"
+                or len(operand.users) != 1 or not _fresh(operand)):
+            continue
+        functional = _functional_form(target)
+        if functional is None:
+            continue
+        val, result = operand.meta.get("val"), node.meta.get("val")
+        if not (isinstance(val, FakeTensor) and isinstance(result, FakeTensor)):
+            continue
+        try:
+            with val.fake_mode:
+                out = functional(*pytree.tree_map(
+                    lambda a: a.meta["val"] if isinstance(a, torch.fx.Node) else a, node.args),
+                    **pytree.tree_map(lambda a: a.meta["val"] if isinstance(a, torch.fx.Node)
+                                      else a, node.kwargs))
+        except Exception:  # noqa: BLE001 - not this op's functional form then
+            continue
+        if not (isinstance(out, torch.Tensor) and out.dtype == result.dtype
+                and out.shape == result.shape):
+            continue
+        node.target = functional
+        changed += 1
+    if changed:
+        gm.graph.lint()
+        gm.recompile()
+    return changed
+
+
+def _fresh(node: torch.fx.Node) -> bool:
+    """Whether `node`'s result is a new tensor: its op returns no alias."""
+    target = node.target
+    return (isinstance(target, torch._ops.OpOverload)
+            and len(target._schema.returns) == 1
+            and target._schema.returns[0].alias_info is None
+            and not target._schema.is_mutable)
+
+
+def _functional_form(target: torch._ops.OpOverload):
+    """aten.add_.Tensor -> aten.add.Tensor (the same overload without the
+    trailing underscore), if it exists and mutates nothing."""
+    name = target._schema.name.split("::")[-1]
+    if not name.endswith("_") or name.endswith("__"):
+        return None
+    packet = getattr(torch.ops.aten, name[:-1], None)
+    overload = getattr(packet, target._overloadname, None) if packet is not None else None
+    if overload is None or overload._schema.is_mutable:
+        return None
+    return overload
 
 
 def _needs_decomposition(target, table) -> bool:
