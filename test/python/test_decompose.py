@@ -296,3 +296,23 @@ def test_in_place_ops_on_fresh_tensors_become_functional(fn, functional):
     for a, b in zip(torch.utils._pytree.tree_leaves(gm(x)),
                     torch.utils._pytree.tree_leaves(fn(x))):
         assert torch.equal(a, b)
+
+
+def test_equal_layers_share_their_traces(monkeypatch):
+    """A 2-layer encoder's layers have the same op on the same shapes at
+    each place: each is traced once (the result still equal: above)."""
+    calls = []
+    orig = D._trace_one
+
+    def counted(*a):
+        calls.append(a[2])
+        return orig(*a)
+    monkeypatch.setattr(D, "_trace_one", counted)
+    ep = _family("distilbert")()
+    table = decompositions()
+    nodes = [n for n in ep.graph.nodes if n.op == "call_function"
+             and D._needs_decomposition(n.target, table)]
+    D.decompose(ep, table)
+    layer_norms = [n for n in nodes if n.target is aten.layer_norm.default]
+    assert len(layer_norms) == 5 and calls.count(aten.layer_norm.default) == 1
+    assert len(calls) < len(nodes) * 0.6

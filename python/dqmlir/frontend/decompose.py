@@ -174,17 +174,49 @@ def _trace_nodes(ep, table) -> List[Tuple[torch.fx.Node, torch.fx.GraphModule, L
     before = _shape_state(fake_mode.shape_env)
     output = graph.output_node()
     traced = []
+    # A decomposition is a function of its op, its constant arguments and
+    # its inputs' metadata: the layers of an encoder, whose nodes have the
+    # same shapes, share one trace per op (BERT-base: 12 times fewer).
+    cache: Dict[Any, torch.fx.GraphModule] = {}
     for node in todo:
         flat, spec = pytree.tree_flatten((node.args, node.kwargs))
         positions = [i for i, a in enumerate(flat) if isinstance(a, torch.fx.Node)]
         if any("val" not in flat[i].meta for i in positions):
             raise _NotLocal(f"an input of {node.name} has no value")
-        sub = _trace_one(make_fx, fake_mode, node.target, table, flat, spec, positions)
+        key = _key(node.target, flat, spec)
+        sub = cache.get(key)
+        if sub is None:
+            sub = cache[key] = _trace_one(make_fx, fake_mode, node.target, table, flat, spec,
+                                          positions)
         _check_traced(node, sub, output)
         traced.append((node, sub, positions, flat))
     if _shape_state(fake_mode.shape_env) != before:
         raise _NotLocal("a decomposition specializes or bounds a dynamic size")
     return traced
+
+
+def _key(target, flat, spec) -> Tuple:
+    """What a node's decomposition depends on: the op, the arguments'
+    structure, constants, and for each input its shape, strides, dtype and
+    device (symbolic sizes as expressions) and which arguments are the same
+    value."""
+    first: Dict[torch.fx.Node, int] = {}
+    parts = []
+    for a in flat:
+        if isinstance(a, torch.fx.Node):
+            parts.append(("input", first.setdefault(a, len(first)), _meta_key(a.meta["val"])))
+        else:
+            parts.append(("constant", type(a).__name__, repr(a)))
+    return (str(target), str(spec), tuple(parts))
+
+
+def _meta_key(val) -> Tuple:
+    if isinstance(val, torch.Tensor):
+        return ("tensor", tuple(str(d) for d in val.shape), tuple(str(d) for d in val.stride()),
+                str(val.storage_offset()), str(val.dtype), str(val.device))
+    if isinstance(val, torch.SymInt):
+        return ("symint", str(val.node.expr))
+    return (type(val).__name__, repr(val))
 
 
 def _trace_one(make_fx, fake_mode, target, table, flat, spec, positions) -> torch.fx.GraphModule:
