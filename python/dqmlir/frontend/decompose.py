@@ -6,8 +6,9 @@ symbolic shapes, functionalizing as it goes. For an encoder most nodes are
 already in the form torch-mlir takes (views, adds, the quantized linears'
 custom ops); MiniLM's 174 nodes cost 4.6 s that way. Here only the nodes
 whose op the table (or a CompositeImplicitAutograd kernel) decomposes are
-traced, each on its own inputs' fake values with make_fx, and the traced ops
-are spliced in where the node was: 1.7 s, the same ops.
+traced, each on its own inputs' fake values with make_fx, once per distinct
+op and input metadata (an encoder's layers repeat them), and the traced ops
+are spliced in where each node was: the same ops, in a fraction of the time.
 
 It applies where node-by-node tracing means the same as the whole-program
 one; anything else falls back to run_decompositions:
