@@ -136,13 +136,20 @@ def _check_graph(graph: torch.fx.Graph) -> None:
             val = node.meta.get("val")
             if not (val is None or isinstance(val, (torch.Tensor, torch.SymInt, int, float, bool))):
                 raise _NotLocal(f"input {node.name} is a {type(val).__name__}")
-        elif node.op in ("get_attr", "call_module", "call_method"):
-            raise _NotLocal(f"{node.op} node {node.name}")
-        elif node.op == "call_function":
-            if isinstance(node.target, torch._ops.HigherOrderOperator):
-                raise _NotLocal(f"higher-order op {node.target}")
-            if isinstance(node.target, torch._ops.OpOverload) and node.target._schema.is_mutable:
-                raise _NotLocal(f"mutating op {node.target}")
+        elif _beyond_local(node):
+            raise _NotLocal(f"{_beyond_local(node)} ({node.name})")
+
+
+def _beyond_local(node: torch.fx.Node) -> str:
+    """Why `node` needs the whole-program path, or ""."""
+    if node.op in ("get_attr", "call_module", "call_method"):
+        return f"a {node.op} node (a constant or sub-module)"
+    if node.op == "call_function":
+        if isinstance(node.target, torch._ops.HigherOrderOperator):
+            return f"the higher-order op {node.target}"
+        if isinstance(node.target, torch._ops.OpOverload) and node.target._schema.is_mutable:
+            return f"the mutating op {node.target}"
+    return ""
 
 
 def _shape_state(shape_env) -> Tuple:
@@ -272,18 +279,13 @@ def _specialized(value):
 
 def _check_traced(node, sub: torch.fx.GraphModule, output: torch.fx.Node) -> None:
     for s in sub.graph.nodes:
-        if s.op in ("get_attr", "call_module", "call_method"):
-            raise _NotLocal(f"{node.target} makes a constant or sub-module")
-        if s.op == "call_function":
-            if isinstance(s.target, torch._ops.HigherOrderOperator):
-                raise _NotLocal(f"{node.target} makes a higher-order op")
-            if isinstance(s.target, torch._ops.OpOverload) and s.target._schema.is_mutable:
-                raise _NotLocal(f"{node.target} makes the mutating op {s.target}")
-            if s.target is torch.ops.aten.sym_stride.int:
-                # A stride the decomposition computes with (dq.gelu's layout
-                # checks): read off an input here, which torch-mlir cannot
-                # import; the re-trace computes it from sizes.
-                raise _NotLocal(f"{node.target} reads a dynamic stride")
+        if _beyond_local(s):
+            raise _NotLocal(f"{node.target} makes {_beyond_local(s)}")
+        if s.target is torch.ops.aten.sym_stride.int:
+            # A stride the decomposition computes with (dq.gelu's layout
+            # checks): read off an input here, which torch-mlir cannot
+            # import; the re-trace computes it from sizes.
+            raise _NotLocal(f"{node.target} reads a dynamic stride")
     # A program output must stay an op's result (the signature names it).
     result = sub.graph.output_node().args[0]
     outputs = set(output.all_input_nodes)
