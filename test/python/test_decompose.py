@@ -105,7 +105,7 @@ def _both(build, local=True):
     return ours, build().run_decompositions(table)
 
 
-def build_functional(build):
+def _build_functional(build):
     """run_decompositions of `build()` with its in-place ops on fresh
     tensors made functional first, as decompose does."""
     ep = build()
@@ -120,8 +120,6 @@ def _family(name):
         args, kwargs = inputs(2, 16)
         return _traced(quantize(make().eval()), args, kwargs)
     return build
-
-
 
 
 # A convolution feeding a GELU: each node here is decomposed seeing its
@@ -145,7 +143,7 @@ def test_families_decompose_as_run_decompositions(name):
     if name == "deberta-v2":
         # Its in-place ops (detach_ of tensors made in forward) were made
         # functional before: so must the reference's be.
-        ref = build_functional(_family(name))
+        ref = _build_functional(_family(name))
     _assert_same(ours, ref)
     # Decomposed ops keep the module path errors and profiles name.
     def paths(ep):

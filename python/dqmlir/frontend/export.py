@@ -29,8 +29,8 @@ from . import int_div as _int_div
 from . import layer_norm as _layer_norm
 from . import softmax as _softmax
 from . import tanh as _tanh
-from .fx_checks import MergedDynamicDims, check_data_dependent, check_dynamic_collapses
 from .decompose import decompose
+from .fx_checks import MergedDynamicDims, check_data_dependent, check_dynamic_collapses
 from .fold_weights import fold_weight_layouts
 from .fx_cleanup import drop_eval_dropouts, drop_noop_expands
 from .quantized_linear import QuantizedLinear
