@@ -427,7 +427,11 @@ def _compile_model(model, example_args, example_kwargs, quantize, dynamic, threa
         logging.getLogger("dqmlir").warning("dqmlir: %s has no quantized linear layers",
                                             progress.source)
     with progress.stage("import", "importing with torch-mlir"):
-        imported = import_program(exported)
+        # The size probe (a second of fake-tensor work on BERT-base) runs
+        # here while the import's child process works.
+        imported = import_program(exported, meanwhile=exported.probe_sizes)
+    if "size_probe" in exported.timings:
+        progress.timings["import.size_probe"] = exported.timings["size_probe"]
     stages = {"torch": imported.torch_text} if imported.torch_text else {}
 
     def module_fn():

@@ -56,10 +56,15 @@ def _address_space() -> int:
         return 0
 
 
-def run(fn: Callable[[], Any], stage: str, timeout: float | None = None) -> Any:
+def run(fn: Callable[[], Any], stage: str, timeout: float | None = None,
+        meanwhile: Callable[[], Any] | None = None) -> Any:
     """fn() in a forked child; its (picklable) result, or its error raised
-    here. `stage` names the stage in errors."""
+    here. `stage` names the stage in errors. `meanwhile()`, if given, runs
+    here while the child works (its error, if any, is raised after the
+    child is stopped)."""
     if os.environ.get("DQMLIR_COMPILE_IN_PROCESS") or not hasattr(os, "fork"):
+        if meanwhile is not None:
+            meanwhile()
         return fn()
     timeout = timeout or float(os.environ.get("DQMLIR_COMPILE_TIMEOUT_S") or _DEFAULT_TIMEOUT_S)
     limit = _address_space() + _memory_budget()
@@ -92,6 +97,15 @@ def run(fn: Callable[[], Any], stage: str, timeout: float | None = None) -> Any:
         finally:
             os._exit(0)
     os.close(w)
+    if meanwhile is not None:
+        try:
+            meanwhile()
+        except BaseException:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os.close(r)
+            err.close()
+            raise
     data, timed_out = _read_all(r, time.monotonic() + timeout)
     if timed_out:
         os.kill(pid, signal.SIGKILL)

@@ -16,6 +16,45 @@ def test_result_comes_back():
     assert isolate.run(lambda: int(big.sum()), stage="sum") == 499500
 
 
+def test_meanwhile_runs_while_the_child_works(tmp_path):
+    """The parent's work overlaps the child's: each waits to see the other
+    running (files as signals), which only happens if both run at once."""
+    started, seen = tmp_path / "child-started", tmp_path / "parent-saw-it"
+
+    def wait_for(path):
+        for _ in range(1000):
+            if path.exists():
+                return True
+            time.sleep(0.01)
+        return False
+
+    def child():
+        started.touch()
+        return wait_for(seen)
+
+    def meanwhile():
+        assert wait_for(started)
+        seen.touch()
+    assert isolate.run(child, "stage", meanwhile=meanwhile) is True
+
+
+def test_an_error_meanwhile_stops_the_child():
+    def fail():
+        raise ValueError("meanwhile failed")
+    before = set(os.listdir("/proc"))
+    with pytest.raises(ValueError, match="meanwhile failed"):
+        isolate.run(lambda: time.sleep(30), "stage", meanwhile=fail)
+    # The child is gone (killed and reaped), not left sleeping.
+    time.sleep(0.1)
+    children = [p for p in set(os.listdir("/proc")) - before if p.isdigit()]
+    for pid in children:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                assert f.read().split()[3] != str(os.getpid())
+        except FileNotFoundError:
+            pass
+
+
 def test_abort_becomes_compile_error():
     with pytest.raises(dqmlir.CompileError, match=r"stage x crashed \(signal SIGABRT\)") as e:
         isolate.run(os.abort, stage="stage x")

@@ -14,7 +14,7 @@ import inspect
 import logging
 import re
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import torch
 import torch.nn as nn
@@ -44,13 +44,31 @@ log = logging.getLogger("dqmlir")
 class Exported:
     program: Any                        # torch.export.ExportedProgram, decomposed
     linears: List[QuantizedLinear]      # indexed by the stubs' layer ids
-    signature: Signature
+    _signature: Signature               # without min_sizes until probe_sizes()
     node_paths: Dict[str, str]          # fx node name -> the user's module path
     timings: Dict[str, float]
     # (result, argument) of the imported function: the program's result
     # `result` is the new value of the input it mutated in place, argument
     # `argument` (a KV cache's slots: kv_cache.py).
     state: List[tuple] = dataclasses.field(default_factory=list)
+    # Computes the signature's min_sizes (size_probe.py), None once done.
+    _size_probe: Optional[Callable[[], Dict[str, dict]]] = None
+
+    def probe_sizes(self) -> None:
+        """Completes the signature with the sizes below 2 the program is
+        valid for: fake-tensor runs of the whole program (about a second
+        for BERT-base), which compile runs while the import's child
+        process works."""
+        if self._size_probe is not None:
+            t0 = time.perf_counter()
+            self._signature.min_sizes = self._size_probe()
+            self._size_probe = None
+            self.timings["size_probe"] = time.perf_counter() - t0
+
+    @property
+    def signature(self) -> Signature:
+        self.probe_sizes()
+        return self._signature
 
 
 def export_model(model: nn.Module, example_args, example_kwargs=None, dynamic: Any = True,
@@ -166,10 +184,10 @@ def _export_once(model, example_args, example_kwargs, dynamic, dyn, quantize, qc
     except MergedDynamicDims as e:
         e.locations = _symbol_locations(model, ep, args, kwargs)
         raise
-    minimum = min_sizes(ep, _SPECIALIZATION_BOUND) if dynamic is not False else {}
-    signature = Signature.from_export(model, ep, args, kwargs, const_inputs, minimum)
+    signature = Signature.from_export(model, ep, args, kwargs, const_inputs)
     timings["decompose"] = time.perf_counter() - t0
-    return Exported(ep, linears, signature, node_paths, timings, _mutated_inputs(ep))
+    probe = (lambda: min_sizes(ep, _SPECIALIZATION_BOUND)) if dynamic is not False else None
+    return Exported(ep, linears, signature, node_paths, timings, _mutated_inputs(ep), probe)
 
 
 def _mutated_inputs(ep) -> List[tuple]:

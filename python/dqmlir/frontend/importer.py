@@ -55,10 +55,11 @@ class ImportResult:
                 + ",\n".join(lines) + "\n    }\n  }\n#-}\n")
 
 
-def import_program(exported, func_name: str = "main") -> ImportResult:
+def import_program(exported, func_name: str = "main", meanwhile=None) -> ImportResult:
     """torch-mlir import and lowering of `exported` (export.Exported), in a
-    child process. Big constants come back as references to the tensors of
-    this process (the child sees the same objects), not as copies."""
+    child process, while `meanwhile()` (if given) runs here. Big constants
+    come back as references to the tensors of this process (the child sees
+    the same objects), not as copies."""
     ep = exported.program
     tensors = _candidate_tensors(ep)
     by_id = {id(t): t for t in tensors}
@@ -66,7 +67,8 @@ def import_program(exported, func_name: str = "main") -> ImportResult:
     def child():
         return _import(ep, exported.node_paths, func_name, by_id)
 
-    text, torch_text, refs, timings = isolate.run(child, stage="torch-mlir import")
+    text, torch_text, refs, timings = isolate.run(child, stage="torch-mlir import",
+                                                  meanwhile=meanwhile)
     resources = {}
     for key, ref in refs.items():
         kind, value = ref
