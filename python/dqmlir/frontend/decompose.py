@@ -83,12 +83,12 @@ def _functionalize_fresh(gm: torch.fx.GraphModule) -> int:
         val, result = operand.meta.get("val"), node.meta.get("val")
         if not (isinstance(val, FakeTensor) and isinstance(result, FakeTensor)):
             continue
+        args, kwargs = pytree.tree_map(
+            lambda a: a.meta["val"] if isinstance(a, torch.fx.Node) else a,
+            (node.args, node.kwargs))
         try:
             with val.fake_mode:
-                out = functional(*pytree.tree_map(
-                    lambda a: a.meta["val"] if isinstance(a, torch.fx.Node) else a, node.args),
-                    **pytree.tree_map(lambda a: a.meta["val"] if isinstance(a, torch.fx.Node)
-                                      else a, node.kwargs))
+                out = functional(*args, **kwargs)
         except Exception:  # noqa: BLE001 - not this op's functional form then
             continue
         if not (isinstance(out, torch.Tensor) and out.dtype == result.dtype
@@ -180,7 +180,8 @@ def _trace_nodes(ep, table) -> List[Tuple[torch.fx.Node, torch.fx.GraphModule, L
     if fake_mode is None:
         raise _NotLocal("no fake inputs")
     before = _shape_state(fake_mode.shape_env)
-    output = graph.output_node()
+    # Nodes a program output reads: they must stay ops' results.
+    outputs = set(graph.output_node().all_input_nodes)
     traced = []
     # A decomposition is a function of its op, its constant arguments and
     # its inputs' metadata: the layers of an encoder, whose nodes have the
@@ -196,7 +197,8 @@ def _trace_nodes(ep, table) -> List[Tuple[torch.fx.Node, torch.fx.GraphModule, L
         if sub is None:
             sub = cache[key] = _trace_one(make_fx, fake_mode, node.target, table, flat, spec,
                                           positions)
-        _check_traced(node, sub, output)
+            _check_traced(node.target, sub)
+        _check_outputs(node, sub, outputs)
         traced.append((node, sub, positions, flat))
     if _shape_state(fake_mode.shape_env) != before:
         raise _NotLocal("a decomposition specializes or bounds a dynamic size")
@@ -277,18 +279,23 @@ def _specialized(value):
     return torch.empty_strided(sizes, strides, dtype=value.dtype, device=value.device)
 
 
-def _check_traced(node, sub: torch.fx.GraphModule, output: torch.fx.Node) -> None:
+def _check_traced(target, sub: torch.fx.GraphModule) -> None:
+    """The ops `target`'s decomposition made are ones a splice can take."""
     for s in sub.graph.nodes:
         if _beyond_local(s):
-            raise _NotLocal(f"{node.target} makes {_beyond_local(s)}")
+            raise _NotLocal(f"{target} makes {_beyond_local(s)}")
         if s.target is torch.ops.aten.sym_stride.int:
             # A stride the decomposition computes with (dq.gelu's layout
             # checks): read off an input here, which torch-mlir cannot
             # import; the re-trace computes it from sizes.
-            raise _NotLocal(f"{node.target} reads a dynamic stride")
-    # A program output must stay an op's result (the signature names it).
+            raise _NotLocal(f"{target} reads a dynamic stride")
+
+
+def _check_outputs(node, sub: torch.fx.GraphModule, outputs) -> None:
+    """A program output (of `outputs`, the nodes the output node reads)
+    that `node` is, or reads through getitem, must stay an op's result in
+    its decomposition `sub` (the signature names it)."""
     result = sub.graph.output_node().args[0]
-    outputs = set(output.all_input_nodes)
     returned = []
     if node in outputs:
         returned = pytree.tree_leaves(result)
