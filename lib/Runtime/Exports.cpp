@@ -115,7 +115,11 @@ struct UnrankedMemRef {
 };
 
 /// What memref.copy of non-identity layouts calls (MLIR's CRunnerUtils):
-/// copies `src` to `dst`, elements of `elemSize` bytes, any strides.
+/// copies `src` to `dst`, elements of `elemSize` bytes, any strides. Its
+/// callers are mostly concatenations and pads (im2col windows: strided
+/// slices whose rows are contiguous), so dims that are contiguous on both
+/// sides are merged and each innermost run of unit stride is one memmove;
+/// only a copy whose innermost dim is strided goes element by element.
 DQ_EXPORT void memrefCopy(int64_t elemSize, UnrankedMemRef *src,
                           UnrankedMemRef *dst) {
   int64_t rank = src->rank;
@@ -125,33 +129,74 @@ DQ_EXPORT void memrefCopy(int64_t elemSize, UnrankedMemRef *src,
   char *to = reinterpret_cast<char *>(d[1]) + d[2] * elemSize;
   const int64_t *sizes = s + 3, *fromStrides = s + 3 + rank,
                 *toStrides = d + 3 + rank;
-  int64_t count = 1;
-  for (int64_t i = 0; i < rank; ++i)
-    count *= sizes[i];
-  if (count == 0)
-    return;
-  // Both row-major and contiguous: one memcpy.
-  bool contiguous = true;
-  for (int64_t i = rank - 1, expect = 1; i >= 0; --i) {
-    if (sizes[i] != 1 &&
-        (fromStrides[i] != expect || toStrides[i] != expect))
-      contiguous = false;
-    expect *= sizes[i];
+  // Dims of size 1 dropped; an outer dim merged into the inner one after it
+  // where both sides step over exactly that inner dim (row-major order kept).
+  std::vector<int64_t> size, fs, ts;
+  for (int64_t i = 0; i < rank; ++i) {
+    if (sizes[i] == 0)
+      return;
+    if (sizes[i] == 1)
+      continue;
+    size.push_back(sizes[i]);
+    fs.push_back(fromStrides[i]);
+    ts.push_back(toStrides[i]);
   }
-  if (contiguous) {
-    std::memmove(to, from, count * elemSize);
-    return;
-  }
-  std::vector<int64_t> index(rank, 0);
-  for (int64_t n = 0; n < count; ++n) {
-    int64_t fo = 0, to_ = 0;
-    for (int64_t i = 0; i < rank; ++i) {
-      fo += index[i] * fromStrides[i];
-      to_ += index[i] * toStrides[i];
+  std::vector<int64_t> msize, mfs, mts;
+  for (size_t i = 0; i < size.size(); ++i) {
+    if (!msize.empty() && mfs.back() == fs[i] * size[i] &&
+        mts.back() == ts[i] * size[i]) {
+      msize.back() *= size[i];
+      mfs.back() = fs[i];
+      mts.back() = ts[i];
+      continue;
     }
-    std::memcpy(to + to_ * elemSize, from + fo * elemSize, elemSize);
-    for (int64_t i = rank - 1; i >= 0 && ++index[i] == sizes[i]; --i)
+    msize.push_back(size[i]);
+    mfs.push_back(fs[i]);
+    mts.push_back(ts[i]);
+  }
+  if (msize.empty()) {
+    std::memmove(to, from, elemSize);
+    return;
+  }
+  // The innermost dim: a run of unit stride is one memmove per row.
+  int64_t n = static_cast<int64_t>(msize.size());
+  bool rows = mfs[n - 1] == 1 && mts[n - 1] == 1;
+  int64_t inner = msize[n - 1];
+  int64_t outer = 1;
+  for (int64_t i = 0; i + 1 < n; ++i)
+    outer *= msize[i];
+  std::vector<int64_t> index(n, 0);
+  int64_t fo = 0, too = 0;
+  for (int64_t r = 0; r < outer; ++r) {
+    char *f = from + fo * elemSize, *t = to + too * elemSize;
+    if (rows) {
+      std::memmove(t, f, inner * elemSize);
+    } else {
+      int64_t fstep = mfs[n - 1] * elemSize, tstep = mts[n - 1] * elemSize;
+      auto strided = [&](auto element) {
+        for (int64_t j = 0; j < inner; ++j, f += fstep, t += tstep)
+          std::memcpy(t, f, sizeof element);
+      };
+      switch (elemSize) {
+      case 1: strided(uint8_t{}); break;
+      case 2: strided(uint16_t{}); break;
+      case 4: strided(uint32_t{}); break;
+      case 8: strided(uint64_t{}); break;
+      default:
+        for (int64_t j = 0; j < inner; ++j, f += fstep, t += tstep)
+          std::memcpy(t, f, elemSize);
+      }
+    }
+    // The next row: an odometer over the outer dims, offsets kept.
+    for (int64_t i = n - 2; i >= 0; --i) {
+      fo += mfs[i];
+      too += mts[i];
+      if (++index[i] < msize[i])
+        break;
+      fo -= mfs[i] * msize[i];
+      too -= mts[i] * msize[i];
       index[i] = 0;
+    }
   }
 }
 
