@@ -21,6 +21,7 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <algorithm>
 #include <atomic>
 #include <vector>
 
@@ -218,11 +219,12 @@ NB_MODULE(_runtime, m) {
     return d;
   });
   m.def("profile_read", [] {
-    double seconds[64];
-    int64_t ops[64];
-    int n = dqmlir_profile_read(seconds, ops, 64);
+    int n = dqmlir_profile_read(nullptr, nullptr, 0);
+    std::vector<double> seconds(n);
+    std::vector<int64_t> ops(n);
+    n = std::min(n, dqmlir_profile_read(seconds.data(), ops.data(), n));
     nb::list out;
-    for (int k = 0; k < n && k < 64; ++k)
+    for (int k = 0; k < n; ++k)
       out.append(nb::make_tuple(seconds[k], ops[k]));
     return out;
   });

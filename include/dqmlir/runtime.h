@@ -130,9 +130,11 @@ const char *dqmlir_last_error(void);
 dqmlir_status dqmlir_set_num_threads(int threads);
 
 /* Models compiled with profiling (dq-compile --profile; dqmlir.profile)
- * add the time of each op to its kind, numbered as the manifest's
- * "profile" list names them. Fills seconds[k] and ops[k] (either may be
- * NULL) for k < min(capacity, n) and returns n, the number of kinds seen. */
+ * add the time of each op to its entry k of the manifest's "profile_ops"
+ * list ([kind, label]: kind indexes the manifest's "profile" list of kind
+ * names; the twelve copies of a layer's op share an entry). Fills
+ * seconds[k] and ops[k] (either may be NULL) for k < min(capacity, n) and
+ * returns n, one more than the highest entry seen. */
 int dqmlir_profile_read(double *seconds, int64_t *ops, int capacity);
 void dqmlir_profile_reset(void);
 

@@ -74,8 +74,8 @@ static cl::opt<std::string> interfacePath(
 static cl::opt<unsigned> optLevel("opt-level", cl::init(2), cl::desc("LLVM opt level"));
 static cl::opt<bool> profile(
     "profile", cl::init(false),
-    cl::desc("time each op kind of a call (dq-profile-ops); the manifest "
-             "lists the kinds"));
+    cl::desc("time each op of a call (dq-profile-ops); the manifest lists "
+             "the kinds and the ops"));
 static cl::opt<bool> outlineLayers(
     "outline-layers", cl::init(true),
     cl::desc("compile repeated layers once (dq-outline-layers)"));
@@ -361,6 +361,15 @@ int main(int argc, char **argv) {
     for (const char *name : dq::profileKindNames())
       kinds.push_back(name);
     manifest["profile"] = std::move(kinds);
+    // [kind, label] per tick id (dq-profile-ops).
+    json::Array entries;
+    if (auto table = (*module)->getAttrOfType<ArrayAttr>("dq.profile_ops"))
+      for (Attribute a : table) {
+        auto pair = cast<ArrayAttr>(a);
+        entries.push_back(json::Array{cast<IntegerAttr>(pair[0]).getInt(),
+                                      cast<StringAttr>(pair[1]).getValue()});
+      }
+    manifest["profile_ops"] = std::move(entries);
   }
   std::string manifestText;
   llvm::raw_string_ostream(manifestText)
