@@ -311,24 +311,31 @@ def DQOutlineLayers : Pass<"dq-outline-layers", "ModuleOp"> {
 }
 
 def DQProfileOps : Pass<"dq-profile-ops", "ModuleOp"> {
-  let summary = "Time each op kind of a call (dqmlir.profile)";
+  let summary = "Time each op of a call (dqmlir.profile)";
   let description = [{
     After every op of a function that computes a tensor (at the top level
-    and in `scf.if` branches), calls `dqmlir_profile_tick(kind)`, which
-    charges the time since the previous tick to the op's kind: int8 linears,
-    f32 matmuls, softmax, layer norm, GELU, tanh and sigmoid, copies,
-    elementwise ops, reductions, loops, other (lib/Transforms/ProfileKinds.h).
-    Each function's entry ticks -1, which starts the clock. Runs first in
-    `dq-cpu-pipeline{profile=true}` (`dq-compile --profile`), on dq ops, so
-    that an int8 linear is one op whatever its kernel becomes (with the GELU
-    or residual add its kernel fuses, where it fuses one). The runtime
-    (lib/Runtime/Profile.cpp) keeps the sums.
+    and in `scf.if` branches), calls `dqmlir_profile_tick(id)`, which
+    charges the time since the previous tick to entry `id` of the module's
+    `dq.profile_ops` table: `[kind, label]`. The kinds are int8 linears, f32
+    matmuls, softmax, layer norm, GELU, tanh and sigmoid, copies,
+    elementwise ops, reductions, loops, other
+    (lib/Transforms/ProfileKinds.h); the label is the op's module path (the
+    importer's location, integer components as `*`), its name and result
+    type, so the copies of a layer's op share an entry and the layers stay
+    equal for `dq-outline-layers`. Each function's entry ticks -1, which
+    starts the clock. Runs first in `dq-cpu-pipeline{profile=true}`
+    (`dq-compile --profile`, which writes the table to the manifest), on dq
+    ops, so that an int8 linear is one op whatever its kernel becomes (with
+    the GELU or residual add its kernel fuses, where it fuses one). The
+    runtime (lib/Runtime/Profile.cpp) keeps the sums.
 
     Example:
     ```mlir
-    %y = dq.layer_norm %x, %g, %b eps 1.0e-12 : ...
-    %c3 = arith.constant 3 : i32
-    func.call @dqmlir_profile_tick(%c3) : (i32) -> ()
+    module attributes {dq.profile_ops = [[3 : i32, "encoder.layer.*.output: dq.layer_norm -> tensor<?x64xf32>"]]} {
+      ...
+      %y = dq.layer_norm %x, %g, %b eps 1.0e-12 : ... loc("encoder.layer.0.output|layer_norm")
+      %c0 = arith.constant 0 : i32
+      func.call @dqmlir_profile_tick(%c0) : (i32) -> ()
     ```
   }];
   let options = [
