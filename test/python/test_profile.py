@@ -41,6 +41,27 @@ def test_profile_counts_every_op_kind_of_a_call(bert):
     assert "int8 linears" in str(prof)
 
 
+
+def test_profile_by_op_sums_a_layers_copies(bert):
+    """Each op is one row, labelled by module path with the layer index as
+    *: the same op of both layers is one row that runs twice a call."""
+    _, compiled = bert
+    ids = torch.randint(0, 100, (2, 32))
+    prof = dqmlir.profile(compiled, ids, attention_mask=torch.ones_like(ids), reps=3, top=5)
+    ops = {label: (kind, ms, runs) for label, kind, ms, _, runs in prof.ops}
+    ffn = [label for label in ops if label.startswith("encoder.layer.*.intermediate.dense: "
+                                                      "dq.linear_dynamic -> ")]
+    assert len(ffn) == 1, sorted(ops)
+    kind, ms, runs = ops[ffn[0]]
+    assert kind.startswith("int8 linears") and runs == 2 and ms > 0
+    assert not any(".0." in label or ".1." in label for label in ops)
+    # The kinds' table is the sum of the ops' rows.
+    assert sum(ms for _, ms, _ in ops.values()) == pytest.approx(prof.total_ms)
+    assert sum(r for k, _, r in ops.values() if k.startswith("int8")) == 13
+    assert str(prof).count("\n") == len(prof.rows) + 2 + 3 + 5
+    with pytest.raises(ValueError, match="top"):
+        dqmlir.profile(compiled, ids, attention_mask=torch.ones_like(ids), top=-1)
+
 def test_profile_of_a_saved_model(bert, tmp_path):
     _, compiled = bert
     compiled.save(tmp_path / "m")
