@@ -293,6 +293,10 @@ void dq::buildCPUPipeline(OpPassManager &pm,
   addVectorization(pm, threads, isa);
   if (threads > 1)
     addAsyncParallelism(pm, threads);
+  else
+    // The frontend's scf.forall (blocked attention), one iteration after
+    // the other.
+    pm.addPass(createForallToForLoopPass());
   addLowerToLoops(pm);
   addLowerToLLVM(pm, options.bufferCache);
 }

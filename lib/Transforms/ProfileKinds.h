@@ -24,6 +24,7 @@ inline llvm::ArrayRef<const char *> profileKindNames() {
       "elementwise (residual adds, masks, scaling)",
       "reductions",
       "loops (embedding lookups, recurrences)",
+      "attention by blocks of queries (q @ k^T, softmax, e @ v)",
       "other",
   };
   return names;

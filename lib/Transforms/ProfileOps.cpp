@@ -57,6 +57,7 @@ enum Kind : int32_t {
   Elementwise,
   Reduction,
   Loop,
+  BlockedAttention,
   Other,
   Untimed = -2,
 };
@@ -92,6 +93,9 @@ Kind classify(Operation *op) {
   }
   if (isa<scf::ForOp, scf::WhileOp>(op))
     return Loop;
+  // The frontend's only scf.forall: emit.py's blocked attention.
+  if (isa<scf::ForallOp>(op))
+    return BlockedAttention;
   return Other;
 }
 

@@ -68,6 +68,30 @@ def test_sdpa_bit_exact(mask, heads, width):
             torch.testing.assert_close(got, want, rtol=0, atol=4e-5)
 
 
+
+@pytest.mark.parametrize("mask", ["full", "row", "additive", "none"])
+def test_blocked_attention_is_the_whole_computation(mask, monkeypatch):
+    """Head dims other than 32 run per head and block of queries (an
+    scf.forall, emit._blocked_attention): the same bits as the whole
+    [B, H, L, L] computation, at lengths that end blocks early, exactly or
+    late, with 1 and 2 threads."""
+    from dqmlir.frontend import emit
+    model = _Attention(2, mask).eval()
+    example = _inputs(2, 20, 128, 0)
+    blocked = [dqmlir.compile(model, example, threads=t, cache=False, verbose=False)
+               for t in (1, 2)]
+    monkeypatch.setattr(emit, "_blocked_attention",
+                        lambda q, kt, v, m, scale: emit._attend(q, kt, v, m, scale))
+    whole = dqmlir.compile(model, example, cache=False, verbose=False)
+    assert "scf.forall" in blocked[0].ir("dq") and "scf.forall" not in whole.ir("dq")
+    block = emit.QUERY_BLOCK
+    for l in (1, 5, block - 1, block, block + 1, 2 * block, 2 * block + 7):
+        args = _inputs(2, l, 128, l)
+        want = whole(*args)
+        for c in blocked:
+            assert torch.equal(c(*args), want), l
+
+
 def test_fully_masked_row_is_zero():
     # PyTorch's kernel gives 0 for a query that sees no key (MATH: NaN).
     model = _Attention(12, "full").eval()
