@@ -184,3 +184,40 @@ func.func @state_slot(%cache: tensor<2x?x4xf32> {bufferization.writable = true},
   cf.assert %ok, "ValueError: negative key" loc(#loc2)
   return %r : tensor<2x?x4xf32>
 }
+
+// -----
+
+// A size read off an scf.forall's result (emit.py's blocked attention) is
+// its shared output's: a check on it is still arithmetic on the arguments'
+// sizes and moves to the start (so equal layers stay equal for
+// dq-outline-layers, not each nested in the guard of the one before).
+// CHECK-LABEL: func.func @after_forall
+// CHECK: arith.cmpi eq
+// CHECK: scf.if
+// CHECK: scf.forall
+// CHECK: linalg.generic
+func.func @after_forall(%a: tensor<?xf32>, %b: tensor<?xf32>) -> tensor<?xf32>
+    attributes {llvm.emit_c_interface} {
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %a, %c0 : tensor<?xf32>
+  %init = tensor.empty(%n) : tensor<?xf32>
+  %f = scf.forall (%i) in (%n) shared_outs(%o = %init) -> (tensor<?xf32>) {
+    %x = tensor.extract_slice %a[%i] [1] [1] : tensor<?xf32> to tensor<1xf32>
+    scf.forall.in_parallel {
+      tensor.parallel_insert_slice %x into %o[%i] [1] [1] : tensor<1xf32> into tensor<?xf32>
+    }
+  }
+  %k = tensor.dim %f, %c0 : tensor<?xf32>
+  %m = tensor.dim %b, %c0 : tensor<?xf32>
+  %eq = arith.cmpi eq, %k, %m : index
+  cf.assert %eq, "mismatched size for broadcast"
+  %out = tensor.empty(%k) : tensor<?xf32>
+  %r = linalg.generic {indexing_maps = [affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>],
+                       iterator_types = ["parallel"]}
+      ins(%f, %b : tensor<?xf32>, tensor<?xf32>) outs(%out : tensor<?xf32>) {
+  ^bb0(%x: f32, %y: f32, %o: f32):
+    %s = arith.addf %x, %y : f32
+    linalg.yield %s : f32
+  } -> tensor<?xf32>
+  return %r : tensor<?xf32>
+}

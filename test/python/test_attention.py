@@ -92,6 +92,20 @@ def test_blocked_attention_is_the_whole_computation(mask, monkeypatch):
             assert torch.equal(c(*args), want), l
 
 
+
+def test_layers_with_blocked_attention_are_one_function():
+    """dq-outline-layers still finds the layers equal (their size checks
+    read sizes through the forall, dq-runtime-checks' DimOfForall): one
+    function, called per layer, not three inlined copies."""
+    m = tiny_bert(layers=3, hidden=128, heads=2, intermediate=256)
+    q = torch.ao.quantization.quantize_dynamic(m, {torch.nn.Linear}, dtype=torch.qint8)
+    ids = torch.randint(0, 100, (2, 16))
+    c = dqmlir.compile(q, (ids,), {"attention_mask": torch.ones_like(ids)},
+                       cache=False, verbose=False)
+    llvm = c.ir("llvm")
+    assert "scf.forall" in c.ir("dq")
+    assert llvm.count("llvm.call @dq_layer_0(") == 3, llvm.count("@dq_layer")
+
 def test_fully_masked_row_is_zero():
     # PyTorch's kernel gives 0 for a query that sees no key (MATH: NaN).
     model = _Attention(12, "full").eval()
