@@ -44,6 +44,9 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "llvm/ADT/SetVector.h"
+#include "llvm/Support/Debug.h"
+
+#define DEBUG_TYPE "dq-runtime-checks"
 
 namespace mlir::dq {
 #define GEN_PASS_DEF_DQRUNTIMECHECKS
@@ -461,20 +464,22 @@ bool hoistableSlice(Value v, Block *block, llvm::SetVector<Operation *> &out) {
     if (slice.contains(def))
       continue;
     if (def->getNumRegions() || !isMemoryEffectFree(def)) {
-      if (getenv("DQ_HOIST_DEBUG")) def->emitRemark("blocks hoisting");
+      LLVM_DEBUG(llvm::dbgs() << "not hoistable (regions, effects): " << *def
+                              << "\n");
       return false;
     }
     bool tensorResult = llvm::any_of(def->getResultTypes(), [](Type t) {
       return isa<ShapedType>(t);
     });
     if (tensorResult && !isa<arith::ConstantOp>(def)) {
-      if (getenv("DQ_HOIST_DEBUG")) def->emitRemark("tensor blocks hoisting");
+      LLVM_DEBUG(llvm::dbgs() << "not hoistable (a tensor): " << *def << "\n");
       return false;
     }
     if (auto dim = dyn_cast<tensor::DimOp>(def)) {
       Value src = dim.getSource();
       if (src.getDefiningOp() && !isa<arith::ConstantOp>(src.getDefiningOp())) {
-        if (getenv("DQ_HOIST_DEBUG")) src.getDefiningOp()->emitRemark("dim blocks hoisting");
+        LLVM_DEBUG(llvm::dbgs() << "not hoistable (the size of an intermediate): "
+                                << *src.getDefiningOp() << "\n");
         return false; // the size of an intermediate
       }
     }
