@@ -70,28 +70,31 @@ def test_sdpa_bit_exact(mask, heads, width):
 
 
 @pytest.mark.parametrize("mask", ["full", "row", "additive", "none"])
-def test_blocked_attention_is_the_whole_computation(mask, monkeypatch):
-    """Head dims other than 32 run per head and block of queries (an
-    scf.forall, emit._blocked_attention): the same bits as the whole
-    [B, H, L, L] computation, at lengths that end blocks early, exactly or
-    late, with 1 and 2 threads."""
+@pytest.mark.parametrize("width", [128, 64])
+def test_blocked_attention_is_the_whole_computation(mask, width, monkeypatch):
+    """Attention runs per head and block of queries (an scf.forall,
+    emit._blocked_attention; head dim 32: all queries in one block, with
+    the MKL fixups): the same bits as the whole [B, H, L, L] computation,
+    at lengths that end blocks early, exactly or late, with 1 and 2
+    threads."""
     from dqmlir.frontend import emit
     model = _Attention(2, mask).eval()
-    example = _inputs(2, 20, 128, 0)
+    example = _inputs(2, 20, width, 0)
     blocked = [dqmlir.compile(model, example, threads=t, cache=False, verbose=False)
                for t in (1, 2)]
-    monkeypatch.setattr(emit, "_blocked_attention",
-                        lambda q, kt, v, m, scale: emit._attend(q, kt, v, m, scale))
+
+    def whole(q, k, kt, v, m, scale, fixups):
+        return emit._attend(q, kt, v, m, scale, fixups=(k, v) if fixups else None)
+
+    monkeypatch.setattr(emit, "_blocked_attention", whole)
     whole = dqmlir.compile(model, example, cache=False, verbose=False)
     assert "scf.forall" in blocked[0].ir("dq") and "scf.forall" not in whole.ir("dq")
     block = emit.QUERY_BLOCK
-    for l in (1, 5, block - 1, block, block + 1, 2 * block, 2 * block + 7):
-        args = _inputs(2, l, 128, l)
+    for l in (1, 2, 3, 5, 33, block - 1, block, block + 1, 2 * block, 2 * block + 7):
+        args = _inputs(2, l, width, l)
         want = whole(*args)
         for c in blocked:
             assert torch.equal(c(*args), want), l
-
-
 
 def test_layers_with_blocked_attention_are_one_function():
     """dq-outline-layers still finds the layers equal (their size checks
@@ -105,6 +108,28 @@ def test_layers_with_blocked_attention_are_one_function():
     llvm = c.ir("llvm")
     assert "scf.forall" in c.ir("dq")
     assert llvm.count("llvm.call @dq_layer_0(") == 3, llvm.count("@dq_layer")
+
+
+class _Sdpa(torch.nn.Module):
+    def forward(self, q, k, v):
+        return F.scaled_dot_product_attention(q, k, v)
+
+
+@pytest.mark.parametrize("head_dim", [32, 64])
+def test_sdpa_with_dynamic_batch_and_heads(head_dim):
+    """q, k, v taken as they are: batch and heads both dynamic (dq-compile
+    crashed in expand-strided-metadata on the [B x H] collapse of the whole
+    computation; per head there is none)."""
+    g = torch.Generator().manual_seed(head_dim)
+    example = tuple(torch.randn(1, 2, 8, head_dim, generator=g) for _ in range(3))
+    c = dqmlir.compile(_Sdpa().eval(), example, verbose=False, cache=False)
+    for b, h in [(1, 2), (3, 5), (2, 1)]:
+        args = tuple(torch.randn(b, h, 8, head_dim, generator=g) for _ in range(3))
+        got, want = c(*args), _Sdpa()(*args)
+        if MKL_INTEL_KERNELS:
+            assert torch.equal(got, want), (b, h)
+        else:
+            torch.testing.assert_close(got, want, rtol=0, atol=4e-5)
 
 def test_fully_masked_row_is_zero():
     # PyTorch's kernel gives 0 for a query that sees no key (MATH: NaN).

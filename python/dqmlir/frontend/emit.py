@@ -164,20 +164,21 @@ def flash_attention(q: ir.Value, k: ir.Value, v: ir.Value, mask: ir.Value,
     of attention._flash_math): q @ k^T, its fixup, dq.flash_softmax, e @ v,
     its fixup, times 1 / sum.
 
-    Where the fixups do nothing (head dim other than 32) the ops run per
-    head and block of QUERY_BLOCK queries, an scf.forall over (batch, head,
-    block): whole, [B, H, M, N] scores went through memory three times
-    (Whisper's 1500 frames: 72 MB per layer each time). Every output
-    element is computed by the same ops in the same order either way (the
-    products sum over the head dim, the softmax and e @ v run along a row),
-    so the results are the same bits."""
+    The ops run per head, in an scf.forall over (batch, head, block of
+    queries): whole, [B, H, M, N] scores went through memory three times
+    (Whisper's 1500 frames: 72 MB per layer each time). Blocks are
+    QUERY_BLOCK queries where the fixups do nothing (head dim other than
+    32), else all M (the fixups pick rows by M). Every output element is
+    computed by the same ops in the same order either way (the products sum
+    over the head dim, the softmax and e @ v run along a row), so the
+    results are the same bits."""
     from mlir.dialects import linalg
     bd, h, m, d = sizes(q)
     n = sizes(k)[2]
     kt = _value(linalg.transpose(k, outs=[_empty([bd, h, d, n])], permutation=[0, 1, 3, 2]))
-    if not isinstance(d, int) or d == 32:
+    if not isinstance(d, int):
         return _attend(q, kt, v, mask, scale, fixups=(k, v))
-    return _blocked_attention(q, kt, v, mask, scale)
+    return _blocked_attention(q, k, kt, v, mask, scale, fixups=d == 32)
 
 
 def _attend(q, kt, v, mask, scale, fixups=None) -> ir.Value:
@@ -208,18 +209,25 @@ def _attend(q, kt, v, mask, scale, fixups=None) -> ir.Value:
     return mul.result
 
 
-def _blocked_attention(q, kt, v, mask, scale) -> ir.Value:
-    """_attend per (batch, head, block of QUERY_BLOCK queries), an scf.forall
-    whose iterations write disjoint blocks of the output."""
+def _blocked_attention(q, k, kt, v, mask, scale, fixups: bool) -> ir.Value:
+    """_attend per (batch, head, block of queries), an scf.forall whose
+    iterations write disjoint blocks of the output; `fixups`: blocks of all
+    M queries, with the MKL fixups."""
     from mlir.dialects import scf, tensor
     bd, h, m, d = sizes(q)
     n, dv = sizes(kt)[3], sizes(v)[3]
     index = ir.IndexType.get()
+    if not fixups:
+        block = QUERY_BLOCK
+    elif isinstance(m, int):
+        block = max(m, 1)
+    else:   # a step of 0 (no queries) would not end
+        block = arith.maxsi(m, arith.constant(index, 1))
     out = _empty([bd, h, m, dv])
-    loop = scf.ForallOp([0, 0, 0], [bd, h, m], [1, 1, QUERY_BLOCK], [out])
+    loop = scf.ForallOp([0, 0, 0], [bd, h, m], [1, 1, block], [out])
     with ir.InsertionPoint(loop.body):
         b, hh, i = loop.induction_variables
-        rows = arith.minsi(arith.constant(index, QUERY_BLOCK), arith.subi(_index(m), i))
+        rows = arith.minsi(_index(block), arith.subi(_index(m), i))
         qb = _slice(q, [b, hh, i, 0], [1, 1, rows, d])
         kb = _slice(kt, [b, hh, 0, 0], [1, 1, d, n])
         vb = _slice(v, [b, hh, 0, 0], [1, 1, n, dv])
@@ -240,7 +248,8 @@ def _blocked_attention(q, kt, v, mask, scale) -> ir.Value:
                 lens.append(length if length == 1 else
                             arith.select(one, arith.constant(index, 1), length))
             maskb = _slice(mask, offsets + [0], lens + [msizes[3]])
-        ob = _attend(qb, kb, vb, maskb, scale)
+        ob = _attend(qb, kb, vb, maskb, scale,
+                     fixups=(_slice(k, [b, hh, 0, 0], [1, 1, n, d]), vb) if fixups else None)
         with ir.InsertionPoint(loop.terminator().block):
             (do, so), (ds, ss) = _mixed([b, hh, i, 0]), _mixed([1, 1, rows, dv])
             tensor.parallel_insert_slice(ob, loop.inner_iter_args[0], do, ds, [], so, ss,
