@@ -31,7 +31,7 @@ from . import softmax as _softmax
 from . import tanh as _tanh
 from .decompose import decompose
 from .fx_checks import MergedDynamicDims, check_data_dependent, check_dynamic_collapses
-from .fold_weights import fold_weight_layouts
+from .fold_weights import fold_parametrizations, fold_weight_layouts
 from .fx_cleanup import drop_eval_dropouts, drop_noop_expands
 from .quantized_linear import QuantizedLinear
 from .size_probe import min_sizes
@@ -169,6 +169,7 @@ def _export_once(model, example_args, example_kwargs, dynamic, dyn, quantize, qc
 
     t0 = time.perf_counter()
     drop_eval_dropouts(ep.graph_module)
+    fold_parametrizations(ep)
     ep = decompose(ep, decompositions())
     # Non-persistent buffers (HF position_ids, token_type_ids) live in
     # ep.constants, but the frozen importer looks every buffer up in state_dict.

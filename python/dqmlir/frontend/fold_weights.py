@@ -1,4 +1,5 @@
-"""Layout ops on weights, done once at compile time instead of on every call.
+"""Layout ops and parametrizations of weights, done once at compile time
+instead of on every call.
 
 The exported graph rearranges parameters with ordinary ops: an fp32
 nn.Linear's [N, K] weight transposed to the [K, N] its contraction reads
@@ -16,9 +17,14 @@ are folded: the results are the same bits, and the model's size does not
 grow (a weight shared with another user stays as well, once). Then the
 [K, N] weights of fp32 contractions get their rows padded by a cache line
 where the stride would make them collide in the cache (_pad_linear_weights).
+
+Before decomposition, weight parametrizations of constants (weight_norm)
+are evaluated by the kernel eager PyTorch runs for them on every call, so
+they too give the same bits (fold_parametrizations).
 """
 from __future__ import annotations
 
+import operator
 from typing import Dict
 
 import torch
@@ -90,6 +96,52 @@ def fold_weight_layouts(ep) -> int:
                 ep.constants.pop(spec.target, None)
     ep.graph_module.recompile()
     return len(ep.constants) - made
+
+
+# Weight parametrizations: functions of parameters alone that eager PyTorch
+# recomputes on every call. weight_norm (Wav2Vec2's, HuBERT's positional
+# convolution) decomposes into a norm, a division and a product over the
+# whole weight: 12 ms of a Wav2Vec2-base call, and rounded otherwise than
+# eager's fused kernel (_weight_norm_interface).
+_PARAMETRIZATIONS = {aten._weight_norm.default, aten._weight_norm_interface.default}
+
+
+def fold_parametrizations(ep) -> int:
+    """Before decomposition: a weight parametrization of constant inputs
+    becomes a constant, computed by the kernel eager PyTorch runs for it
+    (the same bits); returns how many. The inputs it leaves without users
+    are dropped with the layout chains' (fold_weight_layouts)."""
+    known = _constant_inputs(ep)
+    specs = ep.graph_signature.input_specs
+    users = {s.arg.name for s in specs if s.kind == InputKind.USER_INPUT}
+    before = next((n for n in ep.graph.nodes if n.op == "placeholder" and n.name in users),
+                  None) or next(n for n in ep.graph.nodes if n.op != "placeholder")
+    made = 0
+    for node in list(ep.graph.nodes):
+        if node.op != "call_function" or node.target not in _PARAMETRIZATIONS:
+            continue
+        inputs = [a for a in pytree.tree_leaves((node.args, node.kwargs))
+                  if isinstance(a, torch.fx.Node)]
+        if not inputs or not all(a in known for a in inputs):
+            continue
+        args, kwargs = pytree.tree_map_only(torch.fx.Node, known.__getitem__,
+                                            (node.args, node.kwargs))
+        with torch.no_grad():
+            out = node.target(*args, **kwargs)
+        if node.target is aten._weight_norm_interface.default:
+            # (w, norms): only a use of the weight can be folded.
+            outs = {u.args[1]: u for u in node.users
+                    if u.target is operator.getitem}
+            if set(outs) != {0}:
+                continue
+            node, out = outs[0], out[0]
+        ph = _add_constant(ep, specs, before, out.detach().contiguous(), node.meta)
+        node.replace_all_uses_with(ph)
+        made += 1
+    if made:
+        ep.graph.eliminate_dead_code()
+        ep.graph_module.recompile()
+    return made
 
 
 def _constant_inputs(ep) -> Dict[torch.fx.Node, torch.Tensor]:
