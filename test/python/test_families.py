@@ -10,7 +10,8 @@ another summation order, each named with its tolerance:
   GPT-2      Conv1D linears stay fp32 under quantize_dynamic (MKL sgemm)
   Whisper    Conv1d front end (oneDNN)
   Wav2Vec2   Conv1d feature extractor, group norm's moments, the
-             convolutional position embedding
+             convolutional position embedding (its weight_norm folded as
+             eager computes it: about 1e-6)
   Llama      RMS norm's mean of squares, rotary embeddings' cos/sin
 
 Quantized recurrent modules (the tutorial's LSTM language model, a GRU
@@ -83,13 +84,13 @@ FAMILIES = {
         hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
         conv_dim=(32, 32), conv_stride=(5, 4), conv_kernel=(10, 4),
         num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)),
-        lambda b, s: ((torch.randn(b, 40 * s),), {}), 1e-3),
+        lambda b, s: ((torch.randn(b, 40 * s),), {}), 1e-5),
     # wav2vec2-base's seven feature-extractor convolutions (two classes of
     # equal layers: kernel 3 and kernel 2, outlined as two functions), narrow.
     "wav2vec2-base-convs": (lambda: T.Wav2Vec2Model(T.Wav2Vec2Config(
         hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
         conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)),
-        lambda b, s: ((torch.randn(b, 320 * s),), {}), 1e-3),
+        lambda b, s: ((torch.randn(b, 320 * s),), {}), 1e-5),
 }
 
 
