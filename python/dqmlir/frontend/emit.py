@@ -228,9 +228,9 @@ def _blocked_attention(q, k, kt, v, mask, scale, fixups: bool) -> ir.Value:
     with ir.InsertionPoint(loop.body):
         b, hh, i = loop.induction_variables
         rows = arith.minsi(_index(block), arith.subi(_index(m), i))
-        qb = _slice(q, [b, hh, i, 0], [1, 1, rows, d])
-        kb = _slice(kt, [b, hh, 0, 0], [1, 1, d, n])
-        vb = _slice(v, [b, hh, 0, 0], [1, 1, n, dv])
+        qb = extract_slice(q, [b, hh, i, 0], [1, 1, rows, d])
+        kb = extract_slice(kt, [b, hh, 0, 0], [1, 1, d, n])
+        vb = extract_slice(v, [b, hh, 0, 0], [1, 1, n, dv])
         if ir.RankedTensorType(mask.type).rank == 0:
             maskb = mask
         else:
@@ -245,13 +245,13 @@ def _blocked_attention(q, k, kt, v, mask, scale, fixups: bool) -> ir.Value:
                 one = arith.cmpi(arith.CmpIPredicate.eq, _index(size),
                                  arith.constant(index, 1))
                 offsets.append(arith.select(one, arith.constant(index, 0), at))
-                lens.append(length if length == 1 else
+                lens.append(length if isinstance(length, int) else
                             arith.select(one, arith.constant(index, 1), length))
-            maskb = _slice(mask, offsets + [0], lens + [msizes[3]])
+            maskb = extract_slice(mask, offsets + [0], lens + [msizes[3]])
         ob = _attend(qb, kb, vb, maskb, scale,
-                     fixups=(_slice(k, [b, hh, 0, 0], [1, 1, n, d]), vb) if fixups else None)
+                     fixups=(extract_slice(k, [b, hh, 0, 0], [1, 1, n, d]), vb) if fixups else None)
         with ir.InsertionPoint(loop.terminator().block):
-            (do, so), (ds, ss) = _mixed([b, hh, i, 0]), _mixed([1, 1, rows, dv])
+            (do, so), (ds, ss) = mixed([b, hh, i, 0]), mixed([1, 1, rows, dv])
             tensor.parallel_insert_slice(ob, loop.inner_iter_args[0], do, ds, [], so, ss,
                                          [1, 1, 1, 1])
     return loop.results[0]
@@ -261,7 +261,7 @@ def _index(x) -> ir.Value:
     return x if isinstance(x, ir.Value) else arith.constant(ir.IndexType.get(), x)
 
 
-def _mixed(values):
+def mixed(values):
     """(the Values, the static list with kDynamic in their places) of a list
     of ints and index Values, as tensor slices take them."""
     dyn = ir.ShapedType.get_dynamic_size()
@@ -269,12 +269,22 @@ def _mixed(values):
             [x if isinstance(x, int) else dyn for x in values])
 
 
-def _slice(x: ir.Value, offsets, lens) -> ir.Value:
-    """tensor.extract_slice of `x` (unit strides); ints or index Values."""
+def extract_slice(x: ir.Value, offsets, lens, result_shape=None) -> ir.Value:
+    """tensor.extract_slice of `x` (unit strides); offsets and lens are ints
+    or index Values. `result_shape` (default: lens, dynamic where a Value)
+    may leave out unit dims."""
     from mlir.dialects import tensor
-    (do, so), (ds, ss) = _mixed(offsets), _mixed(lens)
-    rtype = ir.RankedTensorType.get(ss, ir.RankedTensorType(x.type).element_type)
+    (do, so), (ds, ss) = mixed(offsets), mixed(lens)
+    rtype = ir.RankedTensorType.get(ss if result_shape is None else result_shape,
+                                    ir.RankedTensorType(x.type).element_type)
     return tensor.extract_slice(rtype, x, do, ds, [], so, ss, [1] * len(offsets))
+
+
+def insert_slice(src: ir.Value, dest: ir.Value, offsets, lens) -> ir.Value:
+    """tensor.insert_slice of `src` into `dest` (unit strides)."""
+    from mlir.dialects import tensor
+    (do, so), (ds, ss) = mixed(offsets), mixed(lens)
+    return tensor.insert_slice(src, dest, do, ds, [], so, ss, [1] * len(offsets))
 
 
 def flash_fixup(name: str, x: ir.Value, a: ir.Value, b: ir.Value) -> ir.Value:

@@ -307,30 +307,6 @@ def _dim(v, i):
     return arith.constant(ir.IndexType.get(), t.shape[i])
 
 
-def _mixed(values):
-    """(the Values, the static list with kDynamic in their places) of a list
-    of ints and index Values, as tensor.extract_slice / insert_slice take it."""
-    ir = _mlir()[0]
-    dyn = ir.ShapedType.get_dynamic_size()
-    return ([v for v in values if not isinstance(v, int)],
-            [v if isinstance(v, int) else dyn for v in values])
-
-
-def _slice(v, offsets, sizes, result_shape):
-    """tensor.extract_slice of `v` (unit strides); offsets and sizes are ints
-    or index Values; the result drops the dims result_shape leaves out."""
-    ir, _, _, _, tensor = _mlir()
-    (do, so), (ds, ss) = _mixed(offsets), _mixed(sizes)
-    return tensor.extract_slice(ir.RankedTensorType.get(result_shape, ir.F32Type.get()), v,
-                                do, ds, [], so, ss, [1] * len(offsets))
-
-
-def _insert(src, dest, offsets, sizes):
-    tensor = _mlir()[4]
-    (do, so), (ds, ss) = _mixed(offsets), _mixed(sizes)
-    return tensor.insert_slice(src, dest, do, ds, [], so, ss, [1] * len(offsets))
-
-
 def _sizes(v):
     """v's sizes: ints where static, index Values where dynamic."""
     ir = _mlir()[0]
@@ -373,7 +349,7 @@ def _chunks(gates, n, h):
     ir = _mlir()[0]
     b = ir.RankedTensorType(gates.type).shape[0]
     bsize = _sizes(gates)[0]
-    return [_slice(gates, [0, j * h], [bsize, h], [b, h]) for j in range(n)]
+    return [_emit().extract_slice(gates, [0, j * h], [bsize, h], [b, h]) for j in range(n)]
 
 
 def _lstm_update(gates, c, h):
@@ -408,14 +384,15 @@ def _scan(ctx, xw, states, layer, reverse, lstm):
         i = loop.induction_variable
         t = arith.subi(arith.subi(steps, one), i) if reverse else i
         out, *carried = loop.inner_iter_args
-        x_t = _slice(xw, [t, 0, 0], [1, bsz, xt.shape[2]], [ht.shape[0], xt.shape[2]])
+        x_t = _emit().extract_slice(xw, [t, 0, 0], [1, bsz, xt.shape[2]],
+                                    [ht.shape[0], xt.shape[2]])
         hg = _emit().linear_dynamic(carried[0], lin, name=f"w{layer}")
         if lstm:
             h, c = _lstm_update(_add(hg, x_t), carried[1], hidden)
             new = [h, c]
         else:
             new = [_gru_update(x_t, hg, carried[0], hidden)]
-        out = _insert(new[0], out, [t, 0, 0], [1, bsz, hidden])
+        out = _emit().insert_slice(new[0], out, [t, 0, 0], [1, bsz, hidden])
         scf.YieldOp([out, *new])
     return list(loop.results)
 
