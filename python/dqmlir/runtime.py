@@ -78,8 +78,8 @@ def crc32c(data: bytes) -> int:
 def buffer_cache_stats() -> dict:
     """hits, misses, cached_bytes, limit_bytes, live_bytes and
     peak_live_bytes of the buffer cache compiled code allocates from (one
-    per process). What it keeps is bounded by the peak of live bytes (the
-    largest working set seen) and by limit_bytes."""
+    per process). What it keeps is bounded by twice the peak of live bytes
+    (the largest working set seen) and by limit_bytes."""
     return _ext().buffer_cache_stats()
 
 

@@ -62,4 +62,4 @@ def test_varying_shapes_do_not_grow_memory():
     fields = line.split()
     growth, cached, peak = float(fields[1]), float(fields[3]), float(fields[5])
     assert growth < 200, line
-    assert cached <= peak + 1e-6, line
+    assert cached <= 2 * peak + 1e-6, line
