@@ -1,4 +1,4 @@
-//===- ProfileOps.cpp - time each op kind of a compiled call --------------===//
+//===- ProfileOps.cpp - time each op of a compiled call -------------------===//
 //
 // After every op that computes a tensor (at the top level of a function and
 // in the branches of scf.if: not inside loops or linalg bodies), a call
@@ -10,9 +10,10 @@
 // and the layers stay equal for dq-outline-layers (the calls also carry the
 // location of the op they follow). Each function's entry ticks -1, which
 // starts the clock. The ops are still dq ops here, before any kernel or
-// lowering, so an int8 linear is one op, whatever its kernel becomes. What the int8 kernels take into a linear's
-// epilogue (a GELU, a residual add: lib/Kernels/FuseEpilogue.h) counts as
-// the linear (option fused-epilogues). What later passes fuse (an
+// lowering, so an int8 linear is one op, whatever its kernel becomes. What
+// the int8 kernels take into a linear's epilogue (a GELU, a residual add:
+// lib/Kernels/FuseEpilogue.h) counts as the linear (option
+// fused-epilogues). What later passes fuse (an
 // elementwise op into its neighbour) is charged to the tick after the fused
 // op: the profile is per op as compiled, not as written.
 //
