@@ -24,8 +24,9 @@ they too give the same bits (fold_parametrizations).
 """
 from __future__ import annotations
 
+import collections
 import operator
-from typing import Dict
+from typing import Dict, Mapping
 
 import torch
 from torch.export.graph_signature import InputKind, InputSpec, TensorArgument
@@ -53,29 +54,21 @@ def fold_weight_layouts(ep) -> int:
     known = _constant_inputs(ep)
 
     folded: Dict[torch.fx.Node, torch.Tensor] = {}
+    env = collections.ChainMap(folded, known)
     for node in graph.nodes:
         if node.op != "call_function" or node.target not in _LAYOUT:
             continue
-        inputs = [a for a in pytree.tree_leaves((node.args, node.kwargs))
-                  if isinstance(a, torch.fx.Node)]
-        if not inputs or not all(a in known or a in folded for a in inputs):
+        evaluated = _evaluate(node, env)
+        if evaluated is None:
             continue
-        env = {**known, **folded}
-        args, kwargs = pytree.tree_map_only(torch.fx.Node, env.__getitem__,
-                                            (node.args, node.kwargs))
-        with torch.no_grad():
-            out = node.target(*args, **kwargs)
+        out, inputs = evaluated
         if not isinstance(out, torch.Tensor) or out.numel() > sum(env[a].numel() for a in inputs):
             continue
         folded[node] = out
 
     # The last folded node of each chain: one that something else reads.
     frontier = [n for n in folded if any(u not in folded for u in n.users)]
-    # New constants go before the first user input (a non-tensor one may
-    # have lost its placeholder: export.py's _drop_constant_inputs).
-    users = {s.arg.name for s in specs if s.kind == InputKind.USER_INPUT}
-    before = next((n for n in graph.nodes if n.op == "placeholder" and n.name in users),
-                  None) or next(n for n in graph.nodes if n.op != "placeholder")
+    before = _first_user_input(ep)
     made = len(ep.constants)
     for node in frontier:
         ph = _add_constant(ep, specs, before, folded[node].contiguous(), node.meta)
@@ -113,21 +106,15 @@ def fold_parametrizations(ep) -> int:
     are dropped with the layout chains' (fold_weight_layouts)."""
     known = _constant_inputs(ep)
     specs = ep.graph_signature.input_specs
-    users = {s.arg.name for s in specs if s.kind == InputKind.USER_INPUT}
-    before = next((n for n in ep.graph.nodes if n.op == "placeholder" and n.name in users),
-                  None) or next(n for n in ep.graph.nodes if n.op != "placeholder")
+    before = _first_user_input(ep)
     made = 0
     for node in list(ep.graph.nodes):
         if node.op != "call_function" or node.target not in _PARAMETRIZATIONS:
             continue
-        inputs = [a for a in pytree.tree_leaves((node.args, node.kwargs))
-                  if isinstance(a, torch.fx.Node)]
-        if not inputs or not all(a in known for a in inputs):
+        evaluated = _evaluate(node, known)
+        if evaluated is None:
             continue
-        args, kwargs = pytree.tree_map_only(torch.fx.Node, known.__getitem__,
-                                            (node.args, node.kwargs))
-        with torch.no_grad():
-            out = node.target(*args, **kwargs)
+        out = evaluated[0]
         if node.target is aten._weight_norm_interface.default:
             # (w, norms): only a use of the weight can be folded.
             outs = {u.args[1]: u for u in node.users
@@ -142,6 +129,30 @@ def fold_parametrizations(ep) -> int:
         ep.graph.eliminate_dead_code()
         ep.graph_module.recompile()
     return made
+
+
+def _evaluate(node: torch.fx.Node, env: Mapping):
+    """(`node`'s op run by PyTorch on `env`'s values of its inputs, those
+    inputs); None where it has none or one is not in `env`."""
+    inputs = [a for a in pytree.tree_leaves((node.args, node.kwargs))
+              if isinstance(a, torch.fx.Node)]
+    if not inputs or not all(a in env for a in inputs):
+        return None
+    args, kwargs = pytree.tree_map_only(torch.fx.Node, env.__getitem__,
+                                        (node.args, node.kwargs))
+    with torch.no_grad():
+        return node.target(*args, **kwargs), inputs
+
+
+def _first_user_input(ep) -> torch.fx.Node:
+    """Where new constants go: before the first user input, as export orders
+    them (a non-tensor one may have lost its placeholder: export.py's
+    _drop_constant_inputs)."""
+    specs = ep.graph_signature.input_specs
+    users = {s.arg.name for s in specs if s.kind == InputKind.USER_INPUT}
+    nodes = ep.graph.nodes
+    return next((n for n in nodes if n.op == "placeholder" and n.name in users),
+                None) or next(n for n in nodes if n.op != "placeholder")
 
 
 def _constant_inputs(ep) -> Dict[torch.fx.Node, torch.Tensor]:
