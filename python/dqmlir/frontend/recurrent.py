@@ -307,16 +307,9 @@ def _dim(v, i):
     return arith.constant(ir.IndexType.get(), t.shape[i])
 
 
-def _sizes(v):
-    """v's sizes: ints where static, index Values where dynamic."""
-    ir = _mlir()[0]
-    t = ir.RankedTensorType(v.type)
-    return [_dim(v, i) if t.is_dynamic_dim(i) else t.shape[i] for i in range(t.rank)]
-
-
 def _empty(t, like):
     _, _, _, _, tensor = _mlir()
-    return tensor.EmptyOp(_sizes(like), t.element_type).result
+    return tensor.EmptyOp(_emit().sizes(like), t.element_type).result
 
 
 def _ew(body, *xs):
@@ -348,7 +341,7 @@ def _chunks(gates, n, h):
     """The n chunks [B, H] of gates [B, n * H]."""
     ir = _mlir()[0]
     b = ir.RankedTensorType(gates.type).shape[0]
-    bsize = _sizes(gates)[0]
+    bsize = _emit().sizes(gates)[0]
     return [_emit().extract_slice(gates, [0, j * h], [bsize, h], [b, h]) for j in range(n)]
 
 
@@ -376,8 +369,8 @@ def _scan(ctx, xw, states, layer, reverse, lstm):
     xt = ir.RankedTensorType(xw.type)
     hidden = ht.shape[1]
     index = ir.IndexType.get()
-    steps, bsz = _dim(xw, 0), _sizes(h0)[0]
-    out0 = tensor.EmptyOp([_sizes(xw)[0], bsz, hidden], ir.F32Type.get()).result
+    steps, bsz = _dim(xw, 0), _emit().sizes(h0)[0]
+    out0 = tensor.EmptyOp([_emit().sizes(xw)[0], bsz, hidden], ir.F32Type.get()).result
     one = arith.constant(index, 1)
     loop = scf.ForOp(arith.constant(index, 0), steps, one, [out0, *states])
     with ir.InsertionPoint(loop.body):
