@@ -429,25 +429,6 @@ struct DimOfReshape : OpRewritePattern<tensor::DimOp> {
   }
 };
 
-/// tensor.dim of an scf.forall result: the dim of its shared output, which
-/// the result is once the iterations wrote their slices (emit.py's blocked
-/// attention), so that sizes after it stay arithmetic on the arguments.
-struct DimOfForall : OpRewritePattern<tensor::DimOp> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(tensor::DimOp dim,
-                                PatternRewriter &rewriter) const override {
-    auto result = dyn_cast<OpResult>(dim.getSource());
-    auto forall = result ? dyn_cast<scf::ForallOp>(result.getOwner()) : nullptr;
-    if (!forall)
-      return failure();
-    rewriter.modifyOpInPlace(dim, [&] {
-      dim.getSourceMutable().assign(
-          forall.getOutputs()[result.getResultNumber()]);
-    });
-    return success();
-  }
-};
-
 /// The ops of `block` that `v` is computed from, if all are pure arithmetic
 /// on the function's arguments and constants (so the check can move to the
 /// start); false otherwise.
@@ -628,7 +609,11 @@ private:
       RewritePatternSet patterns(ctx);
       memref::populateResolveRankedShapedTypeResultDimsPatterns(patterns);
       memref::populateResolveShapedTypeResultDimsPatterns(patterns);
-      patterns.add<DimOfReshape, DimOfForall>(ctx);
+      patterns.add<DimOfReshape>(ctx);
+      // Among them DimOfForallOp: a dim of an scf.forall result (emit.py's
+      // blocked attention) is its shared output's, so that sizes after it
+      // stay arithmetic on the arguments.
+      scf::ForallOp::getCanonicalizationPatterns(patterns, ctx);
       tensor::ExtractOp::getCanonicalizationPatterns(patterns, ctx);
       if (failed(applyPatternsGreedily(f, std::move(patterns))))
         return f.emitError("dq-runtime-checks: size resolution did not converge");
