@@ -170,3 +170,28 @@ def test_weight_norm_becomes_a_constant_computed_as_eager_computes_it():
         with torch.no_grad():
             torch.testing.assert_close(c(x), q(x), rtol=0, atol=2e-6)
 
+
+
+class ListIndex(nn.Module):
+    """Falcon's `fused_qkv[..., [-2], :]`: a tensor made in forward (a
+    constant, copied) as an index inside aten.index's list."""
+
+    def __init__(self):
+        super().__init__()
+        self.q = nn.Linear(8, 12)
+
+    def forward(self, x):
+        h = self.q(x).view(x.shape[0], x.shape[1], 3, 4)
+        return h[..., [-2], :] * 2
+
+
+def test_a_constant_read_inside_a_list_is_not_folded():
+    # Folded, it would reach torch-mlir's frozen import as a literal inside
+    # the list, which that cannot import.
+    torch.manual_seed(0)
+    m = torch.ao.quantization.quantize_dynamic(ListIndex().eval(), {nn.Linear},
+                                               dtype=torch.qint8)
+    compiled = dqmlir.compile(m, (torch.randn(2, 5, 8),), cache=False, verbose=False)
+    for shape in [(1, 1, 8), (3, 7, 8)]:
+        x = torch.randn(*shape)
+        assert torch.equal(compiled(x), m(x))

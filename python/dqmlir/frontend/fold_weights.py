@@ -65,6 +65,11 @@ def fold_weight_layouts(ep) -> int:
         if not isinstance(out, torch.Tensor) or out.numel() > sum(env[a].numel() for a in inputs):
             continue
         folded[node] = out
+    # torch-mlir's frozen import turns a constant input into a literal in its
+    # users' arguments, which it cannot import inside a list (aten.index's
+    # indices: Falcon's `fused_qkv[..., [-2]]`): such a node stays an op.
+    for node in [n for n in folded if _read_in_a_list(n)]:
+        del folded[node]
 
     # The last folded node of each chain: one that something else reads.
     frontier = [n for n in folded if any(u not in folded for u in n.users)]
@@ -89,6 +94,11 @@ def fold_weight_layouts(ep) -> int:
                 ep.constants.pop(spec.target, None)
     ep.graph_module.recompile()
     return len(ep.constants) - made
+
+
+def _read_in_a_list(node: torch.fx.Node) -> bool:
+    return any(isinstance(a, (list, tuple)) and node in a
+               for user in node.users for a in (*user.args, *user.kwargs.values()))
 
 
 # Weight parametrizations: functions of parameters alone that eager PyTorch
