@@ -69,7 +69,7 @@ def families(quick: bool = False) -> dict:
             _torchao),
         "MPNet-base": (lambda: T.MPNetModel(T.MPNetConfig(num_hidden_layers=layers(12))),
                        _text(low=3), 128),
-        "OPT-125m (use_cache=False; sequence static)": (
+        "OPT-125m (use_cache=False)": (
             lambda: T.OPTModel(T.OPTConfig(num_hidden_layers=layers(12))),
             lambda b, s: ((_ids(b, s, low=3, vocab=50272),),
                           {"attention_mask": torch.ones(b, s, dtype=torch.long),

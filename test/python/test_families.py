@@ -13,6 +13,7 @@ another summation order, each named with its tolerance:
              convolutional position embedding (its weight_norm folded as
              eager computes it: about 1e-6)
   Llama      RMS norm's mean of squares, rotary embeddings' cos/sin
+  Falcon     its linears (FalconLinear) stay fp32 under quantize_dynamic
 
 Quantized recurrent modules (the tutorial's LSTM language model, a GRU
 cell) compile and are bit-exact (every configuration: test_recurrent.py);
@@ -65,6 +66,18 @@ FAMILIES = {
         vocab_size=100, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, intermediate_size=128, max_position_embeddings=64)),
         lambda b, s: ((_ids(b, s),), {"use_cache": False}), 1e-3),
+    # Feed-forward blocks on [batch * seq, hidden] views (merged_rows.py):
+    # batch and sequence both dynamic. Falcon's linears are FalconLinear,
+    # which quantize_dynamic leaves fp32 (MKL's sgemm).
+    "opt": (lambda: T.OPTModel(T.OPTConfig(
+        vocab_size=100, hidden_size=64, num_hidden_layers=2, ffn_dim=128,
+        num_attention_heads=4, max_position_embeddings=64, word_embed_proj_dim=64)),
+        lambda b, s: ((_ids(b, s, low=3),), {"attention_mask": _mask(b, s),
+                                              "use_cache": False}), 0.0),
+    "falcon": (lambda: T.FalconModel(T.FalconConfig(
+        vocab_size=100, hidden_size=64, num_hidden_layers=2, num_attention_heads=4)),
+        lambda b, s: ((_ids(b, s),), {"attention_mask": _mask(b, s), "use_cache": False}),
+        1e-5),
     "vit": (lambda: T.ViTModel(T.ViTConfig(
         hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
         image_size=32, patch_size=8)),

@@ -227,10 +227,10 @@ def test_encoder_decoder_is_refused():
         dqmlir.compile(model, (torch.ones(1, 4, dtype=torch.long),), {"use_cache": True})
 
 
-def test_merged_batch_and_sequence_prefill_one_prompt():
-    """OPT's layers view [batch, seq, hidden] as [batch * seq, hidden]: the
-    prefill is compiled for one prompt (the decode step for any batch);
-    a batch of prompts is a ValueError, one prompt generates as in PyTorch."""
+def test_merged_batch_and_sequence_prefill_a_batch_of_prompts():
+    """OPT's layers view [batch, seq, hidden] as [batch * seq, hidden] around
+    their feed-forward block (merged_rows.py): the prefill still takes a
+    batch of prompts of any length, and generates as PyTorch does."""
     from transformers import OPTConfig, OPTForCausalLM
     torch.manual_seed(0)
     model = _quantized(OPTForCausalLM(OPTConfig(
@@ -239,11 +239,12 @@ def test_merged_batch_and_sequence_prefill_one_prompt():
         eos_token_id=0, pad_token_id=1)))
     compiled = dqmlir.compile(model, (torch.randint(2, 300, (2, 6)),), {"use_cache": True},
                               verbose=False)
-    assert compiled.config["prefill_batch"] == 1
-    ids = torch.randint(2, 300, (1, 7))
-    assert torch.equal(dqmlir.generate(compiled, ids, max_new_tokens=NEW), _reference(model, ids))
-    with pytest.raises(ValueError, match="one prompt at a time"):
-        dqmlir.generate(compiled, torch.randint(2, 300, (2, 7)), max_new_tokens=2)
+    assert compiled.config["prefill_batch"] is None
+    ids = torch.randint(2, 300, (3, 7))
+    mask = torch.ones_like(ids)
+    mask[0, :2] = 0                       # left padding of the first row
+    assert torch.equal(dqmlir.generate(compiled, ids, mask, max_new_tokens=NEW),
+                       _reference(model, ids, mask))
 
 
 def test_fixed_lengths_are_refused():

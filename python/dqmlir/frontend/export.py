@@ -33,6 +33,7 @@ from .decompose import decompose
 from .fx_checks import MergedDynamicDims, check_data_dependent, check_dynamic_collapses
 from .fold_weights import fold_parametrizations, fold_weight_layouts
 from .fx_cleanup import drop_eval_dropouts, drop_noop_expands
+from .merged_rows import unmerge_row_views
 from .quantized_linear import QuantizedLinear
 from .size_probe import min_sizes
 from .stubs import swapped
@@ -177,6 +178,7 @@ def _export_once(model, example_args, example_kwargs, dynamic, dyn, quantize, qc
         ep.state_dict[name] = ep.constants[name]
     const_inputs = _drop_constant_inputs(ep)
     drop_noop_expands(ep.graph_module)
+    unmerge_row_views(ep.graph_module)
     fold_weight_layouts(ep)
     node_paths = {n.name: _module_path(n) for n in ep.graph.nodes}
     check_data_dependent(ep.graph_module, node_paths)
