@@ -84,8 +84,10 @@ def _row_wise(node, merged: dict) -> Optional[dict]:
         # tensor by a matrix): an fp32 linear over the leading dims.
         x, w = node.args[-2:]
         bias = node.args[0] if node.target is aten.addmm.default else None
-        plain = not node.kwargs and len(node.args) == (2 if bias is None else 3) and (bias is None or _val(bias) is not None
-                                     and _val(bias).dim() == 1 and bias not in merged)
+        plain = not node.kwargs and len(node.args) == (2 if bias is None else 3)
+        if bias is not None:
+            plain = plain and bias not in merged and _val(bias) is not None \
+                and _val(bias).dim() == 1
         # fp32_linear.py emits a weight of static shape.
         return ({"linear_f32": bias} if plain and x in merged and w not in merged
                 and _val(w) is not None and _val(w).dim() == 2
@@ -116,7 +118,9 @@ def _plan(view, k: int) -> Optional[Tuple[dict, List]]:
     lead = _val(view.args[0]).shape[:k]
     merged = {view: {}}
     ends = []
-    for node in list(view.graph.nodes)[list(view.graph.nodes).index(view) + 1:]:
+    node = view
+    while node.next.op != "root":
+        node = node.next
         if not any(a in merged for a in node.all_input_nodes):
             continue
         if node.op == "output":
@@ -139,9 +143,9 @@ def _plan(view, k: int) -> Optional[Tuple[dict, List]]:
 def unmerge_row_views(gm: torch.fx.GraphModule) -> int:
     """Rewrites every merging view whose region is row-wise (module
     docstring); returns how many views it removed."""
-    removed = 0
+    removed, erased = 0, set()
     for view in list(gm.graph.nodes):
-        if view.graph is not gm.graph or view not in gm.graph.nodes:
+        if view in erased:
             continue
         k = _leading_merge(view)
         if k is None:
@@ -171,6 +175,7 @@ def unmerge_row_views(gm: torch.fx.GraphModule) -> int:
             if _same(_val(end).shape, _val(end.args[0]).shape):
                 end.replace_all_uses_with(end.args[0])
                 gm.graph.erase_node(end)
+                erased.add(end)
         removed += 1
     if removed:
         gm.graph.lint()
