@@ -298,3 +298,29 @@ func.func @two_k_dims(%x: memref<?x16x3x8xf32>, %w: memref<3x8x32xf32>, %y: memr
       ins(%x, %w : memref<?x16x3x8xf32>, memref<3x8x32xf32>) outs(%y : memref<?x16x32xf32>)
   return
 }
+
+// threads=2 inside an scf.forall (the frontend's blocked attention: one
+// head and block of queries per iteration): the forall's iterations are
+// what the threads share, so the batch_matmul of one iteration gets no
+// parallel region of its own (nested, it cost a hand-off and a wait per
+// iteration).
+// CHECK-LABEL: func.func @scores_per_head
+// PAR-LABEL: func.func @scores_per_head
+// PAR: scf.forall
+// PAR-NOT: scf.parallel
+// PAR: vector.contract
+// PAR-NOT: scf.parallel
+// PAR: return
+func.func @scores_per_head(%a: memref<?x?x32xf32>, %b: memref<?x32x?xf32>, %c: memref<?x?x?xf32>, %heads: index) {
+  scf.forall (%h) in (%heads) {
+    %c1 = arith.constant 1 : index
+    %c2 = arith.constant 2 : index
+    %m = memref.dim %a, %c1 : memref<?x?x32xf32>
+    %n = memref.dim %b, %c2 : memref<?x32x?xf32>
+    %sa = memref.subview %a[%h, 0, 0] [1, %m, 32] [1, 1, 1] : memref<?x?x32xf32> to memref<1x?x32xf32, strided<[?, 32, 1], offset: ?>>
+    %sb = memref.subview %b[%h, 0, 0] [1, 32, %n] [1, 1, 1] : memref<?x32x?xf32> to memref<1x32x?xf32, strided<[?, ?, 1], offset: ?>>
+    %sc = memref.subview %c[%h, 0, 0] [1, %m, %n] [1, 1, 1] : memref<?x?x?xf32> to memref<1x?x?xf32, strided<[?, ?, 1], offset: ?>>
+    linalg.batch_matmul ins(%sa, %sb : memref<1x?x32xf32, strided<[?, 32, 1], offset: ?>>, memref<1x32x?xf32, strided<[?, ?, 1], offset: ?>>) outs(%sc : memref<1x?x?xf32, strided<[?, ?, 1], offset: ?>>)
+  }
+  return
+}
