@@ -19,10 +19,10 @@ using namespace mlir;
 using namespace mlir::dq;
 
 Value dq::worthThreads(ImplicitLocOpBuilder &b, Value numRows, int64_t k,
-                       int64_t n, int64_t threads) {
-  constexpr int64_t kMinMacsPerThread = int64_t(1) << 24;
+                       int64_t n, int64_t threads, int64_t minMacsLog2) {
   int64_t perRow = std::max<int64_t>(1, k * n);
-  int64_t minRows = llvm::divideCeil(threads * kMinMacsPerThread, perRow);
+  int64_t minRows =
+      llvm::divideCeil(threads * (int64_t(1) << minMacsLog2), perRow);
   return arith::CmpIOp::create(b, arith::CmpIPredicate::uge, numRows,
                                constIndex(b, minRows));
 }

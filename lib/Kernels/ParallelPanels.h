@@ -26,13 +26,18 @@ Value emitPanels(ImplicitLocOpBuilder &b, Value out, int64_t numPanels,
                  PanelRangeBuilder body);
 
 /// Whether a kernel of `numRows` x K x N multiply-adds is worth `threads`
-/// threads: each gets at least 2^24 of them (tens of microseconds). With
-/// dq's async runtime (lib/Runtime/AsyncRuntime.h) a hand-off costs
-/// microseconds; the measured break-even of the AMX kernel on 2 threads is
-/// near this bar (32 x 768 x 768: 0.95x, 64 x 768 x 768: 1.23x). The bar
-/// keeps M <= 8 sequential on 768-3072 sized layers.
+/// threads: each gets at least 2^minMacsLog2 of them. With dq's async
+/// runtime (lib/Runtime/AsyncRuntime.h) a hand-off costs microseconds, so
+/// the bar is a time: tens of microseconds of the kernel's work. The AMX
+/// kernel's measured break-even on 2 threads is near 2^24 (32 x 768 x 768:
+/// 0.95x, 64 x 768 x 768: 1.23x); the VNNI and AVX2 kernels do a quarter
+/// of its work in the same time or less (kMinMacsLog2Vector).
 Value worthThreads(ImplicitLocOpBuilder &b, Value numRows, int64_t k,
-                   int64_t n, int64_t threads);
+                   int64_t n, int64_t threads, int64_t minMacsLog2);
+
+/// The bars of the AMX kernel and of the vector (VNNI, AVX2) kernels.
+constexpr int64_t kMinMacsLog2AMX = 24;
+constexpr int64_t kMinMacsLog2Vector = 22;
 
 } // namespace mlir::dq
 

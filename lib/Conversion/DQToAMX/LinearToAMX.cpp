@@ -609,7 +609,8 @@ struct LinearToAMX : LinearKernelPattern<LinearToAMX> {
     outSizes.back() = b.getIndexAttr(n);
     kernel.empty = tensor::EmptyOp::create(b, outSizes, b.getF32Type());
     if (options.threads > 1)
-      kernel.parallel = worthThreads(b, numRows, k, n, options.threads);
+      kernel.parallel =
+          worthThreads(b, numRows, k, n, options.threads, kMinMacsLog2AMX);
     return kernel.emit(b, op);
   }
 

@@ -35,7 +35,7 @@ def ConvertDQToVNNI : Pass<"convert-dq-to-vnni"> {
     consecutive panels, an `scf.forall` whose iterations write disjoint
     column slices of the result (`tensor.parallel_insert_slice`);
     `dq-cpu-pipeline{threads=N}` runs them as async tasks. Inputs with too
-    few rows to be worth it (under 2^24 multiply-adds per thread) take one
+    few rows to be worth it (under 2^22 multiply-adds per thread) take one
     chunk, checked at run time.
 
     Symmetric (si8) activations are shifted to u8 by flipping their sign

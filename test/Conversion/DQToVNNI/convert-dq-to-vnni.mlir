@@ -94,10 +94,10 @@ func.func @linear_const(%x: tensor<?x?x6xf32>) -> tensor<?x?x2xf32> {
 
 // threads=2: the two full panels split into chunks of consecutive panels,
 // an scf.forall whose iterations write disjoint column slices of the
-// result. Two chunks from 2 * 2^24 multiply-adds on (30841 rows of K x N =
+// result. Two chunks from 2 * 2^22 multiply-adds on (7711 rows of K x N =
 // 8 x 136), else one. The masked panel follows, sequential.
 // PAR-LABEL: func @linear_symmetric
-// PAR: %[[BIG:.*]] = arith.cmpi uge, %{{.*}}, %c30841 : index
+// PAR: %[[BIG:.*]] = arith.cmpi uge, %{{.*}}, %c7711 : index
 // PAR: %[[CHUNKS:.*]] = arith.select %[[BIG]], %c2, %c1 : index
 // PAR: %[[RES:.*]] = scf.forall (%[[C:.*]]) in (%[[CHUNKS]]) shared_outs(%[[OUT:.*]] = %{{.*}}) -> (tensor<?x136xf32>)
 // PAR:   arith.muli %[[C]], %c2
