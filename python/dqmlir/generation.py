@@ -164,8 +164,9 @@ def _compile_decoder(model, example_args, example_kwargs, **options) -> Compiled
         # only row-wise ops follow, as in OPT's and Falcon's layers,
         # merged_rows.py undoes it), which dqmlir compiles with one of the
         # two static: the prefill takes one prompt at a time (the decode
-        # step, seq = 1, any batch). A batch of prompts cannot be prefilled row by row: the
-        # linears' activation qparams span the whole batch in PyTorch.
+        # step, seq = 1, any batch). A batch of prompts cannot be prefilled
+        # row by row: the linears' activation qparams span the whole batch
+        # in PyTorch.
         log.warning("dqmlir: %s: %s; its prefill is compiled for batch 1 (generate one "
                     "prompt at a time)", type(model).__name__, e.what)
         prefill_batch = 1

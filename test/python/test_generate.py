@@ -227,16 +227,20 @@ def test_encoder_decoder_is_refused():
         dqmlir.compile(model, (torch.ones(1, 4, dtype=torch.long),), {"use_cache": True})
 
 
+def _tiny_opt():
+    from transformers import OPTConfig, OPTForCausalLM
+    torch.manual_seed(0)
+    return _quantized(OPTForCausalLM(OPTConfig(
+        num_hidden_layers=2, hidden_size=64, ffn_dim=128, num_attention_heads=4,
+        vocab_size=300, max_position_embeddings=256, word_embed_proj_dim=64, bos_token_id=0,
+        eos_token_id=0, pad_token_id=1)))
+
+
 def test_merged_batch_and_sequence_prefill_a_batch_of_prompts():
     """OPT's layers view [batch, seq, hidden] as [batch * seq, hidden] around
     their feed-forward block (merged_rows.py): the prefill still takes a
     batch of prompts of any length, and generates as PyTorch does."""
-    from transformers import OPTConfig, OPTForCausalLM
-    torch.manual_seed(0)
-    model = _quantized(OPTForCausalLM(OPTConfig(
-        num_hidden_layers=2, hidden_size=64, ffn_dim=128, num_attention_heads=4,
-        vocab_size=300, max_position_embeddings=256, word_embed_proj_dim=64, bos_token_id=0,
-        eos_token_id=0, pad_token_id=1)))
+    model = _tiny_opt()
     compiled = dqmlir.compile(model, (torch.randint(2, 300, (2, 6)),), {"use_cache": True},
                               verbose=False)
     assert compiled.config["prefill_batch"] is None
@@ -245,6 +249,23 @@ def test_merged_batch_and_sequence_prefill_a_batch_of_prompts():
     mask[0, :2] = 0                       # left padding of the first row
     assert torch.equal(dqmlir.generate(compiled, ids, mask, max_new_tokens=NEW),
                        _reference(model, ids, mask))
+
+
+def test_a_merge_of_batch_and_sequence_left_prefills_one_prompt(monkeypatch):
+    """Where a view merging batch and sequence stays (an op that mixes the
+    rows; here OPT's, with merged_rows.py switched off), the prefill is
+    compiled for one prompt and the decode step for any batch: a batch of
+    prompts is a ValueError, one prompt generates as in PyTorch."""
+    import dqmlir.frontend.export as export
+    monkeypatch.setattr(export, "unmerge_row_views", lambda gm: 0)
+    model = _tiny_opt()
+    compiled = dqmlir.compile(model, (torch.randint(2, 300, (2, 6)),), {"use_cache": True},
+                              verbose=False, cache=False)
+    assert compiled.config["prefill_batch"] == 1
+    ids = torch.randint(2, 300, (1, 7))
+    assert torch.equal(dqmlir.generate(compiled, ids, max_new_tokens=NEW), _reference(model, ids))
+    with pytest.raises(ValueError, match="one prompt at a time"):
+        dqmlir.generate(compiled, torch.randint(2, 300, (2, 7)), max_new_tokens=2)
 
 
 def test_fixed_lengths_are_refused():
