@@ -6,7 +6,7 @@ import torch
 from ..errors import UnsupportedModuleError
 
 aten = torch.ops.aten
-_VIEWS = (aten.view.default, aten._unsafe_view.default, aten.reshape.default)
+VIEWS = (aten.view.default, aten._unsafe_view.default, aten.reshape.default)
 
 
 class MergedDynamicDims(UnsupportedModuleError):
@@ -18,7 +18,7 @@ class MergedDynamicDims(UnsupportedModuleError):
         self.symbols, self.what, self.locations = symbols, what, {}
 
 
-def _merged_dynamic_dims(src, dst) -> list:
+def merged_dynamic_dims(src, dst) -> list:
     """The dynamic sizes of `src` that a view to `dst` merges into one dim
     (sizes compared from both ends; an empty list if no dim merges two)."""
     src, dst = list(src), list(dst)
@@ -40,12 +40,12 @@ def check_dynamic_collapses(gm: torch.fx.GraphModule, node_paths: dict) -> None:
     a crash at run time. Linear layers avoid it (fp32_linear.py); anything else
     that still does it is refused here."""
     for node in gm.graph.nodes:
-        if node.op != "call_function" or node.target not in _VIEWS:
+        if node.op != "call_function" or node.target not in VIEWS:
             continue
         src, dst = getattr(node.args[0], "meta", {}).get("val"), node.meta.get("val")
         if not isinstance(src, torch.Tensor) or not isinstance(dst, torch.Tensor):
             continue
-        merged = _merged_dynamic_dims(src.shape, dst.shape)
+        merged = merged_dynamic_dims(src.shape, dst.shape)
         if merged:
             what = (f"{node.target} of a {list(src.shape)} tensor to {list(dst.shape)} in module "
                     f"'{node_paths.get(node.name) or '<root>'}' (fx node {node.name}) merges the "

@@ -24,7 +24,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from torch.fx.experimental.symbolic_shapes import statically_known_true
 
-from .fx_checks import _VIEWS, _merged_dynamic_dims
+from .fx_checks import VIEWS, merged_dynamic_dims
 
 aten = torch.ops.aten
 
@@ -41,7 +41,7 @@ def _same(a: Sequence, b: Sequence) -> bool:
 def _leading_merge(node) -> Optional[int]:
     """k >= 2 if `node` is a view of x[d0, ..., dk-1, *rest] to
     [d0 * ... * dk-1, *rest] merging two or more dynamic dims, else None."""
-    if node.op != "call_function" or node.target not in _VIEWS:
+    if node.op != "call_function" or node.target not in VIEWS:
         return None
     src, dst = _val(node.args[0]), _val(node)
     if src is None or dst is None or dst.dim() < 1:
@@ -49,7 +49,7 @@ def _leading_merge(node) -> Optional[int]:
     k = src.dim() - dst.dim() + 1
     if k < 2 or not _same(src.shape[k:], dst.shape[1:]):
         return None
-    return k if _merged_dynamic_dims(src.shape, dst.shape) else None
+    return k if merged_dynamic_dims(src.shape, dst.shape) else None
 
 
 # Ops that treat the rows of their first operand independently and keep its
@@ -111,6 +111,14 @@ def _row_wise(node, merged: dict) -> Optional[dict]:
     return {}
 
 
+def _view_back(node, merged: dict, lead: Sequence) -> bool:
+    """`node` views a merged tensor as [*lead, ...]: it ends the region."""
+    out = _val(node)
+    return (node.op == "call_function" and node.target in VIEWS and node.args[0] in merged
+            and out is not None and out.dim() >= len(lead)
+            and _same(out.shape[:len(lead)], lead))
+
+
 def _plan(view, k: int) -> Optional[Tuple[dict, List]]:
     """The row-wise nodes downstream of `view` (graph order, each with how
     it is rewritten: _row_wise) and the views back to its leading dims that
@@ -125,9 +133,7 @@ def _plan(view, k: int) -> Optional[Tuple[dict, List]]:
             continue
         if node.op == "output":
             return None
-        if node.op == "call_function" and node.target in _VIEWS and node.args[0] in merged \
-                and _val(node) is not None and _same(_val(node).shape[:k], lead) \
-                and _val(node).dim() >= k:
+        if _view_back(node, merged, lead):
             ends.append(node)
             continue
         how = _row_wise(node, merged)
