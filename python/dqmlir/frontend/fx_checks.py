@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 from ..errors import UnsupportedModuleError
 
@@ -16,6 +17,11 @@ class MergedDynamicDims(UnsupportedModuleError):
     def __init__(self, message: str, symbols: list, what: str):
         super().__init__(message)
         self.symbols, self.what, self.locations = symbols, what, {}
+
+
+def same_sizes(a, b) -> bool:
+    """Sizes (ints or symbols) known to be equal, dim by dim."""
+    return len(a) == len(b) and all(statically_known_true(x == y) for x, y in zip(a, b))
 
 
 def merged_dynamic_dims(src, dst) -> list:

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import torch
-from torch.fx.experimental.symbolic_shapes import statically_known_true
+
+from .fx_checks import same_sizes
 
 aten = torch.ops.aten
 
@@ -21,8 +22,7 @@ def drop_noop_expands(gm: torch.fx.GraphModule) -> int:
             return False
         src, dst = getattr(node.args[0], "meta", {}).get("val"), node.meta.get("val")
         return (isinstance(src, torch.Tensor) and isinstance(dst, torch.Tensor)
-                and src.dim() == dst.dim()
-                and all(statically_known_true(a == b) for a, b in zip(src.shape, dst.shape)))
+                and same_sizes(src.shape, dst.shape))
     return _bypass(gm, noop)
 
 

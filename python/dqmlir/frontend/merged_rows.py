@@ -22,9 +22,8 @@ from __future__ import annotations
 from typing import List, Optional, Sequence, Tuple
 
 import torch
-from torch.fx.experimental.symbolic_shapes import statically_known_true
 
-from .fx_checks import VIEWS, merged_dynamic_dims
+from .fx_checks import VIEWS, merged_dynamic_dims, same_sizes
 
 aten = torch.ops.aten
 
@@ -32,10 +31,6 @@ aten = torch.ops.aten
 def _val(node):
     v = getattr(node, "meta", {}).get("val") if isinstance(node, torch.fx.Node) else None
     return v if isinstance(v, torch.Tensor) else None
-
-
-def _same(a: Sequence, b: Sequence) -> bool:
-    return len(a) == len(b) and all(statically_known_true(x == y) for x, y in zip(a, b))
 
 
 def _leading_merge(node) -> Optional[int]:
@@ -47,7 +42,7 @@ def _leading_merge(node) -> Optional[int]:
     if src is None or dst is None or dst.dim() < 1:
         return None
     k = src.dim() - dst.dim() + 1
-    if k < 2 or not _same(src.shape[k:], dst.shape[1:]):
+    if k < 2 or not same_sizes(src.shape[k:], dst.shape[1:]):
         return None
     return k if merged_dynamic_dims(src.shape, dst.shape) else None
 
@@ -116,7 +111,7 @@ def _view_back(node, merged: dict, lead: Sequence) -> bool:
     out = _val(node)
     return (node.op == "call_function" and node.target in VIEWS and node.args[0] in merged
             and out is not None and out.dim() >= len(lead)
-            and _same(out.shape[:len(lead)], lead))
+            and same_sizes(out.shape[:len(lead)], lead))
 
 
 def _plan(view, k: int) -> Optional[Tuple[dict, List]]:
@@ -178,7 +173,7 @@ def unmerge_row_views(gm: torch.fx.GraphModule) -> int:
         view.replace_all_uses_with(src)
         gm.graph.erase_node(view)
         for end in ends:
-            if _same(_val(end).shape, _val(end.args[0]).shape):
+            if same_sizes(_val(end).shape, _val(end.args[0]).shape):
                 end.replace_all_uses_with(end.args[0])
                 gm.graph.erase_node(end)
                 erased.add(end)
