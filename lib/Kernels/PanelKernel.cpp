@@ -111,9 +111,9 @@ struct PanelKernel : LinearKernelPattern<PanelKernel> {
                  })
           .getResult(0);
     };
-    Value parallel =
-        threads > 1 ? worthThreads(b, numRows, k, n, threads, kMinMacsLog2Vector)
-                    : Value();
+    Value parallel = threads > 1 ? worthThreads(b, numRows, k, n, threads,
+                                                kMinMacsLog2Vector)
+                                 : Value();
     out = emitPanels(b, out, innerPanels, cols, threads, parallel, panels);
     kb.outN0 = nullptr;
     if (int64_t n0 = innerPanels * cols; n0 < n)
