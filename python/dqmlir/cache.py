@@ -24,7 +24,6 @@ import json
 import os
 import pathlib
 import shutil
-import sys
 import tempfile
 from typing import Any, Optional
 
@@ -43,18 +42,22 @@ def directory() -> Optional[pathlib.Path]:
 
 
 def _versions() -> dict:
-    out = {"dqmlir": __version__, "torch": torch.__version__}
-    for name in ("torch_mlir", "transformers", "torchao"):
-        mod = sys.modules.get(name)
-        if mod is None:
+    """The installed distributions' versions, read the same way whether or
+    not they are imported yet (torch_mlir has no __version__: read off the
+    module once imported, the key changed after a process's first compile)."""
+    global _VERSIONS
+    if _VERSIONS is None:
+        from importlib.metadata import PackageNotFoundError, version
+        _VERSIONS = {"dqmlir": __version__, "torch": torch.__version__}
+        for name in ("torch-mlir", "transformers", "torchao"):
             try:
-                from importlib.metadata import version
-                out[name] = version(name.replace("_", "-"))
-            except Exception:
-                out[name] = None
-        else:
-            out[name] = getattr(mod, "__version__", None)
-    return out
+                _VERSIONS[name.replace("-", "_")] = version(name)
+            except PackageNotFoundError:
+                _VERSIONS[name.replace("-", "_")] = None
+    return dict(_VERSIONS)
+
+
+_VERSIONS: Optional[dict] = None
 
 
 def _hash_value(h, value: Any) -> None:

@@ -75,6 +75,17 @@ def test_damaged_entry_is_compiled_again(tmp_path):
     assert third[0] is True and third[2]
 
 
+def test_versions_are_the_same_once_torch_mlir_is_imported():
+    # A compile imports torch_mlir; the key must not change with that, or a
+    # second compile of a model in the same process misses the cache.
+    code = ("from dqmlir import cache; before = cache._versions(); import torch_mlir; "
+            "cache._VERSIONS = None; after = cache._versions(); "
+            "print(before == after and before['torch_mlir'] is not None)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.stdout.strip() == "True", out.stderr[-2000:]
+
+
 class _Scaled(torch.nn.Module):
     def __init__(self, mode):
         super().__init__()
