@@ -178,8 +178,14 @@ private:
 /// (Model or None, status, message).
 nb::tuple open(const std::string &dir, bool verify, bool threaded) {
   dqmlir_model *m = nullptr;
-  dqmlir_status s = dqmlir_model_open(
-      dir.c_str(), verify ? 0u : DQMLIR_OPEN_NO_CHECKSUM, &m);
+  dqmlir_status s;
+  {
+    // Reading and checking the weights takes a while (0.05-0.4 s for
+    // BERT-base); the compile cache opens entries while the caller traces.
+    nb::gil_scoped_release release;
+    s = dqmlir_model_open(dir.c_str(), verify ? 0u : DQMLIR_OPEN_NO_CHECKSUM,
+                          &m);
+  }
   if (s != DQMLIR_OK)
     return nb::make_tuple(nb::none(), int(s), std::string(dqmlir_last_error()));
   return nb::make_tuple(nb::cast(new Model(m, threaded), nb::rv_policy::take_ownership),
