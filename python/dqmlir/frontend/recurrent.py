@@ -177,12 +177,10 @@ class RecurrentStub(nn.Module):
         self.hidden_size = module.hidden_size
         self.ids = [(first_id + 2 * k, first_id + 2 * k + 1) for k in range(len(linears))]
         self.reduce_range = [ih.reduce_range for ih, *_ in linears]
-        self.bias = [ih.bias is not None for ih, *_ in linears]
 
     def _linear(self, x, k: int, which: int):
         g = _CHUNKS[self.kind] * self.hidden_size
-        return torch.ops.dqmlir.linear_dynamic(x, self.ids[k][which], g, self.reduce_range[k],
-                                               self.bias[k])
+        return torch.ops.dqmlir.linear_dynamic(x, self.ids[k][which], g, self.reduce_range[k])
 
     def forward(self, input, hx=None):
         from torch.nn.utils.rnn import PackedSequence

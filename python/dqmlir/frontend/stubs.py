@@ -34,18 +34,18 @@ _ACTIVE: Dict[int, Any] = {}
 
 @torch.library.custom_op("dqmlir::linear_dynamic", mutates_args=())
 def linear_dynamic(x: torch.Tensor, layer: int, out_features: int,
-                   reduce_range: bool, has_bias: bool) -> torch.Tensor:
+                   reduce_range: bool) -> torch.Tensor:
     """y = dequant(quant_dyn(x) @ W_q[layer]^T) + b. Reference: the quantized
     module itself (PyTorch's quantized::linear_dynamic, or torchao's linear)."""
     return _ACTIVE[layer](x)
 
 
 @linear_dynamic.register_fake
-def _(x, layer, out_features, reduce_range, has_bias):
+def _(x, layer, out_features, reduce_range):
     return x.new_empty((*x.shape[:-1], out_features))
 
 
-@registry.register("linear_dynamic", attrs=("layer", "out_features", "reduce_range", "has_bias"))
+@registry.register("linear_dynamic", attrs=("layer", "out_features", "reduce_range"))
 def _emit_linear(ctx, operands, attrs, result_types):
     from . import emit
     layer = attrs["layer"]
@@ -62,11 +62,10 @@ def _weight_like(layer: nn.Module):
 class _DQLinearStub(nn.Module):
     """Exportable stand-in: no parameters, so no weight reaches the graph."""
 
-    def __init__(self, layer: int, in_features: int, out_features: int, reduce_range: bool,
-                 has_bias: bool):
+    def __init__(self, layer: int, in_features: int, out_features: int, reduce_range: bool):
         super().__init__()
         self.layer, self.in_features, self.out_features = layer, in_features, out_features
-        self.reduce_range, self.has_bias = reduce_range, has_bias
+        self.reduce_range = reduce_range
 
     @property
     def weight(self):
@@ -79,8 +78,8 @@ class _DQLinearStub(nn.Module):
     def forward(self, x):
         # The kernel needs a static K: a dynamic last dim becomes this one.
         torch._check(x.shape[-1] == self.in_features)
-        return torch.ops.dqmlir.linear_dynamic(
-            x, self.layer, self.out_features, self.reduce_range, self.has_bias)
+        return torch.ops.dqmlir.linear_dynamic(x, self.layer, self.out_features,
+                                               self.reduce_range)
 
 
 @torch.library.custom_op("dqmlir::linear_f32", mutates_args=())
@@ -253,8 +252,7 @@ def swapped(model: nn.Module, quantize: Any, qconfig, reduce_range: bool,
         originals.append((path, m))
     try:
         for i, ql in enumerate(linears[:len(chosen)]):
-            stub = _DQLinearStub(i, ql.in_features, ql.out_features, ql.reduce_range,
-                                 ql.bias is not None)
+            stub = _DQLinearStub(i, ql.in_features, ql.out_features, ql.reduce_range)
             stub._weight_like = (_weight_like(originals[i][1]),)
             _set_submodule(model, ql.path, stub)
         for path, m in fp32:
