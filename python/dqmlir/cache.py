@@ -130,13 +130,7 @@ def linear_key(model: torch.nn.Module, example_args, options: dict) -> str:
 
 def _hash_linears(h, linears) -> None:
     for ql in linears:
-        h.update(f"|{ql.path}|{ql.reduce_range}|{ql.act_mode}|{ql.act_granularity}|".encode())
-        for a in (ql.weight, ql.weight_scale, ql.bias):
-            if a is None:
-                h.update(b"none")
-            else:
-                h.update(f"{a.dtype}{a.shape}".encode())
-                h.update(a.tobytes())
+        h.update(ql.digest())
 
 
 def program_key(ep, linears, model: torch.nn.Module, options: dict) -> str:

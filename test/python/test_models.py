@@ -117,6 +117,17 @@ def test_unsupported_op_names_it():
         dqmlir.compile(m, (torch.randn(2, 8),))
 
 
+def test_weight_with_a_zero_point_names_the_layer():
+    # dqmlir's kernels take symmetric int8 weights; what the layer holds is
+    # known once it is unpacked, which compile does beside the trace.
+    lin = torch.ao.nn.quantized.dynamic.Linear(8, 4)
+    lin.set_weight_bias(torch.quantize_per_tensor(torch.randn(4, 8), 0.05, 3, torch.qint8),
+                        torch.zeros(4))
+    m = torch.nn.Sequential(torch.nn.ReLU(), lin).eval()
+    with pytest.raises(dqmlir.UnsupportedModuleError, match=r"^1: weight zero point must be 0"):
+        dqmlir.compile(m, (torch.randn(2, 8),), verbose=False)
+
+
 def test_training_mode_is_rejected():
     m = MLP()
     with pytest.raises(ValueError, match="eval"):

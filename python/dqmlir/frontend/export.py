@@ -75,7 +75,8 @@ class Exported:
 
 def export_model(model: nn.Module, example_args, example_kwargs=None, dynamic: Any = True,
                  quantize: Any = None, qconfig=None, reduce_range: bool = True,
-                 act_granularity: str = "per_tensor", after_trace=None) -> Optional[Exported]:
+                 act_granularity: str = "per_tensor", after_trace=None,
+                 executor=None) -> Optional[Exported]:
     """Exports `model` called with the example arguments.
 
     quantize: None -> the quantized linears are the torch.ao dynamic quantized
@@ -89,6 +90,7 @@ def export_model(model: nn.Module, example_args, example_kwargs=None, dynamic: A
     after_trace: called with (the traced program, the quantized linears)
       before decomposition; if it returns True, export stops and returns None
       (the compile cache has the model).
+    executor: where the quantized linears unpack while the model traces.
     A view that merges two default-dynamic dims (which torch-mlir lowers
     wrongly) makes all but the first of them static, with a warning, and
     the export is redone.
@@ -109,7 +111,8 @@ def export_model(model: nn.Module, example_args, example_kwargs=None, dynamic: A
     while True:
         try:
             return _export_once(model, example_args, example_kwargs, dynamic, dyn, quantize,
-                                qconfig, reduce_range, act_granularity, after_trace)
+                                qconfig, reduce_range, act_granularity, after_trace,
+                                executor)
         except MergedDynamicDims as e:
             # The default dynamic dims: keep the first merged one dynamic
             # (the batch, as a rule) and retry with the others static.
@@ -154,15 +157,18 @@ def decompositions() -> Dict:
 
 
 def _export_once(model, example_args, example_kwargs, dynamic, dyn, quantize, qconfig,
-                 reduce_range, act_granularity, after_trace) -> Optional[Exported]:
+                 reduce_range, act_granularity, after_trace,
+                 executor) -> Optional[Exported]:
     kwargs = dict(example_kwargs or {})
     args = tuple(example_args)
     timings = {}
     t0 = time.perf_counter()
     if dynamic is True:
         args, kwargs = _widen_examples(model, args, kwargs, dyn)
-    with swapped(model, quantize, qconfig, reduce_range, act_granularity) as linears:
+    with swapped(model, quantize, qconfig, reduce_range, act_granularity, executor) as linears:
         ep = _export(model, args, kwargs, dyn)
+    for ql in linears:
+        ql.arrays()                  # what unpacking raised, raised here
     timings["export"] = time.perf_counter() - t0
     if after_trace is not None and after_trace(ep, linears):
         return None

@@ -10,7 +10,9 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from concurrent.futures import Executor
+from typing import Callable
 
 import numpy as np
 import torch
@@ -18,27 +20,82 @@ import torch
 from ..errors import UnsupportedModuleError
 
 
-@dataclass
 class QuantizedLinear:
-    weight: np.ndarray  # int8 [N, K]
-    weight_scale: np.ndarray  # float32, shape () per tensor or [N] per channel
-    bias: np.ndarray | None  # float32 [N]
-    reduce_range: bool
-    act_mode: str = "asymmetric"  # "asymmetric" | "symmetric"
-    act_granularity: str = "per_tensor"  # "per_tensor" | "per_row"
-    path: str = ""
+    """A quantized linear layer's arrays and how its activations are
+    quantized. A torch.ao layer's arrays may still be unpacking on another
+    thread (from_dynamic_linear with an executor): reading them waits."""
+
+    def __init__(self, weight: np.ndarray | None, weight_scale: np.ndarray | None,
+                 bias: np.ndarray | None, reduce_range: bool,
+                 act_mode: str = "asymmetric", act_granularity: str = "per_tensor",
+                 path: str = "", *, shape: tuple | None = None,
+                 unpacking: Callable[[], tuple] | None = None):
+        self._arrays = None if unpacking is not None else (weight, weight_scale, bias)
+        self._unpacking = unpacking      # -> (the three arrays, the weight's digest)
+        self._weight_digest: bytes | None = None
+        self._shape = tuple(shape) if shape is not None else tuple(weight.shape)
+        self.reduce_range = reduce_range
+        self.act_mode = act_mode                 # "asymmetric" | "symmetric"
+        self.act_granularity = act_granularity   # "per_tensor" | "per_row"
+        self.path = path
+
+    def arrays(self) -> tuple:
+        """(int8 weight [N, K], float32 scale () per tensor or [N] per
+        channel, float32 bias [N] or None); raises what unpacking raised."""
+        if self._arrays is None:
+            self._arrays, self._weight_digest = self._unpacking()
+            self._unpacking = None
+        return self._arrays
+
+    @property
+    def weight(self) -> np.ndarray:
+        return self.arrays()[0]
+
+    @property
+    def weight_scale(self) -> np.ndarray:
+        return self.arrays()[1]
+
+    @property
+    def bias(self) -> np.ndarray | None:
+        return self.arrays()[2]
 
     @property
     def out_features(self) -> int:
-        return self.weight.shape[0]
+        return self._shape[0]
 
     @property
     def in_features(self) -> int:
-        return self.weight.shape[1]
+        return self._shape[1]
+
+    def digest(self) -> bytes:
+        """SHA-256 of the arrays and the quantization settings (the compile
+        cache's keys take it)."""
+        weight, scale, bias = self.arrays()
+        if self._weight_digest is None:
+            self._weight_digest = _digest(weight)
+        h = hashlib.sha256(f"|{self.path}|{self.reduce_range}|{self.act_mode}|"
+                           f"{self.act_granularity}|".encode())
+        h.update(self._weight_digest)
+        h.update(_digest(scale))
+        h.update(_digest(bias))
+        return h.digest()
 
 
-def from_dynamic_linear(mod: torch.nn.Module, path: str = "") -> QuantizedLinear:
-    """Unpacks a `torch.ao.nn.quantized.dynamic.Linear`."""
+def _digest(a: np.ndarray | None) -> bytes:
+    if a is None:
+        return b"none"
+    h = hashlib.sha256(f"{a.dtype}{a.shape}".encode())
+    h.update(np.ascontiguousarray(a).reshape(-1).view(np.uint8))  # no copy
+    return h.digest()
+
+
+def from_dynamic_linear(mod: torch.nn.Module, path: str = "",
+                        executor: Executor | None = None) -> QuantizedLinear:
+    """Unpacks a `torch.ao.nn.quantized.dynamic.Linear`. With `executor`, the
+    slow part runs there (fbgemm's unpack and the weight's hash: 0.25 s for
+    BERT-base's 73 layers, each step without the GIL) while the caller goes
+    on; the arrays are made, and what unpacking raises is raised, when they
+    are first read."""
     from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
     where = path or type(mod).__name__
@@ -49,15 +106,42 @@ def from_dynamic_linear(mod: torch.nn.Module, path: str = "") -> QuantizedLinear
             f"{where}: only qint8 weights are supported, got {mod._packed_params.dtype} (float16 dynamic quantization)")
     # Its forward passes reduce_range=True from module version 4 on.
     version = getattr(mod, "version", None)
-    return from_packed(mod._packed_params._packed_params, version is not None and version >= 4,
-                       path)
+    reduce_range = version is not None and version >= 4
+    packed = mod._packed_params._packed_params
+    if executor is None:
+        return from_packed(packed, reduce_range, path)
+
+    def unpack():
+        w, b = torch.ops.quantized.linear_unpack.default(packed)
+        ints = w.int_repr() if w.dtype == torch.qint8 else None
+        return w, b, ints, None if ints is None else _digest(ints.numpy())
+
+    future = executor.submit(unpack)
+    shape = (mod.out_features, mod.in_features)
+
+    def arrays():
+        w, b, ints, weight_digest = future.result()
+        arrays = _arrays(w, b, ints, where)
+        if arrays[0].shape != shape:
+            raise UnsupportedModuleError(f"{where}: its packed weight is {list(arrays[0].shape)}, "
+                                         f"its in/out_features say {list(shape)}")
+        return arrays, weight_digest
+    return QuantizedLinear(None, None, None, reduce_range, path=path, shape=shape,
+                           unpacking=arrays)
 
 
 def from_packed(packed, reduce_range: bool, path: str = "") -> QuantizedLinear:
     """Unpacks fbgemm's packed linear params (a LinearPackedParamsBase, as
     Linear and the recurrent modules keep them)."""
-    where = path or "linear"
     w, b = torch.ops.quantized.linear_unpack(packed)
+    weight, scale, bias = _arrays(w, b, None, path or "linear")
+    return QuantizedLinear(weight, scale, bias, reduce_range, path=path)
+
+
+def _arrays(w: torch.Tensor, b: torch.Tensor | None, ints: torch.Tensor | None,
+            where: str) -> tuple:
+    """(int8 weight, scale, bias) of an unpacked weight and bias; `ints`:
+    the weight's int_repr() if made already."""
     if w.dtype != torch.qint8:
         raise UnsupportedModuleError(f"{where}: only qint8 weights are supported, got {w.dtype}")
     if w.qscheme() in (torch.per_tensor_affine, torch.per_tensor_symmetric):
@@ -73,13 +157,8 @@ def from_packed(packed, reduce_range: bool, path: str = "") -> QuantizedLinear:
         scale = w.q_per_channel_scales().to(torch.float32).numpy().copy()
     else:
         raise UnsupportedModuleError(f"{where}: unsupported weight qscheme {w.qscheme()}")
-    return QuantizedLinear(
-        weight=w.int_repr().numpy().copy(),
-        weight_scale=scale,
-        bias=None if b is None else b.detach().to(torch.float32).numpy().copy(),
-        reduce_range=reduce_range,
-        path=path,
-    )
+    return ((w.int_repr() if ints is None else ints).numpy(), scale,
+            None if b is None else b.detach().to(torch.float32).numpy().copy())
 
 
 def is_torchao_linear(mod: torch.nn.Module) -> bool:
@@ -124,12 +203,7 @@ def from_torchao_linear(mod: torch.nn.Module, path: str = "") -> QuantizedLinear
     else:
         raise UnsupportedModuleError(f"{where}: activation granularity {kw.granularity} is not supported")
     b = mod.bias
-    return QuantizedLinear(
-        weight=w.qdata.numpy().copy(),
-        weight_scale=scale,
-        bias=None if b is None else b.detach().to(torch.float32).numpy().copy(),
-        reduce_range=False,
-        act_mode="symmetric",
-        act_granularity=granularity,
-        path=path,
-    )
+    return QuantizedLinear(w.qdata.numpy().copy(), scale,
+                           None if b is None else b.detach().to(torch.float32).numpy().copy(),
+                           reduce_range=False, act_mode="symmetric",
+                           act_granularity=granularity, path=path)

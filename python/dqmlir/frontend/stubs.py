@@ -205,11 +205,12 @@ def _refuse_unsupported(path: str, m: nn.Module) -> None:
 
 @contextlib.contextmanager
 def swapped(model: nn.Module, quantize: Any, qconfig, reduce_range: bool,
-            act_granularity: str = "per_tensor"):
+            act_granularity: str = "per_tensor", executor=None):
     """Yields the QuantizedLinear list while every (to be) quantized linear of
     `model` is replaced by a _DQLinearStub. `quantize`: True = every nn.Linear
     of an fp32 model, or a collection of qualified names; None = only modules
-    that are already torch.ao dynamic quantized."""
+    that are already torch.ao dynamic quantized. `executor`: where torch.ao
+    layers unpack while the caller traces (a stub needs only the shape)."""
     chosen, fp32, embeddings, recurrent = [], [], [], []
     for path, m in model.named_modules():
         _refuse_unsupported(path, m)
@@ -234,7 +235,7 @@ def swapped(model: nn.Module, quantize: Any, qconfig, reduce_range: bool,
     originals = []
     for i, (path, orig, qmod) in enumerate(chosen):
         ql = (from_torchao_linear(qmod, path) if is_torchao_linear(qmod)
-              else from_dynamic_linear(qmod, path))
+              else from_dynamic_linear(qmod, path, executor if orig is qmod else None))
         if orig is not qmod:          # fp32 linear quantized on the caller's request
             ql.reduce_range = reduce_range
             ql.act_granularity = act_granularity
