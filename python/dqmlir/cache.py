@@ -10,6 +10,9 @@ import and code generation. Anything that changes what the model computes
 changes the graph and so the key. A lone torch.ao Linear (compiled without
 export) is keyed by its weights (linear_key).
 
+The cache entry hinted for the model (cache_ahead.py) is opened, and the
+model's tensors are hashed, on another thread while the trace runs.
+
 Entries are written to a temporary directory and renamed into place, so two
 processes compiling the same model at once both end with a whole entry. The
 cache keeps at most DQMLIR_CACHE_MB (default 8192) MiB, least recently used
@@ -27,10 +30,16 @@ import shutil
 import tempfile
 from typing import Any, Optional
 
+import numpy as np
 import torch
 from torch.utils import _pytree as pytree
 
 from ._version import __version__
+
+# cache_ahead's hints (fingerprint -> key), beside the entries (whose names
+# are 40 hex digits).
+HINTS = "hints"
+
 
 def directory() -> Optional[pathlib.Path]:
     """Where the cache lives, or None when it is turned off."""
@@ -77,6 +86,12 @@ def _hash_value(h, value: Any) -> None:
         h.update(repr(value).encode())
 
 
+def _value_digest(value: Any) -> bytes:
+    h = hashlib.sha256()
+    _hash_value(h, value)
+    return h.digest()
+
+
 def _hash_script_object(h, obj) -> None:
     """A torchbind object by its state (its repr holds an address, which
     would miss the cache every time): __obj_flatten__ where the class has
@@ -87,6 +102,12 @@ def _hash_script_object(h, obj) -> None:
             _hash_value(h, getattr(obj, method)())
             return
     h.update(os.urandom(16))
+
+
+def tensor_digest(t: torch.Tensor) -> bytes:
+    h = hashlib.sha256()
+    _hash_tensor(h, t)
+    return h.digest()
 
 
 def _hash_tensor(h, t: torch.Tensor) -> None:
@@ -110,7 +131,9 @@ def _hash_tensor(h, t: torch.Tensor) -> None:
         t = t.cpu()
     if t.dtype == torch.bfloat16 or t.dtype == torch.float16:
         t = t.view(torch.int16)
-    h.update(t.contiguous().numpy().tobytes() if t.numel() else b"")
+    if t.numel():
+        # The array's buffer, not a copy: hashlib reads it without the GIL.
+        h.update(t.contiguous().numpy().reshape(-1).view(np.uint8))
 
 
 def linear_key(model: torch.nn.Module, example_args, options: dict) -> str:
@@ -119,13 +142,18 @@ def linear_key(model: torch.nn.Module, example_args, options: dict) -> str:
     qparams, bias, reduce_range from its version), the example's rank, the
     options and versions."""
     from .frontend.quantized_linear import from_dynamic_linear
-    h = hashlib.sha256()
-    h.update(json.dumps({"options": options, "versions": _versions(), "build": _build_id()},
-                        sort_keys=True, default=str).encode())
+    h = hashlib.sha256(settings_text(options).encode())
     _hash_linears(h, [from_dynamic_linear(model)])
     for leaf in example_args:
         h.update(f"T{getattr(leaf, 'dtype', type(leaf))}{getattr(leaf, 'ndim', '')}".encode())
     return h.hexdigest()[:40]
+
+
+def settings_text(options: dict) -> str:
+    """The options, the versions of dqmlir and the libraries it uses, and the
+    build: what every key starts with."""
+    return json.dumps({"options": options, "versions": _versions(), "build": _build_id()},
+                      sort_keys=True, default=str)
 
 
 def _hash_linears(h, linears) -> None:
@@ -133,7 +161,7 @@ def _hash_linears(h, linears) -> None:
         h.update(ql.digest())
 
 
-def program_key(ep, linears, model: torch.nn.Module, options: dict) -> str:
+def program_key(ep, linears, model: torch.nn.Module, options: dict, digests=None) -> str:
     """The cache key of a model by its traced program (torch.export, before
     decomposition): the graph's code and every placeholder's symbolic shape
     and dtype, the range constraints, the call structure, every constant
@@ -141,10 +169,9 @@ def program_key(ep, linears, model: torch.nn.Module, options: dict) -> str:
     and qparams, and the compile options and versions. Whatever changes what
     the model computes (its code, its config, an attention implementation,
     global flags read while tracing) changes the graph, so a cached library
-    is only ever used for the program it was compiled from."""
-    h = hashlib.sha256()
-    h.update(json.dumps({"options": options, "versions": _versions(), "build": _build_id()},
-                        sort_keys=True, default=str).encode())
+    is only ever used for the program it was compiled from. `digests`
+    (cache_ahead.TensorDigests): tensor digests computed meanwhile."""
+    h = hashlib.sha256(settings_text(options).encode())
     h.update(ep.graph_module.code.encode())
     for node in ep.graph.nodes:
         if node.op == "placeholder":
@@ -164,7 +191,9 @@ def program_key(ep, linears, model: torch.nn.Module, options: dict) -> str:
     for store in (ep.state_dict, ep.constants):
         for name in sorted(store):
             h.update(name.encode())
-            _hash_value(h, store[name])
+            value = store[name]
+            digest = digests.get(value) if digests is not None else None
+            h.update(digest if digest is not None else _value_digest(value))
     _hash_linears(h, linears)
     return h.hexdigest()[:40]
 
@@ -193,19 +222,24 @@ def _build_id() -> str:
 _BUILD_ID: Optional[str] = None
 
 
-def lookup(key: str) -> Optional[pathlib.Path]:
-    """The entry's directory if the cache has it (marked as just used)."""
+def peek(key: str) -> Optional[pathlib.Path]:
+    """The entry's directory if the cache has it (not marked as used)."""
     root = directory()
     if root is None:
         return None
     entry = root / key
-    if (entry / "manifest.json").exists():
+    return entry if (entry / "manifest.json").exists() else None
+
+
+def lookup(key: str) -> Optional[pathlib.Path]:
+    """The entry's directory if the cache has it (marked as just used)."""
+    entry = peek(key)
+    if entry is not None:
         try:
             os.utime(entry / "manifest.json")
         except OSError:
             pass
-        return entry
-    return None
+    return entry
 
 
 def store(key: str, model_dir: pathlib.Path) -> Optional[pathlib.Path]:
@@ -252,3 +286,11 @@ def _evict(root: pathlib.Path) -> None:
             break
         shutil.rmtree(e, ignore_errors=True)
         total -= size
+    hints = root / HINTS               # cache_ahead's, of entries gone
+    if hints.is_dir():
+        for hint in hints.iterdir():
+            try:
+                if not (root / hint.read_text().strip() / "manifest.json").exists():
+                    hint.unlink()
+            except (OSError, ValueError):
+                pass

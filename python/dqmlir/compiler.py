@@ -34,6 +34,7 @@ from torch.utils import _pytree as pytree
 
 from . import backend
 from . import cache as compile_cache
+from .cache_ahead import Ahead
 from .compiled import CompiledModule
 from .errors import CompileError, UnsupportedModuleError
 from .threads import get_num_threads
@@ -402,7 +403,18 @@ def _compile_model(model, example_args, example_kwargs, quantize, dynamic, threa
                    else torch.ao.quantization.default_dynamic_qconfig)
         kwargs = dict(quantize=True, qconfig=qconfig, reduce_range=scheme["reduce_range"],
                       act_granularity=scheme["act_granularity"])
-    key, hit = None, None
+    key, hit, ahead = None, None, None
+    # While torch.export traces (Python holding this thread), one more thread
+    # unpacks the quantized linears (fbgemm's unpack and the weights' hash)
+    # and, with the compile cache, opens the entry that a compile with this
+    # model's fingerprint stored last and hashes the model's tensors
+    # (cache_ahead.py). Each of its steps releases the GIL and then waits for
+    # it; a switch interval of 0.25 ms instead of 5 lets them go on without
+    # slowing the trace (BERT-base's 73 linears unpack in 0.3 s beside it,
+    # 1.4 s at 5 ms).
+    executor = ThreadPoolExecutor(1, thread_name_prefix="dqmlir-compile")
+    if cache_options is not None:
+        ahead = Ahead(executor, model, example_args, example_kwargs, cache_options)
 
     def cached(ep, linears) -> bool:
         # The key is the traced program (cache.program_key): known before
@@ -411,17 +423,21 @@ def _compile_model(model, example_args, example_kwargs, quantize, dynamic, threa
         if cache_options is None:
             return False
         t0 = time.perf_counter()
-        key = compile_cache.program_key(ep, linears, model, cache_options)
+        key = compile_cache.program_key(ep, linears, model, cache_options,
+                                        digests=ahead.digests())
         progress.timings["cache_key"] = time.perf_counter() - t0
-        hit = _lookup(key, progress)
+        with progress.stage("cache_load", "loading from the compile cache"):
+            hit = ahead.take(key)
+        if hit is None:
+            hit = _lookup(key, progress)
+            if hit is not None:
+                ahead.remember(key)
+        else:
+            progress.timings["cache_load.ahead"] = ahead.seconds
+            hit.timings = progress.done()
+            hit.timings["cached"] = True
         return hit is not None
 
-    # While torch.export traces (Python holding this thread), one more thread
-    # unpacks the quantized linears (fbgemm's unpack and the weights' hash).
-    # Each of its steps releases the GIL and then waits for it; a switch
-    # interval of 0.25 ms instead of 5 lets them go on without slowing the
-    # trace (BERT-base's 73 linears unpack in 0.3 s beside it, 1.4 s at 5 ms).
-    executor = ThreadPoolExecutor(1, thread_name_prefix="dqmlir-compile")
     switch = sys.getswitchinterval()
     sys.setswitchinterval(min(switch, 0.00025))
     try:
@@ -454,5 +470,9 @@ def _compile_model(model, example_args, example_kwargs, quantize, dynamic, threa
         return to_dq(imported.text, imported.resources, exported.linears, imported.func_name,
                      ir.Context.current, exported.state)
 
-    return _build(module_fn, progress.source, lambda: _interface(exported.signature), progress,
-                  threads, target, imported.func_name, stages, key, profile=profile)
+    compiled = _build(module_fn, progress.source, lambda: _interface(exported.signature),
+                      progress, threads, target, imported.func_name, stages, key,
+                      profile=profile)
+    if key is not None and ahead is not None:
+        ahead.remember(key)
+    return compiled

@@ -8,6 +8,7 @@ import sys
 import torch
 from conftest import Fn, quantize, tiny_bert, token_batch
 
+import dqmlir
 from dqmlir import cache
 
 _COMPILE = r"""
@@ -23,7 +24,8 @@ c = dqmlir.compile(q, (ids,), {{"attention_mask": mask}}, verbose=False)
 ids, mask = token_batch(3, 9, seed=4)
 ok = torch.equal(c(ids, attention_mask=mask).last_hidden_state,
                  q(ids, attention_mask=mask).last_hidden_state)
-print("result", bool(c.timings.get("cached")), round(c.timings["total"], 3), ok)
+print("result", bool(c.timings.get("cached")), round(c.timings["total"], 3), ok,
+      "cache_load.ahead" in c.timings)
 """
 
 
@@ -36,8 +38,8 @@ def _compile_in_child(cache_dir, n=1):
         stdout, stderr = p.communicate(timeout=900)
         assert p.returncode == 0, stderr[-3000:]
         line = next(l for l in stdout.splitlines() if l.startswith("result"))
-        _, cached, seconds, ok = line.split()
-        out.append((cached == "True", float(seconds), ok == "True"))
+        _, cached, seconds, ok, ahead = line.split()
+        out.append((cached == "True", float(seconds), ok == "True", ahead == "True"))
     return out
 
 
@@ -46,14 +48,16 @@ def test_second_compile_in_a_new_process_is_a_cache_hit(tmp_path):
     (second,) = _compile_in_child(tmp_path)
     assert first[0] is False and first[2]
     assert second[0] is True and second[2]
+    assert second[3]           # the hinted entry, opened while the model traced
     print(f"cold compile {first[1]:.2f} s, cached {second[1]:.2f} s")
     assert second[1] < first[1]
 
 
 def test_two_processes_compiling_at_once(tmp_path):
     results = _compile_in_child(tmp_path, n=2)
-    assert all(ok for _, _, ok in results)
-    entries = [e for e in tmp_path.iterdir() if not e.name.startswith(".")]
+    assert all(ok for _, _, ok, _ in results)
+    entries = [e for e in tmp_path.iterdir() if not e.name.startswith(".") and
+               e.name != cache.HINTS]
     assert len(entries) == 1
     assert sorted(f.name for f in entries[0].iterdir() if not f.name.startswith("stage-")) == \
         ["interface.json", "manifest.json", "model.so", "weights.bin"]
@@ -66,7 +70,8 @@ def test_damaged_entry_is_compiled_again(tmp_path):
     # In a new process (in this one the library and its weights may still be
     # loaded and intact): a truncated weights file is compiled again.
     (first,) = _compile_in_child(tmp_path)
-    entry = next(e for e in tmp_path.iterdir() if not e.name.startswith("."))
+    entry = next(e for e in tmp_path.iterdir() if not e.name.startswith(".") and
+                 e.name != cache.HINTS)
     weights = entry / "weights.bin"
     weights.write_bytes(weights.read_bytes()[:100])
     (second,) = _compile_in_child(tmp_path)
@@ -84,6 +89,46 @@ def test_versions_are_the_same_once_torch_mlir_is_imported():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=300)
     assert out.stdout.strip() == "True", out.stderr[-2000:]
+
+
+def test_a_hint_to_another_program_is_not_used(tmp_path, monkeypatch):
+    # SDPA and eager attention with the same weights: the same fingerprint
+    # (cache_ahead's guess) but two programs. Each compile gets its own
+    # entry, whichever the hint names.
+    from dqmlir import cache_ahead
+    monkeypatch.setenv("DQMLIR_CACHE_DIR", str(tmp_path))
+    ids, mask = token_batch(2, 16)
+    models = {impl: quantize(tiny_bert(layers=1, attn_implementation=impl))
+              for impl in ("sdpa", "eager")}
+    prints = {impl: cache_ahead.fingerprint(m, (ids,), {"attention_mask": mask}, {})
+              for impl, m in models.items()}
+    assert prints["sdpa"] == prints["eager"]
+
+    def compile_and_check(impl):
+        m = models[impl]
+        c = dqmlir.compile(m, (ids,), {"attention_mask": mask}, verbose=False)
+        other_ids, other_mask = token_batch(3, 9, seed=4)
+        assert torch.equal(c(other_ids, attention_mask=other_mask).last_hidden_state,
+                           m(other_ids, attention_mask=other_mask).last_hidden_state)
+        return c.timings
+    assert not compile_and_check("sdpa").get("cached")
+    assert not compile_and_check("eager").get("cached")       # hinted: the sdpa entry
+    again = compile_and_check("sdpa")                         # hinted: the eager entry
+    assert again.get("cached") and "cache_load.ahead" not in again
+    again = compile_and_check("sdpa")                         # hinted: its own
+    assert again.get("cached") and "cache_load.ahead" in again
+
+
+def test_hints_of_evicted_entries_go(tmp_path, monkeypatch):
+    from dqmlir import cache_ahead
+    monkeypatch.setenv("DQMLIR_CACHE_DIR", str(tmp_path))
+    cache_ahead._write_hint("f" * 40, "a" * 40)
+    entry = tmp_path / ("b" * 40)
+    entry.mkdir()
+    (entry / "manifest.json").write_text("{}")
+    cache_ahead._write_hint("e" * 40, "b" * 40)
+    cache._evict(tmp_path)
+    assert sorted(p.name for p in (tmp_path / cache.HINTS).iterdir()) == ["e" * 40]
 
 
 class _Scaled(torch.nn.Module):
