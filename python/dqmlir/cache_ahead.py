@@ -68,15 +68,20 @@ class TensorDigests:
     object (held, so that its id is not reused) and its version counter:
     the eager check of the example inputs runs meanwhile, and a tensor it
     changes in place (a cache kept in a buffer) is hashed again by the
-    caller. Tensors without a version counter (made under inference_mode)
-    are left to the caller."""
+    caller. Tensors without a version counter (made under inference_mode),
+    and any that fails to hash here (it may not even be in the exported
+    program), are left to the caller."""
 
     def __init__(self, tensors):
         self._by_id: Dict[int, tuple] = {}
         for t in tensors:
             version = _version(t)
-            if version is not None and id(t) not in self._by_id:
+            if version is None or id(t) in self._by_id:
+                continue
+            try:
                 self._by_id[id(t)] = (t, version, cache.tensor_digest(t))
+            except Exception as e:  # noqa: BLE001 - the caller's hashing decides
+                log.debug("dqmlir: %s tensor not hashed ahead: %s", tuple(t.shape), e)
 
     def get(self, t) -> Optional[bytes]:
         entry = self._by_id.get(id(t))

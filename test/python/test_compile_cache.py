@@ -246,3 +246,20 @@ def test_torchbind_constants_are_keyed_by_state():
     same = [torch.ops.quantized.linear_prepack(w.clone(), None) for _ in range(2)]
     assert key(same[0]) == key(same[1])
     assert key(same[0]) != key(torch.ops.quantized.linear_prepack(other, None))
+
+
+def test_tensor_digests_ahead_leave_changed_and_odd_tensors_to_the_key():
+    # Hashed on another thread while the eager check runs: a tensor changed
+    # in place since, or one that cannot be hashed there, is hashed by
+    # program_key itself.
+    from dqmlir.cache_ahead import TensorDigests
+    plain = torch.randn(3)
+    meta = torch.empty(4, device="meta")
+    with torch.inference_mode():
+        inference = torch.ones(2)
+    digests = TensorDigests([plain, meta, inference])
+    assert digests.get(plain) == cache.tensor_digest(plain)
+    assert digests.get(meta) is None and digests.get(inference) is None
+    assert digests.get(plain.clone()) is None
+    plain.add_(1)
+    assert digests.get(plain) is None
