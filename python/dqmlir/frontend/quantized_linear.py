@@ -119,15 +119,15 @@ def from_dynamic_linear(mod: torch.nn.Module, path: str = "",
     future = executor.submit(unpack)
     shape = (mod.out_features, mod.in_features)
 
-    def arrays():
+    def unpacked():
         w, b, ints, weight_digest = future.result()
-        arrays = _arrays(w, b, ints, where)
-        if arrays[0].shape != shape:
-            raise UnsupportedModuleError(f"{where}: its packed weight is {list(arrays[0].shape)}, "
+        made = _arrays(w, b, ints, where)
+        if made[0].shape != shape:
+            raise UnsupportedModuleError(f"{where}: its packed weight is {list(made[0].shape)}, "
                                          f"its in/out_features say {list(shape)}")
-        return arrays, weight_digest
+        return made, weight_digest
     return QuantizedLinear(None, None, None, reduce_range, path=path, shape=shape,
-                           unpacking=arrays)
+                           unpacking=unpacked)
 
 
 def from_packed(packed, reduce_range: bool, path: str = "") -> QuantizedLinear:
