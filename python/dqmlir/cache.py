@@ -86,7 +86,8 @@ def _hash_value(h, value: Any) -> None:
         h.update(repr(value).encode())
 
 
-def _value_digest(value: Any) -> bytes:
+def value_digest(value: Any) -> bytes:
+    """SHA-256 of what _hash_value feeds (a tensor: dtype, shape, data)."""
     h = hashlib.sha256()
     _hash_value(h, value)
     return h.digest()
@@ -102,12 +103,6 @@ def _hash_script_object(h, obj) -> None:
             _hash_value(h, getattr(obj, method)())
             return
     h.update(os.urandom(16))
-
-
-def tensor_digest(t: torch.Tensor) -> bytes:
-    h = hashlib.sha256()
-    _hash_tensor(h, t)
-    return h.digest()
 
 
 def _hash_tensor(h, t: torch.Tensor) -> None:
@@ -193,7 +188,7 @@ def program_key(ep, linears, model: torch.nn.Module, options: dict, digests=None
             h.update(name.encode())
             value = store[name]
             digest = digests.get(value) if digests is not None else None
-            h.update(digest if digest is not None else _value_digest(value))
+            h.update(digest if digest is not None else value_digest(value))
     _hash_linears(h, linears)
     return h.hexdigest()[:40]
 

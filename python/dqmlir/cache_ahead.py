@@ -64,7 +64,7 @@ def _ends(t: torch.Tensor) -> bytes:
 
 
 class TensorDigests:
-    """SHA-256 of each tensor (cache.tensor_digest), looked up by the tensor
+    """SHA-256 of each tensor (cache.value_digest), looked up by the tensor
     object (held, so that its id is not reused) and its version counter:
     the eager check of the example inputs runs meanwhile, and a tensor it
     changes in place (a cache kept in a buffer) is hashed again by the
@@ -79,7 +79,7 @@ class TensorDigests:
             if version is None or id(t) in self._by_id:
                 continue
             try:
-                self._by_id[id(t)] = (t, version, cache.tensor_digest(t))
+                self._by_id[id(t)] = (t, version, cache.value_digest(t))
             except Exception as e:  # noqa: BLE001 - the caller's hashing decides
                 log.debug("dqmlir: %s tensor not hashed ahead: %s", tuple(t.shape), e)
 

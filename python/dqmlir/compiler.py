@@ -241,19 +241,29 @@ def _build(module_fn, source: str, signature_fn, progress: _Progress, threads: i
     return CompiledModule(where, stages=stages, timings=progress.done(), keep=work)
 
 
-def _lookup(key: str | None, progress: _Progress) -> CompiledModule | None:
+def _lookup(key: str | None, progress: _Progress, ahead: Ahead | None = None
+            ) -> CompiledModule | None:
+    """The cached model of `key`: the entry `ahead` opened beside the trace
+    where it is that one, else the entry opened here."""
     if key is None:
         return None
-    entry = compile_cache.lookup(key)
-    if entry is None:
-        return None
-    from .errors import ModelFormatError
-    try:
+    compiled = None
+    if ahead is not None:
         with progress.stage("cache_load", "loading from the compile cache"):
-            compiled = CompiledModule(entry)
-    except ModelFormatError:
-        compile_cache.forget(key)  # damaged or from another machine: compile again
-        return None
+            compiled = ahead.take(key)
+        if compiled is not None:
+            progress.timings["cache_load.ahead"] = ahead.seconds
+    if compiled is None:
+        entry = compile_cache.lookup(key)
+        if entry is None:
+            return None
+        from .errors import ModelFormatError
+        try:
+            with progress.stage("cache_load", "loading from the compile cache"):
+                compiled = CompiledModule(entry)
+        except ModelFormatError:
+            compile_cache.forget(key)  # damaged or from another machine: compile again
+            return None
     compiled.timings = progress.done()
     compiled.timings["cached"] = True
     return compiled
@@ -426,16 +436,9 @@ def _compile_model(model, example_args, example_kwargs, quantize, dynamic, threa
         key = compile_cache.program_key(ep, linears, model, cache_options,
                                         digests=ahead.digests())
         progress.timings["cache_key"] = time.perf_counter() - t0
-        with progress.stage("cache_load", "loading from the compile cache"):
-            hit = ahead.take(key)
-        if hit is None:
-            hit = _lookup(key, progress)
-            if hit is not None:
-                ahead.remember(key)
-        else:
-            progress.timings["cache_load.ahead"] = ahead.seconds
-            hit.timings = progress.done()
-            hit.timings["cached"] = True
+        hit = _lookup(key, progress, ahead)
+        if hit is not None:
+            ahead.remember(key)           # where the hint named another entry, or none
         return hit is not None
 
     switch = sys.getswitchinterval()

@@ -258,7 +258,7 @@ def test_tensor_digests_ahead_leave_changed_and_odd_tensors_to_the_key():
     with torch.inference_mode():
         inference = torch.ones(2)
     digests = TensorDigests([plain, meta, inference])
-    assert digests.get(plain) == cache.tensor_digest(plain)
+    assert digests.get(plain) == cache.value_digest(plain)
     assert digests.get(meta) is None and digests.get(inference) is None
     assert digests.get(plain.clone()) is None
     plain.add_(1)
