@@ -28,8 +28,8 @@ ColumnOperands loadColumnOperands(ImplicitLocOpBuilder &b,
 /// columns n0 + 16 v .. of the result (masked past N); returns the new
 /// `out`. `out` holds the result's columns from `outN0` on (null: from 0),
 /// e.g. one thread's slice (see ParallelPanels.h). `outRows`, if given, are
-/// the rows' indices in `out` (a box of rows, see ParallelRows.h); `rows`
-/// index the input's other operands.
+/// the rows' indices in `out` (a box of rows, see lib/Utils/RowChunks.h);
+/// `rows` index the input's other operands.
 Value emitEpilogue(ImplicitLocOpBuilder &b, const KernelContext &kc,
                    const ColumnOperands &cols, ArrayRef<RowIndex> rows,
                    ArrayRef<Value> accs, Value n0, int64_t nv, bool masked,

@@ -4,7 +4,7 @@
 // its share of the weights, which dominate the bytes for M up to a few
 // hundred, and the 5 layer shapes dqmlir targets have 8-96 panels, enough
 // for an even split. (The AMX kernel splits rows from 128 rows per thread,
-// where that measured faster: lib/Kernels/ParallelRows.h.)
+// where that measured faster: LinearToAMX.cpp, emitTiles.)
 //
 //===----------------------------------------------------------------------===//
 

@@ -46,7 +46,7 @@ def test_two_threads_same_as_pytorch(kernel, k, n, per_channel):
                          ids=lambda lead: "x".join(map(str, lead)))
 def test_amx_chunks_of_rows_same_as_pytorch(lead):
     # With weights over 1 MiB (1088 x 1000) the AMX kernel splits rows from
-    # 128 rows per thread (ParallelRows.h): along the first leading dim that
+    # 128 rows per thread (LinearToAMX.cpp, lib/Utils/RowChunks.h): along the first leading dim that
     # is not 1, if it divides evenly or has 8 entries per thread (17 x 16:
     # 8 and 9), else panels (3 x 128, and 255 rows). The chunks' rows, their
     # results and the masked last panel (N = 1000) must land where one

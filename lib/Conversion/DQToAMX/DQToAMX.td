@@ -44,7 +44,7 @@ def ConvertDQToAMX : Pass<"convert-dq-to-amx"> {
     With `threads` > 1 and at least `rows-per-thread` rows per thread (any
     number for weights of at most `rows-below-bytes`), the rows are split
     into chunks (an `scf.forall` writing disjoint boxes of rows of the
-    result, lib/Kernels/ParallelRows.h): each chunk packs its own rows into
+    result, lib/Utils/RowChunks.h): each chunk packs its own rows into
     its own tiles and multiplies them by all panels. With fewer rows, a
     first `scf.forall` packs the rows in chunks and a second splits the
     panels as in `convert-dq-to-vnni` (disjoint column slices). Each chunk

@@ -25,7 +25,7 @@
 //   chunk with its own scratch;
 // - row split (emitRowSplit): with threads > 1 and many rows (or any number,
 //   with small weights), each chunk packs and multiplies its own rows
-//   (ParallelRows.h).
+//   (lib/Utils/RowChunks.h).
 //
 // The kernel is emitted before bufferization like the VNNI one: q, the
 // output and the column operands stay tensors (the epilogue is shared with
@@ -43,7 +43,7 @@
 #include "lib/Kernels/MicroKernel.h"
 #include "lib/Kernels/PackWeights.h"
 #include "lib/Kernels/ParallelPanels.h"
-#include "lib/Kernels/ParallelRows.h"
+#include "lib/Utils/RowChunks.h"
 #include "lib/Utils/Utils.h"
 
 #include "mlir/Dialect/AMX/AMXDialect.h"
@@ -115,7 +115,7 @@ struct AMXKernel {
   Value acts, weights, scratch;
   /// The first column `out` holds (null: 0), see emitEpilogue.
   Value outN0 = nullptr;
-  /// In a chunk of rows (ParallelRows.h): the input row of the chunk's row
+  /// In a chunk of rows (lib/Utils/RowChunks.h): the input row of the chunk's row
   /// 0 (`numRows` is the chunk's), and `out`'s leading sizes.
   Value firstRow = nullptr;
   SmallVector<Value> outDims;
@@ -492,6 +492,21 @@ struct AMXKernel {
 
   /// The AMX tiles on all rows: sequential, or split over the threads by
   /// rows or by panels (decided at run time).
+  ///
+  /// Rows, not panels, on many rows: a thread then packs the activation tiles
+  /// it multiplies and writes whole output rows, so neither crosses cores, and
+  /// the packing needs no region of its own. Every thread reads all the
+  /// weights, which costs more than that saves when each thread has few rows
+  /// (convert-dq-to-amx's rows-per-thread, 128). On 2 threads, in one process
+  /// against panels (back-to-back calls, medians, both orders): 512 x 768 x 768
+  /// 157-180 against 198-214 us, 512 x 3072 x 768 750-804 against 952-1021 us;
+  /// BERT-base 8 x 128 139-151 against 146-169 ms. BERT-base 1 x 128 (128 rows)
+  /// took 5% longer with every linear split by rows, where each linear's
+  /// weights come from L3; with only the linears of at most 1 MiB of weights
+  /// split by rows at any row count (rows-below-bytes), it is unchanged
+  /// (19.9-20.7 against 19.9-20.5 ms), as are MiniLM and BERT-base 8 x 128,
+  /// while those linears alone got faster (128 x 768 x 768 back to back 39-40
+  /// against 50-59 us, 128 x 1536 x 384 47-56 against 64 us).
   Value emitTiles(ImplicitLocOpBuilder &b) {
     if (!parallel)
       return emitPanelSplit(b, Value());

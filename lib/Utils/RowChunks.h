@@ -1,6 +1,6 @@
-//===- ParallelRows.h - rows of the result split over threads ---*- C++ -*-===//
-#ifndef DQMLIR_KERNELS_PARALLELROWS_H
-#define DQMLIR_KERNELS_PARALLELROWS_H
+//===- RowChunks.h - rows of a result split over threads -------*- C++ -*-===//
+#ifndef DQMLIR_UTILS_ROWCHUNKS_H
+#define DQMLIR_UTILS_ROWCHUNKS_H
 
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
@@ -39,4 +39,4 @@ Value emitRowChunks(ImplicitLocOpBuilder &b, Value out, const RowSplit &split,
 
 } // namespace mlir::dq
 
-#endif // DQMLIR_KERNELS_PARALLELROWS_H
+#endif // DQMLIR_UTILS_ROWCHUNKS_H

@@ -1,24 +1,12 @@
-//===- ParallelRows.cpp - rows of the result split over threads -----------===//
+//===- RowChunks.cpp - rows of a result split over threads ----------------===//
 //
-// Rows, not panels, for the AMX kernel on many rows: a thread then packs the
-// activation tiles it multiplies and writes whole output rows, so neither
-// crosses cores, and the packing needs no region of its own. Every thread
-// reads all the weights, which costs more than that saves when each thread
-// has few rows (convert-dq-to-amx's rows-per-thread, 128). On 2 threads, in
-// one process against panels (back-to-back calls, medians, both orders):
-// 512 x 768 x 768 157-180 against 198-214 us, 512 x 3072 x 768 750-804
-// against 952-1021 us; BERT-base 8 x 128 139-151 against 146-169 ms.
-// BERT-base 1 x 128 (128 rows) took 5% longer with every linear split by
-// rows, where each linear's weights come from L3; with only the linears of
-// at most 1 MiB of weights split by rows at any row count
-// (rows-below-bytes), it is unchanged (19.9-20.7 against 19.9-20.5 ms), as
-// are MiniLM and BERT-base 8 x 128, while those linears alone got faster
-// (128 x 768 x 768 back to back 39-40 against 50-59 us, 128 x 1536 x 384
-// 47-56 against 64 us).
+// Row-wise ops (the AMX kernel by rows) split their rows over threads: one
+// leading dim is split (see RowSplit) and each chunk writes its own box of
+// the result.
 //
 //===----------------------------------------------------------------------===//
 
-#include "lib/Kernels/ParallelRows.h"
+#include "lib/Utils/RowChunks.h"
 #include "lib/Utils/Utils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -93,3 +81,4 @@ Value dq::emitRowChunks(ImplicitLocOpBuilder &b, Value out,
                                         strides);
   return forall.getResult(0);
 }
+
