@@ -1,8 +1,9 @@
 //===- RowChunks.cpp - rows of a result split over threads ----------------===//
 //
-// Row-wise ops (the AMX kernel by rows) split their rows over threads: one
-// leading dim is split (see RowSplit) and each chunk writes its own box of
-// the result.
+// Row-wise ops (the AMX kernel by rows, dq.quantize, dq.layer_norm) split
+// their rows over threads: one leading dim is split (see RowSplit), each
+// chunk writes its own box of the result, and a chunk's rows run one after
+// the other.
 //
 //===----------------------------------------------------------------------===//
 
@@ -82,3 +83,42 @@ Value dq::emitRowChunks(ImplicitLocOpBuilder &b, Value out,
   return forall.getResult(0);
 }
 
+Value dq::emitRowLoop(ImplicitLocOpBuilder &b, Value out,
+                      ArrayRef<Value> leadDims, Value numRows,
+                      int64_t rowElements, int64_t threads, RowBuilder row) {
+  auto sequential = [&](ImplicitLocOpBuilder &lb, Value first, Value count,
+                        ArrayRef<Value> outDims, Value dest) -> Value {
+    return scf::ForOp::create(
+               lb, constIndex(lb, 0), count, constIndex(lb, 1),
+               ValueRange{dest},
+               [&](OpBuilder &nb, Location loc, Value m, ValueRange iter) {
+                 ImplicitLocOpBuilder ib(loc, nb);
+                 Value at = first ? arith::AddIOp::create(ib, first, m) : m;
+                 SmallVector<Value> in = delinearizeRow(ib, at, leadDims);
+                 SmallVector<Value> to = first
+                                             ? delinearizeRow(ib, m, outDims)
+                                             : in;
+                 scf::YieldOp::create(ib, row(ib, in, to, iter[0]));
+               })
+        .getResult(0);
+  };
+  // Inside a parallel loop the threads are busy with its iterations already.
+  Operation *parent = b.getInsertionBlock()->getParentOp();
+  bool nested = isa<scf::ForallOp, scf::ParallelOp>(parent) ||
+                parent->getParentOfType<scf::ForallOp>() ||
+                parent->getParentOfType<scf::ParallelOp>();
+  if (threads <= 1 || leadDims.empty() || nested)
+    return sequential(b, Value(), numRows, leadDims, out);
+  int64_t minRows = llvm::divideCeil(threads * kMinElementsPerThread,
+                                     std::max<int64_t>(rowElements, 1));
+  Value chunks = arith::SelectOp::create(
+      b,
+      arith::CmpIOp::create(b, arith::CmpIPredicate::uge, numRows,
+                            constIndex(b, minRows)),
+      constIndex(b, threads), constIndex(b, 1));
+  return emitRowChunks(b, out, splitRows(b, leadDims), chunks,
+                       [&](ImplicitLocOpBuilder &cb, Value first, Value count,
+                           ArrayRef<Value> sliceDims, Value slice) {
+                         return sequential(cb, first, count, sliceDims, slice);
+                       });
+}

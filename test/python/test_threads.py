@@ -169,6 +169,39 @@ def test_parallel_range_finds_extremes_in_any_chunk(where):
     assert torch.equal(ours, ref)
 
 
+class _NormThenLinear(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.norm = torch.nn.LayerNorm(768)
+        self.fc = torch.nn.Linear(768, 1000)
+
+    def forward(self, x):
+        return self.fc(self.norm(x))
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_row_chunks_of_layer_norm_and_quantize(threads):
+    # With threads > 1, dq.layer_norm and the activations' dq.quantize split
+    # their rows over an scf.forall from 2^14 floats per thread (43 rows of
+    # 768 at 2 threads, 64 at 3), along the first leading dim that is not 1
+    # (lib/Utils/RowChunks.h): uneven splits (3 x 128, 5 x 9), chunks of a
+    # middle dim (1 x 300 x 768 after a unit dim), just below and above the
+    # bar. Each row must land where one thread puts it, bit for bit.
+    torch.manual_seed(threads)
+    m = _NormThenLinear().eval()
+    with torch.no_grad():
+        m.norm.weight.uniform_(0.5, 1.5)
+        m.norm.bias.normal_(0, 0.1)
+    q = torch.ao.quantization.quantize_dynamic(m, {torch.nn.Linear}, dtype=torch.qint8)
+    compiled = dqmlir.compile(q, (torch.randn(2, 2, 768),), threads=threads, cache=False)
+    for lead in [(1, 42), (1, 43), (2, 22), (3, 128), (5, 9), (1, 300), (8, 64), (2, 65), (1, 1)]:
+        x = torch.randn(*lead, 768) * 3 + 0.5
+        x[..., -1, 17] = 40.0  # an outlier in the last row: the range of all chunks
+        ours, ref = compiled(x), q(x)
+        record_parity(ours, ref)
+        assert torch.equal(ours, ref), (lead, (ours - ref).abs().max())
+
+
 def test_model_on_two_threads_same_bits_as_one():
     # threads=2 also runs the large float ops in parallel (dq-vectorize-linalg
     # {threads}: attention's batch x heads, rows of GELU and softmax): the

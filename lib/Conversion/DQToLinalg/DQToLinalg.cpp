@@ -28,8 +28,8 @@ struct ConvertDQToLinalg
     RewritePatternSet patterns(ctx);
     dq::populateLowerLinearDynamicPatterns(patterns);
     dq::populateLowerChooseQParamsPatterns(patterns, threads);
-    dq::populateLowerQuantizePatterns(patterns);
-    dq::populateLowerLayerNormPatterns(patterns);
+    dq::populateLowerQuantizePatterns(patterns, threads);
+    dq::populateLowerLayerNormPatterns(patterns, threads);
     dq::VendorISA vendor = isa;
     dq::populateLowerGeluPatterns(patterns, vendor);
     dq::populateLowerSigmoidPatterns(patterns, vendor);

@@ -25,15 +25,20 @@ void populateLowerLinearDynamicPatterns(RewritePatternSet &patterns);
 void populateLowerChooseQParamsPatterns(RewritePatternSet &patterns,
                                         int64_t threads = 1);
 /// Builds the elementwise quantization of `input` with `scale` and
-/// `zeroPoint` (rank-0 or per row) as a linalg.generic giving signless i8
-/// holding uint8 (`isSigned` false) or int8 values.
+/// `zeroPoint` (rank-0 or per row) giving signless i8 holding uint8
+/// (`isSigned` false) or int8 values: vector loops over rows (split over
+/// `threads`, emitRowLoop) with a static last dim, else a linalg.generic.
 Value buildQuantize(ImplicitLocOpBuilder &b, Value input, Value scale,
-                    Value zeroPoint, bool isSigned);
+                    Value zeroPoint, bool isSigned, int64_t threads = 1);
 
-/// dq.quantize / dq.dequantize -> elementwise linalg.generic.
-void populateLowerQuantizePatterns(RewritePatternSet &patterns);
-/// dq.layer_norm -> scf/vector code in ATen's operation order.
-void populateLowerLayerNormPatterns(RewritePatternSet &patterns);
+/// dq.quantize / dq.dequantize -> vector loops / elementwise linalg.generic.
+/// `threads` > 1: the rows of large quantizations in scf.forall chunks.
+void populateLowerQuantizePatterns(RewritePatternSet &patterns,
+                                   int64_t threads = 1);
+/// dq.layer_norm -> scf/vector code in ATen's operation order; `threads` > 1:
+/// the rows of large inputs in scf.forall chunks.
+void populateLowerLayerNormPatterns(RewritePatternSet &patterns,
+                                    int64_t threads = 1);
 void populateLowerGeluPatterns(RewritePatternSet &patterns,
                                VendorISA isa = VendorISA::AVX512);
 void populateLowerSigmoidPatterns(RewritePatternSet &patterns,

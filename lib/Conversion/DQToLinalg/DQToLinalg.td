@@ -44,9 +44,10 @@ def ConvertDQToLinalg : Pass<"convert-dq-to-linalg"> {
   }];
   let options = [
     Option<"threads", "threads", "int64_t", /*default=*/"1",
-           "Per-tensor dq.choose_qparams ranges split their rows over this "
-           "many scf.forall chunks (inputs of at least 2^14 floats per "
-           "chunk); the chunks' partial min/max are combined after.">,
+           "Per-tensor dq.choose_qparams ranges, dq.quantize and "
+           "dq.layer_norm split their rows over this many scf.forall chunks "
+           "(inputs of at least 2^14 floats per chunk); the ranges' partial "
+           "min/max are combined after.">,
     Option<"isa", "isa", "::mlir::dq::VendorISA",
            /*default=*/"::mlir::dq::VendorISA::AVX512",
            "The CPUs whose PyTorch the vendor kernels are reproduced for: "

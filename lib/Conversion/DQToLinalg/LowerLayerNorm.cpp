@@ -26,6 +26,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h"
+#include "lib/Utils/RowChunks.h"
 #include "lib/Utils/Utils.h"
 #include "lib/Dialect/DQ/IR/DQOps.h"
 
@@ -156,7 +157,9 @@ public:
 };
 
 struct LowerLayerNorm : OpRewritePattern<LayerNormOp> {
-  using OpRewritePattern::OpRewritePattern;
+  LowerLayerNorm(MLIRContext *ctx, int64_t threads)
+      : OpRewritePattern(ctx), threads(threads) {}
+  int64_t threads;
 
   LogicalResult matchAndRewrite(LayerNormOp op,
                                 PatternRewriter &rewriter) const override {
@@ -166,12 +169,10 @@ struct LowerLayerNorm : OpRewritePattern<LayerNormOp> {
     float eps = op.getEps().convertToFloat();
     auto [leadDims, numRows] = leadingDims(b, input);
     Value out = emptyLike(b, input, b.getF32Type());
-    auto rowLoop = scf::ForOp::create(
-        b, constIndex(b, 0), numRows,
-        constIndex(b, 1), ValueRange{out},
-        [&](OpBuilder &nb, Location loc, Value r, ValueRange iter) {
-          ImplicitLocOpBuilder ib(loc, nb);
-          SmallVector<Value> row = delinearizeRow(ib, r, leadDims);
+    Value result = emitRowLoop(
+        b, out, leadDims, numRows, N, threads,
+        [&](ImplicitLocOpBuilder &ib, ArrayRef<Value> row,
+            ArrayRef<Value> outRow, Value dest) -> Value {
           RowEmitter e(ib, input, row);
           auto [mean, var] = e.moments(N);
           Value rstd = arith::DivFOp::create(
@@ -181,9 +182,10 @@ struct LowerLayerNorm : OpRewritePattern<LayerNormOp> {
           Value rstdV = vector::BroadcastOp::create(ib, e.vType, rstd);
           // vec::map3: full vectors, then one masked vector for the tail.
           auto step = [&](ImplicitLocOpBuilder &sb, Value col, bool inBounds,
-                          Value dest) -> Value {
-            SmallVector<Value> idx(row);
+                          Value to) -> Value {
+            SmallVector<Value> idx(row), outIdx(outRow);
             idx.push_back(col);
+            outIdx.push_back(col);
             bool bounds[] = {inBounds};
             Value zero = constF32(sb, 0.0f);
             auto read = [&](Value src, ValueRange at) -> Value {
@@ -195,17 +197,14 @@ struct LowerLayerNorm : OpRewritePattern<LayerNormOp> {
                 sb, arith::SubFOp::create(sb, x, meanV), rstdV);
             Value y = math::FmaOp::create(sb, t, read(gamma, col),
                                           read(beta, col));
-            return vector::TransferWriteOp::create(sb, y, dest, idx, bounds)
+            return vector::TransferWriteOp::create(sb, y, to, outIdx, bounds)
                 .getResult();
           };
-          Value dest = iter[0];
           int64_t full = N / kLanes * kLanes;
           if (full > 0)
             dest = scf::ForOp::create(
-                       ib, constIndex(ib, 0),
-                       constIndex(ib, full),
-                       constIndex(ib, kLanes),
-                       ValueRange{dest},
+                       ib, constIndex(ib, 0), constIndex(ib, full),
+                       constIndex(ib, kLanes), ValueRange{dest},
                        [&](OpBuilder &cb, Location cloc, Value col,
                            ValueRange it) {
                          ImplicitLocOpBuilder sb(cloc, cb);
@@ -213,11 +212,9 @@ struct LowerLayerNorm : OpRewritePattern<LayerNormOp> {
                        })
                        .getResult(0);
           if (full < N)
-            dest = step(ib, constIndex(ib, full), false,
-                        dest);
-          scf::YieldOp::create(ib, dest);
+            dest = step(ib, constIndex(ib, full), false, dest);
+          return dest;
         });
-    Value result = rowLoop.getResult(0);
     if (result.getType() != op.getType())
       result = tensor::CastOp::create(b, op.getType(), result);
     rewriter.replaceOp(op, result);
@@ -226,6 +223,7 @@ struct LowerLayerNorm : OpRewritePattern<LayerNormOp> {
 };
 } // namespace
 
-void mlir::dq::populateLowerLayerNormPatterns(RewritePatternSet &patterns) {
-  patterns.add<LowerLayerNorm>(patterns.getContext());
+void mlir::dq::populateLowerLayerNormPatterns(RewritePatternSet &patterns,
+                                              int64_t threads) {
+  patterns.add<LowerLayerNorm>(patterns.getContext(), threads);
 }

@@ -16,6 +16,7 @@
 
 #include "lib/Conversion/DQToLinalg/Builders.h"
 #include "lib/Conversion/DQToLinalg/DQToLinalg.h"
+#include "lib/Utils/RowChunks.h"
 #include "lib/Utils/Utils.h"
 #include "lib/Dialect/DQ/IR/DQOps.h"
 
@@ -87,23 +88,22 @@ static Value reciprocal(ImplicitLocOpBuilder &b, Value scale) {
       .getResult(0);
 }
 
-/// The quantization as scf.for loops over rows and 16 lanes of vector ops
-/// on tensors: LLVM does not vectorize the loops linalg's form becomes.
+/// The quantization as loops over rows (split over `threads`: emitRowLoop)
+/// and 16 lanes of vector ops on tensors: LLVM does not vectorize the loops
+/// linalg's form becomes.
 static Value buildVectorQuantize(ImplicitLocOpBuilder &b, Value input,
                                  Value inv, Value zeroPoint, bool perRow,
-                                 int32_t lo, int32_t hi) {
+                                 int32_t lo, int32_t hi, int64_t threads) {
   constexpr int64_t lanes = 16;
   auto inType = cast<RankedTensorType>(input.getType());
   int64_t k = inType.getShape().back();
   auto fType = VectorType::get({lanes}, b.getF32Type());
   auto [leadDims, numRows] = leadingDims(b, input);
   Value out = emptyLike(b, input, b.getI8Type());
-  auto rowLoop = scf::ForOp::create(
-      b, constIndex(b, 0), numRows,
-      constIndex(b, 1), ValueRange{out},
-      [&](OpBuilder &nb, Location loc, Value m, ValueRange rowIter) {
-        ImplicitLocOpBuilder ib(loc, nb);
-        SmallVector<Value> row = delinearizeRow(ib, m, leadDims);
+  return emitRowLoop(
+      b, out, leadDims, numRows, k, threads,
+      [&](ImplicitLocOpBuilder &ib, ArrayRef<Value> row, ArrayRef<Value> outRow,
+          Value dest) -> Value {
         ValueRange qIdx = perRow ? ValueRange(row) : ValueRange{};
         Value invV = vector::BroadcastOp::create(
             ib, fType, tensor::ExtractOp::create(ib, inv, qIdx));
@@ -111,24 +111,23 @@ static Value buildVectorQuantize(ImplicitLocOpBuilder &b, Value input,
             ib, ib.getF32Type(), tensor::ExtractOp::create(ib, zeroPoint, qIdx));
         Value zpV = vector::BroadcastOp::create(ib, fType, zpF);
         auto step = [&](ImplicitLocOpBuilder &sb, Value col, bool inBounds,
-                        Value dest) -> Value {
-          SmallVector<Value> idx(row);
+                        Value to) -> Value {
+          SmallVector<Value> idx(row), outIdx(outRow);
           idx.push_back(col);
+          outIdx.push_back(col);
           bool bounds[] = {inBounds};
           Value x = vector::TransferReadOp::create(sb, fType, input, idx,
                                                    constF32(sb, 0.0f), bounds);
           Value q = arith::TruncIOp::create(
               sb, VectorType::get({lanes}, sb.getI8Type()),
               quantizeValue(sb, x, invV, zpV, lo, hi));
-          return vector::TransferWriteOp::create(sb, q, dest, idx, bounds)
+          return vector::TransferWriteOp::create(sb, q, to, outIdx, bounds)
               .getResult();
         };
-        Value dest = rowIter[0];
         int64_t full = k / lanes * lanes;
         if (full > 0)
           dest = scf::ForOp::create(
-                     ib, constIndex(ib, 0),
-                     constIndex(ib, full),
+                     ib, constIndex(ib, 0), constIndex(ib, full),
                      constIndex(ib, lanes), ValueRange{dest},
                      [&](OpBuilder &cb, Location cloc, Value col,
                          ValueRange iter) {
@@ -138,13 +137,12 @@ static Value buildVectorQuantize(ImplicitLocOpBuilder &b, Value input,
                      .getResult(0);
         if (full < k)
           dest = step(ib, constIndex(ib, full), false, dest);
-        scf::YieldOp::create(ib, dest);
+        return dest;
       });
-  return rowLoop.getResult(0);
 }
 
 Value mlir::dq::buildQuantize(ImplicitLocOpBuilder &b, Value input, Value scale,
-                              Value zeroPoint, bool isSigned) {
+                              Value zeroPoint, bool isSigned, int64_t threads) {
   auto inType = cast<RankedTensorType>(input.getType());
   unsigned rank = inType.getRank();
   bool perRow = cast<RankedTensorType>(scale.getType()).getRank() != 0;
@@ -156,7 +154,8 @@ Value mlir::dq::buildQuantize(ImplicitLocOpBuilder &b, Value input, Value scale,
   // Vector loops need a static last dim; a rank-0 input has none and takes
   // the (rank-0) linalg form.
   if (rank > 0 && !inType.isDynamicDim(rank - 1))
-    return buildVectorQuantize(b, input, inv, zeroPoint, perRow, lo, hi);
+    return buildVectorQuantize(b, input, inv, zeroPoint, perRow, lo, hi,
+                               threads);
   return linalg::GenericOp::create(
              b, TypeRange{inType.clone(b.getI8Type())},
              ValueRange{input, inv, zeroPoint},
@@ -175,14 +174,16 @@ Value mlir::dq::buildQuantize(ImplicitLocOpBuilder &b, Value input, Value scale,
 
 namespace {
 struct LowerQuantize : OpRewritePattern<QuantizeOp> {
-  using OpRewritePattern::OpRewritePattern;
+  LowerQuantize(MLIRContext *ctx, int64_t threads)
+      : OpRewritePattern(ctx), threads(threads) {}
+  int64_t threads;
 
   LogicalResult matchAndRewrite(QuantizeOp op,
                                 PatternRewriter &rewriter) const override {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     bool isSigned = op.getOutput().getType().getElementType().isSignedInteger();
     Value q = buildQuantize(b, op.getInput(), op.getScale(), op.getZeroPoint(),
-                            isSigned);
+                            isSigned, threads);
     // Signless i8 for linalg; the bitcast gives back the op's ui8/si8 type.
     rewriter.replaceOpWithNewOp<tensor::BitcastOp>(op, op.getType(), q);
     return success();
@@ -235,6 +236,8 @@ struct LowerDequantize : OpRewritePattern<DequantizeOp> {
 };
 } // namespace
 
-void mlir::dq::populateLowerQuantizePatterns(RewritePatternSet &patterns) {
-  patterns.add<LowerQuantize, LowerDequantize>(patterns.getContext());
+void mlir::dq::populateLowerQuantizePatterns(RewritePatternSet &patterns,
+                                             int64_t threads) {
+  patterns.add<LowerQuantize>(patterns.getContext(), threads);
+  patterns.add<LowerDequantize>(patterns.getContext());
 }

@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "lib/Conversion/DQToLinalg/VectorRange.h"
+#include "lib/Utils/RowChunks.h"
 #include "lib/Utils/Utils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -209,7 +210,8 @@ std::pair<Value, Value> dq::buildVectorRange(ImplicitLocOpBuilder &b,
     Value vmin, vmax;
     if (threads > 1) {
       int64_t k = cast<RankedTensorType>(input.getType()).getShape().back();
-      int64_t minRows = llvm::divideCeil(threads << 14, std::max<int64_t>(k, 1));
+      int64_t minRows = llvm::divideCeil(threads * kMinElementsPerThread,
+                                         std::max<int64_t>(k, 1));
       Value chunks = arith::SelectOp::create(
           b,
           arith::CmpIOp::create(b, arith::CmpIPredicate::uge, numRows,

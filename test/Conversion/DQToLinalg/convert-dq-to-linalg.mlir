@@ -229,3 +229,26 @@ func.func @range_threads(%x: tensor<?x768xf32>) -> tensor<f32> {
   %s, %zp = dq.choose_qparams %x asymmetric per_tensor reduce_range : tensor<?x768xf32> -> tensor<f32>, tensor<i32>
   return %s : tensor<f32>
 }
+
+// -----
+
+// threads=2: the quantization's rows go to an scf.forall of 2 chunks when
+// there are at least 2 * 2^14 / 3072 -> 11 of them; each chunk quantizes
+// its box of rows 16 lanes at a time. Sequential with threads=1.
+// CHECK-LABEL: func @quantize_threads
+// CHECK-NOT: scf.forall
+// PAR-LABEL: func @quantize_threads
+// PAR: %[[BIG:.*]] = arith.cmpi uge, %{{.*}}, %c11 : index
+// PAR: %[[CHUNKS:.*]] = arith.select %[[BIG]], %c2, %c1{{.*}} : index
+// PAR: scf.forall (%{{.*}}) in (%[[CHUNKS]]) shared_outs(%[[OUT:.*]] = %{{.*}}) -> (tensor<?x?x3072xi8>)
+// PAR:   tensor.extract_slice %[[OUT]]
+// PAR:   scf.for
+// PAR:     scf.for {{.*}} step %c16
+// PAR:       math.roundeven {{.*}} : vector<16xf32>
+// PAR:       vector.transfer_write {{.*}} : vector<16xi8>, tensor<?x?x3072xi8>
+// PAR:   scf.forall.in_parallel
+// PAR-NEXT: tensor.parallel_insert_slice %{{.*}} into %[[OUT]]
+func.func @quantize_threads(%x: tensor<?x?x3072xf32>, %s: tensor<f32>, %zp: tensor<i32>) -> tensor<?x?x3072xui8> {
+  %q = dq.quantize %x, %s, %zp : tensor<?x?x3072xf32>, tensor<f32>, tensor<i32> -> tensor<?x?x3072xui8>
+  return %q : tensor<?x?x3072xui8>
+}
