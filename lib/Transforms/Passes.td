@@ -140,7 +140,7 @@ def DQVectorizeLinalg : Pass<"dq-vectorize-linalg", "func::FuncOp"> {
            "> 1: the dim-0 loop of ops with a parallel dim 0 tiled by 1 "
            "becomes an scf.parallel over `threads` chunks of it, one chunk "
            "for small ops (async tasks in dq-cpu-pipeline)">,
-    Option<"parallelLog2", "parallel-log2", "int64_t", "16",
+    Option<"parallelLog2", "parallel-log2", "int64_t", "14",
            "With threads > 1: more than one chunk only when each thread "
            "gets at least 2^N iterations of the op">,
     Option<"vectorSize", "vector-size", "int64_t", "16",

@@ -74,11 +74,11 @@ func.func @row_sum(%x: memref<?x?xf32>, %y: memref<?xf32>) {
 // CHECK:              scf.for {{.*}} step %c32 {
 // CHECK:                vector.mask {{.*}} vector.contract
 // threads=2: the batch loop (dim 0, parallel, tiled by 1) becomes an
-// scf.parallel over 2 chunks of it when the op has at least 2 * 2^16
+// scf.parallel over 2 chunks of it when the op has at least 2 * 2^14
 // iterations (b*m*n*k, at run time), else over 1 (run inline): one copy of
 // the body, vectorized. Dim 1 (m) is tiled by 8: it stays a loop of its own.
 // PAR-LABEL: func.func @scores
-// PAR: %[[WORTH:.*]] = arith.cmpi uge, %{{.*}}, %c131072 : index
+// PAR: %[[WORTH:.*]] = arith.cmpi uge, %{{.*}}, %c32768 : index
 // PAR: %[[CHUNKS:.*]] = arith.select %[[WORTH]], %c2, %c1 : index
 // PAR: scf.parallel (%[[C:.*]]) = (%c0) to (%[[CHUNKS]]) step (%c1) {
 // PAR:   %[[LO:.*]] = arith.divui %{{.*}}, %[[CHUNKS]] : index
@@ -168,7 +168,7 @@ func.func @transpose_of_reshape(%a: memref<2x24x128xf32>, %o: memref<2x2x64x24xf
 // [batch, seq, hidden]): dims 0 and 1 are tiled by 1 and parallel, so both
 // loops become one 2-D scf.parallel; with a batch of 1 the rows are split.
 // PAR-LABEL: func.func @add3d
-// PAR: %[[WORTH:.*]] = arith.cmpi uge, %{{.*}}, %c131072 : index
+// PAR: %[[WORTH:.*]] = arith.cmpi uge, %{{.*}}, %c32768 : index
 // PAR: %[[CHUNKS:.*]] = arith.select %[[WORTH]], %c2, %c1 : index
 // PAR: scf.parallel (%{{.*}}) = (%c0) to (%[[CHUNKS]]) step (%c1) {
 // PAR:   scf.for %[[I:.*]] = %{{.*}} to %{{.*}} step %c1 {
