@@ -22,6 +22,11 @@ OpenVINO INFERENCE_NUM_THREADS, inductor's cpp.threads).
 Rows with more than 1 thread also time dqmlir's 1-thread build (dqmlir_1t),
 interleaved, for the scaling ratio; linear rows also time both builds in
 bursts of back-to-back calls (throughput: the pool's threads stay awake).
+Linear rows of at most WEIGHT_BOUND_ROWS rows, whose time goes to reading
+the weights, give the weights' bytes per second against a copy of as many
+bytes (numpy's, on one thread, interleaved with the others: from the same
+level of the cache hierarchy; a pool's wake-up would dominate a threaded
+copy of under a megabyte).
 
 Then the recurrent table (benchmarks/recurrent.py: the LSTM language model
 of PyTorch's dynamic quantization tutorial and a GRU twin, against PyTorch
@@ -67,6 +72,9 @@ import recurrent  # noqa: E402
 HERE = pathlib.Path(__file__).resolve().parent
 SHAPES = [(768, 768), (768, 3072), (3072, 768), (384, 1536), (1536, 384)]
 MS = [1, 8, 128, 512]
+# Rows up to which a linear's call is bounded by reading its weights (K x N
+# bytes against 2 M K N operations).
+WEIGHT_BOUND_ROWS = 8
 MODELS = ["all-MiniLM-L6-v2", "bert-base (random weights)"]
 
 
@@ -189,6 +197,10 @@ def bench_linears(threads: list, ms: list, shapes: list, reps: int, tmp: pathlib
                 }
                 if t > 1:
                     fns["dqmlir_1t"] = lambda: compiled[1](x)
+                if m <= WEIGHT_BOUND_ROWS:
+                    src = np.random.default_rng(0).integers(0, 256, k * n, dtype=np.uint8)
+                    dst = np.empty_like(src)
+                    fns["copy"] = lambda: np.copyto(dst, src)
                 med = interleaved(fns, reps, min_time=0.2)
                 if t > 1:  # dqmlir's scaling in throughput, too
                     b2b = back_to_back({"dqmlir": fns["dqmlir"], "dqmlir_1t": fns["dqmlir_1t"]})
@@ -198,12 +210,24 @@ def bench_linears(threads: list, ms: list, shapes: list, reps: int, tmp: pathlib
                              **{f"{name}_ms": v * 1e3 for name, v in med.items()},
                              **{f"{name}_gops": gop / v for name, v in med.items()}})
                 r = rows[-1]
+                if "copy" in med:
+                    r["weight_gbs"] = k * n / med["dqmlir"] / 1e9
+                    r["copy_gbs"] = k * n / med["copy"] / 1e9
+                    del r["copy_gops"]
                 print(f"  linear M={m:4d} K={k:4d} N={n:4d} threads={t}: dqmlir {r['dqmlir_gops']:6.1f} GOP/s | "
                       f"PyTorch int8 {r['pytorch_int8_gops']:6.1f} ({r['pytorch_int8_ms'] / r['dqmlir_ms']:.2f}x) | "
                       f"ORT int8 {r['ort_int8_gops']:6.1f} ({r['ort_int8_ms'] / r['dqmlir_ms']:.2f}x) | "
-                      f"fp32 {r['pytorch_fp32_gops']:6.1f}" + scaling(r), flush=True)
+                      f"fp32 {r['pytorch_fp32_gops']:6.1f}" + scaling(r) + weight_rate(r), flush=True)
     torch.set_num_threads(1)
     return rows
+
+
+def weight_rate(r: dict, table: bool = False) -> str:
+    """A weight-bound row's weight GB/s and its share of a copy's."""
+    if "weight_gbs" not in r:
+        return "-" if table else ""
+    text = f"{r['weight_gbs']:.1f} ({100 * r['weight_gbs'] / r['copy_gbs']:.0f}% of {r['copy_gbs']:.1f})"
+    return text if table else f" | weights {text} GB/s"
 
 
 def speedup(r: dict) -> str:
@@ -371,8 +395,8 @@ def markdown(result: dict) -> str:
     lines = [head, ""]
     if result["linears"]:
         lines += [f"| M | K×N | threads | dqmlir GOP/s | % {kind} peak | % AMX peak | vs PyTorch int8 | vs ORT int8 "
-                  "| vs fp32 | vs dqmlir 1 thread | same, back to back |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| vs fp32 | vs dqmlir 1 thread | same, back to back | weights GB/s (% of a 1-thread copy's) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def pct(r, p):
         return f"{100 * r['dqmlir_gops'] / (p * r['threads']):.0f}%" if p else "-"
@@ -381,7 +405,8 @@ def markdown(result: dict) -> str:
         lines.append(f"| {r['M']} | {r['K']}×{r['N']} | {r['threads']} | {r['dqmlir_gops']:.0f} | {pct(r, peak)} | "
                      f"{pct(r, amx_peak)} | "
                      f"{r['pytorch_int8_ms'] / r['dqmlir_ms']:.2f}x | {r['ort_int8_ms'] / r['dqmlir_ms']:.2f}x | "
-                     f"{r['pytorch_fp32_ms'] / r['dqmlir_ms']:.2f}x | {speedup(r)} | {throughput(r)} |")
+                     f"{r['pytorch_fp32_ms'] / r['dqmlir_ms']:.2f}x | {speedup(r)} | {throughput(r)} | "
+                     f"{weight_rate(r, table=True)} |")
     if result["models"]:
         lines += ["", models_table(result["models"])]
     if result.get("recurrent"):

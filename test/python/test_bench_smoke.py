@@ -20,4 +20,9 @@ def test_quick_bench_writes_results(tmp_path):
     assert "| M | K×N |" in (tmp_path / "smoke.md").read_text()
     assert "% AMX peak" in (tmp_path / "smoke.md").read_text()
     assert "same, back to back" in (tmp_path / "smoke.md").read_text()
+    # Weight-bound rows (M <= 8) against a copy of as many bytes.
+    small = [r for r in result["linears"] if r["M"] <= bench.WEIGHT_BOUND_ROWS]
+    assert small and all(r["weight_gbs"] > 0 and r["copy_gbs"] > 0 for r in small)
+    assert all("weight_gbs" not in r for r in result["linears"] if r["M"] > bench.WEIGHT_BOUND_ROWS)
+    assert "weights GB/s" in (tmp_path / "smoke.md").read_text()
     assert result["amx_peak_gops"] is None or result["amx_peak_gops"] > 0
