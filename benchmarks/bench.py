@@ -26,7 +26,7 @@ Linear rows of at most WEIGHT_BOUND_ROWS rows, whose time goes to reading
 the weights, give the weights' bytes per second against a copy of as many
 bytes (numpy's, on one thread, interleaved with the others: from the same
 level of the cache hierarchy; a pool's wake-up would dominate a threaded
-copy of under a megabyte).
+copy of under a megabyte), counted as STREAM does: bytes read + written.
 
 Then the recurrent table (benchmarks/recurrent.py: the LSTM language model
 of PyTorch's dynamic quantization tutorial and a GRU twin, against PyTorch
@@ -212,7 +212,7 @@ def bench_linears(threads: list, ms: list, shapes: list, reps: int, tmp: pathlib
                 r = rows[-1]
                 if "copy" in med:
                     r["weight_gbs"] = k * n / med["dqmlir"] / 1e9
-                    r["copy_gbs"] = k * n / med["copy"] / 1e9
+                    r["copy_gbs"] = 2 * k * n / med["copy"] / 1e9  # read + written
                     del r["copy_gops"]
                 print(f"  linear M={m:4d} K={k:4d} N={n:4d} threads={t}: dqmlir {r['dqmlir_gops']:6.1f} GOP/s | "
                       f"PyTorch int8 {r['pytorch_int8_gops']:6.1f} ({r['pytorch_int8_ms'] / r['dqmlir_ms']:.2f}x) | "
@@ -395,7 +395,7 @@ def markdown(result: dict) -> str:
     lines = [head, ""]
     if result["linears"]:
         lines += [f"| M | K×N | threads | dqmlir GOP/s | % {kind} peak | % AMX peak | vs PyTorch int8 | vs ORT int8 "
-                  "| vs fp32 | vs dqmlir 1 thread | same, back to back | weights GB/s (% of a 1-thread copy's) |",
+                  "| vs fp32 | vs dqmlir 1 thread | same, back to back | weights GB/s (% of a 1-thread copy's read + write) |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def pct(r, p):
