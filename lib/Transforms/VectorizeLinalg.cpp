@@ -169,10 +169,8 @@ tileAndPeel(RewriterBase &rewriter, linalg::LinalgOp op,
   // are already busy with its iterations: a nested region would only add a
   // hand-off and a wait per iteration (attention 8x12x128x64 on 2 threads:
   // 4.6 ms, 10% of it waiting, with the matmuls' regions nested).
-  bool inParallel = op->getParentOfType<scf::ForallOp>() ||
-                    op->getParentOfType<scf::ParallelOp>();
-  bool outerParallel = threads > 1 && !inParallel && sizes.size() >= 2 &&
-                       sizes[0] == 1 &&
+  bool outerParallel = threads > 1 && !dq::insideParallelLoop(op) &&
+                       sizes.size() >= 2 && sizes[0] == 1 &&
                        linalg::isParallelIterator(iteratorTypes[0]);
   if (outerParallel) {
     rewriter.setInsertionPoint(op);

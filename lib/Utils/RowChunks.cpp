@@ -83,6 +83,17 @@ Value dq::emitRowChunks(ImplicitLocOpBuilder &b, Value out,
   return forall.getResult(0);
 }
 
+Value dq::rowChunkCount(ImplicitLocOpBuilder &b, Value numRows,
+                        int64_t rowElements, int64_t threads) {
+  int64_t minRows = llvm::divideCeil(threads * kMinElementsPerThread,
+                                     std::max<int64_t>(rowElements, 1));
+  return arith::SelectOp::create(
+      b,
+      arith::CmpIOp::create(b, arith::CmpIPredicate::uge, numRows,
+                            constIndex(b, minRows)),
+      constIndex(b, threads), constIndex(b, 1));
+}
+
 Value dq::emitRowLoop(ImplicitLocOpBuilder &b, Value out,
                       ArrayRef<Value> leadDims, Value numRows,
                       int64_t rowElements, int64_t threads, RowBuilder row) {
@@ -103,19 +114,10 @@ Value dq::emitRowLoop(ImplicitLocOpBuilder &b, Value out,
         .getResult(0);
   };
   // Inside a parallel loop the threads are busy with its iterations already.
-  Operation *parent = b.getInsertionBlock()->getParentOp();
-  bool nested = isa<scf::ForallOp, scf::ParallelOp>(parent) ||
-                parent->getParentOfType<scf::ForallOp>() ||
-                parent->getParentOfType<scf::ParallelOp>();
-  if (threads <= 1 || leadDims.empty() || nested)
+  if (threads <= 1 || leadDims.empty() ||
+      insideParallelLoop(b.getInsertionBlock()->getParentOp()))
     return sequential(b, Value(), numRows, leadDims, out);
-  int64_t minRows = llvm::divideCeil(threads * kMinElementsPerThread,
-                                     std::max<int64_t>(rowElements, 1));
-  Value chunks = arith::SelectOp::create(
-      b,
-      arith::CmpIOp::create(b, arith::CmpIPredicate::uge, numRows,
-                            constIndex(b, minRows)),
-      constIndex(b, threads), constIndex(b, 1));
+  Value chunks = rowChunkCount(b, numRows, rowElements, threads);
   return emitRowChunks(b, out, splitRows(b, leadDims), chunks,
                        [&](ImplicitLocOpBuilder &cb, Value first, Value count,
                            ArrayRef<Value> sliceDims, Value slice) {

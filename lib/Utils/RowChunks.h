@@ -43,6 +43,12 @@ Value emitRowChunks(ImplicitLocOpBuilder &b, Value out, const RowSplit &split,
 /// floats) split.
 inline constexpr int64_t kMinElementsPerThread = int64_t(1) << 14;
 
+/// How many chunks the rows of a row-wise op split into: `threads` when
+/// `numRows` rows of `rowElements` elements give each thread at least
+/// kMinElementsPerThread, else 1 (decided at run time).
+Value rowChunkCount(ImplicitLocOpBuilder &b, Value numRows, int64_t rowElements,
+                    int64_t threads);
+
 /// Builds one row: reads input row `in` (indices into the leading dims)
 /// and writes its result to row `out` of `dest`; returns the new `dest`.
 using RowBuilder = function_ref<Value(ImplicitLocOpBuilder &b,
@@ -51,8 +57,7 @@ using RowBuilder = function_ref<Value(ImplicitLocOpBuilder &b,
 
 /// `row` over all rows of `out` (leading sizes `leadDims`, `numRows` in
 /// all, `rowElements` elements each): an scf.for, or with `threads` > 1 an
-/// scf.forall of row chunks (emitRowChunks) when each thread gets at least
-/// kMinElementsPerThread elements (decided at run time). Sequential inside
+/// scf.forall of rowChunkCount row chunks (emitRowChunks). Sequential inside
 /// a parallel loop, whose iterations already occupy the threads.
 Value emitRowLoop(ImplicitLocOpBuilder &b, Value out, ArrayRef<Value> leadDims,
                   Value numRows, int64_t rowElements, int64_t threads,

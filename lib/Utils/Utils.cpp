@@ -4,6 +4,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 using namespace mlir;
@@ -84,6 +85,12 @@ Value dq::constIndex(ImplicitLocOpBuilder &b, int64_t v) {
 }
 Value dq::constIndex(OpBuilder &b, Location loc, int64_t v) {
   return arith::ConstantIndexOp::create(b, loc, v);
+}
+
+bool dq::insideParallelLoop(Operation *op) {
+  return isa<scf::ForallOp, scf::ParallelOp>(op) ||
+         op->getParentOfType<scf::ForallOp>() ||
+         op->getParentOfType<scf::ParallelOp>();
 }
 
 std::pair<Value, Value> dq::chunkBounds(ImplicitLocOpBuilder &b, Value chunk,

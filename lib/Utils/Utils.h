@@ -41,6 +41,11 @@ SmallVector<Value> delinearizeRow(ImplicitLocOpBuilder &b, Value m,
 std::pair<Value, Value> chunkBounds(ImplicitLocOpBuilder &b, Value chunk,
                                     Value chunks, Value total);
 
+/// Whether `op` is, or sits inside, a parallel loop (scf.forall,
+/// scf.parallel): code there gets no parallel region of its own, the
+/// threads are busy with the loop's iterations.
+bool insideParallelLoop(Operation *op);
+
 /// The leading dims (all but the last) of `input` and their product.
 std::pair<SmallVector<Value>, Value> leadingDims(ImplicitLocOpBuilder &b,
                                                  Value input);

@@ -210,13 +210,7 @@ std::pair<Value, Value> dq::buildVectorRange(ImplicitLocOpBuilder &b,
     Value vmin, vmax;
     if (threads > 1) {
       int64_t k = cast<RankedTensorType>(input.getType()).getShape().back();
-      int64_t minRows = llvm::divideCeil(threads * kMinElementsPerThread,
-                                         std::max<int64_t>(k, 1));
-      Value chunks = arith::SelectOp::create(
-          b,
-          arith::CmpIOp::create(b, arith::CmpIPredicate::uge, numRows,
-                                constIndex(b, minRows)),
-          constIndex(b, threads), c1);
+      Value chunks = rowChunkCount(b, numRows, k, threads);
       std::tie(vmin, vmax) = foldRowsInParallel(b, input, leadDims, numRows,
                                                 chunks, threads, zero);
     } else {
